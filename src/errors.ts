@@ -1,0 +1,140 @@
+/**
+ * Every error Boards Storage throws is a StorageError with a stable string `code` and the HTTP
+ * status that fits it. Subclasses say what kind of failure it is; the code says which one exactly.
+ * The original error, when there is one, is kept as `cause`.
+ */
+
+export type StorageErrorCode =
+  | 'STORAGE_ERROR'
+  | 'SECURITY_VIOLATION'
+  | 'VALIDATION_FAILED'
+  | 'CONFIG_INVALID'
+  | 'CONTENT_TYPE_NOT_ALLOWED'
+  | 'CONTENT_MISMATCH'
+  | 'CONTENT_TOO_LARGE'
+  | 'SIZE_MISMATCH'
+  | 'RANGE_NOT_SATISFIABLE'
+  | 'NOT_FOUND'
+  | 'ACCESS_DENIED'
+  | 'PROVIDER_UNAVAILABLE'
+  | 'INSUFFICIENT_STORAGE'
+  | 'CORRUPTION'
+  | 'CONFLICT'
+  | 'NOT_SUPPORTED';
+
+export interface StorageErrorOptions {
+  cause?: unknown;
+  /** Overrides the subclass's default code with a more specific one. */
+  code?: StorageErrorCode;
+  /** Extra machine-readable facts (field name, limit, key); never secrets. */
+  details?: Record<string, unknown>;
+}
+
+export class StorageError extends Error {
+  readonly code: StorageErrorCode;
+  readonly status: number;
+  readonly details: Record<string, unknown>;
+
+  constructor(message: string, options: StorageErrorOptions = {}, defaults: { code: StorageErrorCode; status: number } = { code: 'STORAGE_ERROR', status: 500 }) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = options.code ?? defaults.code;
+    this.status = STATUS_BY_CODE[this.code] ?? defaults.status;
+    this.details = options.details ?? {};
+  }
+
+  toJSON(): { code: StorageErrorCode; message: string } {
+    return { code: this.code, message: this.message };
+  }
+}
+
+/** Unsafe ids or keys, path escapes, signatures that do not verify. */
+export class SecurityError extends StorageError {
+  constructor(message: string, options: StorageErrorOptions = {}) {
+    super(message, options, { code: 'SECURITY_VIOLATION', status: 400 });
+  }
+}
+
+/** Input that breaks a rule: content type, size, bytes that are not what they claim, bad config. */
+export class ValidationError extends StorageError {
+  constructor(message: string, options: StorageErrorOptions = {}) {
+    super(message, options, { code: 'VALIDATION_FAILED', status: 400 });
+  }
+}
+
+/** A configuration that cannot work; the message names the offending path. */
+export class ConfigError extends ValidationError {
+  constructor(message: string, options: StorageErrorOptions = {}) {
+    super(message, { ...options, code: 'CONFIG_INVALID' });
+  }
+}
+
+export class NotFoundError extends StorageError {
+  constructor(message: string, options: StorageErrorOptions = {}) {
+    super(message, options, { code: 'NOT_FOUND', status: 404 });
+  }
+}
+
+export class AccessDeniedError extends StorageError {
+  constructor(message: string, options: StorageErrorOptions = {}) {
+    super(message, options, { code: 'ACCESS_DENIED', status: 403 });
+  }
+}
+
+/** The backend is down, refusing, throttling or timing out: the retryable failures. */
+export class ProviderUnavailableError extends StorageError {
+  constructor(message: string, options: StorageErrorOptions = {}) {
+    super(message, options, { code: 'PROVIDER_UNAVAILABLE', status: 503 });
+  }
+}
+
+/** Disk full, quota exhausted. */
+export class InsufficientStorageError extends StorageError {
+  constructor(message: string, options: StorageErrorOptions = {}) {
+    super(message, options, { code: 'INSUFFICIENT_STORAGE', status: 507 });
+  }
+}
+
+/** Stored bytes do not match their recorded checksum or size. */
+export class CorruptionError extends StorageError {
+  constructor(message: string, options: StorageErrorOptions = {}) {
+    super(message, options, { code: 'CORRUPTION', status: 500 });
+  }
+}
+
+const STATUS_BY_CODE: Partial<Record<StorageErrorCode, number>> = {
+  CONTENT_TYPE_NOT_ALLOWED: 415,
+  CONTENT_MISMATCH: 415,
+  CONTENT_TOO_LARGE: 413,
+  RANGE_NOT_SATISFIABLE: 416,
+  CONFLICT: 409,
+  NOT_SUPPORTED: 501,
+};
+
+export function isStorageError(error: unknown): error is StorageError {
+  return error instanceof StorageError;
+}
+
+/** Map a Node filesystem error to the library's types, keeping the original as `cause`. */
+export function fromFsError(error: unknown, what: string): StorageError {
+  if (error instanceof StorageError) return error;
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  switch (code) {
+    case 'ENOENT':
+      return new NotFoundError(`${what}: not found`, { cause: error });
+    case 'EACCES':
+    case 'EPERM':
+    case 'EROFS':
+      return new AccessDeniedError(`${what}: permission denied (${code}); check that the directory is writable by this process`, { cause: error });
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return new InsufficientStorageError(`${what}: no space left on the device (${code})`, { cause: error });
+    case 'EIO':
+    case 'EMFILE':
+    case 'ENFILE':
+    case 'EBUSY':
+      return new ProviderUnavailableError(`${what}: ${code}`, { cause: error });
+    default:
+      return new StorageError(`${what}: ${(error as Error)?.message ?? String(error)}`, { cause: error });
+  }
+}

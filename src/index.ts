@@ -1,0 +1,34 @@
+// Public surface of boards-storage. Internal modules import each other directly, never through here.
+export { createStorageManager, createDevelopmentStorage } from './manager/create.ts';
+export type { CreateStorageManagerOptions, DevelopmentStorageOptions } from './manager/create.ts';
+export { StorageManager } from './manager/storage-manager.ts';
+export type { StoreArtifactInput, UploadUrlRequest, UploadUrl, DownloadUrlOptions } from './manager/storage-manager.ts';
+export type { ArtifactReference, Visibility } from './manager/artifact-reference.ts';
+export type { ListArtifactsQuery, ArtifactPage } from './manager/artifact-index.ts';
+export { selectProvider } from './manager/routing.ts';
+export type { RoutingInput } from './manager/routing.ts';
+
+export { loadConfig } from './config/load.ts';
+export type { StorageConfig, RoutingRule, RoutingCondition, ProviderEntry, ConfigSource, LoadConfigOptions } from './config/load.ts';
+export type { StorageConfigInput } from './config/schema.ts';
+export { parseSize, parseDuration } from './config/sizes.ts';
+
+export { registerProviderType, providerTypes } from './providers/registry.ts';
+export type { StorageProvider, ProviderFactory, ProviderContext, ProviderCapabilities, UploadOptions, ByteRange, ObjectMetadata, ListedObject, ListResult, PresignedUpload } from './providers/provider.ts';
+export { LocalProvider } from './providers/local.ts';
+export type { LocalProviderConfig } from './providers/local.ts';
+export { MemoryProvider } from './providers/memory.ts';
+export { signUrl, verifySignedUrl, verifySignedRequest, SIGNED_PATH } from './providers/signed-url.ts';
+export type { SignedUrlClaims, SignedMethod } from './providers/signed-url.ts';
+export { encodeCursor, decodeCursor } from './providers/list-cursor.ts';
+
+export { buildArtifactKey, buildTempKey, parseArtifactKey, assertSafeId, assertSafeKey } from './keys.ts';
+export type { ArtifactKeyParts, ParsedArtifactKey } from './keys.ts';
+export { DEFAULT_ALLOWED_CONTENT_TYPES, contentTypeMatches, contentTypeForFileName } from './content/content-types.ts';
+export type { ArtifactContent } from './content/source.ts';
+
+export {
+  StorageError, SecurityError, ValidationError, ConfigError, NotFoundError, AccessDeniedError,
+  ProviderUnavailableError, InsufficientStorageError, CorruptionError, isStorageError,
+} from './errors.ts';
+export type { StorageErrorCode, StorageErrorOptions } from './errors.ts';

@@ -1,0 +1,68 @@
+import { join, resolve } from 'node:path';
+import { ConfigError } from '../errors.ts';
+import { loadConfig } from '../config/load.ts';
+import type { ConfigSource, LoadConfigOptions, StorageConfig } from '../config/load.ts';
+import { dataDirSecret } from '../config/secrets.ts';
+import { providerFactory } from '../providers/registry.ts';
+import type { StorageProvider } from '../providers/provider.ts';
+import { StorageManager } from './storage-manager.ts';
+
+/** Provider types that sign their own URLs and so need the service's signing secret. */
+const SELF_SIGNING_TYPES = new Set(['local', 'memory']);
+
+export interface CreateStorageManagerOptions extends LoadConfigOptions {
+  /** A parsed or raw configuration object, instead of a file path. */
+  config?: ConfigSource;
+}
+
+/**
+ * Build a manager from a YAML file path, `{ config }` (the object under `storage:`), or nothing
+ * (the embedded default plus `BOARDS_STORAGE_*`). Every provider is created and checked now: a bad
+ * configuration fails here, naming the offending path, never at the first request.
+ */
+export async function createStorageManager(source?: string | CreateStorageManagerOptions, options: LoadConfigOptions = {}): Promise<StorageManager> {
+  const config = typeof source === 'string' || source === undefined
+    ? loadConfig(source, options)
+    : loadConfig(source.config, { ...options, ...(source.env ? { env: source.env } : {}) });
+  const providers = await createProviders(config);
+  return new StorageManager(config, providers);
+}
+
+export interface DevelopmentStorageOptions {
+  /** Default `./.boards-storage`, or BOARDS_STORAGE_DATA_DIR. */
+  dataDir?: string;
+  /** Where files go; default `{dataDir}/files`, or BOARDS_STORAGE_LOCAL_BASE_PATH. */
+  basePath?: string;
+  env?: Record<string, string | undefined>;
+}
+
+/** Local disk under `./.boards-storage`: nothing to configure, nothing to start. */
+export async function createDevelopmentStorage(options: DevelopmentStorageOptions = {}): Promise<StorageManager> {
+  const env = options.env ?? process.env;
+  const dataDir = options.dataDir ?? env.BOARDS_STORAGE_DATA_DIR ?? '.boards-storage';
+  const basePath = options.basePath ?? env.BOARDS_STORAGE_LOCAL_BASE_PATH ?? join(dataDir, 'files');
+  return createStorageManager({ config: { data_dir: dataDir, default_provider: 'local', providers: { local: { type: 'local', config: { base_path: basePath } } } }, env: { ...env, BOARDS_STORAGE_LOCAL_BASE_PATH: basePath, BOARDS_STORAGE_DATA_DIR: dataDir } });
+}
+
+async function createProviders(config: StorageConfig): Promise<Map<string, StorageProvider>> {
+  const needsSecret = Object.values(config.providers).some((p) => SELF_SIGNING_TYPES.has(p.type) && !p.config.signing_secret);
+  const signingSecret = config.signingSecret ?? (needsSecret ? await dataDirSecret(resolve(config.dataDir), 'signing.key') : undefined);
+  const providers = new Map<string, StorageProvider>();
+  try {
+    for (const [name, entry] of Object.entries(config.providers)) {
+      const factory = providerFactory(entry.type, `storage.providers.${name}.type`);
+      let provider: StorageProvider;
+      try {
+        provider = await factory(entry.config, { name, dataDir: resolve(config.dataDir), ...(signingSecret ? { signingSecret } : {}) });
+      } catch (error) {
+        if (error instanceof ConfigError) throw error;
+        throw new ConfigError(`storage.providers.${name}: could not be created: ${(error as Error).message}`, { cause: error });
+      }
+      providers.set(name, provider);
+    }
+  } catch (error) {
+    await Promise.all([...providers.values()].map((p) => p.close?.().catch(() => undefined)));
+    throw error;
+  }
+  return providers;
+}

@@ -1,0 +1,107 @@
+import type { Readable } from 'node:stream';
+
+/**
+ * What a provider can do, declared up front so callers and tests branch on capability rather than
+ * on caught failures.
+ */
+export interface ProviderCapabilities {
+  /** Signed download URLs that a client can use without other credentials. */
+  presignDownload: boolean;
+  /** Direct client uploads: 'POST' (size enforced by the backend), 'PUT', or none. */
+  presignUpload: 'POST' | 'PUT' | false;
+  /** URLs that need no signature for public artifacts. */
+  publicUrl: boolean;
+  /** Server-side copy. */
+  copy: boolean;
+}
+
+export interface UploadOptions {
+  contentType: string;
+  /** Byte count when known in advance (a hint; the manager enforces the real count). */
+  size?: number;
+  /**
+   * String metadata to keep with the object. The manager fills in the entries that are known only
+   * once the content has been read (`sha256`, `size`) when the content iterable completes, so a
+   * provider reads this object after it has consumed the content, before it commits the object.
+   */
+  metadata: Record<string, string>;
+  /** Aborted when the caller gives up; the provider stops and leaves nothing behind. */
+  signal?: AbortSignal;
+}
+
+export interface ByteRange {
+  start?: number;
+  /** Inclusive, as in HTTP Range. */
+  end?: number;
+}
+
+export interface ObjectMetadata {
+  key: string;
+  size: number;
+  contentType: string;
+  lastModified: string;
+  metadata: Record<string, string>;
+}
+
+export interface ListedObject {
+  key: string;
+  size: number;
+  lastModified: string;
+}
+
+export interface ListResult {
+  items: ListedObject[];
+  nextCursor?: string;
+}
+
+export interface PresignedUpload {
+  url: string;
+  method: 'PUT' | 'POST';
+  headers?: Record<string, string>;
+  fields?: Record<string, string>;
+  expiresAt: string;
+}
+
+/**
+ * One backend. A provider only moves bytes: keys, validation, hashing, routing and the catalog are
+ * the manager's. A missing object is a NotFoundError from every method that reads one.
+ */
+export interface StorageProvider {
+  readonly capabilities?: Partial<ProviderCapabilities>;
+  /**
+   * Store `content` under `key`. Either the whole object becomes visible at once, or (when the
+   * content iterable throws, the signal aborts or the backend fails) nothing is left behind.
+   */
+  upload(key: string, content: AsyncIterable<Uint8Array>, opts: UploadOptions): Promise<{ url?: string }>;
+  openDownload(key: string, range?: ByteRange): Promise<Readable>;
+  getPresignedDownloadUrl(key: string, opts: { expiresIn: number; filename?: string }): Promise<string>;
+  getPresignedUploadUrl(key: string, opts: { contentType: string; expiresIn: number; maxSize?: number }): Promise<PresignedUpload>;
+  /** True when something was deleted; deleting a missing key is not an error. */
+  delete(key: string): Promise<boolean>;
+  exists(key: string): Promise<boolean>;
+  getMetadata(key: string): Promise<ObjectMetadata>;
+  /**
+   * Keys that start with `prefix` (a plain string prefix, not only a folder), in ascending byte
+   * order. `nextCursor` is present only when more remain; it is `encodeCursor(lastKeyReturned)`
+   * (base64url of the key), so a caller may resume after any key by passing `encodeCursor(key)`.
+   */
+  list(prefix: string, opts?: { cursor?: string; limit?: number }): Promise<ListResult>;
+  /** A URL that needs no signature, when the provider has one configured. */
+  getPublicUrl?(key: string): string | undefined;
+  copy?(from: string, to: string): Promise<void>;
+  /** A cheap real round trip; throws when the backend does not answer. */
+  health?(): Promise<void>;
+  close?(): Promise<void>;
+}
+
+/** Context handed to a provider factory by the manager. */
+export interface ProviderContext {
+  /** The provider's name in the configuration, for messages. */
+  name: string;
+  /** Secret for providers that sign their own URLs (local, memory). */
+  signingSecret?: string;
+  /** Where the service keeps its state (`./.boards-storage` by default). */
+  dataDir: string;
+}
+
+export type ProviderFactory = (config: Record<string, unknown>, ctx: ProviderContext) => StorageProvider | Promise<StorageProvider>;
