@@ -146,8 +146,9 @@ export class LocalProvider implements StorageProvider {
       const path = await this.existingPathOf(key);
       return (await stat(path)).isFile();
     } catch (error) {
-      if (error instanceof NotFoundError) return false;
-      throw error;
+      const code = (error as NodeJS.ErrnoException).code;
+      if (error instanceof NotFoundError || code === 'ENOENT' || code === 'ENOTDIR') return false;
+      throw fromFsError(error, `local: ${key}`);
     }
   }
 
