@@ -18,6 +18,8 @@ export type { StorageProvider, ProviderFactory, ProviderContext, ProviderCapabil
 export { LocalProvider } from './providers/local.ts';
 export type { LocalProviderConfig } from './providers/local.ts';
 export { MemoryProvider } from './providers/memory.ts';
+export { S3Provider } from './providers/s3.ts';
+export type { S3ProviderConfig } from './providers/s3.ts';
 export { signUrl, verifySignedUrl, verifySignedRequest, SIGNED_PATH } from './providers/signed-url.ts';
 export type { SignedUrlClaims, SignedMethod } from './providers/signed-url.ts';
 export { encodeCursor, decodeCursor } from './providers/list-cursor.ts';

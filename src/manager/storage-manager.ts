@@ -133,7 +133,8 @@ export class StorageManager {
       ...base,
       storageKey,
       storageProvider: providerName,
-      storageUrl: (visibility === 'public' ? provider.getPublicUrl?.(storageKey) : undefined) ?? uploaded.url ?? `${providerName}://${storageKey}`,
+      // A private artifact never gets a URL that works without a signature.
+      storageUrl: visibility === 'public' ? (provider.getPublicUrl?.(storageKey) ?? uploaded.url ?? this.storageUrl(providerName, storageKey, visibility)) : this.storageUrl(providerName, storageKey, visibility),
       contentType,
       size: digest.size,
       sha256: digest.sha256,

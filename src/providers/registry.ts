@@ -2,10 +2,12 @@ import { ConfigError } from '../errors.ts';
 import type { ProviderFactory } from './provider.ts';
 import { createLocalProvider } from './local.ts';
 import { createMemoryProvider } from './memory.ts';
+import { createS3Provider } from './s3.ts';
 
 const factories = new Map<string, ProviderFactory>([
   ['local', createLocalProvider],
   ['memory', createMemoryProvider],
+  ['s3', createS3Provider],
 ]);
 
 /** Make `type: name` usable in configuration; a later registration of the same name replaces the earlier one. */

@@ -1,0 +1,598 @@
+import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  AbortMultipartUploadCommand, CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand,
+  ListObjectsV2Command, PutObjectCommand, S3Client,
+} from '@aws-sdk/client-s3';
+import type { PutObjectCommandInput } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { createPresignedPost } from '@aws-sdk/s3-presigned-post';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { z } from 'zod';
+import { StorageError, ValidationError } from '../errors.ts';
+import { assertSafeKey, assertSafePrefix } from '../keys.ts';
+import { parseProviderConfig } from '../config/provider-config.ts';
+import { parseSize } from '../config/sizes.ts';
+import { decodeCursor, encodeCursor, listLimit } from './list-cursor.ts';
+import { fromS3Error, isS3NotFound, s3ErrorName } from './s3-errors.ts';
+import type { ByteRange, ListResult, ProviderCapabilities, ObjectMetadata, PresignedUpload, ProviderContext, StorageProvider, UploadOptions } from './provider.ts';
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+/** Largest object a single PUT, POST or CopyObject can make. */
+const SINGLE_REQUEST_LIMIT = 5 * GiB;
+/** S3 user metadata: all keys and values together, in UTF-8 bytes. */
+const MAX_METADATA_BYTES = 2048;
+/** SigV4 presigned URLs live at most 7 days. */
+const MAX_PRESIGN_SECONDS = 7 * 24 * 3600;
+/** A multipart upload that could not be aborted at once (server unreachable) is retried for this long. */
+const ABORT_RETRY_WINDOW_MS = 15 * 60 * 1000;
+
+const size = (min: number, max: number) => z.union([z.number(), z.string()]).transform((value, ctx) => {
+  let bytes: number;
+  try {
+    bytes = parseSize(value, 'size');
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: (error as Error).message.replace(/^size: /, '') });
+    return z.NEVER;
+  }
+  if (bytes < min || bytes > max) {
+    ctx.addIssue({ code: 'custom', message: `must be between ${min / MiB} MiB and ${max / MiB} MiB` });
+    return z.NEVER;
+  }
+  return bytes;
+});
+
+export const s3ProviderConfigSchema = z.object({
+  bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name (3-63 lowercase letters, digits, "." and "-")'),
+  region: z.string().min(1).default('us-east-1'),
+  /** Static credentials; when both are absent the SDK's default chain is used (env, profile, role). */
+  access_key_id: z.string().min(1).optional(),
+  secret_access_key: z.string().min(1).optional(),
+  session_token: z.string().min(1).optional(),
+  /** An S3-compatible server (MinIO, R2, Ceph RGW, Supabase); AWS when absent. */
+  endpoint: z.string().url().optional(),
+  /** `endpoint/bucket/key` instead of `bucket.endpoint/key` (MinIO, Ceph, most self-hosted servers). */
+  force_path_style: z.boolean().default(false),
+  /** Every key is stored under `{prefix}/` and listed without it. */
+  prefix: z.string().regex(/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/, 'must be "/"-separated segments of letters, digits, ".", "_" and "-", without leading or trailing "/"').optional(),
+  /** Public artifacts are served from here (a CDN in front of the bucket); the object key follows it. */
+  public_url_base: z.string().url().optional(),
+  /** The bucket's own policy lets anyone read it, so the bucket URL is a public URL. */
+  public_bucket: z.boolean().default(false),
+  /** Object ACLs: public artifacts get `public-read`. Off for buckets without ACLs (R2, new AWS buckets). */
+  acl: z.boolean().default(false),
+  server_side_encryption: z.enum(['AES256', 'aws:kms']).optional(),
+  kms_key_id: z.string().min(1).optional(),
+  storage_class: z.string().regex(/^[A-Z_]+$/, 'must be an S3 storage class such as STANDARD or STANDARD_IA').optional(),
+  /** Cache-Control on every object; default: long-lived for public artifacts (their keys never repeat), none for private ones. */
+  cache_control: z.string().min(1).optional(),
+  /** Multipart part size (5 MiB to 5 GiB); content up to this size is one PUT. Memory use is about part_size * (queue_size + 2). */
+  part_size: size(5 * MiB, 5 * GiB).default(8 * MiB),
+  /** Parts uploaded at once. */
+  queue_size: z.number().int().min(1).max(64).default(4),
+  /** What getPresignedUploadUrl returns: POST (S3 enforces the size limit) or PUT (it cannot). */
+  presigned_upload_method: z.enum(['post', 'put']).default('post'),
+  connect_timeout_ms: z.number().int().min(100).max(120_000).default(5000),
+  /** Time for one request to get its answer's headers, and the longest a socket may stay idle. */
+  request_timeout_ms: z.number().int().min(100).max(3_600_000).default(30_000),
+  /** Attempts per request, the first one included (the SDK's own retry). */
+  max_attempts: z.number().int().min(1).max(10).default(3),
+  /**
+   * Put a SHA-256 of every request body into its signature. Off by default (UNSIGNED-PAYLOAD, as
+   * the AWS SDKs for Java and Go do over HTTPS): the manager already hashes every artifact once
+   * and TLS protects it in transit, so a second SHA-256 pass would only cost CPU (about 1 s per
+   * 256 MiB on a core without SHA extensions). Turn it on for plain-http endpoints on networks you
+   * do not trust.
+   */
+  sign_payload: z.boolean().default(false),
+}).strict().superRefine((config, ctx) => {
+  if ((config.access_key_id === undefined) !== (config.secret_access_key === undefined)) {
+    ctx.addIssue({ code: 'custom', path: [config.access_key_id === undefined ? 'access_key_id' : 'secret_access_key'], message: 'access_key_id and secret_access_key go together (leave both out for the default credential chain)' });
+  }
+  if (config.kms_key_id !== undefined && config.server_side_encryption !== 'aws:kms') {
+    ctx.addIssue({ code: 'custom', path: ['kms_key_id'], message: 'needs server_side_encryption: aws:kms' });
+  }
+});
+
+export type S3ProviderConfig = z.input<typeof s3ProviderConfigSchema>;
+type Config = z.output<typeof s3ProviderConfigSchema>;
+
+/**
+ * AWS S3 and everything that speaks its protocol (MinIO, R2, Ceph RGW, Supabase's S3 endpoint).
+ * Small content is one PUT; larger or unknown-length content streams as a multipart upload, never
+ * buffered whole. Object metadata carries the artifact's metadata as `x-amz-meta-*`.
+ */
+export class S3Provider implements StorageProvider {
+  readonly capabilities: ProviderCapabilities;
+  readonly client: S3Client;
+  readonly bucket: string;
+  private readonly config: Config;
+  private readonly name: string;
+  private readonly endpoint: string;
+  private readonly pendingAborts = new Set<Promise<void>>();
+  private closing = false;
+
+  constructor(config: S3ProviderConfig, ctx?: Partial<ProviderContext>) {
+    this.name = ctx?.name ?? 's3';
+    this.config = parseProviderConfig(s3ProviderConfigSchema, config, this.name);
+    this.bucket = this.config.bucket;
+    this.endpoint = (this.config.endpoint ?? `https://s3.${this.config.region}.amazonaws.com`).replace(/\/+$/, '');
+    this.capabilities = {
+      presignDownload: true,
+      presignUpload: this.config.presigned_upload_method === 'post' ? 'POST' : 'PUT',
+      publicUrl: this.config.public_url_base !== undefined || this.config.public_bucket || this.config.acl,
+      copy: true,
+    };
+    const c = this.config;
+    this.client = new S3Client({
+      region: c.region,
+      ...(c.endpoint ? { endpoint: c.endpoint } : {}),
+      forcePathStyle: c.force_path_style,
+      ...(c.access_key_id && c.secret_access_key
+        ? { credentials: { accessKeyId: c.access_key_id, secretAccessKey: c.secret_access_key, ...(c.session_token ? { sessionToken: c.session_token } : {}) } }
+        : {}),
+      maxAttempts: c.max_attempts,
+      // Checksums only where the API requires them: most S3-compatible servers reject the newer
+      // trailing-checksum encoding, and presigned URLs would carry a checksum of no body.
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      // Options for the SDK's NodeHttpHandler: every request has a bounded time.
+      requestHandler: {
+        connectionTimeout: c.connect_timeout_ms,
+        requestTimeout: c.request_timeout_ms,
+        throwOnRequestTimeout: true,
+        socketTimeout: c.request_timeout_ms,
+        httpAgent: { keepAlive: true, maxSockets: 64 },
+        httpsAgent: { keepAlive: true, maxSockets: 64 },
+      },
+    });
+    if (!c.sign_payload) {
+      // Before signing (finalizeRequest): the signer takes a payload hash it finds in the headers as given.
+      this.client.middlewareStack.add((next) => async (args) => {
+        const request = args.request as { headers?: Record<string, string>; body?: unknown };
+        if (request.headers && ArrayBuffer.isView(request.body) && request.body.byteLength > 0) request.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+        return next(args);
+      }, { step: 'build', name: 'boardsUnsignedPayload' });
+    }
+  }
+
+  async upload(key: string, content: AsyncIterable<Uint8Array>, opts: UploadOptions): Promise<{ url?: string }> {
+    const objectKey = this.objectKey(key);
+    const source = new GuardedSource(content, opts.signal);
+    const head: Uint8Array[] = [];
+    let buffered = 0;
+    let ended = false;
+    try {
+      while (buffered <= this.config.part_size) {
+        const next = await source.next();
+        if (next.done) {
+          ended = true;
+          break;
+        }
+        head.push(next.value);
+        buffered += next.value.length;
+      }
+    } catch (error) {
+      throw this.contentError(error, key);
+    }
+    if (ended) {
+      // Everything fits in one part: one PUT, with the metadata completed by the end of the content.
+      await this.send(`storing ${key}`, () => this.client.send(new PutObjectCommand({
+        ...this.writeParams(objectKey, opts),
+        Body: Buffer.concat(head, buffered),
+        ContentLength: buffered,
+      }), opts.signal ? { abortSignal: opts.signal } : {}));
+    } else {
+      await this.uploadMultipart(key, objectKey, head, source, opts);
+    }
+    return this.visibleUrl(key, opts.metadata);
+  }
+
+  async openDownload(key: string, range?: ByteRange): Promise<Readable> {
+    const header = rangeHeader(range);
+    const response = await this.send(`reading ${key}`, () => this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key), ...(header ? { Range: header } : {}) })));
+    const body = response.Body;
+    if (body instanceof Readable) return body;
+    if (body === undefined) return Readable.from([]);
+    // Not on Node's own HTTP handler: a web stream, which Node can iterate.
+    return Readable.from(body as AsyncIterable<Uint8Array>, { objectMode: false });
+  }
+
+  async getPresignedDownloadUrl(key: string, opts: { expiresIn: number; filename?: string }): Promise<string> {
+    const expiresIn = presignSeconds(opts.expiresIn);
+    const command = new GetObjectCommand({
+      Bucket: this.bucket,
+      Key: this.objectKey(key),
+      ...(opts.filename ? { ResponseContentDisposition: contentDisposition(opts.filename) } : {}),
+    });
+    return this.send(`signing a download of ${key}`, () => getSignedUrl(this.client, command, { expiresIn }));
+  }
+
+  /**
+   * A direct client upload. POST (the default) signs a policy with a content-length-range of
+   * [0, maxSize] and the content type fixed, so S3 itself refuses anything larger; PUT cannot
+   * limit the size (the manager's completion step checks what landed).
+   */
+  async getPresignedUploadUrl(key: string, opts: { contentType: string; expiresIn: number; maxSize?: number }): Promise<PresignedUpload> {
+    const objectKey = this.objectKey(key);
+    const expiresIn = presignSeconds(opts.expiresIn);
+    const expiresAt = new Date(Date.now() + expiresIn * 1000).toISOString();
+    const maxSize = Math.min(opts.maxSize ?? SINGLE_REQUEST_LIMIT, SINGLE_REQUEST_LIMIT);
+    const encryption = this.encryptionHeaders();
+    if (this.config.presigned_upload_method === 'put') {
+      const command = new PutObjectCommand({ Bucket: this.bucket, Key: objectKey, ContentType: opts.contentType, ...this.encryptionParams(), ...this.storageClass() });
+      // Encryption and storage class stay signed headers the client must send (not query parameters).
+      const url = await this.send(`signing an upload of ${key}`, () => getSignedUrl(this.client, command, { expiresIn, signableHeaders: new Set(['content-type']), unhoistableHeaders: new Set(Object.keys(encryption)) }));
+      return { url, method: 'PUT', headers: { 'Content-Type': opts.contentType, ...encryption }, expiresAt };
+    }
+    const { url, fields } = await this.send(`signing an upload of ${key}`, () => createPresignedPost(this.client, {
+      Bucket: this.bucket,
+      Key: objectKey,
+      Conditions: [['content-length-range', 0, maxSize]],
+      // Each field is also signed into the policy as an exact match.
+      Fields: { 'Content-Type': opts.contentType, ...encryption },
+      Expires: expiresIn,
+    }));
+    return { url, method: 'POST', fields, expiresAt };
+  }
+
+  async delete(key: string): Promise<boolean> {
+    // S3's DeleteObject answers the same whether or not the key existed.
+    if (!(await this.exists(key))) return false;
+    await this.send(`deleting ${key}`, () => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) })));
+    return true;
+  }
+
+  async exists(key: string): Promise<boolean> {
+    try {
+      await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }));
+      return true;
+    } catch (error) {
+      if (isS3NotFound(error)) return false;
+      throw this.error(error, `checking ${key}`);
+    }
+  }
+
+  async getMetadata(key: string): Promise<ObjectMetadata> {
+    const head = await this.send(`reading the metadata of ${key}`, () => this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) })));
+    return {
+      key,
+      size: head.ContentLength ?? 0,
+      contentType: head.ContentType ?? 'application/octet-stream',
+      lastModified: (head.LastModified ?? new Date()).toISOString(),
+      metadata: decodeMetadata(head.Metadata ?? {}),
+    };
+  }
+
+  async list(prefix: string, opts: { cursor?: string; limit?: number } = {}): Promise<ListResult> {
+    assertSafePrefix(prefix);
+    const limit = listLimit(opts.limit);
+    const after = decodeCursor(opts.cursor);
+    const base = this.config.prefix ? `${this.config.prefix}/` : '';
+    const page = await this.send(`listing ${prefix || '(everything)'}`, () => this.client.send(new ListObjectsV2Command({
+      Bucket: this.bucket,
+      Prefix: base + prefix,
+      MaxKeys: limit,
+      ...(after ? { StartAfter: base + after } : {}),
+    })));
+    const items = (page.Contents ?? [])
+      .filter((object) => object.Key !== undefined && object.Key.startsWith(base))
+      .map((object) => ({ key: object.Key!.slice(base.length), size: object.Size ?? 0, lastModified: (object.LastModified ?? new Date()).toISOString() }));
+    const last = items.at(-1);
+    return { items, ...(page.IsTruncated && last ? { nextCursor: encodeCursor(last.key) } : {}) };
+  }
+
+  /** The public URL of an artifact: `public_url_base`, or the bucket URL when its policy or ACLs allow it. */
+  getPublicUrl(key: string): string | undefined {
+    if (!this.capabilities.publicUrl) return undefined;
+    const path = this.objectKey(key).split('/').map(encodeURIComponent).join('/');
+    if (this.config.public_url_base) return `${this.config.public_url_base.replace(/\/+$/, '')}/${path}`;
+    const endpoint = new URL(this.endpoint);
+    if (this.config.force_path_style || (!this.config.endpoint && this.bucket.includes('.'))) return `${this.endpoint}/${this.bucket}/${path}`;
+    return `${endpoint.protocol}//${this.bucket}.${endpoint.host}/${path}`;
+  }
+
+  /** Server-side copy (up to 5 GiB): content type, Cache-Control and metadata are kept. */
+  async copy(from: string, to: string): Promise<void> {
+    let acl: { ACL?: 'public-read' } = {};
+    if (this.config.acl) {
+      // ACLs are not copied: give the copy the same visibility as its source.
+      const source = await this.getMetadata(from);
+      acl = source.metadata.visibility === 'public' ? { ACL: 'public-read' } : {};
+    }
+    await this.send(`copying ${from} to ${to}`, () => this.client.send(new CopyObjectCommand({
+      Bucket: this.bucket,
+      Key: this.objectKey(to),
+      CopySource: this.copySource(from),
+      MetadataDirective: 'COPY',
+      ...acl,
+      ...this.encryptionParams(),
+      ...this.storageClass(),
+    })));
+  }
+
+  /** HeadBucket: one cheap round trip that proves the endpoint, the credentials and the bucket. */
+  async health(): Promise<void> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+    } catch (error) {
+      if (isS3NotFound(error)) {
+        throw new StorageError(`s3 bucket "${this.bucket}" at ${this.endpoint}: the bucket does not exist; create it or fix storage.providers.${this.name}.config.bucket`, { cause: error, code: 'CONFIG_INVALID', details: { bucket: this.bucket } });
+      }
+      throw this.error(error, 'health check (HeadBucket)');
+    }
+  }
+
+  /** Waits (up to 10 s) for multipart uploads still being aborted, then closes the connections. */
+  async close(): Promise<void> {
+    if (this.pendingAborts.size > 0) {
+      await Promise.race([Promise.allSettled([...this.pendingAborts]), sleep(10_000, undefined, { ref: false })]);
+    }
+    this.closing = true;
+    this.client.destroy();
+  }
+
+  private async uploadMultipart(key: string, objectKey: string, head: Uint8Array[], source: GuardedSource, opts: UploadOptions): Promise<void> {
+    // Pulled a chunk at a time: lib-storage holds at most queue_size parts, plus the one it is filling.
+    const body = Readable.from(source.prepend(head), { objectMode: false, highWaterMark: 64 * 1024 });
+    // The metadata is sent with CreateMultipartUpload, before the content has been read: without
+    // sha256 and size. They are set below, once the upload is complete.
+    const upload = new Upload({
+      client: this.client,
+      params: { ...this.writeParams(objectKey, opts), Body: body },
+      partSize: this.config.part_size,
+      queueSize: this.config.queue_size,
+      leavePartsOnError: false,
+    });
+    try {
+      await upload.done();
+      opts.signal?.throwIfAborted();
+    } catch (error) {
+      body.destroy();
+      // lib-storage aborts the multipart upload itself; make sure, and keep trying while the server is unreachable.
+      if (upload.uploadId) await this.discardMultipart(objectKey, upload.uploadId);
+      if (opts.signal?.aborted) await this.removeQuietly(objectKey);
+      if (source.failure !== undefined) throw this.contentError(source.failure, key);
+      if (opts.signal?.aborted) throw this.contentError(opts.signal.reason, key);
+      throw this.error(error, `storing ${key}`);
+    }
+    if (source.bytes > SINGLE_REQUEST_LIMIT) {
+      // CopyObject cannot rewrite objects above 5 GiB: such objects keep the metadata known at the
+      // start (no sha256 or size); the catalog records both anyway.
+      return;
+    }
+    try {
+      // Rewrite the object's metadata in place (S3 copies no data for this), now complete.
+      await this.client.send(new CopyObjectCommand({
+        ...this.writeParams(objectKey, opts),
+        CopySource: this.copySource(key),
+        MetadataDirective: 'REPLACE',
+      }));
+    } catch (error) {
+      await this.removeQuietly(objectKey);
+      throw this.error(error, `storing ${key} (setting its metadata)`);
+    }
+  }
+
+  /** Abort a multipart upload; when the server cannot be reached, keep trying in the background. */
+  private async discardMultipart(objectKey: string, uploadId: string): Promise<void> {
+    const attempt = async (): Promise<boolean> => {
+      try {
+        await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: objectKey, UploadId: uploadId }));
+        return true;
+      } catch (error) {
+        // Gone already (lib-storage aborted it), or a failure that retrying cannot fix.
+        return s3ErrorName(error) === 'NoSuchUpload' || isS3NotFound(error) || fromS3Error(error, this.context('')).code !== 'PROVIDER_UNAVAILABLE';
+      }
+    };
+    if (await attempt()) return;
+    const retrying = (async () => {
+      const deadline = Date.now() + ABORT_RETRY_WINDOW_MS;
+      for (let delay = 1000; Date.now() < deadline && !this.closing; delay = Math.min(delay * 2, 30_000)) {
+        await sleep(delay, undefined, { ref: false });
+        if (this.closing || await attempt()) return;
+      }
+    })();
+    this.pendingAborts.add(retrying);
+    void retrying.finally(() => this.pendingAborts.delete(retrying));
+  }
+
+  private async removeQuietly(objectKey: string): Promise<void> {
+    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: objectKey })).catch(() => undefined);
+  }
+
+  /** The parameters every write of an object carries. */
+  private writeParams(objectKey: string, opts: UploadOptions): PutObjectCommandInput & { Bucket: string; Key: string } {
+    const publicArtifact = opts.metadata.visibility === 'public';
+    const cacheControl = this.config.cache_control ?? (publicArtifact ? 'public, max-age=31536000, immutable' : undefined);
+    return {
+      Bucket: this.bucket,
+      Key: objectKey,
+      ContentType: opts.contentType,
+      ...(cacheControl ? { CacheControl: cacheControl } : {}),
+      Metadata: encodeMetadata(opts.metadata),
+      ...(this.config.acl && publicArtifact ? { ACL: 'public-read' } : {}),
+      ...this.encryptionParams(),
+      ...this.storageClass(),
+    };
+  }
+
+  private storageClass(): Pick<PutObjectCommandInput, 'StorageClass'> {
+    return this.config.storage_class ? { StorageClass: this.config.storage_class as PutObjectCommandInput['StorageClass'] } : {};
+  }
+
+  private encryptionParams(): Pick<PutObjectCommandInput, 'ServerSideEncryption' | 'SSEKMSKeyId'> {
+    return {
+      ...(this.config.server_side_encryption ? { ServerSideEncryption: this.config.server_side_encryption } : {}),
+      ...(this.config.kms_key_id ? { SSEKMSKeyId: this.config.kms_key_id } : {}),
+    };
+  }
+
+  private encryptionHeaders(): Record<string, string> {
+    return {
+      ...(this.config.server_side_encryption ? { 'x-amz-server-side-encryption': this.config.server_side_encryption } : {}),
+      ...(this.config.kms_key_id ? { 'x-amz-server-side-encryption-aws-kms-key-id': this.config.kms_key_id } : {}),
+      ...(this.config.storage_class ? { 'x-amz-storage-class': this.config.storage_class } : {}),
+    };
+  }
+
+  private visibleUrl(key: string, metadata: Record<string, string>): { url?: string } {
+    const url = metadata.visibility === 'public' ? this.getPublicUrl(key) : undefined;
+    return url ? { url } : {};
+  }
+
+  private objectKey(key: string): string {
+    assertSafeKey(key);
+    return this.config.prefix ? `${this.config.prefix}/${key}` : key;
+  }
+
+  private copySource(key: string): string {
+    return `${this.bucket}/${this.objectKey(key).split('/').map(encodeURIComponent).join('/')}`;
+  }
+
+  private async send<T>(what: string, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (error) {
+      throw this.error(error, what);
+    }
+  }
+
+  private error(error: unknown, what: string): StorageError {
+    return fromS3Error(error, this.context(what));
+  }
+
+  private context(what: string): { bucket: string; endpoint: string; what: string } {
+    return { bucket: this.bucket, endpoint: this.endpoint, what };
+  }
+
+  /** The content iterable failed or the caller aborted: that failure, as a StorageError. */
+  private contentError(error: unknown, key: string): StorageError {
+    if (error instanceof StorageError) return error;
+    const aborted = (error as Error | undefined)?.name === 'AbortError';
+    return new StorageError(`s3 bucket "${this.bucket}": storing ${key}: ${aborted ? 'aborted' : `the content failed: ${(error as Error | undefined)?.message ?? String(error)}`}; nothing was kept`, { cause: error });
+  }
+}
+
+/**
+ * The content, read one chunk at a time, counting bytes; an abort signal interrupts even a wait for
+ * the next chunk. The first failure is kept, so it can be told apart from the server's.
+ */
+class GuardedSource {
+  bytes = 0;
+  failure: unknown;
+  private readonly iterator: AsyncIterator<Uint8Array>;
+  private readonly signal: AbortSignal | undefined;
+
+  constructor(content: AsyncIterable<Uint8Array>, signal: AbortSignal | undefined) {
+    this.iterator = content[Symbol.asyncIterator]();
+    this.signal = signal;
+  }
+
+  async next(): Promise<IteratorResult<Uint8Array>> {
+    try {
+      this.signal?.throwIfAborted();
+      const result = await (this.signal ? raceAbort(this.iterator.next(), this.signal) : this.iterator.next());
+      if (!result.done) this.bytes += result.value.length;
+      return result;
+    } catch (error) {
+      this.failure ??= error;
+      // Let the source release what it holds; it may be stuck, so do not wait for it.
+      void Promise.resolve(this.iterator.return?.()).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** `head` (already read), then the rest of the content. */
+  async* prepend(head: Uint8Array[]): AsyncGenerator<Uint8Array> {
+    yield* head;
+    head.length = 0;
+    while (true) {
+      const next = await this.next();
+      if (next.done) return;
+      yield next.value;
+    }
+  }
+}
+
+function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => { signal.removeEventListener('abort', onAbort); resolve(value); },
+      (error: unknown) => { signal.removeEventListener('abort', onAbort); reject(error); },
+    );
+  });
+}
+
+/** `bytes=start-end` (end inclusive); `{ end }` alone means from 0, not a suffix. */
+function rangeHeader(range: ByteRange | undefined): string | undefined {
+  if (!range || (range.start === undefined && range.end === undefined)) return undefined;
+  const start = range.start ?? 0;
+  if (!Number.isSafeInteger(start) || start < 0 || (range.end !== undefined && (!Number.isSafeInteger(range.end) || range.end < start))) {
+    throw new ValidationError(`range ${start}-${range.end ?? ''} is not a valid byte range`, { code: 'RANGE_NOT_SATISFIABLE' });
+  }
+  return `bytes=${start}-${range.end ?? ''}`;
+}
+
+function presignSeconds(expiresIn: number): number {
+  if (!Number.isInteger(expiresIn) || expiresIn < 1 || expiresIn > MAX_PRESIGN_SECONDS) {
+    throw new ValidationError(`expiresIn must be a whole number of seconds from 1 to ${MAX_PRESIGN_SECONDS} (7 days, the most S3 signatures allow)`);
+  }
+  return expiresIn;
+}
+
+function contentDisposition(filename: string): string {
+  const fallback = filename.replace(/[^\x20-\x7e]|["\\]/g, '_');
+  return `attachment; filename="${fallback}"; filename*=UTF-8''${encodeURIComponent(filename)}`;
+}
+
+const PLAIN_VALUE = /^(?:[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?)?$/;
+const ENCODED_VALUE = /^=\?UTF-8\?B\?([A-Za-z0-9+/]*={0,2})\?=$/i;
+const METADATA_NAME = /^[a-z0-9][a-z0-9._-]*$/;
+/** Dropped last when the metadata is too large: what the catalog needs to verify the bytes. */
+const KEPT_LONGEST = new Set(['sha256', 'size']);
+
+/**
+ * Metadata as S3 carries it: names lowercase header tokens (others are dropped), values US-ASCII
+ * (others travel as RFC 2047 `=?UTF-8?B?...?=` and are decoded on read). S3 allows 2 KB in all;
+ * when the entries are larger, the largest are dropped (sha256 and size last), never failing the store.
+ */
+export function encodeMetadata(metadata: Record<string, string>): Record<string, string> {
+  const entries: [string, string][] = [];
+  for (const [rawName, rawValue] of Object.entries(metadata)) {
+    const name = rawName.toLowerCase();
+    if (!METADATA_NAME.test(name)) continue;
+    const value = String(rawValue);
+    entries.push([name, PLAIN_VALUE.test(value) && !ENCODED_VALUE.test(value) ? value : `=?UTF-8?B?${Buffer.from(value, 'utf8').toString('base64')}?=`]);
+  }
+  const bytes = ([name, value]: [string, string]) => Buffer.byteLength(name) + Buffer.byteLength(value);
+  let total = entries.reduce((sum, entry) => sum + bytes(entry), 0);
+  while (total > MAX_METADATA_BYTES && entries.length > 0) {
+    let drop = 0;
+    for (let i = 1; i < entries.length; i++) {
+      const [candidate, current] = [entries[i]!, entries[drop]!];
+      const keepCandidate = KEPT_LONGEST.has(candidate[0]);
+      const keepCurrent = KEPT_LONGEST.has(current[0]);
+      if (keepCurrent && !keepCandidate || keepCurrent === keepCandidate && bytes(candidate) > bytes(current)) drop = i;
+    }
+    total -= bytes(entries[drop]!);
+    entries.splice(drop, 1);
+  }
+  return Object.fromEntries(entries);
+}
+
+export function decodeMetadata(metadata: Record<string, string>): Record<string, string> {
+  const decoded: Record<string, string> = {};
+  for (const [name, value] of Object.entries(metadata)) {
+    const match = ENCODED_VALUE.exec(value);
+    decoded[name.toLowerCase()] = match ? Buffer.from(match[1]!, 'base64').toString('utf8') : value;
+  }
+  return decoded;
+}
+
+export function createS3Provider(config: Record<string, unknown>, ctx: ProviderContext): S3Provider {
+  return new S3Provider(config as S3ProviderConfig, ctx);
+}
