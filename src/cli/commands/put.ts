@@ -1,0 +1,39 @@
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { basename } from 'node:path';
+import type { Command } from 'commander';
+import { ValidationError, fromFsError } from '../../errors.ts';
+import { contentTypeForFileName } from '../../content/content-types.ts';
+import { formatBytes } from '../output.ts';
+import { progressStream } from '../progress.ts';
+import type { CommandContext } from '../command-context.ts';
+
+export function registerPut(program: Command, run: CommandContext): void {
+  program.command('put')
+    .description('store a file as an artifact and print its reference')
+    .argument('<file>', 'the file to store')
+    .requiredOption('-t, --type <artifactType>', 'artifact type: image, video, audio, text, lora, checkpoint, ...')
+    .option('--id <artifactId>', 'artifact id (default: the file name without its extension)')
+    .option('-b, --board <boardId>', 'board id')
+    .option('--tenant <tenantId>', 'tenant id', 'default')
+    .option('-c, --content-type <type>', 'content type (default: from the file extension)')
+    .option('--variant <name>', 'variant name (default: original)')
+    .option('--visibility <visibility>', 'private or public', 'private')
+    .action((file: string, opts: { type: string; id?: string; board?: string; tenant: string; contentType?: string; variant?: string; visibility: string }) => run(async ({ storage, output }) => {
+      const info = await stat(file).catch((error: unknown) => { throw fromFsError(error, file); });
+      if (!info.isFile()) throw new ValidationError(`${file} is not a regular file`);
+      const contentType = opts.contentType ?? contentTypeForFileName(file);
+      if (!contentType) throw new ValidationError(`cannot tell the content type of ${file} from its extension; pass --content-type`);
+      const artifactId = opts.id ?? basename(file).replace(/\.[^.]*$/, '');
+      if (!/^[A-Za-z0-9._-]{1,128}$/.test(artifactId)) {
+        throw new ValidationError(`the file name "${basename(file)}" is not a safe artifact id; pass --id with letters, digits, ".", "_" and "-"`);
+      }
+      const content = createReadStream(file, { highWaterMark: 1024 * 1024 }).pipe(progressStream(`put ${basename(file)}`, info.size, !output.json));
+      const ref = await storage.storeArtifact({
+        artifactId, artifactType: opts.type, contentType, content, size: info.size, tenantId: opts.tenant,
+        visibility: opts.visibility as 'private' | 'public',
+        ...(opts.board ? { boardId: opts.board } : {}), ...(opts.variant ? { variant: opts.variant } : {}),
+      });
+      output.result(`stored ${ref.storageKey}\n  provider ${ref.storageProvider}, ${formatBytes(ref.size)}, sha256 ${ref.sha256}`, ref);
+    }));
+}

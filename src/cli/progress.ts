@@ -1,0 +1,38 @@
+import { Transform } from 'node:stream';
+import cliProgress from 'cli-progress';
+import { formatBytes } from './output.ts';
+
+/**
+ * A byte-counting pass-through that draws a progress bar on stderr when it is a terminal, and
+ * does nothing otherwise (pipes, CI, --json).
+ */
+export function progressStream(label: string, total: number | undefined, enabled: boolean): Transform {
+  const bar = enabled && process.stderr.isTTY
+    ? new cliProgress.SingleBar({
+      format: `${label} [{bar}] {percentage}% | {done} of {size} | {speed}/s`,
+      stream: process.stderr,
+      hideCursor: true,
+      clearOnComplete: false,
+    }, cliProgress.Presets.shades_classic)
+    : undefined;
+  const started = Date.now();
+  let done = 0;
+  const payload = () => ({ done: formatBytes(done), size: total === undefined ? '?' : formatBytes(total), speed: formatBytes(done / Math.max((Date.now() - started) / 1000, 0.001)) });
+  bar?.start(total ?? 0, 0, payload());
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      done += chunk.length;
+      bar?.update(done, payload());
+      callback(null, chunk);
+    },
+    flush(callback) {
+      bar?.update(done, payload());
+      bar?.stop();
+      callback();
+    },
+    destroy(error, callback) {
+      bar?.stop();
+      callback(error);
+    },
+  });
+}
