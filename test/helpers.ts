@@ -15,3 +15,8 @@ export async function filesUnder(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
   return entries.filter((e) => e.isFile()).map((e) => relative(dir, join(e.parentPath, e.name))).sort();
 }
+
+/** Files below a local provider's base other than its index: objects, and anything left in ~tmp. */
+export async function storedFiles(dir: string): Promise<string[]> {
+  return (await filesUnder(dir)).filter((f) => !f.startsWith('~index.sqlite'));
+}

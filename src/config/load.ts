@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { createRequire } from 'node:module';
+import type * as Yaml from 'yaml';
 import { ConfigError } from '../errors.ts';
 import { isWellFormedContentType } from '../content/content-types.ts';
 import { formatIssues } from './provider-config.ts';
@@ -83,9 +84,12 @@ function readYamlFile(path: string, env: Record<string, string | undefined>): un
   }
   let document: unknown;
   try {
-    document = parseYaml(text);
+    // Loaded only when a file is read: configuration from objects or the environment needs no parser.
+    const yaml = createRequire(import.meta.url)('yaml') as typeof Yaml;
+    document = yaml.parse(text);
   } catch (error) {
-    const where = error instanceof YAMLParseError && error.linePos ? ` at line ${error.linePos[0].line}` : '';
+    const linePos = (error as { linePos?: { line: number }[] }).linePos;
+    const where = linePos?.[0] ? ` at line ${linePos[0].line}` : '';
     throw new ConfigError(`${path}: not valid YAML${where}: ${(error as Error).message.split('\n')[0]}`, { cause: error });
   }
   if (document === null || typeof document !== 'object' || !('storage' in document)) {

@@ -1,4 +1,4 @@
-import { FileTypeParser, supportedMimeTypes } from 'file-type';
+import type { FileTypeParser } from 'file-type';
 import { ValidationError } from '../errors.ts';
 import { normalizeContentType } from './content-types.ts';
 
@@ -22,7 +22,17 @@ const ACCEPTED_SIGNATURES: Record<string, readonly string[]> = {
   'audio/ogg': ['audio/ogg', 'audio/ogg; codecs=opus', 'audio/opus', 'application/ogg', 'video/ogg'],
 };
 
-const parser = new FileTypeParser();
+// file-type is loaded on first use: a process that stores only weights, text or JSON never needs it.
+let fileType: Promise<{ parser: FileTypeParser; supported: ReadonlySet<string> }> | undefined;
+function loadFileType() {
+  fileType ??= import('file-type').then((m) => ({ parser: new m.FileTypeParser(), supported: m.supportedMimeTypes as ReadonlySet<string> }));
+  return fileType;
+}
+
+/** Media types file-type can recognise but the table above does not list: their signature must match exactly. */
+function mayHaveSignature(type: string): boolean {
+  return type.startsWith('image/') || type.startsWith('video/') || type.startsWith('audio/') || type === 'application/pdf';
+}
 
 /**
  * Check the first bytes of an artifact against its declared type. Executables are refused whatever
@@ -34,8 +44,11 @@ export async function assertSignatureMatches(head: Uint8Array, declaredType: str
     throw new ValidationError(`the content is a ${executable} executable; executables are never stored`, { code: 'CONTENT_MISMATCH', details: { detected: executable } });
   }
   const declared = normalizeContentType(declaredType);
-  const accepted = ACCEPTED_SIGNATURES[declared] ?? (supportedMimeTypes.has(declared as never) && !declared.startsWith('application/') ? [declared] : undefined);
-  if (!accepted) return; // no known signature for this type (text, JSON, model weights)
+  let accepted = ACCEPTED_SIGNATURES[declared];
+  if (!accepted && !mayHaveSignature(declared)) return; // text, JSON, model weights: no signature to check
+  const { parser, supported } = await loadFileType();
+  accepted ??= supported.has(declared) ? [declared] : undefined;
+  if (!accepted) return; // a media type file-type does not know
   const detected = await parser.fromBuffer(head);
   if (!detected || !accepted.includes(detected.mime)) {
     const what = detected ? `looks like ${detected.mime}` : 'carries no recognisable signature';

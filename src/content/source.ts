@@ -36,3 +36,15 @@ async function* asBytes(source: AsyncIterable<unknown>): AsyncGenerator<Uint8Arr
     else throw new ValidationError(`content stream yielded a ${typeof chunk}, not bytes`);
   }
 }
+
+/** The whole content when it is already in memory (bytes or a string); undefined for streams. */
+export function inMemoryBytes(content: ArtifactContent): Uint8Array | undefined {
+  if (typeof content === 'string') return Buffer.from(content, 'utf8');
+  return content instanceof Uint8Array ? content : undefined;
+}
+
+/** SHA-256 of in-memory bytes on the threadpool (WebCrypto), leaving the main thread free. */
+export async function sha256OffThread(bytes: Uint8Array): Promise<string> {
+  const digest = await globalThis.crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>);
+  return Buffer.from(digest).toString('hex');
+}

@@ -10,6 +10,11 @@ export interface ContentRules {
   maxSize: number;
   /** The size the caller announced; the content must have exactly this many bytes. */
   declaredSize?: number;
+  /**
+   * The SHA-256 of the whole content when it is already in memory, computed off the main thread
+   * while the bytes are written; the stream then does not hash them again.
+   */
+  sha256?: Promise<string>;
 }
 
 export interface ContentDigest {
@@ -28,7 +33,7 @@ export const JSON_CHECK_BYTES = 4 * 1024 * 1024;
  * `onComplete` runs after the last check and before the iterator reports completion.
  */
 export async function* validateContent(source: AsyncIterable<Uint8Array>, rules: ContentRules, onComplete: (digest: ContentDigest) => void): AsyncGenerator<Uint8Array> {
-  const hash = createHash('sha256');
+  const hash = rules.sha256 ? undefined : createHash('sha256');
   const text = isTextContentType(rules.contentType) ? new Utf8Checker() : undefined;
   let json: Uint8Array[] | undefined = isJsonContentType(rules.contentType) ? [] : undefined;
   let head: Uint8Array[] | undefined = [];
@@ -44,7 +49,6 @@ export async function* validateContent(source: AsyncIterable<Uint8Array>, rules:
     if (rules.declaredSize !== undefined && size > rules.declaredSize) {
       throw new ValidationError(`the content is longer than its declared size of ${rules.declaredSize} bytes`, { code: 'SIZE_MISMATCH', details: { declared: rules.declaredSize } });
     }
-    hash.update(chunk);
     text?.push(chunk);
     if (json) {
       if (size <= JSON_CHECK_BYTES) json.push(chunk);
@@ -55,15 +59,22 @@ export async function* validateContent(source: AsyncIterable<Uint8Array>, rules:
       headBytes += chunk.length;
       if (headBytes < SNIFF_BYTES) continue;
       await assertSignatureMatches(concat(head, headBytes), rules.contentType);
-      yield* head;
+      for (const held of head) {
+        yield held;
+        hash?.update(held);
+      }
       head = undefined;
       continue;
     }
+    // Hashed once the consumer asks for more: its write of this chunk is then under way, so
+    // hashing overlaps the I/O instead of adding to it. Nothing is released before it is checked.
     yield chunk;
+    hash?.update(chunk);
   }
 
   if (head) {
     await assertSignatureMatches(concat(head, headBytes), rules.contentType);
+    for (const held of head) hash?.update(held);
   }
   if (rules.declaredSize !== undefined && size !== rules.declaredSize) {
     throw new ValidationError(`the content has ${size} bytes but ${rules.declaredSize} were declared`, { code: 'SIZE_MISMATCH', details: { declared: rules.declaredSize, actual: size } });
@@ -76,7 +87,7 @@ export async function* validateContent(source: AsyncIterable<Uint8Array>, rules:
       throw new ValidationError(`the content is not valid JSON: ${(error as Error).message}`, { code: 'CONTENT_MISMATCH', cause: error });
     }
   }
-  onComplete({ sha256: hash.digest('hex'), size });
+  onComplete({ sha256: hash ? hash.digest('hex') : await rules.sha256!, size });
   if (head) yield* head;
 }
 

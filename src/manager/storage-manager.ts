@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { ConfigError, NotFoundError, StorageError, ValidationError } from '../errors.ts';
 import { assertSafeKey, buildArtifactKey } from '../keys.ts';
 import { isContentTypeAllowed, isWellFormedContentType, normalizeContentType } from '../content/content-types.ts';
-import { toByteStream } from '../content/source.ts';
+import { inMemoryBytes, sha256OffThread, toByteStream } from '../content/source.ts';
 import type { ArtifactContent } from '../content/source.ts';
 import { validateContent } from '../content/validate-stream.ts';
 import type { ContentDigest } from '../content/validate-stream.ts';
@@ -104,7 +104,10 @@ export class StorageManager {
     const objectMetadata = referenceMetadata(base);
     let digest: ContentDigest | undefined;
     let contentFailure: unknown;
-    const checked = validateContent(toByteStream(input.content), { contentType, maxSize: this.config.maxFileSize, ...(size === undefined ? {} : { declaredSize: size }) }, (d) => {
+    const bytes = inMemoryBytes(input.content);
+    const precomputed = bytes && bytes.length <= this.config.maxFileSize ? sha256OffThread(bytes) : undefined;
+    precomputed?.catch(() => undefined);
+    const checked = validateContent(bytes ? toByteStream(bytes) : toByteStream(input.content), { contentType, maxSize: this.config.maxFileSize, ...(size === undefined ? {} : { declaredSize: size }), ...(precomputed ? { sha256: precomputed } : {}) }, (d) => {
       digest = d;
       objectMetadata[META.sha256] = d.sha256;
       objectMetadata[META.size] = String(d.size);

@@ -1,5 +1,5 @@
 import { constants, createReadStream } from 'node:fs';
-import { mkdir, open, readdir, readFile, realpath, rename, rm, rmdir, stat, unlink, writeFile, copyFile, access } from 'node:fs/promises';
+import { access, copyFile, mkdir, open, realpath, rename, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -11,7 +11,9 @@ import { assertSafeKey, assertSafePrefix } from '../keys.ts';
 import { parseProviderConfig } from '../config/provider-config.ts';
 import { decodeCursor, encodeCursor, listLimit } from './list-cursor.ts';
 import { expiryFromNow, signUrl } from './signed-url.ts';
-import type { ByteRange, ListedObject, ListResult, ObjectMetadata, PresignedUpload, ProviderContext, StorageProvider, UploadOptions } from './provider.ts';
+import { LocalIndex } from './local-index.ts';
+import type { IndexedObject } from './local-index.ts';
+import type { ByteRange, ListResult, ObjectMetadata, PresignedUpload, ProviderContext, StorageProvider, UploadOptions } from './provider.ts';
 
 export const localProviderConfigSchema = z.object({
   base_path: z.string().min(1),
@@ -20,27 +22,26 @@ export const localProviderConfigSchema = z.object({
   /** The Boards Storage server that honours this provider's signed URLs. */
   serve_url_base: z.string().url().default('http://127.0.0.1:8080'),
   signing_secret: z.string().min(16).optional(),
-  /** Flush each object to the disk before it becomes visible. */
-  fsync: z.boolean().default(true),
+  /**
+   * Flush each object and its index entry to the disk before the store returns, so that it
+   * survives a power loss or kernel crash. Without it a store survives a process crash (the
+   * rename is atomic, the index is a WAL) but the last seconds of writes may not survive power loss.
+   */
+  fsync: z.boolean().default(false),
 }).strict();
 
 export type LocalProviderConfig = z.input<typeof localProviderConfigSchema>;
 
 /*
- * Layout under base_path: each object at its key, its metadata beside it in `{file}~meta.json`,
- * uploads in progress in `~tmp/`. "~" can never appear in a key, so neither name can collide with
- * an object, and listing skips both.
+ * Layout under base_path: each object's bytes at its key; uploads in progress in `~tmp/`, renamed
+ * into place when complete, so a file at a key path is always whole; metadata and visibility in
+ * `~index.sqlite`. "~" can never appear in a key, so neither name can collide with an object.
  */
-const META_SUFFIX = '~meta.json';
 const TEMP_DIR = '~tmp';
+const INDEX_FILE = '~index.sqlite';
 const READ_CHUNK = 1024 * 1024;
-
-interface Sidecar {
-  contentType: string;
-  size: number;
-  lastModified: string;
-  metadata: Record<string, string>;
-}
+const BACKGROUND_FLUSH_BYTES = 64 * 1024 * 1024;
+const VERIFIED_FOLDERS_MAX = 10_000;
 
 export class LocalProvider implements StorageProvider {
   readonly capabilities = { presignDownload: true, presignUpload: 'PUT', publicUrl: true, copy: true } as const;
@@ -48,55 +49,73 @@ export class LocalProvider implements StorageProvider {
   private readonly temp: string;
   private readonly config: z.output<typeof localProviderConfigSchema>;
   private readonly secret: string | undefined;
+  private readonly index: LocalIndex;
+  /** Folders already proven free of symbolic links (bounded); forgotten when this provider removes them. */
+  private readonly verifiedFolders = new Set<string>();
 
-  private constructor(root: string, config: z.output<typeof localProviderConfigSchema>, secret: string | undefined) {
+  private constructor(root: string, config: z.output<typeof localProviderConfigSchema>, secret: string | undefined, index: LocalIndex) {
     this.root = root;
     this.temp = join(root, TEMP_DIR);
     this.config = config;
     this.secret = secret;
+    this.index = index;
   }
 
   /**
-   * Create the base directory if needed, prove it is writable, and remove uploads that a crash
-   * left half-written.
+   * Create the base directory if needed, prove it is writable, and remove what a crash left:
+   * half-written uploads in `~tmp/` and files whose store never completed.
    */
   static async open(config: LocalProviderConfig, ctx?: Partial<ProviderContext>): Promise<LocalProvider> {
     const parsed = parseProviderConfig(localProviderConfigSchema, config, ctx?.name ?? 'local');
-    const base = resolve(parsed.base_path);
+    let provider: LocalProvider;
     try {
+      const base = resolve(parsed.base_path);
       await mkdir(base, { recursive: true });
       const root = await realpath(base);
       await rm(join(root, TEMP_DIR), { recursive: true, force: true });
       await mkdir(join(root, TEMP_DIR));
       await access(join(root, TEMP_DIR), constants.W_OK);
-      return new LocalProvider(root, parsed, parsed.signing_secret ?? ctx?.signingSecret);
+      provider = new LocalProvider(root, parsed, parsed.signing_secret ?? ctx?.signingSecret, new LocalIndex(join(root, INDEX_FILE), { durable: parsed.fsync }));
     } catch (error) {
-      throw new ConfigError(`storage.providers.${ctx?.name ?? 'local'}.config.base_path: cannot use "${parsed.base_path}" (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); it must be a writable directory`, { cause: error });
+      throw new ConfigError(`storage.providers.${ctx?.name ?? 'local'}.config.base_path: cannot use "${parsed.base_path}" (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); it must be a writable directory on a local filesystem`, { cause: error });
     }
+    await provider.removeInterrupted();
+    return provider;
   }
 
   async upload(key: string, content: AsyncIterable<Uint8Array>, opts: UploadOptions): Promise<{ url?: string }> {
     const target = this.pathOf(key);
     const tempPath = join(this.temp, randomUUID());
-    let sidecarWritten = false;
+    // The folder is made while the bytes are written; only the rename and the index row that
+    // follows it make the object visible.
+    const folder = this.prepareFolder(key, dirname(target));
+    folder.catch(() => undefined);
+    let staged = false;
     try {
-      const size = await this.writeTemp(tempPath, content, opts.signal);
-      const sidecar: Sidecar = { contentType: opts.contentType, size, lastModified: new Date().toISOString(), metadata: { ...opts.metadata } };
-      await this.moveIntoPlace(key, target, async () => {
-        // Metadata first: the object is visible only once its data file exists.
-        await writeFile(target + META_SUFFIX, JSON.stringify(sidecar));
-        sidecarWritten = true;
-        await rename(tempPath, target);
-      });
+      const handle = await open(tempPath, 'wx', 0o644);
+      let size: number;
+      try {
+        size = await this.writeContent(handle, content, opts.signal);
+        if (this.config.fsync) await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await folder;
+      this.index.stage({ key, size, contentType: opts.contentType, lastModified: new Date().toISOString(), metadata: { ...opts.metadata } });
+      staged = true;
+      await this.renameIntoPlace(key, tempPath, target);
+      this.index.markReady(key);
       return this.config.public_url_base ? { url: this.getPublicUrl(key) } : {};
     } catch (error) {
+      if (staged) this.index.remove(key);
       await rm(tempPath, { force: true });
-      if (sidecarWritten) await rm(target + META_SUFFIX, { force: true });
+      await folder.then(() => this.removeEmptyParents(dirname(target)), () => undefined);
       throw fromFsError(error, `local: storing ${key}`);
     }
   }
 
   async openDownload(key: string, range?: ByteRange): Promise<Readable> {
+    this.indexed(key);
     const path = await this.existingPathOf(key);
     let handle: FileHandle;
     try {
@@ -125,61 +144,36 @@ export class LocalProvider implements StorageProvider {
   }
 
   async delete(key: string): Promise<boolean> {
-    const path = await this.existingPathOf(key).catch((error: unknown) => {
-      if (error instanceof NotFoundError) return undefined;
-      throw error;
-    });
-    if (!path) return false;
+    assertSafeKey(key);
+    if (!this.index.get(key)) return false;
+    const path = await this.existingPathOf(key);
+    // The row goes first: the object is invisible from here on, even if removing the file fails.
+    this.index.remove(key);
     try {
       await unlink(path);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
-      throw fromFsError(error, `local: deleting ${key}`);
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw fromFsError(error, `local: deleting ${key}`);
     }
-    await rm(path + META_SUFFIX, { force: true });
     await this.removeEmptyParents(dirname(path));
     return true;
   }
 
   async exists(key: string): Promise<boolean> {
-    try {
-      const path = await this.existingPathOf(key);
-      return (await stat(path)).isFile();
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (error instanceof NotFoundError || code === 'ENOENT' || code === 'ENOTDIR') return false;
-      throw fromFsError(error, `local: ${key}`);
-    }
+    return this.index.get(assertSafeKey(key)) !== undefined;
   }
 
   async getMetadata(key: string): Promise<ObjectMetadata> {
-    const path = await this.existingPathOf(key);
-    let info;
-    try {
-      info = await stat(path);
-    } catch (error) {
-      throw this.readError(error, key);
-    }
-    if (!info.isFile()) throw new NotFoundError(`local: ${key} not found`);
-    const sidecar = await readFile(path + META_SUFFIX, 'utf8').then((text) => JSON.parse(text) as Sidecar, () => undefined);
-    return {
-      key,
-      size: info.size,
-      contentType: sidecar?.contentType ?? 'application/octet-stream',
-      lastModified: sidecar?.lastModified ?? info.mtime.toISOString(),
-      metadata: sidecar?.metadata ?? {},
-    };
+    const object = this.indexed(key);
+    return { key, size: object.size, contentType: object.contentType, lastModified: object.lastModified, metadata: object.metadata };
   }
 
   async list(prefix: string, opts: { cursor?: string; limit?: number } = {}): Promise<ListResult> {
     assertSafePrefix(prefix);
     const limit = listLimit(opts.limit);
-    const after = decodeCursor(opts.cursor);
-    const slash = prefix.lastIndexOf('/');
-    const walk = new ListingWalk(this.root, after, limit);
-    await walk.visit(slash < 0 ? '' : prefix.slice(0, slash), prefix.slice(slash + 1));
-    const last = walk.items.at(-1);
-    return { items: walk.items, ...(walk.more && last ? { nextCursor: encodeCursor(last.key) } : {}) };
+    const items = this.index.list(prefix, decodeCursor(opts.cursor), limit + 1);
+    const more = items.length > limit;
+    if (more) items.pop();
+    return { items, ...(more ? { nextCursor: encodeCursor(items.at(-1)!.key) } : {}) };
   }
 
   getPublicUrl(key: string): string | undefined {
@@ -187,17 +181,20 @@ export class LocalProvider implements StorageProvider {
   }
 
   async copy(from: string, to: string): Promise<void> {
+    const object = this.indexed(from);
     const source = await this.existingPathOf(from);
     const target = this.pathOf(to);
     const tempPath = join(this.temp, randomUUID());
+    let staged = false;
     try {
       await copyFile(source, tempPath);
-      const sidecar = await readFile(source + META_SUFFIX, 'utf8').catch(() => undefined);
-      await this.moveIntoPlace(to, target, async () => {
-        if (sidecar !== undefined) await writeFile(target + META_SUFFIX, sidecar);
-        await rename(tempPath, target);
-      });
+      await this.prepareFolder(to, dirname(target));
+      this.index.stage({ ...object, key: to, lastModified: new Date().toISOString() });
+      staged = true;
+      await this.renameIntoPlace(to, tempPath, target);
+      this.index.markReady(to);
     } catch (error) {
+      if (staged) this.index.remove(to);
       await rm(tempPath, { force: true });
       throw this.readError(error, from);
     }
@@ -206,6 +203,7 @@ export class LocalProvider implements StorageProvider {
   async health(): Promise<void> {
     const probe = join(this.temp, `health-${randomUUID()}`);
     try {
+      this.index.check();
       await writeFile(probe, 'ok');
       await unlink(probe);
     } catch (error) {
@@ -213,39 +211,76 @@ export class LocalProvider implements StorageProvider {
     }
   }
 
-  private async writeTemp(tempPath: string, content: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<number> {
-    const handle = await open(tempPath, 'wx', 0o644);
+  async close(): Promise<void> {
+    this.index.close();
+  }
+
+  /**
+   * Write every chunk, keeping one write in flight while the next chunk is produced (and hashed
+   * upstream). With fsync on, large files are flushed in the background as they grow, so the
+   * final flush has little left to do.
+   */
+  private async writeContent(handle: FileHandle, content: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<number> {
     let size = 0;
+    let inFlight: Promise<void> | undefined;
+    let flushing: Promise<void> | undefined;
+    let flushedAt = 0;
     try {
       for await (const chunk of content) {
         signal?.throwIfAborted();
-        let written = 0;
-        while (written < chunk.length) {
-          const { bytesWritten } = await handle.write(chunk, written, chunk.length - written);
-          written += bytesWritten;
-        }
+        if (inFlight) await inFlight;
+        inFlight = writeFully(handle, chunk);
+        inFlight.catch(() => undefined);
         size += chunk.length;
+        if (this.config.fsync && !flushing && size - flushedAt >= BACKGROUND_FLUSH_BYTES) {
+          flushedAt = size;
+          flushing = handle.datasync().finally(() => { flushing = undefined; });
+          flushing.catch(() => undefined);
+        }
       }
       signal?.throwIfAborted();
-      if (this.config.fsync) await handle.sync();
+      await inFlight;
     } finally {
-      await handle.close();
+      await Promise.allSettled([inFlight, flushing]);
     }
     return size;
   }
 
-  /** Create the parent directory and run `place`; a concurrent delete may remove an empty parent between the two, so try again. */
-  private async moveIntoPlace(key: string, target: string, place: () => Promise<void>): Promise<void> {
+  /** Make the object's folder and prove no symbolic link leads out of the base. */
+  private async prepareFolder(key: string, folder: string): Promise<void> {
+    const created = await mkdir(folder, { recursive: true });
+    // Folders mkdir has just made are real directories when the one they were made in is.
+    await this.assertContained(key, created === undefined ? folder : dirname(created));
+  }
+
+  /** A concurrent delete may remove the (still empty) folder before the rename: make it again and retry. */
+  private async renameIntoPlace(key: string, tempPath: string, target: string): Promise<void> {
     for (let attempt = 0; ; attempt++) {
-      await mkdir(dirname(target), { recursive: true });
-      await this.assertContained(key, dirname(target));
       try {
-        await place();
+        await rename(tempPath, target);
         return;
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 3) throw error;
+        this.verifiedFolders.delete(dirname(target));
+        await this.prepareFolder(key, dirname(target));
       }
     }
+  }
+
+  /** Files of stores a crash interrupted: staged in the index but never marked ready. */
+  private async removeInterrupted(): Promise<void> {
+    for (const key of this.index.pendingKeys()) {
+      const path = this.pathOf(key);
+      await rm(path, { force: true });
+      this.index.remove(key);
+      await this.removeEmptyParents(dirname(path));
+    }
+  }
+
+  private indexed(key: string): IndexedObject {
+    const object = this.index.get(assertSafeKey(key));
+    if (!object) throw new NotFoundError(`local: ${key} not found`);
+    return object;
   }
 
   /** The file path of a key, lexically inside the base (safe key segments cannot climb out). */
@@ -262,6 +297,7 @@ export class LocalProvider implements StorageProvider {
 
   /** Refuse a directory that a symlink resolves outside the expected place. */
   private async assertContained(key: string, directory: string): Promise<void> {
+    if (this.verifiedFolders.has(directory)) return;
     let real: string;
     try {
       real = await realpath(directory);
@@ -272,12 +308,15 @@ export class LocalProvider implements StorageProvider {
       throw fromFsError(error, `local: ${key}`);
     }
     if (real !== directory) throw new SecurityError(`local: ${key} passes through a symbolic link; refusing to follow it`);
+    if (this.verifiedFolders.size >= VERIFIED_FOLDERS_MAX) this.verifiedFolders.clear();
+    this.verifiedFolders.add(directory);
   }
 
   private async removeEmptyParents(directory: string): Promise<void> {
     while (directory.startsWith(this.root + '/') && directory !== this.root) {
       try {
         await rmdir(directory);
+        this.verifiedFolders.delete(directory);
       } catch {
         return; // not empty, or gone already
       }
@@ -298,50 +337,11 @@ export class LocalProvider implements StorageProvider {
   }
 }
 
-/** Depth-first walk in key order, skipping whole subtrees at or before the cursor. */
-class ListingWalk {
-  readonly items: ListedObject[] = [];
-  more = false;
-  private readonly root: string;
-  private readonly after: string;
-  private readonly limit: number;
-
-  constructor(root: string, after: string, limit: number) {
-    this.root = root;
-    this.after = after;
-    this.limit = limit;
-  }
-
-  /** Returns false once the page is full. */
-  async visit(dirKey: string, namePrefix: string): Promise<boolean> {
-    let entries;
-    try {
-      entries = await readdir(dirKey ? join(this.root, dirKey) : this.root, { withFileTypes: true });
-    } catch {
-      return true;
-    }
-    const children = entries
-      .filter((e) => !e.name.includes('~') && e.name.startsWith(namePrefix) && (e.isFile() || e.isDirectory()))
-      .map((e) => {
-        const key = dirKey ? `${dirKey}/${e.name}` : e.name;
-        return { key, dir: e.isDirectory(), order: e.isDirectory() ? key + '/' : key };
-      })
-      .sort((a, b) => (a.order < b.order ? -1 : a.order > b.order ? 1 : 0));
-    for (const child of children) {
-      if (child.dir) {
-        if (this.after > child.order && !this.after.startsWith(child.order)) continue;
-        if (!(await this.visit(child.key, ''))) return false;
-        continue;
-      }
-      if (child.key <= this.after) continue;
-      if (this.items.length === this.limit) {
-        this.more = true;
-        return false;
-      }
-      const info = await stat(join(this.root, child.key)).catch(() => undefined);
-      if (info) this.items.push({ key: child.key, size: info.size, lastModified: info.mtime.toISOString() });
-    }
-    return true;
+async function writeFully(handle: FileHandle, chunk: Uint8Array): Promise<void> {
+  let written = 0;
+  while (written < chunk.length) {
+    const { bytesWritten } = await handle.write(chunk, written, chunk.length - written);
+    written += bytesWritten;
   }
 }
 

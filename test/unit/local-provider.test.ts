@@ -1,19 +1,30 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, readFile, symlink, writeFile, stat } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LocalProvider } from '../../src/providers/local.ts';
 import { NotFoundError, SecurityError } from '../../src/errors.ts';
 import { chunksOf, readAll } from '../contract/provider-contract.ts';
-import { filesUnder, tempDir } from '../helpers.ts';
+import { filesUnder, storedFiles, tempDir } from '../helpers.ts';
+import { LocalIndex } from '../../src/providers/local-index.ts';
 
 describe('local provider', () => {
-  it('removes uploads a crash left in ~tmp when it opens', async () => {
+  it('removes what a crash left: uploads in ~tmp and stores that never completed', async () => {
     const base = await tempDir('local-crash');
-    await mkdir(join(base, '~tmp'), { recursive: true });
+    const first = await LocalProvider.open({ base_path: base });
+    await first.upload('t/kept.txt', chunksOf(Buffer.from('kept'), 2), { contentType: 'text/plain', metadata: {} });
+    await first.close();
+    // A crash mid-upload, and a crash between the rename and the index marking it ready.
     await writeFile(join(base, '~tmp', 'half-written'), 'partial');
-    await LocalProvider.open({ base_path: base });
-    assert.deepEqual(await filesUnder(base), []);
+    await mkdir(join(base, 't/b/interrupted_1'), { recursive: true });
+    await writeFile(join(base, 't/b/interrupted_1/original.png'), 'renamed but never marked ready');
+    const index = new LocalIndex(join(base, '~index.sqlite'));
+    index.stage({ key: 't/b/interrupted_1/original.png', size: 30, contentType: 'image/png', lastModified: new Date().toISOString(), metadata: {} });
+    index.close();
+    const reopened = await LocalProvider.open({ base_path: base });
+    assert.deepEqual(await storedFiles(base), ['t/kept.txt']);
+    assert.equal(await reopened.exists('t/b/interrupted_1/original.png'), false);
+    assert.equal(String(await readAll(await reopened.openDownload('t/kept.txt'))), 'kept');
   });
 
   it('never shows a half-written object: the file appears only when complete', async () => {
@@ -26,43 +37,58 @@ describe('local provider', () => {
     await new Promise((r) => setTimeout(r, 20));
     assert.equal(await provider.exists('t/a/obj.bin'), false);
     await assert.rejects(provider.getMetadata('t/a/obj.bin'), NotFoundError);
-    assert.deepEqual((await filesUnder(base)).filter((f) => !f.startsWith('~tmp/')), []);
+    assert.deepEqual((await storedFiles(base)).filter((f) => !f.startsWith('~tmp/')), []);
     release();
     await pending;
     assert.equal((await stat(join(base, 't/a/obj.bin'))).size, 2000);
   });
 
-  it('keeps metadata durably beside the object', async () => {
+  it('keeps metadata durably in the index beside the objects', async () => {
     const base = await tempDir('local-meta');
     const first = await LocalProvider.open({ base_path: base });
     await first.upload('t/x.txt', chunksOf(Buffer.from('hello'), 2), { contentType: 'text/plain', metadata: { sha256: 'abc' } });
+    await first.close();
     const reopened = await LocalProvider.open({ base_path: base });
     const meta = await reopened.getMetadata('t/x.txt');
     assert.equal(meta.contentType, 'text/plain');
+    assert.equal(meta.size, 5);
     assert.equal(meta.metadata.sha256, 'abc');
-    assert.deepEqual(JSON.parse(await readFile(join(base, 't/x.txt~meta.json'), 'utf8')).size, 5);
+    assert.ok((await filesUnder(base)).includes('~index.sqlite'));
   });
 
   it('refuses to follow symbolic links out of the base directory', async () => {
     const base = await tempDir('local-symlink');
     const outside = await tempDir('local-outside');
-    await writeFile(join(outside, 'secret.txt'), 'top secret');
-    const provider = await LocalProvider.open({ base_path: base });
+    await writeFile(join(outside, 'x.txt'), 'top secret');
+    await writeFile(join(outside, 'y.txt'), 'also secret');
+    const first = await LocalProvider.open({ base_path: base });
+    await first.upload('t/a/x.txt', chunksOf(Buffer.from('mine'), 2), { contentType: 'text/plain', metadata: {} });
+    await first.upload('t/b/y.txt', chunksOf(Buffer.from('mine too'), 2), { contentType: 'text/plain', metadata: {} });
+    await first.close();
+    // Someone swaps a stored object's folder, and another's file, for links to the outside.
+    await rename(join(base, 't/a'), join(base, 't/a-moved'));
+    await symlink(outside, join(base, 't/a'));
+    await rm(join(base, 't/b/y.txt'));
+    await symlink(join(outside, 'y.txt'), join(base, 't/b/y.txt'));
     await symlink(outside, join(base, 'escape'));
-    await symlink(join(outside, 'secret.txt'), join(base, 'link.txt'));
-    await assert.rejects(provider.openDownload('escape/secret.txt'), SecurityError);
-    await assert.rejects(provider.getMetadata('escape/secret.txt'), SecurityError);
-    await assert.rejects(provider.openDownload('link.txt'), SecurityError);
+    const provider = await LocalProvider.open({ base_path: base });
+    await assert.rejects(provider.openDownload('t/a/x.txt'), SecurityError);
+    await assert.rejects(provider.openDownload('t/b/y.txt'), SecurityError);
+    await assert.rejects(provider.delete('t/a/x.txt'), SecurityError);
+    await assert.rejects(provider.upload('t/a/new.txt', chunksOf(Buffer.from('x'), 1), { contentType: 'text/plain', metadata: {} }), SecurityError);
     await assert.rejects(provider.upload('escape/new.txt', chunksOf(Buffer.from('x'), 1), { contentType: 'text/plain', metadata: {} }), SecurityError);
-    await assert.rejects(provider.delete('escape/secret.txt'), SecurityError);
-    assert.deepEqual(await filesUnder(outside), ['secret.txt']);
-    assert.equal(await readFile(join(outside, 'secret.txt'), 'utf8'), 'top secret');
-    assert.deepEqual((await provider.list('')).items, [], 'links are never listed');
+    // Paths that were never stored are not objects, whatever the disk holds there.
+    await assert.rejects(provider.openDownload('escape/x.txt'), NotFoundError);
+    assert.equal(await provider.exists('escape/x.txt'), false);
+    assert.equal(await provider.delete('escape/x.txt'), false);
+    assert.deepEqual(await filesUnder(outside), ['x.txt', 'y.txt']);
+    assert.equal(await readFile(join(outside, 'x.txt'), 'utf8'), 'top secret');
+    assert.deepEqual((await provider.list('escape/')).items, []);
   });
 
   it('refuses unsafe keys on every operation', async () => {
     const provider = await LocalProvider.open({ base_path: await tempDir('local-keys') });
-    for (const key of ['../x', '/etc/passwd', 'a/../../x', 'a//b', 'x~meta.json', '~tmp/x', '']) {
+    for (const key of ['../x', '/etc/passwd', 'a/../../x', 'a//b', '~index.sqlite', '~tmp/x', '']) {
       await assert.rejects(provider.openDownload(key), SecurityError, key);
       await assert.rejects(provider.upload(key, chunksOf(Buffer.from('x'), 1), { contentType: 'text/plain', metadata: {} }), SecurityError, key);
       await assert.rejects(provider.delete(key), SecurityError, key);
@@ -75,7 +101,7 @@ describe('local provider', () => {
     await provider.upload('t/img/b/a_1/original.png', chunksOf(Buffer.from('x'), 1), { contentType: 'image/png', metadata: {} });
     await provider.upload('t/img/keep.png', chunksOf(Buffer.from('y'), 1), { contentType: 'image/png', metadata: {} });
     await provider.delete('t/img/b/a_1/original.png');
-    assert.deepEqual((await import('node:fs')).readdirSync(join(base, 't/img')), ['keep.png', 'keep.png~meta.json']);
+    assert.deepEqual((await import('node:fs')).readdirSync(join(base, 't/img')), ['keep.png']);
     assert.equal(await readAll(await provider.openDownload('t/img/keep.png')).then(String), 'y');
   });
 

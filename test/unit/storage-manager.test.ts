@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { createStorageManager, registerProviderType, MemoryProvider, verifySignedUrl, StorageError, SecurityError, ValidationError, NotFoundError, ConfigError } from '../../src/index.ts';
 import type { StorageConfigInput, StorageProvider } from '../../src/index.ts';
 import { media } from '../fixtures/media.ts';
-import { filesUnder, tempDir } from '../helpers.ts';
+import { storedFiles, tempDir } from '../helpers.ts';
 import { HOSTILE_IDS } from '../fixtures/hostile.ts';
 
 const secret = 'manager-test-secret-0123456789abcdef';
@@ -41,13 +41,13 @@ describe('StorageManager on the local disk', () => {
     assert.equal(await storage.exists(ref.storageKey), true);
     const listed = await storage.listArtifacts({ tenantId: 'user123' });
     assert.deepEqual(listed.items.map((i) => i.storageKey), [ref.storageKey]);
-    assert.deepEqual(await filesUnder(files), [ref.storageKey, `${ref.storageKey}~meta.json`]);
+    assert.deepEqual(await storedFiles(files), [ref.storageKey]);
     assert.equal(await storage.deleteArtifact(ref.storageKey), true);
     assert.equal(await storage.deleteArtifact(ref.storageKey), false);
     assert.equal(await storage.exists(ref.storageKey), false);
     await assert.rejects(storage.getArtifact(ref.storageKey), NotFoundError);
     await assert.rejects(storage.download(ref.storageKey), NotFoundError);
-    assert.deepEqual(await filesUnder(files), []);
+    assert.deepEqual(await storedFiles(files), []);
   });
 
   it('accepts every content form', async () => {
@@ -80,7 +80,7 @@ describe('StorageManager on the local disk', () => {
       await assert.rejects(storage.deleteArtifact(key), SecurityError);
       await assert.rejects(storage.getDownloadUrl(key), SecurityError);
     }
-    assert.deepEqual(await filesUnder(files), []);
+    assert.deepEqual(await storedFiles(files), []);
   });
 
   it('stops an oversize stream early and leaves nothing on disk', async () => {
@@ -90,7 +90,7 @@ describe('StorageManager on the local disk', () => {
     await assert.rejects(storage.storeArtifact({ artifactId: 'big', artifactType: 'model', contentType: 'application/octet-stream', content: big() }), (e: unknown) => e instanceof ValidationError && e.code === 'CONTENT_TOO_LARGE' && e.status === 413);
     assert.ok(produced <= 1024 * 1024 + 65536, `read ${produced} bytes past a 1 MiB limit`);
     await assert.rejects(storage.storeArtifact({ artifactId: 'big', artifactType: 'model', contentType: 'application/octet-stream', content: Buffer.alloc(10), size: 2 * 1024 * 1024 }), (e: unknown) => e instanceof ValidationError && e.code === 'CONTENT_TOO_LARGE');
-    assert.deepEqual(await filesUnder(files), []);
+    assert.deepEqual(await storedFiles(files), []);
   });
 
   it('refuses undeclared, disallowed and lying content types with nothing left behind', async () => {
@@ -112,7 +112,7 @@ describe('StorageManager on the local disk', () => {
     }
     const statusOf = await storage.storeArtifact({ artifactId: 'a', artifactType: 'x', contentType: 'text/html', content: 'x' }).catch((e: StorageError) => e.status);
     assert.equal(statusOf, 415);
-    assert.deepEqual(await filesUnder(files), []);
+    assert.deepEqual(await storedFiles(files), []);
   });
 
   it('leaves nothing when the caller aborts or the source fails mid-stream', async () => {
@@ -122,7 +122,7 @@ describe('StorageManager on the local disk', () => {
     await assert.rejects(storage.storeArtifact({ artifactId: 'a', artifactType: 'model', contentType: 'application/octet-stream', content: slow(), signal: controller.signal }), StorageError);
     const broken = new Readable({ read() { this.push(Buffer.alloc(70_000, 1)); this.destroy(new Error('client went away')); } });
     await assert.rejects(storage.storeArtifact({ artifactId: 'a', artifactType: 'model', contentType: 'application/octet-stream', content: broken }), StorageError);
-    assert.deepEqual(await filesUnder(files), []);
+    assert.deepEqual(await storedFiles(files), []);
   });
 
   it('stores public artifacts with a public URL and signs private ones', async () => {
