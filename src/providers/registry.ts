@@ -2,12 +2,11 @@ import { ConfigError } from '../errors.ts';
 import type { ProviderFactory } from './provider.ts';
 import { createLocalProvider } from './local.ts';
 import { createMemoryProvider } from './memory.ts';
-import { createS3Provider } from './s3.ts';
 
 const factories = new Map<string, ProviderFactory>([
   ['local', createLocalProvider],
   ['memory', createMemoryProvider],
-  ['s3', createS3Provider],
+  ['s3', async (config, ctx) => (await import('./s3.ts')).createS3Provider(config, ctx)], // loads the AWS SDK only when used
 ]);
 
 /** Make `type: name` usable in configuration; a later registration of the same name replaces the earlier one. */

@@ -79,13 +79,13 @@ export const s3ProviderConfigSchema = z.object({
   /** Attempts per request, the first one included (the SDK's own retry). */
   max_attempts: z.number().int().min(1).max(10).default(3),
   /**
-   * Put a SHA-256 of every request body into its signature. Off by default (UNSIGNED-PAYLOAD, as
-   * the AWS SDKs for Java and Go do over HTTPS): the manager already hashes every artifact once
-   * and TLS protects it in transit, so a second SHA-256 pass would only cost CPU (about 1 s per
-   * 256 MiB on a core without SHA extensions). Turn it on for plain-http endpoints on networks you
-   * do not trust.
+   * Put a SHA-256 of every request body into its signature. The default depends on the transport:
+   * over https TLS already protects the body, and the manager hashes every artifact once anyway,
+   * so the provider sends UNSIGNED-PAYLOAD (as the AWS SDKs for Java and Go do) and saves a second
+   * SHA-256 pass (about 1 s per 256 MiB on a core without SHA extensions); over plain http nothing
+   * else protects the body, so it is signed.
    */
-  sign_payload: z.boolean().default(false),
+  sign_payload: z.boolean().optional(),
 }).strict().superRefine((config, ctx) => {
   if ((config.access_key_id === undefined) !== (config.secret_access_key === undefined)) {
     ctx.addIssue({ code: 'custom', path: [config.access_key_id === undefined ? 'access_key_id' : 'secret_access_key'], message: 'access_key_id and secret_access_key go together (leave both out for the default credential chain)' });
@@ -147,7 +147,7 @@ export class S3Provider implements StorageProvider {
         httpsAgent: { keepAlive: true, maxSockets: 64 },
       },
     });
-    if (!c.sign_payload) {
+    if (!(c.sign_payload ?? this.endpoint.startsWith('http:'))) {
       // Before signing (finalizeRequest): the signer takes a payload hash it finds in the headers as given.
       this.client.middlewareStack.add((next) => async (args) => {
         const request = args.request as { headers?: Record<string, string>; body?: unknown };

@@ -16,8 +16,6 @@ runProviderContract({
     return new S3Provider(providerConfig(bucket), { name: 's3-contract' });
   },
   presign: { kind: 'fetch' },
-  // A 256 MiB object, so that a provider that buffered it would need more than the limit below.
-  largeObjectBytes: 256 * 1024 * 1024,
   // Default part_size 8 MiB and queue_size 4: lib-storage holds up to 4 parts in flight, plus the
   // part it is assembling and the copy Buffer.concat makes of it (about 6 x 8 MiB = 48 MiB live).
   // The source's 1 MiB chunks and the concatenated parts are freed only when V8 next collects

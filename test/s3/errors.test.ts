@@ -13,7 +13,8 @@ import {
 import { S3Provider, encodeMetadata, decodeMetadata } from '../../src/providers/s3.ts';
 import { fromS3Error } from '../../src/providers/s3-errors.ts';
 import { chunksOf, readAll, sha256 } from '../contract/provider-contract.ts';
-import { adminClient, createTestBucket, providerConfig, removeTestBucket, s3SkipReason, warnSkipped } from './s3-test-server.ts';
+import { adminClient, createTestBucket, openMultipartUploads, providerConfig, removeTestBucket, s3SkipReason, setBucketQuota, warnSkipped } from './s3-test-server.ts';
+import { generated } from '../contract/provider-contract.ts';
 
 const put = (provider: S3Provider, key: string, body = 'x', metadata: Record<string, string> = {}) =>
   provider.upload(key, chunksOf(Buffer.from(body), 1024), { contentType: 'text/plain', metadata });
@@ -151,6 +152,22 @@ describe('s3 errors against the real gateway', { skip: s3SkipReason ?? false }, 
     } finally {
       await stuck.close();
       await silent.close();
+    }
+  });
+
+  it('reports an exhausted bucket quota as InsufficientStorageError, leaving nothing', async () => {
+    const full = await createTestBucket('quota');
+    const limited = new S3Provider(providerConfig(full, { part_size: '5MB' }));
+    try {
+      await setBucketQuota(full, 2048);
+      await assert.rejects(put(limited, 'small.txt', 'x'.repeat(4096)), (e: unknown) => e instanceof InsufficientStorageError && /QuotaExceeded/.test(e.message));
+      await assert.rejects(limited.upload('large.bin', generated(12 * 1024 * 1024), { contentType: 'application/octet-stream', metadata: {} }), InsufficientStorageError);
+      assert.equal(await limited.exists('small.txt'), false);
+      assert.equal(await limited.exists('large.bin'), false);
+      assert.deepEqual(await openMultipartUploads(full), []);
+    } finally {
+      await limited.close();
+      await removeTestBucket(full);
     }
   });
 

@@ -121,6 +121,15 @@ export const gatewayB = {
   },
 };
 
+/** Limit a bucket's size with radosgw-admin (the cluster's admin keyring is in the state dir). */
+export async function setBucketQuota(bucket: string, maxBytes: number): Promise<void> {
+  const stateDir = server().stateDir;
+  if (!stateDir) throw new Error('BOARDS_TEST_S3_STATE_DIR is not set; source the env file that scripts/s3-server.sh writes');
+  const admin = (...args: string[]) => promisify(execFile)('radosgw-admin', ['--keyring', join(stateDir, 'ceph.client.admin.keyring'), ...args], { env: { ...process.env, CEPH_CONF: join(stateDir, 'ceph.conf') }, timeout: 60_000 });
+  await admin('quota', 'set', '--quota-scope=bucket', `--bucket=${bucket}`, `--max-size=${maxBytes}`);
+  await admin('quota', 'enable', '--quota-scope=bucket', `--bucket=${bucket}`);
+}
+
 async function run(command: string): Promise<{ stdout: string }> {
   const stateDir = server().stateDir;
   if (!stateDir) throw new Error('BOARDS_TEST_S3_STATE_DIR is not set; source the env file that scripts/s3-server.sh writes');
