@@ -2,9 +2,10 @@
 export { createStorageManager, createDevelopmentStorage } from './manager/create.ts';
 export type { CreateStorageManagerOptions, DevelopmentStorageOptions } from './manager/create.ts';
 export { StorageManager } from './manager/storage-manager.ts';
-export type { StoreArtifactInput, UploadUrlRequest, UploadUrl, DownloadUrlOptions } from './manager/storage-manager.ts';
+export type { StoreArtifactInput, UploadUrlRequest, UploadUrl, DownloadUrlOptions, ArtifactPage, ActorOptions, HealthReport } from './manager/storage-manager.ts';
 export type { ArtifactReference, Visibility } from './manager/artifact-reference.ts';
-export type { ListArtifactsQuery, ArtifactPage } from './manager/artifact-index.ts';
+export { Catalog } from './catalog/catalog.ts';
+export type { ListArtifactsQuery, CatalogArtifact, UsageFigures, AuditEvent, AuditAction } from './catalog/catalog.ts';
 export { selectProvider } from './manager/routing.ts';
 export type { RoutingInput } from './manager/routing.ts';
 

@@ -5,6 +5,7 @@ import type { ConfigSource, LoadConfigOptions, StorageConfig } from '../config/l
 import { dataDirSecret } from '../config/secrets.ts';
 import { providerFactory } from '../providers/registry.ts';
 import type { StorageProvider } from '../providers/provider.ts';
+import { Catalog } from '../catalog/catalog.ts';
 import { StorageManager } from './storage-manager.ts';
 
 /** Provider types that sign their own URLs and so need the service's signing secret. */
@@ -25,7 +26,14 @@ export async function createStorageManager(source?: string | CreateStorageManage
     ? loadConfig(source, options)
     : loadConfig(source.config, { ...options, ...(source.env ? { env: source.env } : {}) });
   const providers = await createProviders(config);
-  return new StorageManager(config, providers);
+  let catalog: Catalog;
+  try {
+    catalog = await Catalog.open({ ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}), dataDir: config.dataDir });
+  } catch (error) {
+    await Promise.all([...providers.values()].map((p) => p.close?.().catch(() => undefined)));
+    throw error;
+  }
+  return new StorageManager(config, providers, catalog);
 }
 
 export interface DevelopmentStorageOptions {
@@ -36,7 +44,7 @@ export interface DevelopmentStorageOptions {
   env?: Record<string, string | undefined>;
 }
 
-/** Local disk under `./.boards-storage`: nothing to configure, nothing to start. */
+/** Local disk and a SQLite catalog under `./.boards-storage`: nothing to configure, nothing to start. */
 export async function createDevelopmentStorage(options: DevelopmentStorageOptions = {}): Promise<StorageManager> {
   const env = options.env ?? process.env;
   const dataDir = options.dataDir ?? env.BOARDS_STORAGE_DATA_DIR ?? '.boards-storage';

@@ -3,13 +3,12 @@ import { ConfigError, NotFoundError, StorageError, ValidationError } from '../er
 import { assertSafeKey, buildArtifactKey } from '../keys.ts';
 import { isContentTypeAllowed, isWellFormedContentType, normalizeContentType } from '../content/content-types.ts';
 import { inMemoryBytes, sha256OffThread, toByteStream } from '../content/source.ts';
-import type { ArtifactContent } from '../content/source.ts';
 import { validateContent } from '../content/validate-stream.ts';
 import type { ContentDigest } from '../content/validate-stream.ts';
+import type { ArtifactContent } from '../content/source.ts';
 import type { StorageConfig } from '../config/load.ts';
 import type { ByteRange, StorageProvider } from '../providers/provider.ts';
-import { ProviderIndex } from './artifact-index.ts';
-import type { ArtifactIndex, ArtifactPage, ListArtifactsQuery } from './artifact-index.ts';
+import type { Catalog, CatalogArtifact, ListArtifactsQuery, UsageFigures } from '../catalog/catalog.ts';
 import { META, referenceMetadata } from './artifact-reference.ts';
 import type { ArtifactReference, Visibility } from './artifact-reference.ts';
 import { selectProvider } from './routing.ts';
@@ -31,6 +30,29 @@ export interface StoreArtifactInput {
   size?: number;
   /** Aborting stops the store; nothing is left behind. */
   signal?: AbortSignal;
+  /** Who is storing it, for the audit trail (a user id). */
+  actor?: string;
+  /** The generation job that made it (recorded in the catalog). */
+  jobId?: string;
+  generationId?: string;
+  /** Temporary artifacts: when cleanup may remove it. */
+  expiresAt?: Date;
+}
+
+export interface ArtifactPage {
+  items: ArtifactReference[];
+  nextCursor?: string;
+}
+
+export interface ActorOptions {
+  /** Who is acting, for the audit trail. */
+  actor?: string;
+}
+
+export interface HealthReport {
+  ok: boolean;
+  catalog: { ok: boolean; ms: number; error?: string };
+  providers: Record<string, { ok: boolean; ms: number; error?: string }>;
 }
 
 export interface UploadUrlRequest {
@@ -43,6 +65,7 @@ export interface UploadUrlRequest {
   variant?: string;
   /** Seconds; default 3600. */
   expiresIn?: number;
+  actor?: string;
 }
 
 export interface UploadUrl {
@@ -60,6 +83,8 @@ export interface DownloadUrlOptions {
   expiresIn?: number;
   /** Asks the browser to save the download under this name. */
   filename?: string;
+  /** Who asked, for the audit trail. */
+  actor?: string;
 }
 
 const DEFAULT_TENANT = 'default';
@@ -67,6 +92,7 @@ const DEFAULT_URL_SECONDS = 3600;
 const MAX_URL_SECONDS = 7 * 24 * 3600;
 /** User metadata travels with the object; keep it to what every backend's headers can carry. */
 const MAX_USER_METADATA_BYTES = 16 * 1024;
+const HEALTH_TIMEOUT_MS = 5000;
 
 /**
  * The one entry point: validates, routes, hashes and stores artifacts on the configured providers,
@@ -74,14 +100,15 @@ const MAX_USER_METADATA_BYTES = 16 * 1024;
  */
 export class StorageManager {
   readonly config: StorageConfig;
+  /** Where every artifact is recorded; lookups by key and listings read it. */
+  readonly catalog: Catalog;
   private readonly providers = new Map<string, StorageProvider>();
-  private readonly index: ArtifactIndex;
   private closed = false;
 
-  constructor(config: StorageConfig, providers: Map<string, StorageProvider>) {
+  constructor(config: StorageConfig, providers: Map<string, StorageProvider>, catalog: Catalog) {
     this.config = config;
+    this.catalog = catalog;
     for (const [name, provider] of providers) this.providers.set(name, provider);
-    this.index = new ProviderIndex(() => this.providers, () => this.config.defaultProvider, ({ provider, key, visibility }) => this.storageUrl(provider, key, visibility));
   }
 
   /**
@@ -103,7 +130,6 @@ export class StorageManager {
     const base = { artifactId: input.artifactId, artifactType: input.artifactType, tenantId, ...(input.boardId === undefined ? {} : { boardId: input.boardId }), variant: storageKey.slice(storageKey.lastIndexOf('/') + 1), visibility, createdAt: createdAt.toISOString(), metadata };
     const objectMetadata = referenceMetadata(base);
     let digest: ContentDigest | undefined;
-    let contentFailure: unknown;
     const bytes = inMemoryBytes(input.content);
     const precomputed = bytes && bytes.length <= this.config.maxFileSize ? sha256OffThread(bytes) : undefined;
     precomputed?.catch(() => undefined);
@@ -112,49 +138,46 @@ export class StorageManager {
       objectMetadata[META.sha256] = d.sha256;
       objectMetadata[META.size] = String(d.size);
     });
-    async function* tracked(): AsyncGenerator<Uint8Array> {
-      try {
-        yield* checked;
-      } catch (error) {
-        contentFailure = error;
-        throw error;
-      }
-    }
+    const failure: { error?: unknown } = {};
 
     let uploaded: { url?: string };
     try {
-      uploaded = await provider.upload(storageKey, tracked(), { contentType, ...(size === undefined ? {} : { size }), metadata: objectMetadata, ...(input.signal ? { signal: input.signal } : {}) });
+      uploaded = await provider.upload(storageKey, remembering(checked, failure), { contentType, ...(size === undefined ? {} : { size }), metadata: objectMetadata, ...(input.signal ? { signal: input.signal } : {}) });
     } catch (error) {
       // The content's own failure is the one the caller needs, whatever the provider wrapped it in.
-      throw asStorageError(contentFailure ?? error, `storing ${storageKey} on ${providerName}`);
+      throw asStorageError(failure.error ?? error, `storing ${storageKey} on ${providerName}`);
     }
     if (!digest) {
       await provider.delete(storageKey).catch(() => undefined);
       throw new StorageError(`provider "${providerName}" returned before reading the whole content; nothing was kept`);
     }
-    return {
-      ...base,
-      storageKey,
-      storageProvider: providerName,
-      // A private artifact never gets a URL that works without a signature.
-      storageUrl: visibility === 'public' ? (provider.getPublicUrl?.(storageKey) ?? uploaded.url ?? this.storageUrl(providerName, storageKey, visibility)) : this.storageUrl(providerName, storageKey, visibility),
-      contentType,
-      size: digest.size,
-      sha256: digest.sha256,
+    const artifact: CatalogArtifact = {
+      ...base, storageKey, storageProvider: providerName, contentType, size: digest.size, sha256: digest.sha256,
+      ...(input.jobId ? { jobId: input.jobId } : {}), ...(input.generationId ? { generationId: input.generationId } : {}),
+      ...(input.expiresAt ? { expiresAt: input.expiresAt.toISOString() } : {}),
     };
+    try {
+      await this.catalog.record(artifact, input.actor);
+    } catch (error) {
+      // Never leave an object the catalog does not know.
+      await provider.delete(storageKey).catch(() => undefined);
+      throw error;
+    }
+    // A private artifact never gets a URL that works without a signature.
+    return this.reference(artifact, visibility === 'public' ? (provider.getPublicUrl?.(storageKey) ?? uploaded.url) : undefined);
   }
 
   /** The reference of a stored artifact. */
   async getArtifact(storageKey: string): Promise<ArtifactReference> {
     this.assertOpen();
-    const ref = await this.index.get(assertSafeKey(storageKey, 'storageKey'));
-    if (!ref) throw new NotFoundError(`artifact ${storageKey} not found`);
-    return ref;
+    const artifact = await this.catalog.get(assertSafeKey(storageKey, 'storageKey'));
+    if (!artifact) throw new NotFoundError(`artifact ${storageKey} not found`);
+    return this.reference(artifact);
   }
 
   async exists(storageKey: string): Promise<boolean> {
     this.assertOpen();
-    return (await this.index.get(assertSafeKey(storageKey, 'storageKey'))) !== undefined;
+    return (await this.catalog.get(assertSafeKey(storageKey, 'storageKey'))) !== undefined;
   }
 
   /** The whole artifact in memory; use openDownload for anything large. */
@@ -182,7 +205,12 @@ export class StorageManager {
 
   /** Signed URLs for many keys at once, in the order given. */
   async getDownloadUrls(storageKeys: string[], providerName?: string, opts: DownloadUrlOptions = {}): Promise<string[]> {
-    return Promise.all(storageKeys.map((key) => this.getDownloadUrl(key, providerName, opts)));
+    const { actor, ...signing } = opts;
+    const urls = await Promise.all(storageKeys.map((key) => this.getDownloadUrl(key, providerName, signing)));
+    if (actor !== undefined) {
+      await this.catalog.audit(storageKeys.map((storageKey) => ({ action: 'url_signed' as const, tenantId: storageKey.slice(0, storageKey.indexOf('/')), storageKey, actor, details: { expiresIn: checkExpiry(opts.expiresIn) } })));
+    }
+    return urls;
   }
 
   /** A presigned direct upload; the size limit is signed into it. */
@@ -194,28 +222,129 @@ export class StorageManager {
     const storageKey = buildArtifactKey({ tenantId, artifactType: request.artifactType, ...(request.boardId === undefined ? {} : { boardId: request.boardId }), artifactId: request.artifactId, ...(request.variant === undefined ? {} : { variant: request.variant }), contentType });
     const name = selectProvider(this.config.routingRules, this.config.defaultProvider, { artifactType: request.artifactType, contentType, tenantId, ...(size === undefined ? {} : { size }) });
     const provider = this.provider(name);
-    const presigned = await wrap(() => provider.getPresignedUploadUrl(storageKey, { contentType, expiresIn: checkExpiry(request.expiresIn), maxSize: size ?? this.config.maxFileSize }), `presigning an upload on ${name}`);
+    const maxSize = size ?? this.config.maxFileSize;
+    const presigned = await wrap(() => provider.getPresignedUploadUrl(storageKey, { contentType, expiresIn: checkExpiry(request.expiresIn), maxSize }), `presigning an upload on ${name}`);
+    await this.catalog.addPendingUpload({
+      storage_key: storageKey, provider: name, tenant_id: tenantId, board_id: request.boardId ?? null, artifact_type: request.artifactType,
+      artifact_id: request.artifactId, variant: storageKey.slice(storageKey.lastIndexOf('/') + 1), content_type: contentType, max_size: maxSize,
+      actor: request.actor ?? null, created_at: new Date().toISOString(), expires_at: presigned.expiresAt,
+    });
     return { ...presigned, storageKey, storageProvider: name };
   }
 
-  /** Delete an artifact; true when something was deleted, false when it did not exist. */
-  async deleteArtifact(storageKey: string, providerName?: string): Promise<boolean> {
+  /**
+   * The body of a signed PUT for a provider that has no upload endpoint of its own (local,
+   * memory): streamed, validated against the pending upload, to the provider it was routed to.
+   */
+  async acceptDirectUpload(storageKey: string, content: Readable | AsyncIterable<Uint8Array>, opts: { contentType: string; maxSize: number; signal?: AbortSignal }): Promise<void> {
     this.assertOpen();
-    assertSafeKey(storageKey, 'storageKey');
-    let located;
-    try {
-      located = await this.locate(storageKey, providerName);
-    } catch (error) {
-      if (error instanceof NotFoundError) return false;
-      throw error;
+    const pending = await this.catalog.getPendingUpload(assertSafeKey(storageKey, 'storageKey'));
+    if (!pending || Date.parse(pending.expires_at) <= Date.now()) throw new NotFoundError(`no upload is expected for ${storageKey}`);
+    if (normalizeContentType(opts.contentType) !== pending.content_type) {
+      throw new ValidationError(`the upload was signed for ${pending.content_type}, not ${normalizeContentType(opts.contentType)}`, { code: 'CONTENT_MISMATCH' });
     }
-    return wrap(() => located.provider.delete(storageKey), `deleting ${storageKey} from ${located.name}`);
+    const provider = this.provider(pending.provider);
+    let complete = false;
+    const checked = validateContent(toByteStream(content), { contentType: pending.content_type, maxSize: Math.min(opts.maxSize, pending.max_size) }, () => { complete = true; });
+    const failure: { error?: unknown } = {};
+    try {
+      await provider.upload(storageKey, remembering(checked, failure), { contentType: pending.content_type, metadata: {}, ...(opts.signal ? { signal: opts.signal } : {}) });
+    } catch (error) {
+      throw asStorageError(failure.error ?? error, `receiving ${storageKey}`);
+    }
+    if (!complete) {
+      await provider.delete(storageKey).catch(() => undefined);
+      throw new StorageError(`provider "${pending.provider}" returned before reading the whole upload; nothing was kept`);
+    }
+  }
+
+  /**
+   * Record a direct upload once it has landed: the object is read back through the same checks as
+   * any store (size limit, signature, SHA-256). An object that fails them is deleted.
+   */
+  async completeUpload(storageKey: string, opts: { tenantId: string } & ActorOptions): Promise<ArtifactReference> {
+    this.assertOpen();
+    const pending = await this.catalog.getPendingUpload(assertSafeKey(storageKey, 'storageKey'));
+    if (!pending || pending.tenant_id !== opts.tenantId) throw new NotFoundError(`no upload is pending for ${storageKey}`);
+    const provider = this.provider(pending.provider);
+    const landed = await wrap(() => provider.getMetadata(storageKey), `checking ${storageKey} on ${pending.provider}`);
+    let digest: ContentDigest | undefined;
+    try {
+      if (landed.size > pending.max_size) {
+        throw new ValidationError(`the upload has ${landed.size} bytes, more than the ${pending.max_size} it was signed for`, { code: 'CONTENT_TOO_LARGE' });
+      }
+      const stream = await wrap(() => provider.openDownload(storageKey), `reading back ${storageKey}`);
+      for await (const _ of validateContent(toByteStream(stream), { contentType: pending.content_type, maxSize: pending.max_size }, (d) => { digest = d; })) { /* the checks are the point */ }
+    } catch (error) {
+      await provider.delete(storageKey).catch(() => undefined);
+      await this.catalog.removePendingUpload(storageKey);
+      throw asStorageError(error, `checking the upload ${storageKey}`);
+    }
+    const artifact: CatalogArtifact = {
+      artifactId: pending.artifact_id, storageKey, storageProvider: pending.provider, contentType: pending.content_type,
+      size: digest!.size, sha256: digest!.sha256, visibility: 'private', createdAt: new Date().toISOString(), tenantId: pending.tenant_id,
+      ...(pending.board_id === null ? {} : { boardId: pending.board_id }), artifactType: pending.artifact_type, variant: pending.variant, metadata: {},
+    };
+    await this.catalog.record(artifact, opts.actor, 'upload_completed');
+    return this.reference(artifact);
+  }
+
+  /** Make an artifact public or private; returns the reference with its new URL. */
+  async setVisibility(storageKey: string, visibility: Visibility, opts: ActorOptions = {}): Promise<ArtifactReference> {
+    this.assertOpen();
+    const wanted = checkVisibility(visibility);
+    const artifact = await this.catalog.get(assertSafeKey(storageKey, 'storageKey'));
+    if (!artifact) throw new NotFoundError(`artifact ${storageKey} not found`);
+    if (artifact.visibility !== wanted) await this.catalog.setVisibility(storageKey, artifact.tenantId, wanted, opts.actor);
+    return this.reference({ ...artifact, visibility: wanted });
+  }
+
+  /** Counts and bytes of a tenant's artifacts, by artifact type and by provider. */
+  async getStats(tenantId: string): Promise<UsageFigures> {
+    this.assertOpen();
+    return this.catalog.usage(tenantId);
+  }
+
+  /** The catalog and every provider, each asked for a cheap real round trip. */
+  async health(): Promise<HealthReport> {
+    const probe = async (check: () => Promise<void>) => {
+      const started = performance.now();
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        await Promise.race([check(), new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${HEALTH_TIMEOUT_MS} ms`)), HEALTH_TIMEOUT_MS); })]);
+        return { ok: true, ms: Math.round(performance.now() - started) };
+      } catch (error) {
+        return { ok: false, ms: Math.round(performance.now() - started), error: (error as Error).message };
+      } finally {
+        clearTimeout(timer);
+      }
+    };
+    const [catalog, ...providers] = await Promise.all([
+      probe(() => this.catalog.ping()),
+      ...[...this.providers].map(([, p]) => probe(async () => { await p.health?.(); })),
+    ]);
+    const byName = Object.fromEntries([...this.providers.keys()].map((name, i) => [name, providers[i]!]));
+    return { ok: catalog!.ok && providers.every((p) => p.ok), catalog: catalog!, providers: byName };
+  }
+
+  /**
+   * Delete an artifact; true when something was deleted, false when it did not exist. The object
+   * goes first, then the record: a failure leaves the artifact listed and the delete can be retried.
+   */
+  async deleteArtifact(storageKey: string, providerName?: string, opts: ActorOptions = {}): Promise<boolean> {
+    this.assertOpen();
+    const artifact = await this.catalog.get(assertSafeKey(storageKey, 'storageKey'));
+    if (!artifact) return false;
+    const name = providerName ?? artifact.storageProvider;
+    await wrap(() => this.provider(name).delete(storageKey), `deleting ${storageKey} from ${name}`);
+    return this.catalog.remove(storageKey, artifact.tenantId, opts.actor);
   }
 
   /** A tenant's artifacts in key order, a page at a time. */
   async listArtifacts(query: ListArtifactsQuery = {}): Promise<ArtifactPage> {
     this.assertOpen();
-    return this.index.list(query);
+    const page = await this.catalog.list(query);
+    return { items: page.items.map((a) => this.reference(a)), ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) };
   }
 
   /** Add (or replace) a provider at run time; routing rules and `default_provider` may name it. */
@@ -244,19 +373,23 @@ export class StorageManager {
     if (this.closed) return;
     this.closed = true;
     await Promise.all([...this.providers.values()].map((p) => p.close?.()));
+    await this.catalog.close();
   }
 
   private async locate(storageKey: string, providerName?: string): Promise<{ provider: StorageProvider; name: string }> {
     assertSafeKey(storageKey, 'storageKey');
     if (providerName !== undefined) return { provider: this.provider(providerName), name: providerName };
-    const ref = await this.index.get(storageKey);
-    if (!ref) throw new NotFoundError(`artifact ${storageKey} not found`);
-    return { provider: this.provider(ref.storageProvider), name: ref.storageProvider };
+    const artifact = await this.catalog.get(storageKey);
+    if (!artifact) throw new NotFoundError(`artifact ${storageKey} not found`);
+    return { provider: this.provider(artifact.storageProvider), name: artifact.storageProvider };
   }
 
-  private storageUrl(providerName: string, key: string, visibility: string): string {
-    const provider = this.providers.get(providerName);
-    return (visibility === 'public' ? provider?.getPublicUrl?.(key) : undefined) ?? `${providerName}://${key}`;
+  /** The public reference of a catalog record: its URL is public only for public artifacts. */
+  private reference(artifact: CatalogArtifact, publicUrl?: string): ArtifactReference {
+    const { jobId: _job, generationId: _generation, expiresAt: _expires, ...rest } = artifact;
+    const provider = this.providers.get(artifact.storageProvider);
+    const storageUrl = artifact.visibility === 'public' ? (publicUrl ?? provider?.getPublicUrl?.(artifact.storageKey)) : undefined;
+    return { ...rest, storageUrl: storageUrl ?? `${artifact.storageProvider}://${artifact.storageKey}` };
   }
 
   private checkContentType(contentType: string): string {
@@ -317,6 +450,19 @@ function checkFilename(filename: string): string {
     throw new ValidationError('filename may not contain control characters, quotes, slashes or backslashes, and is at most 255 characters');
   }
   return filename;
+}
+
+/**
+ * Pass the content through, remembering the error it threw: a provider may wrap that error in its
+ * own, but the content's failure (too large, wrong type) is the one the caller needs.
+ */
+async function* remembering(content: AsyncIterable<Uint8Array>, failure: { error?: unknown }): AsyncGenerator<Uint8Array> {
+  try {
+    yield* content;
+  } catch (error) {
+    failure.error = error;
+    throw error;
+  }
 }
 
 function asStorageError(error: unknown, what: string): StorageError {

@@ -1,0 +1,251 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { isAbsolute, join, resolve } from 'node:path';
+import { Kysely, Migrator, PostgresDialect, sql } from 'kysely';
+import type { Transaction } from 'kysely';
+import { ConfigError, ProviderUnavailableError, StorageError } from '../errors.ts';
+import { assertSafeId, assertSafePrefix } from '../keys.ts';
+import { decodeCursor, encodeCursor, listLimit } from '../providers/list-cursor.ts';
+import type { ArtifactReference, Visibility } from '../manager/artifact-reference.ts';
+import { catalogMigrations } from './migrations.ts';
+import { nodeSqliteDialect } from './node-sqlite-dialect.ts';
+import type { ArtifactRow, AuditAction, CatalogTables, PendingUploadRow } from './tables.ts';
+
+export type { AuditAction, PendingUploadRow } from './tables.ts';
+
+/** An artifact as the catalog records it: the reference less its URL, plus lifecycle fields. */
+export type CatalogArtifact = Omit<ArtifactReference, 'storageUrl'> & { jobId?: string; generationId?: string; expiresAt?: string };
+
+export interface ListArtifactsQuery {
+  /** Defaults to `default`. */
+  tenantId?: string;
+  boardId?: string;
+  artifactType?: string;
+  /** A key prefix below the tenant (`image/board1/`). */
+  prefix?: string;
+  limit?: number;
+  cursor?: string;
+}
+
+export interface CatalogPage {
+  items: CatalogArtifact[];
+  nextCursor?: string;
+}
+
+export interface UsageFigures {
+  total: { count: number; bytes: number };
+  byArtifactType: { artifactType: string; count: number; bytes: number }[];
+  byProvider: { provider: string; count: number; bytes: number }[];
+}
+
+export interface AuditEvent {
+  action: AuditAction;
+  tenantId: string;
+  storageKey: string;
+  actor?: string;
+  details?: Record<string, unknown>;
+}
+
+/**
+ * The record of every stored artifact and the audit trail of what was done to them: SQLite
+ * (node:sqlite, one WAL file in the data directory) by default, PostgreSQL when `database_url`
+ * is a postgres:// URL. One Kysely query layer and one set of migrations serve both.
+ */
+export class Catalog {
+  readonly dialect: 'sqlite' | 'postgres';
+  private readonly db: Kysely<CatalogTables>;
+
+  private constructor(db: Kysely<CatalogTables>, dialect: 'sqlite' | 'postgres') {
+    this.db = db;
+    this.dialect = dialect;
+  }
+
+  /** Connect and bring the schema up to date. */
+  static async open(options: { databaseUrl?: string; dataDir: string }): Promise<Catalog> {
+    const { db, dialect } = await connect(options.databaseUrl, options.dataDir);
+    const catalog = new Catalog(db, dialect);
+    try {
+      const { error } = await new Migrator({ db, provider: catalogMigrations }).migrateToLatest();
+      if (error) throw error;
+    } catch (error) {
+      await db.destroy();
+      throw new ConfigError(`database_url: the catalog could not be prepared (${(error as Error).message})`, { cause: error });
+    }
+    return catalog;
+  }
+
+  /** Record a stored artifact and its audit entry together. */
+  async record(artifact: CatalogArtifact, actor?: string, action: AuditAction = 'stored'): Promise<void> {
+    await this.run('recording an artifact', () => this.db.transaction().execute(async (tx) => {
+      await tx.insertInto('artifacts').values(toRow(artifact)).execute();
+      await tx.deleteFrom('pending_uploads').where('storage_key', '=', artifact.storageKey).execute();
+      await insertAudit(tx, [{ action, tenantId: artifact.tenantId, storageKey: artifact.storageKey, ...(actor ? { actor } : {}), details: { provider: artifact.storageProvider, size: artifact.size, sha256: artifact.sha256 } }]);
+    }));
+  }
+
+  async get(storageKey: string): Promise<CatalogArtifact | undefined> {
+    const row = await this.run('reading the catalog', () => this.db.selectFrom('artifacts').selectAll().where('storage_key', '=', storageKey).executeTakeFirst());
+    return row ? fromRow(row) : undefined;
+  }
+
+  /** Remove an artifact's record; true when there was one. */
+  async remove(storageKey: string, tenantId: string, actor?: string): Promise<boolean> {
+    return this.run('deleting from the catalog', () => this.db.transaction().execute(async (tx) => {
+      const result = await tx.deleteFrom('artifacts').where('storage_key', '=', storageKey).executeTakeFirst();
+      const removed = Number(result.numDeletedRows) > 0;
+      if (removed) await insertAudit(tx, [{ action: 'deleted', tenantId, storageKey, ...(actor ? { actor } : {}) }]);
+      return removed;
+    }));
+  }
+
+  async setVisibility(storageKey: string, tenantId: string, visibility: Visibility, actor?: string): Promise<boolean> {
+    return this.run('updating the catalog', () => this.db.transaction().execute(async (tx) => {
+      const result = await tx.updateTable('artifacts').set({ visibility }).where('storage_key', '=', storageKey).executeTakeFirst();
+      const changed = Number(result.numUpdatedRows) > 0;
+      if (changed) await insertAudit(tx, [{ action: 'visibility_changed', tenantId, storageKey, ...(actor ? { actor } : {}), details: { visibility } }]);
+      return changed;
+    }));
+  }
+
+  /** A tenant's artifacts in key order: a range scan on an index, the same cost on any page. */
+  async list(query: ListArtifactsQuery): Promise<CatalogPage> {
+    const tenant = assertSafeId('tenantId', query.tenantId ?? 'default');
+    const limit = listLimit(query.limit);
+    const after = decodeCursor(query.cursor);
+    let select = this.db.selectFrom('artifacts').selectAll().where('tenant_id', '=', tenant);
+    if (query.boardId !== undefined) select = select.where('board_id', '=', assertSafeId('boardId', query.boardId));
+    if (query.artifactType !== undefined) select = select.where('artifact_type', '=', assertSafeId('artifactType', query.artifactType));
+    if (query.prefix) {
+      const prefix = `${tenant}/${assertSafePrefix(query.prefix)}`;
+      // Keys use only [A-Za-z0-9._/-], all below "~": [prefix, prefix~) is exactly the prefix range.
+      select = select.where('storage_key', '>=', prefix).where('storage_key', '<', `${prefix}~`);
+    }
+    if (after) select = select.where('storage_key', '>', after);
+    const rows = await this.run('listing the catalog', () => select.orderBy('storage_key').limit(limit + 1).execute());
+    const more = rows.length > limit;
+    const items = rows.slice(0, limit).map(fromRow);
+    return { items, ...(more ? { nextCursor: encodeCursor(items.at(-1)!.storageKey) } : {}) };
+  }
+
+  async usage(tenantId: string): Promise<UsageFigures> {
+    const tenant = assertSafeId('tenantId', tenantId);
+    const count = sql<string | number>`count(*)`;
+    const bytes = sql<string | number | null>`sum(size)`;
+    const [byType, byProvider] = await this.run('reading usage', () => Promise.all([
+      this.db.selectFrom('artifacts').select(['artifact_type', count.as('count'), bytes.as('bytes')]).where('tenant_id', '=', tenant).groupBy('artifact_type').orderBy('artifact_type').execute(),
+      this.db.selectFrom('artifacts').select(['provider', count.as('count'), bytes.as('bytes')]).where('tenant_id', '=', tenant).groupBy('provider').orderBy('provider').execute(),
+    ]));
+    const byArtifactType = byType.map((r) => ({ artifactType: r.artifact_type, count: Number(r.count), bytes: Number(r.bytes ?? 0) }));
+    return {
+      total: byArtifactType.reduce((t, r) => ({ count: t.count + r.count, bytes: t.bytes + r.bytes }), { count: 0, bytes: 0 }),
+      byArtifactType,
+      byProvider: byProvider.map((r) => ({ provider: r.provider, count: Number(r.count), bytes: Number(r.bytes ?? 0) })),
+    };
+  }
+
+  async audit(events: AuditEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    await this.run('writing the audit trail', () => insertAudit(this.db, events));
+  }
+
+  /** The audit trail of one artifact, oldest first. */
+  async auditTrail(storageKey: string): Promise<(AuditEvent & { at: string })[]> {
+    const rows = await this.run('reading the audit trail', () => this.db.selectFrom('audit_log').selectAll().where('storage_key', '=', storageKey).orderBy('at').orderBy('id').execute());
+    return rows.map((r) => ({ at: r.at, action: r.action, tenantId: r.tenant_id, storageKey: r.storage_key, ...(r.actor ? { actor: r.actor } : {}), details: JSON.parse(r.details) as Record<string, unknown> }));
+  }
+
+  async addPendingUpload(upload: PendingUploadRow): Promise<void> {
+    await this.run('recording a pending upload', () => this.db.transaction().execute(async (tx) => {
+      await tx.insertInto('pending_uploads').values(upload).execute();
+      await insertAudit(tx, [{ action: 'upload_presigned', tenantId: upload.tenant_id, storageKey: upload.storage_key, ...(upload.actor ? { actor: upload.actor } : {}), details: { provider: upload.provider, maxSize: upload.max_size } }]);
+    }));
+  }
+
+  async getPendingUpload(storageKey: string): Promise<PendingUploadRow | undefined> {
+    const row = await this.run('reading pending uploads', () => this.db.selectFrom('pending_uploads').selectAll().where('storage_key', '=', storageKey).executeTakeFirst());
+    return row ? { ...row, max_size: Number(row.max_size) } : undefined;
+  }
+
+  async removePendingUpload(storageKey: string): Promise<void> {
+    await this.run('removing a pending upload', () => this.db.deleteFrom('pending_uploads').where('storage_key', '=', storageKey).execute());
+  }
+
+  async ping(): Promise<void> {
+    await this.run('reaching the catalog', () => sql`SELECT 1`.execute(this.db));
+  }
+
+  async close(): Promise<void> {
+    await this.db.destroy();
+  }
+
+  private async run<T>(what: string, operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation();
+    } catch (error) {
+      if (error instanceof StorageError) throw error;
+      const code = (error as { code?: string }).code;
+      // Connection trouble is retryable; anything else is a bug or a constraint, reported as is.
+      if (code === 'ECONNREFUSED' || code === 'ETIMEDOUT' || code === 'ECONNRESET' || code === '57P01' || code === 'SQLITE_BUSY' || code === 'ERR_SQLITE_ERROR' && /locked|busy/i.test((error as Error).message)) {
+        throw new ProviderUnavailableError(`catalog: ${what} failed: ${(error as Error).message}`, { cause: error });
+      }
+      if (code === '23505' || /UNIQUE constraint/i.test((error as Error).message)) {
+        throw new StorageError(`catalog: ${what}: the key is already recorded`, { code: 'CONFLICT', cause: error });
+      }
+      throw new StorageError(`catalog: ${what} failed: ${(error as Error).message}`, { cause: error });
+    }
+  }
+}
+
+async function insertAudit(db: Kysely<CatalogTables> | Transaction<CatalogTables>, events: AuditEvent[]): Promise<void> {
+  const at = new Date().toISOString();
+  await db.insertInto('audit_log').values(events.map((e) => ({
+    id: randomUUID(), at, tenant_id: e.tenantId, actor: e.actor ?? null, action: e.action, storage_key: e.storageKey, details: JSON.stringify(e.details ?? {}),
+  }))).execute();
+}
+
+async function connect(databaseUrl: string | undefined, dataDir: string): Promise<{ db: Kysely<CatalogTables>; dialect: 'sqlite' | 'postgres' }> {
+  if (databaseUrl === undefined || databaseUrl.startsWith('sqlite:') || databaseUrl.startsWith('file:')) {
+    const given = databaseUrl?.replace(/^(sqlite|file):(\/\/)?/, '');
+    let path: string;
+    if (given === ':memory:') path = ':memory:';
+    else {
+      path = given ? (isAbsolute(given) ? given : resolve(given)) : join(resolve(dataDir), 'catalog.sqlite');
+      await mkdir(join(path, '..'), { recursive: true }).catch((error: unknown) => {
+        throw new ConfigError(`database_url: cannot create the folder of ${path} (${(error as NodeJS.ErrnoException).code})`, { cause: error });
+      });
+    }
+    return { db: new Kysely<CatalogTables>({ dialect: nodeSqliteDialect(path) }), dialect: 'sqlite' };
+  }
+  if (/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    const pg = (await import('pg')).default;
+    const int8 = 20;
+    const pool = new pg.Pool({
+      connectionString: databaseUrl,
+      connectionTimeoutMillis: 10_000,
+      max: 10,
+      // Sizes are bigint columns; they fit a JavaScript number (up to 8 PiB), so read them as numbers.
+      types: { getTypeParser: ((oid: number, format?: string) => (oid === int8 ? Number : pg.types.getTypeParser(oid, format as never))) as never },
+    });
+    return { db: new Kysely<CatalogTables>({ dialect: new PostgresDialect({ pool }) }), dialect: 'postgres' };
+  }
+  throw new ConfigError('database_url: use a postgres:// URL, or sqlite:PATH (the default is a SQLite file in the data directory)');
+}
+
+function toRow(a: CatalogArtifact): ArtifactRow {
+  return {
+    storage_key: a.storageKey, provider: a.storageProvider, tenant_id: a.tenantId, board_id: a.boardId ?? null,
+    artifact_type: a.artifactType, artifact_id: a.artifactId, variant: a.variant, content_type: a.contentType,
+    size: a.size, sha256: a.sha256, visibility: a.visibility, metadata: JSON.stringify(a.metadata), created_at: a.createdAt,
+    job_id: a.jobId ?? null, generation_id: a.generationId ?? null, expires_at: a.expiresAt ?? null,
+  };
+}
+
+function fromRow(r: ArtifactRow): CatalogArtifact {
+  return {
+    artifactId: r.artifact_id, storageKey: r.storage_key, storageProvider: r.provider, contentType: r.content_type,
+    size: Number(r.size), sha256: r.sha256, visibility: r.visibility === 'public' ? 'public' : 'private', createdAt: r.created_at,
+    tenantId: r.tenant_id, ...(r.board_id === null ? {} : { boardId: r.board_id }), artifactType: r.artifact_type, variant: r.variant,
+    metadata: JSON.parse(r.metadata) as Record<string, unknown>,
+    ...(r.job_id === null ? {} : { jobId: r.job_id }), ...(r.generation_id === null ? {} : { generationId: r.generation_id }), ...(r.expires_at === null ? {} : { expiresAt: r.expires_at }),
+  };
+}

@@ -1,0 +1,71 @@
+import type { Kysely, Migration, MigrationProvider } from 'kysely';
+
+/**
+ * One ordered set of migrations for SQLite and PostgreSQL alike: only portable column types.
+ * Kysely's migrator takes a lock (a row lock on PostgreSQL), so several servers starting at once
+ * against one database run each migration exactly once.
+ */
+const migrations: Record<string, Migration> = {
+  '0001_catalog': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.createTable('artifacts')
+        .addColumn('storage_key', 'text', (c) => c.primaryKey())
+        .addColumn('provider', 'text', (c) => c.notNull())
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('board_id', 'text')
+        .addColumn('artifact_type', 'text', (c) => c.notNull())
+        .addColumn('artifact_id', 'text', (c) => c.notNull())
+        .addColumn('variant', 'text', (c) => c.notNull())
+        .addColumn('content_type', 'text', (c) => c.notNull())
+        .addColumn('size', 'bigint', (c) => c.notNull())
+        .addColumn('sha256', 'text', (c) => c.notNull())
+        .addColumn('visibility', 'text', (c) => c.notNull())
+        .addColumn('metadata', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('job_id', 'text')
+        .addColumn('generation_id', 'text')
+        .addColumn('expires_at', 'text')
+        .execute();
+      // Keyset pagination: every listing is a range scan on one of these, whatever the table's size.
+      await db.schema.createIndex('artifacts_tenant_key').on('artifacts').columns(['tenant_id', 'storage_key']).execute();
+      await db.schema.createIndex('artifacts_tenant_board_key').on('artifacts').columns(['tenant_id', 'board_id', 'storage_key']).execute();
+      await db.schema.createIndex('artifacts_tenant_type_key').on('artifacts').columns(['tenant_id', 'artifact_type', 'storage_key']).execute();
+      await db.schema.createIndex('artifacts_expires').on('artifacts').columns(['expires_at']).execute();
+      await db.schema.createIndex('artifacts_job').on('artifacts').columns(['job_id']).execute();
+
+      await db.schema.createTable('pending_uploads')
+        .addColumn('storage_key', 'text', (c) => c.primaryKey())
+        .addColumn('provider', 'text', (c) => c.notNull())
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('board_id', 'text')
+        .addColumn('artifact_type', 'text', (c) => c.notNull())
+        .addColumn('artifact_id', 'text', (c) => c.notNull())
+        .addColumn('variant', 'text', (c) => c.notNull())
+        .addColumn('content_type', 'text', (c) => c.notNull())
+        .addColumn('max_size', 'bigint', (c) => c.notNull())
+        .addColumn('actor', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('pending_uploads_expires').on('pending_uploads').columns(['expires_at']).execute();
+
+      await db.schema.createTable('audit_log')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('at', 'text', (c) => c.notNull())
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('actor', 'text')
+        .addColumn('action', 'text', (c) => c.notNull())
+        .addColumn('storage_key', 'text', (c) => c.notNull())
+        .addColumn('details', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('audit_log_tenant_at').on('audit_log').columns(['tenant_id', 'at']).execute();
+      await db.schema.createIndex('audit_log_key').on('audit_log').columns(['storage_key']).execute();
+    },
+  },
+};
+
+export const catalogMigrations: MigrationProvider = {
+  async getMigrations() {
+    return migrations;
+  },
+};

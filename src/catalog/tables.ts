@@ -1,0 +1,57 @@
+import type { Generated } from 'kysely';
+
+/** The catalog's tables as Kysely sees them. Times are ISO-8601 strings, sizes whole numbers. */
+export interface CatalogTables {
+  artifacts: ArtifactRow;
+  pending_uploads: PendingUploadRow;
+  audit_log: AuditRow;
+}
+
+export interface ArtifactRow {
+  storage_key: string;
+  provider: string;
+  tenant_id: string;
+  board_id: string | null;
+  artifact_type: string;
+  artifact_id: string;
+  variant: string;
+  content_type: string;
+  size: number;
+  sha256: string;
+  visibility: string;
+  /** User metadata as JSON. */
+  metadata: string;
+  created_at: string;
+  job_id: string | null;
+  generation_id: string | null;
+  /** Temporary artifacts only: when cleanup may remove it. */
+  expires_at: string | null;
+}
+
+export interface PendingUploadRow {
+  storage_key: string;
+  provider: string;
+  tenant_id: string;
+  board_id: string | null;
+  artifact_type: string;
+  artifact_id: string;
+  variant: string;
+  content_type: string;
+  max_size: number;
+  actor: string | null;
+  created_at: string;
+  expires_at: string;
+}
+
+export interface AuditRow {
+  id: Generated<string>;
+  at: string;
+  tenant_id: string;
+  actor: string | null;
+  action: AuditAction;
+  storage_key: string;
+  /** JSON. */
+  details: string;
+}
+
+export type AuditAction = 'stored' | 'deleted' | 'visibility_changed' | 'url_signed' | 'upload_presigned' | 'upload_completed';
