@@ -154,6 +154,12 @@ export class Catalog {
     return rows.map((r) => ({ at: r.at, action: r.action, tenantId: r.tenant_id, storageKey: r.storage_key, ...(r.actor ? { actor: r.actor } : {}), details: JSON.parse(r.details) as Record<string, unknown> }));
   }
 
+  /** A job's artifacts of one type (its temporary files). */
+  async findByJob(jobId: string, artifactType: string): Promise<CatalogArtifact[]> {
+    const rows = await this.run('reading a job\'s artifacts', () => this.db.selectFrom('artifacts').selectAll().where('job_id', '=', jobId).where('artifact_type', '=', artifactType).orderBy('storage_key').execute());
+    return rows.map(fromRow);
+  }
+
   async addPendingUpload(upload: PendingUploadRow): Promise<void> {
     await this.run('recording a pending upload', () => this.db.transaction().execute(async (tx) => {
       await tx.insertInto('pending_uploads').values(upload).execute();

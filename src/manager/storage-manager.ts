@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { ConfigError, NotFoundError, StorageError, ValidationError } from '../errors.ts';
-import { assertSafeKey, buildArtifactKey } from '../keys.ts';
+import { assertSafeId, assertSafeKey, buildArtifactKey, buildTempKey } from '../keys.ts';
 import { isContentTypeAllowed, isWellFormedContentType, normalizeContentType } from '../content/content-types.ts';
 import { inMemoryBytes, sha256OffThread, toByteStream } from '../content/source.ts';
 import { validateContent } from '../content/validate-stream.ts';
@@ -37,6 +37,21 @@ export interface StoreArtifactInput {
   generationId?: string;
   /** Temporary artifacts: when cleanup may remove it. */
   expiresAt?: Date;
+}
+
+export interface TempFileInput {
+  jobId: string;
+  /** The file name under `temp/{jobId}/`. */
+  name: string;
+  contentType: string;
+  content: ArtifactContent;
+  /** Recorded for usage figures; default `default`. */
+  tenantId?: string;
+  /** Default: now + cleanup.temp_file_ttl_hours (24 h). */
+  expiresAt?: Date;
+  size?: number;
+  signal?: AbortSignal;
+  actor?: string;
 }
 
 export interface ArtifactPage {
@@ -93,6 +108,9 @@ const MAX_URL_SECONDS = 7 * 24 * 3600;
 /** User metadata travels with the object; keep it to what every backend's headers can carry. */
 const MAX_USER_METADATA_BYTES = 16 * 1024;
 const HEALTH_TIMEOUT_MS = 5000;
+/** The artifact type temporary files are recorded under. */
+export const TEMP_ARTIFACT_TYPE = 'temp';
+const DEFAULT_TEMP_TTL_HOURS = 24;
 
 /**
  * The one entry point: validates, routes, hashes and stores artifacts on the configured providers,
@@ -119,16 +137,52 @@ export class StorageManager {
     this.assertOpen();
     const tenantId = input.tenantId ?? DEFAULT_TENANT;
     const contentType = this.checkContentType(input.contentType);
-    const visibility = checkVisibility(input.visibility);
-    const metadata = checkUserMetadata(input.metadata);
-    const size = this.checkDeclaredSize(input.size);
     const createdAt = new Date();
     const storageKey = buildArtifactKey({ tenantId, artifactType: input.artifactType, ...(input.boardId === undefined ? {} : { boardId: input.boardId }), artifactId: input.artifactId, ...(input.variant === undefined ? {} : { variant: input.variant }), contentType, now: createdAt });
-    const providerName = selectProvider(this.config.routingRules, this.config.defaultProvider, { artifactType: input.artifactType, contentType, tenantId, ...(size === undefined ? {} : { size }) });
-    const provider = this.provider(providerName);
+    return this.write(storageKey, {
+      artifactId: input.artifactId, artifactType: input.artifactType, tenantId, ...(input.boardId === undefined ? {} : { boardId: input.boardId }),
+      variant: storageKey.slice(storageKey.lastIndexOf('/') + 1), visibility: checkVisibility(input.visibility), createdAt: createdAt.toISOString(),
+      metadata: checkUserMetadata(input.metadata),
+      ...(input.jobId ? { jobId: input.jobId } : {}), ...(input.generationId ? { generationId: input.generationId } : {}),
+      ...(input.expiresAt ? { expiresAt: input.expiresAt.toISOString() } : {}),
+    }, contentType, input);
+  }
 
-    const base = { artifactId: input.artifactId, artifactType: input.artifactType, tenantId, ...(input.boardId === undefined ? {} : { boardId: input.boardId }), variant: storageKey.slice(storageKey.lastIndexOf('/') + 1), visibility, createdAt: createdAt.toISOString(), metadata };
-    const objectMetadata = referenceMetadata(base);
+  /**
+   * Keep an intermediate file of a generation job under `temp/{jobId}/{name}`, with the same
+   * checks as any artifact, until `expiresAt` (default: now + cleanup.temp_file_ttl_hours).
+   */
+  async storeTempFile(input: TempFileInput): Promise<ArtifactReference> {
+    this.assertOpen();
+    const contentType = this.checkContentType(input.contentType);
+    const storageKey = buildTempKey(input.jobId, input.name);
+    const expiresAt = input.expiresAt ?? new Date(Date.now() + this.tempFileTtlMs());
+    return this.write(storageKey, {
+      artifactId: input.name, artifactType: TEMP_ARTIFACT_TYPE, tenantId: assertSafeId('tenantId', input.tenantId ?? DEFAULT_TENANT),
+      variant: input.name, visibility: 'private', createdAt: new Date().toISOString(), metadata: {}, jobId: input.jobId, expiresAt: expiresAt.toISOString(),
+    }, contentType, input);
+  }
+
+  /** Delete every temporary file of a job; returns how many went. */
+  async deleteJobTempFiles(jobId: string, opts: ActorOptions = {}): Promise<number> {
+    this.assertOpen();
+    let deleted = 0;
+    for (const artifact of await this.catalog.findByJob(assertSafeId('jobId', jobId), TEMP_ARTIFACT_TYPE)) {
+      if (await this.deleteArtifact(artifact.storageKey, undefined, opts)) deleted++;
+    }
+    return deleted;
+  }
+
+  /**
+   * The one write path: the content streams through the size limit, the signature check and
+   * SHA-256 to the provider the routing rules choose, then the catalog records it. On any failure
+   * nothing is left: no object, no record.
+   */
+  private async write(storageKey: string, record: Omit<CatalogArtifact, 'storageKey' | 'storageProvider' | 'contentType' | 'size' | 'sha256'>, contentType: string, input: { content: ArtifactContent; size?: number; signal?: AbortSignal; actor?: string }): Promise<ArtifactReference> {
+    const size = this.checkDeclaredSize(input.size);
+    const providerName = selectProvider(this.config.routingRules, this.config.defaultProvider, { artifactType: record.artifactType, contentType, tenantId: record.tenantId, ...(size === undefined ? {} : { size }) });
+    const provider = this.provider(providerName);
+    const objectMetadata = referenceMetadata(record);
     let digest: ContentDigest | undefined;
     const bytes = inMemoryBytes(input.content);
     const precomputed = bytes && bytes.length <= this.config.maxFileSize ? sha256OffThread(bytes) : undefined;
@@ -151,11 +205,7 @@ export class StorageManager {
       await provider.delete(storageKey).catch(() => undefined);
       throw new StorageError(`provider "${providerName}" returned before reading the whole content; nothing was kept`);
     }
-    const artifact: CatalogArtifact = {
-      ...base, storageKey, storageProvider: providerName, contentType, size: digest.size, sha256: digest.sha256,
-      ...(input.jobId ? { jobId: input.jobId } : {}), ...(input.generationId ? { generationId: input.generationId } : {}),
-      ...(input.expiresAt ? { expiresAt: input.expiresAt.toISOString() } : {}),
-    };
+    const artifact: CatalogArtifact = { ...record, storageKey, storageProvider: providerName, contentType, size: digest.size, sha256: digest.sha256 };
     try {
       await this.catalog.record(artifact, input.actor);
     } catch (error) {
@@ -164,7 +214,7 @@ export class StorageManager {
       throw error;
     }
     // A private artifact never gets a URL that works without a signature.
-    return this.reference(artifact, visibility === 'public' ? (provider.getPublicUrl?.(storageKey) ?? uploaded.url) : undefined);
+    return this.reference(artifact, record.visibility === 'public' ? (provider.getPublicUrl?.(storageKey) ?? uploaded.url) : undefined);
   }
 
   /** The reference of a stored artifact. */
@@ -410,6 +460,11 @@ export class StorageManager {
       throw new ValidationError(`the content's ${size} bytes exceed the limit of ${this.config.maxFileSize} bytes (max_file_size)`, { code: 'CONTENT_TOO_LARGE', details: { limit: this.config.maxFileSize } });
     }
     return size;
+  }
+
+  private tempFileTtlMs(): number {
+    const hours = Number(this.config.cleanup.temp_file_ttl_hours ?? DEFAULT_TEMP_TTL_HOURS);
+    return (Number.isFinite(hours) && hours > 0 ? hours : DEFAULT_TEMP_TTL_HOURS) * 3600_000;
   }
 
   private assertOpen(): void {

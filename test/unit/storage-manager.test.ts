@@ -239,3 +239,23 @@ describe('custom providers', () => {
     assert.deepEqual((await inner.list('')).items, []);
   });
 });
+
+describe('temporary files', () => {
+  it('keeps a job\'s intermediates under temp/{jobId}/ with an expiry, and deletes them by job', async () => {
+    const { storage, files } = await localManager({ cleanup: { temp_file_ttl_hours: 2 } });
+    const before = Date.now();
+    const a = await storage.storeTempFile({ jobId: 'job-1', name: 'frame_001.png', contentType: 'image/png', content: media.png() });
+    await storage.storeTempFile({ jobId: 'job-1', name: 'notes.txt', contentType: 'text/plain', content: 'intermediate', tenantId: 'alice' });
+    const other = await storage.storeTempFile({ jobId: 'job-2', name: 'notes.txt', contentType: 'text/plain', content: 'other job' });
+    assert.equal(a.storageKey, 'temp/job-1/frame_001.png');
+    const recorded = await storage.catalog.get(a.storageKey);
+    assert.equal(recorded?.jobId, 'job-1');
+    const ttl = Date.parse(recorded!.expiresAt!) - before;
+    assert.ok(ttl > 1.9 * 3600_000 && ttl <= 2 * 3600_000 + 5000, `expires in ${ttl} ms`);
+    await assert.rejects(storage.storeTempFile({ jobId: '../x', name: 'a.txt', contentType: 'text/plain', content: 'x' }), SecurityError);
+    await assert.rejects(storage.storeTempFile({ jobId: 'job-1', name: 'lie.png', contentType: 'image/png', content: 'not a png' }), ValidationError);
+    assert.equal(await storage.deleteJobTempFiles('job-1'), 2);
+    assert.equal(await storage.deleteJobTempFiles('job-1'), 0);
+    assert.deepEqual(await storedFiles(files), [other.storageKey]);
+  });
+});
