@@ -75,4 +75,19 @@ describe('boards-storage CLI', () => {
     assert.equal(report.ok, true);
     assert.deepEqual(report.checks.map((c: { step: string }) => c.step), ['health', 'write', 'read', 'presign', 'delete']);
   });
+
+  it('cleans up: says what to clean, dry-runs retention, sweeps and reports orphans', async () => {
+    const cwd = await tempDir('cli-cleanup');
+    await writeFile(join(cwd, 'a.txt'), 'some text');
+    assert.equal((await cli(cwd, 'put', 'a.txt', '--type', 'text')).code, 0);
+    const nothing = await cli(cwd, 'cleanup');
+    assert.equal(nothing.code, 1);
+    assert.match(nothing.stderr, /say what to clean: --temp, --older-than DURATION or --orphans/);
+    const dry = await cli(cwd, '--json', 'cleanup', '--older-than', '1s', '--dry-run');
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.equal(JSON.parse(dry.stdout).retention.dryRun, true);
+    const all = await cli(cwd, 'cleanup', '--temp', '--orphans');
+    assert.equal(all.code, 0, all.stderr);
+    assert.match(all.stdout, /expired: 0 temporary files and 0 uploads removed\norphans: 0 unrecorded objects, 0 records without an object/);
+  });
 });

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { Kysely, Migrator, PostgresDialect, sql } from 'kysely';
@@ -176,6 +176,66 @@ export class Catalog {
     await this.run('removing a pending upload', () => this.db.deleteFrom('pending_uploads').where('storage_key', '=', storageKey).execute());
   }
 
+  /**
+   * Take up to `limit` artifacts whose expiry has passed: their rows are deleted and returned in
+   * one statement, so two processes sweeping at once never take the same one.
+   */
+  async claimExpired(now: Date, limit: number, actor = 'cleanup'): Promise<CatalogArtifact[]> {
+    const at = now.toISOString();
+    return this.run('claiming expired artifacts', () => this.db.transaction().execute(async (tx) => {
+      const rows = await tx.deleteFrom('artifacts')
+        .where('storage_key', 'in', tx.selectFrom('artifacts').select('storage_key').where('expires_at', '<=', at).orderBy('expires_at').limit(limit))
+        .returningAll().execute();
+      await insertAudit(tx, rows.map((r) => ({ action: 'deleted' as const, tenantId: r.tenant_id, storageKey: r.storage_key, actor, details: { reason: 'expired', expiresAt: r.expires_at } })));
+      return rows.map(fromRow);
+    }));
+  }
+
+  /** The same for presigned uploads never completed before their URL expired. */
+  async claimExpiredUploads(now: Date, limit: number): Promise<PendingUploadRow[]> {
+    const at = now.toISOString();
+    return this.run('claiming expired uploads', async () => {
+      const rows = await this.db.deleteFrom('pending_uploads')
+        .where('storage_key', 'in', this.db.selectFrom('pending_uploads').select('storage_key').where('expires_at', '<=', at).orderBy('expires_at').limit(limit))
+        .returningAll().execute();
+      return rows.map((r) => ({ ...r, max_size: Number(r.max_size) }));
+    });
+  }
+
+  /** Artifacts created before `cutoff`, in key order after `afterKey`. */
+  async createdBefore(cutoff: Date, filters: { tenantId?: string; artifactType?: string }, afterKey: string, limit: number): Promise<CatalogArtifact[]> {
+    let select = this.db.selectFrom('artifacts').selectAll().where('created_at', '<', cutoff.toISOString()).where('storage_key', '>', afterKey);
+    if (filters.tenantId !== undefined) select = select.where('tenant_id', '=', assertSafeId('tenantId', filters.tenantId));
+    if (filters.artifactType !== undefined) select = select.where('artifact_type', '=', assertSafeId('artifactType', filters.artifactType));
+    const rows = await this.run('reading old artifacts', () => select.orderBy('storage_key').limit(limit).execute());
+    return rows.map(fromRow);
+  }
+
+  /** Keys recorded on one provider, in key order after `afterKey`. */
+  async keysOnProvider(provider: string, afterKey: string, limit: number): Promise<string[]> {
+    const rows = await this.run('reading keys', () => this.db.selectFrom('artifacts').select('storage_key').where('provider', '=', provider).where('storage_key', '>', afterKey).orderBy('storage_key').limit(limit).execute());
+    return rows.map((r) => r.storage_key);
+  }
+
+  /**
+   * Run `task` only if no other process is running one under the same name (a PostgreSQL advisory
+   * lock held for its duration); undefined when another holds it. SQLite serves one host, where
+   * claiming rows atomically is enough.
+   */
+  async exclusively<T>(name: string, task: () => Promise<T>): Promise<T | undefined> {
+    if (this.dialect !== 'postgres') return task();
+    const lockId = advisoryLockId(name);
+    return this.db.connection().execute(async (connection) => {
+      const { rows } = await sql<{ locked: boolean }>`SELECT pg_try_advisory_lock(${lockId}::bigint) AS locked`.execute(connection);
+      if (!rows[0]?.locked) return undefined;
+      try {
+        return await task();
+      } finally {
+        await sql`SELECT pg_advisory_unlock(${lockId}::bigint)`.execute(connection);
+      }
+    });
+  }
+
   async ping(): Promise<void> {
     await this.run('reaching the catalog', () => sql`SELECT 1`.execute(this.db));
   }
@@ -203,6 +263,7 @@ export class Catalog {
 }
 
 async function insertAudit(db: Kysely<CatalogTables> | Transaction<CatalogTables>, events: AuditEvent[]): Promise<void> {
+  if (events.length === 0) return;
   const at = new Date().toISOString();
   await db.insertInto('audit_log').values(events.map((e) => ({
     id: randomUUID(), at, tenant_id: e.tenantId, actor: e.actor ?? null, action: e.action, storage_key: e.storageKey, details: JSON.stringify(e.details ?? {}),
@@ -254,4 +315,9 @@ function fromRow(r: ArtifactRow): CatalogArtifact {
     metadata: JSON.parse(r.metadata) as Record<string, unknown>,
     ...(r.job_id === null ? {} : { jobId: r.job_id }), ...(r.generation_id === null ? {} : { generationId: r.generation_id }), ...(r.expires_at === null ? {} : { expiresAt: r.expires_at }),
   };
+}
+
+/** A stable 63-bit id for a lock name. */
+function advisoryLockId(name: string): string {
+  return BigInt.asIntN(64, BigInt('0x' + createHash('sha256').update(`boards-storage:${name}`).digest('hex').slice(0, 16))).toString();
 }

@@ -10,6 +10,9 @@ import { registerRemove } from './commands/remove.ts';
 import { registerUrl } from './commands/url.ts';
 import { registerStat } from './commands/stat.ts';
 import { registerDoctor } from './commands/doctor.ts';
+import { registerServe } from './commands/serve.ts';
+import { registerToken } from './commands/token.ts';
+import { registerCleanup } from './commands/cleanup.ts';
 
 export function buildProgram(): Command {
   const program = new Command('boards-storage')
@@ -42,6 +45,9 @@ export function buildProgram(): Command {
   registerUrl(program, run);
   registerStat(program, run);
   registerDoctor(program, run);
+  registerServe(program);
+  registerToken(program);
+  registerCleanup(program, run);
   return program;
 }
 

@@ -7,6 +7,7 @@ import { validateContent } from '../content/validate-stream.ts';
 import type { ContentDigest } from '../content/validate-stream.ts';
 import type { ArtifactContent } from '../content/source.ts';
 import type { StorageConfig } from '../config/load.ts';
+import { parseCleanupConfig } from '../config/cleanup-config.ts';
 import type { ByteRange, StorageProvider } from '../providers/provider.ts';
 import type { Catalog, CatalogArtifact, ListArtifactsQuery, UsageFigures } from '../catalog/catalog.ts';
 import { META, referenceMetadata } from './artifact-reference.ts';
@@ -110,7 +111,6 @@ const MAX_USER_METADATA_BYTES = 16 * 1024;
 const HEALTH_TIMEOUT_MS = 5000;
 /** The artifact type temporary files are recorded under. */
 export const TEMP_ARTIFACT_TYPE = 'temp';
-const DEFAULT_TEMP_TTL_HOURS = 24;
 
 /**
  * The one entry point: validates, routes, hashes and stores artifacts on the configured providers,
@@ -463,8 +463,7 @@ export class StorageManager {
   }
 
   private tempFileTtlMs(): number {
-    const hours = Number(this.config.cleanup.temp_file_ttl_hours ?? DEFAULT_TEMP_TTL_HOURS);
-    return (Number.isFinite(hours) && hours > 0 ? hours : DEFAULT_TEMP_TTL_HOURS) * 3600_000;
+    return parseCleanupConfig(this.config.cleanup).temp_file_ttl_hours * 3600_000;
   }
 
   private assertOpen(): void {
