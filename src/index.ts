@@ -35,3 +35,12 @@ export {
   ProviderUnavailableError, InsufficientStorageError, CorruptionError, isStorageError,
 } from './errors.ts';
 export type { StorageErrorCode, StorageErrorOptions } from './errors.ts';
+
+export { createServer } from './server/app.ts';
+export type { CreateServerOptions, BoardsStorageServer } from './server/app.ts';
+export { startServer } from './server/start.ts';
+export type { StartServerOptions, RunningServer } from './server/start.ts';
+export { resolveServerConfig } from './server/server-config.ts';
+export type { ServerConfig, AuthSettings } from './server/server-config.ts';
+export { mintToken, resolveJwtSecret } from './server/auth.ts';
+export type { MintTokenOptions, Principal } from './server/auth.ts';

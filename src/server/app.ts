@@ -1,0 +1,210 @@
+import type { Socket } from 'node:net';
+import { resolve } from 'node:path';
+import Fastify from 'fastify';
+import type { FastifyInstance, FastifyServerOptions } from 'fastify';
+import multipart from '@fastify/multipart';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { dataDirSecret } from '../config/secrets.ts';
+import type { StorageManager } from '../manager/storage-manager.ts';
+import { Authenticator, resolveJwtSecret } from './auth.ts';
+import type { JwtSecret } from './auth.ts';
+import { ContentCache } from './content-cache.ts';
+import type { RouteContext } from './context.ts';
+import { errorBody, handleError, renderError } from './errors.ts';
+import { ServerMetrics } from './metrics.ts';
+import { streamBodies } from './request-body.ts';
+import { artifactReferenceSchema, errorSchema } from './schemas.ts';
+import { resolveServerConfig } from './server-config.ts';
+import type { ServerConfig } from './server-config.ts';
+import { storeArtifactRoute } from './routes/store-artifact.ts';
+import { listArtifactsRoute } from './routes/list-artifacts.ts';
+import { readArtifactRoute } from './routes/read-artifact.ts';
+import { deleteArtifactRoute } from './routes/delete-artifact.ts';
+import { getInfoRoute } from './routes/get-info.ts';
+import { setVisibilityRoute } from './routes/set-visibility.ts';
+import { signUrlsRoute } from './routes/sign-urls.ts';
+import { createUploadRoute } from './routes/create-upload.ts';
+import { completeUploadRoute } from './routes/complete-upload.ts';
+import { statsRoute } from './routes/stats.ts';
+import { healthRoutes } from './routes/health.ts';
+import { metricsRoute } from './routes/metrics.ts';
+import { signedDownloadRoute, signedUploadRoute } from './routes/signed.ts';
+
+export interface CreateServerOptions {
+  /** The manager the service serves; the caller closes it after the server. */
+  storage: StorageManager;
+  /** Parsed `server:`/`auth:` sections; default: parsed from the manager's configuration and the environment. */
+  config?: ServerConfig;
+  /** `false` for no logs; pino options otherwise (level from the config by default). */
+  logger?: boolean | Exclude<FastifyServerOptions['logger'], boolean | undefined>;
+  /** Process-wide metrics (CPU, memory, event loop) on /metrics; default true. */
+  processMetrics?: boolean;
+}
+
+/** A Fastify app plus what its owner needs to run it. */
+export interface BoardsStorageServer {
+  app: FastifyInstance;
+  config: ServerConfig;
+  /** The HS256 secret tokens are verified with (none with JWKS only); `generated` in development. */
+  jwt: JwtSecret;
+}
+
+/** Query parameters that carry credentials: never written to a log. */
+const SECRET_PARAMS = /([?&](?:sig|token|access_token)=)[^&#]*/gi;
+
+export function redactUrl(url: string): string {
+  return url.replace(SECRET_PARAMS, '$1[redacted]');
+}
+
+/**
+ * Build the HTTP service: every route of the API with its JSON schema (validation, serialisation
+ * and the OpenAPI document at /openapi.json, browsable at /docs), bearer-token auth with tenant
+ * isolation, the local providers' signed URLs, /healthz, /readyz and /metrics.
+ */
+export async function createServer(options: CreateServerOptions): Promise<BoardsStorageServer> {
+  const { storage } = options;
+  const config = options.config ?? resolveServerConfig(storage.config);
+  const jwt = await resolveJwtSecret(config.auth, storage.config.dataDir);
+  const authenticator = new Authenticator(config.auth, jwt.secret);
+  const ctx: RouteContext = {
+    storage,
+    config,
+    metrics: new ServerMetrics({ processMetrics: options.processMetrics ?? true }),
+    cache: new ContentCache(config.cache.maxObjectBytes, config.cache.maxTotalBytes),
+    signingSecrets: await signingSecrets(storage),
+  };
+
+  const app = Fastify({
+    logger: loggerOptions(options.logger, config.logLevel),
+    // Uploads and downloads of any size: no request deadline, bodies stream (see request-body.ts).
+    requestTimeout: 0,
+    connectionTimeout: 0,
+    keepAliveTimeout: 72_000,
+    bodyLimit: 1024 * 1024,
+    return503OnClosing: true,
+    exposeHeadRoutes: true,
+    routerOptions: { maxParamLength: 2048 },
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+    clientErrorHandler: answerClientError,
+  });
+
+  app.setErrorHandler(function onError(error, request, reply) {
+    ctx.metrics.errors.inc({ code: renderError(error).code });
+    handleError.call(this, error, request, reply);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    ctx.metrics.errors.inc({ code: 'NOT_FOUND' });
+    void reply.code(404).send(errorBody('NOT_FOUND', `no route ${request.method} ${redactUrl(request.url.split('?', 1)[0]!)}`));
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    ctx.metrics.requests.inc({ method: request.method, route, status: reply.statusCode });
+    const sent = Number(reply.getHeader('content-length'));
+    if (request.method !== 'HEAD' && reply.statusCode !== 304 && Number.isFinite(sent) && sent > 0) ctx.metrics.bytesOut.inc({ route }, sent);
+  });
+  app.decorateRequest('principal', null);
+
+  app.addSchema(errorSchema);
+  app.addSchema(artifactReferenceSchema);
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'Boards Storage', version: '1', description: 'Artifact storage for generative-AI applications. Send `Authorization: Bearer <JWT>`; errors are `{"error":{"code","message"}}`.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+      tags: [
+        { name: 'artifacts' }, { name: 'urls' }, { name: 'uploads' }, { name: 'stats' }, { name: 'signed' }, { name: 'operations' },
+      ],
+    },
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
+    transform: ({ schema, url, route }) => documentedRoute(schema as Record<string, unknown> | undefined, url, route.config as { openapiPath?: string } | undefined),
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { deepLinking: true } });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  healthRoutes(app, ctx);
+  metricsRoute(app, ctx);
+
+  // Signed URLs: the signature is the credential.
+  await app.register(async (signed) => {
+    streamBodies(signed);
+    signedDownloadRoute(signed, ctx);
+    signedUploadRoute(signed, ctx);
+  });
+
+  // Everything else under /v1 needs a bearer token; it is checked before the request is validated.
+  await app.register(async (api) => {
+    api.addHook('onRequest', async (request) => {
+      request.principal = await authenticator.authenticate(request.headers.authorization);
+    });
+    listArtifactsRoute(api, ctx);
+    readArtifactRoute(api, ctx);
+    deleteArtifactRoute(api, ctx);
+    getInfoRoute(api, ctx);
+    setVisibilityRoute(api, ctx);
+    signUrlsRoute(api, ctx);
+    createUploadRoute(api, ctx);
+    completeUploadRoute(api, ctx);
+    statsRoute(api, ctx);
+    await api.register(async (uploads) => {
+      streamBodies(uploads);
+      await uploads.register(multipart, { throwFileSizeLimit: true, limits: { fileSize: storage.config.maxFileSize + 1 } });
+      storeArtifactRoute(uploads, ctx);
+    });
+  });
+
+  return { app, config, jwt };
+}
+
+/** Requests Node cannot even parse get the one error shape too (or nothing, when the client is gone). */
+function answerClientError(error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy(error);
+    return;
+  }
+  const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+  const reason = status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request';
+  const body = JSON.stringify(errorBody('VALIDATION_FAILED', status === 400 ? 'the request is not valid HTTP' : reason.toLowerCase()));
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+}
+
+/** The local/memory providers' signing secrets: the manager's (as create.ts resolves it) and any provider's own. */
+async function signingSecrets(storage: StorageManager): Promise<string[]> {
+  const config = storage.config;
+  const selfSigning = Object.values(config.providers).filter((p) => p.type === 'local' || p.type === 'memory');
+  const own = selfSigning.map((p) => p.config.signing_secret).filter((s): s is string => typeof s === 'string' && s.length > 0);
+  const needsShared = selfSigning.some((p) => !p.config.signing_secret);
+  const shared = config.signingSecret ?? (needsShared ? await dataDirSecret(resolve(config.dataDir), 'signing.key') : undefined);
+  return [...new Set([...(shared ? [shared] : []), ...own])];
+}
+
+function loggerOptions(logger: CreateServerOptions['logger'], level: string): FastifyServerOptions['logger'] {
+  if (logger === false) return false;
+  const base = typeof logger === 'object' ? logger : {};
+  return {
+    level,
+    ...base,
+    // Never a token, a signature or a secret: no headers at all, and credentials cut out of URLs.
+    redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'authorization'], censor: '[redacted]' },
+    serializers: {
+      req: (request: { method: string; url: string; ip?: string; socket?: { remoteAddress?: string } }) => ({
+        method: request.method, url: redactUrl(request.url), remoteAddress: request.ip ?? request.socket?.remoteAddress,
+      }),
+      res: (reply: { statusCode: number }) => ({ statusCode: reply.statusCode }),
+    },
+  };
+}
+
+/** Wildcard routes documented with a named parameter: `/v1/artifacts/*` -> `/v1/artifacts/{storageKey}`. */
+function documentedRoute(schema: Record<string, unknown> | undefined, url: string, config: { openapiPath?: string } | undefined): { schema: Record<string, unknown>; url: string } {
+  const documented = { ...(schema ?? {}) } as Record<string, unknown>;
+  if (url.startsWith('/v1/') && !url.startsWith('/v1/signed/')) documented.security = [{ bearer: [] }];
+  if (!url.endsWith('*')) return { schema: documented, url };
+  const params = schema?.params as { properties?: Record<string, unknown> } | undefined;
+  documented.params = {
+    type: 'object',
+    required: ['storageKey'],
+    properties: { storageKey: params?.properties?.['*'] ?? { type: 'string' } },
+  };
+  return { schema: documented, url: config?.openapiPath ?? `${url.slice(0, -1)}{storageKey}` };
+}

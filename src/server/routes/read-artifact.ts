@@ -1,0 +1,33 @@
+import type { FastifyInstance } from 'fastify';
+import type { RouteContext } from '../context.ts';
+import { keyParam, ownArtifact } from '../context.ts';
+import { sendArtifact } from '../download.ts';
+import { downloadQuery, errors, storageKeyParams } from '../schemas.ts';
+
+/** GET and HEAD /v1/artifacts/{storageKey}: the bytes, with Range, ETag, If-None-Match and Cache-Control. */
+export function readArtifactRoute(app: FastifyInstance, ctx: RouteContext): void {
+  app.route<{ Querystring: { download?: string } }>({
+    method: ['GET', 'HEAD'],
+    url: '/v1/artifacts/*',
+    exposeHeadRoute: false,
+    schema: {
+      summary: 'Download an artifact',
+      description: 'A single `Range` gives 206 (416 when outside the artifact); the ETag is the quoted SHA-256 and `If-None-Match` gives 304. Public artifacts are cacheable forever (immutable), private ones `private`.',
+      tags: ['artifacts'],
+      params: storageKeyParams,
+      querystring: downloadQuery,
+      response: {
+        200: { description: 'the artifact\'s bytes', content: { '*/*': { schema: { type: 'string', format: 'binary' } } } },
+        206: { description: 'the requested range', content: { '*/*': { schema: { type: 'string', format: 'binary' } } } },
+        304: { description: 'not modified', type: 'null' },
+        ...errors(400, 401, 403, 404, 416, 500, 503),
+      },
+    },
+    handler: async (request, reply) => {
+      const ref = await ownArtifact(ctx.storage, request, keyParam(request));
+      const download = request.query.download;
+      const filename = download === undefined ? undefined : (download || ref.storageKey.slice(ref.storageKey.lastIndexOf('/') + 1));
+      return sendArtifact(ctx, request, reply, ref, filename === undefined ? {} : { filename });
+    },
+  });
+}

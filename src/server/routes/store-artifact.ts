@@ -1,0 +1,97 @@
+import { randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { StorageError, ValidationError } from '../../errors.ts';
+import { contentTypeForFileName, normalizeContentType } from '../../content/content-types.ts';
+import type { RouteContext } from '../context.ts';
+import { principalOf, tenantOf } from '../context.ts';
+import { errors, storeQuery } from '../schemas.ts';
+import type { StoreQuery } from '../schemas.ts';
+import { clientBytes, clientGone } from '../request-body.ts';
+
+/** POST /v1/artifacts: a raw body (its Content-Type is the artifact's) or multipart with a `file` part. */
+export function storeArtifactRoute(app: FastifyInstance, ctx: RouteContext): void {
+  app.post<{ Querystring: StoreQuery }>('/v1/artifacts', {
+    schema: {
+      summary: 'Store an artifact',
+      description: 'The body streams to the provider: raw (Content-Type is the artifact\'s) or multipart/form-data with a `file` field. The size limit, the content-type allowlist and magic-byte sniffing apply while streaming; on failure nothing is stored.',
+      tags: ['artifacts'],
+      querystring: storeQuery,
+      response: { 201: { $ref: 'ArtifactReference#' }, ...errors(400, 401, 403, 413, 415, 500, 503, 507) },
+    },
+  }, async (request, reply) => {
+    const principal = principalOf(request);
+    const tenantId = tenantOf(request);
+    const query = request.query;
+    const upload = request.isMultipart() ? await multipartUpload(request, ctx, query) : rawUpload(request, ctx);
+    const artifactId = query.artifactId ?? upload.suggestedId ?? randomUUID();
+    const signal = clientGone(request);
+    const started = performance.now();
+    let outcome = 'error';
+    try {
+      const ref = await ctx.storage.storeArtifact({
+        artifactId, artifactType: query.artifactType, contentType: upload.contentType, content: upload.content, tenantId,
+        visibility: query.visibility, actor: principal.subject, signal,
+        ...(query.boardId === undefined ? {} : { boardId: query.boardId }),
+        ...(query.variant === undefined ? {} : { variant: query.variant }),
+        ...(upload.size === undefined ? {} : { size: upload.size }),
+      });
+      outcome = 'ok';
+      return reply.code(201).header('location', `/v1/info/${ref.storageKey}`).send(ref);
+    } finally {
+      ctx.metrics.storeSeconds.observe({ outcome }, (performance.now() - started) / 1000);
+    }
+  });
+}
+
+interface Upload {
+  contentType: string;
+  content: AsyncIterable<Uint8Array>;
+  size?: number;
+  suggestedId?: string;
+}
+
+function rawUpload(request: FastifyRequest, ctx: RouteContext): Upload {
+  const header = request.headers['content-type'];
+  if (!header) throw new ValidationError('send the artifact\'s Content-Type (or multipart/form-data with a "file" field)', { code: 'CONTENT_TYPE_NOT_ALLOWED' });
+  const length = request.headers['content-length'];
+  const size = length !== undefined && request.headers['transfer-encoding'] === undefined ? Number(length) : undefined;
+  return {
+    contentType: normalizeContentType(header),
+    content: clientBytes(request.body as Readable ?? request.raw, (n) => ctx.metrics.bytesIn.inc({ route: '/v1/artifacts' }, n)),
+    ...(size !== undefined && Number.isSafeInteger(size) ? { size } : {}),
+  };
+}
+
+async function multipartUpload(request: FastifyRequest, ctx: RouteContext, query: StoreQuery): Promise<Upload> {
+  let part;
+  try {
+    // The manager enforces max_file_size while streaming; busboy's own limit sits just above it.
+    part = await request.file({ limits: { fileSize: ctx.storage.config.maxFileSize + 1, files: 1, fields: 20, parts: 21, fieldSize: 64 * 1024 } });
+  } catch (error) {
+    if (error instanceof StorageError || (error as { statusCode?: number }).statusCode) throw error;
+    throw new ValidationError(`the multipart body is malformed: ${(error as Error).message}`, { cause: error });
+  }
+  if (!part) throw new ValidationError('the multipart body has no file part; send the artifact as a "file" field');
+  if (part.fieldname !== 'file') {
+    part.file.resume();
+    throw new ValidationError(`the multipart file field must be named "file", not "${part.fieldname}"`);
+  }
+  const declared = part.mimetype ? normalizeContentType(part.mimetype) : '';
+  const fromName = part.filename ? contentTypeForFileName(part.filename) : undefined;
+  const contentType = query.contentType ?? (declared && declared !== 'application/octet-stream' ? declared : (fromName ?? (declared || 'application/octet-stream')));
+  const stem = idFromFileName(part.filename);
+  return {
+    contentType,
+    content: clientBytes(part.file, (n) => ctx.metrics.bytesIn.inc({ route: '/v1/artifacts' }, n)),
+    ...(stem ? { suggestedId: stem } : {}),
+  };
+}
+
+/** `Fox photo (1).png` -> `Fox-photo-1`: a file name is a suggestion, not an id the caller chose. */
+function idFromFileName(filename: string | undefined): string | undefined {
+  if (!filename) return undefined;
+  const base = filename.replace(/^.*[\\/]/, '').replace(/\.[^.]*$/, '');
+  const id = base.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[-.]+|[-.]+$/g, '').slice(0, 128);
+  return id && id !== '.' && id !== '..' ? id : undefined;
+}

@@ -1,0 +1,233 @@
+/**
+ * JSON schemas of the HTTP API. The same objects drive request validation, response serialisation
+ * and the OpenAPI document; shared ones are registered with an `$id` and appear as components.
+ */
+
+const safeId = { type: 'string', pattern: '^[A-Za-z0-9._-]{1,128}$' } as const;
+const tenantQuery = { ...safeId, description: 'service tokens only: the tenant to act for (or the X-Tenant-Id header)' } as const;
+
+export const errorSchema = {
+  $id: 'Error',
+  type: 'object',
+  required: ['error'],
+  properties: {
+    error: {
+      type: 'object',
+      required: ['code', 'message'],
+      properties: { code: { type: 'string' }, message: { type: 'string' } },
+    },
+  },
+} as const;
+
+export const artifactReferenceSchema = {
+  $id: 'ArtifactReference',
+  type: 'object',
+  required: ['artifactId', 'storageKey', 'storageProvider', 'storageUrl', 'contentType', 'size', 'sha256', 'visibility', 'createdAt', 'tenantId', 'artifactType', 'variant'],
+  properties: {
+    artifactId: { type: 'string' },
+    storageKey: { type: 'string' },
+    storageProvider: { type: 'string' },
+    storageUrl: { type: 'string', description: 'the public URL of a public artifact; otherwise {provider}://{key}' },
+    contentType: { type: 'string' },
+    size: { type: 'integer' },
+    sha256: { type: 'string' },
+    visibility: { type: 'string', enum: ['private', 'public'] },
+    createdAt: { type: 'string', format: 'date-time' },
+    tenantId: { type: 'string' },
+    boardId: { type: 'string' },
+    artifactType: { type: 'string' },
+    variant: { type: 'string' },
+    metadata: { type: 'object', additionalProperties: true },
+  },
+} as const;
+
+const ref = { $ref: 'ArtifactReference#' } as const;
+const errorRef = { $ref: 'Error#' } as const;
+
+/** The error responses a route may give, by status. */
+export function errors(...statuses: number[]): Record<string, typeof errorRef> {
+  return Object.fromEntries(statuses.map((s) => [String(s), errorRef]));
+}
+
+export const storageKeyParams = {
+  type: 'object',
+  required: ['*'],
+  properties: { '*': { type: 'string', description: 'the storage key, slashes included' } },
+} as const;
+
+export const storeQuery = {
+  type: 'object',
+  required: ['artifactType'],
+  additionalProperties: false,
+  properties: {
+    artifactType: { ...safeId, description: 'image, video, audio, text, lora, checkpoint, ...' },
+    artifactId: { ...safeId, description: 'default: the multipart file name without its extension, else a random id' },
+    boardId: safeId,
+    variant: safeId,
+    visibility: { type: 'string', enum: ['private', 'public'], default: 'private' },
+    contentType: { type: 'string', description: 'multipart only: overrides the file part\'s type' },
+    tenantId: tenantQuery,
+  },
+} as const;
+
+export interface StoreQuery {
+  artifactType: string;
+  artifactId?: string;
+  boardId?: string;
+  variant?: string;
+  visibility: 'private' | 'public';
+  contentType?: string;
+  tenantId?: string;
+}
+
+export const listQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    boardId: safeId,
+    artifactType: safeId,
+    prefix: { type: 'string', maxLength: 1024, description: 'a key prefix below the tenant (image/board1/)' },
+    limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+    cursor: { type: 'string', maxLength: 2048 },
+    tenantId: tenantQuery,
+  },
+} as const;
+
+export interface ListQuery {
+  boardId?: string;
+  artifactType?: string;
+  prefix?: string;
+  limit: number;
+  cursor?: string;
+  tenantId?: string;
+}
+
+export const artifactPageSchema = {
+  type: 'object',
+  required: ['items'],
+  properties: { items: { type: 'array', items: ref }, nextCursor: { type: 'string' } },
+} as const;
+
+export const downloadQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    download: { type: 'string', maxLength: 255, description: 'save as this file name (Content-Disposition: attachment); empty: the key\'s last segment' },
+    tenantId: tenantQuery,
+  },
+} as const;
+
+export const keyQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { tenantId: tenantQuery },
+} as const;
+
+export const visibilityBody = {
+  type: 'object',
+  required: ['visibility'],
+  additionalProperties: false,
+  properties: { visibility: { type: 'string', enum: ['private', 'public'] } },
+} as const;
+
+export function urlsBody(maxKeys: number) {
+  return {
+    type: 'object',
+    required: ['keys'],
+    additionalProperties: false,
+    properties: {
+      keys: { type: 'array', minItems: 1, maxItems: maxKeys, items: { type: 'string', minLength: 1, maxLength: 1024 } },
+      expiresIn: { type: 'integer', minimum: 1, maximum: 604800, default: 3600, description: 'seconds' },
+      filename: { type: 'string', maxLength: 255, description: 'ask browsers to save under this name' },
+    },
+  } as const;
+}
+
+export const urlsResponse = {
+  type: 'object',
+  required: ['urls', 'expiresAt'],
+  properties: {
+    expiresAt: { type: 'string', format: 'date-time' },
+    urls: {
+      type: 'array',
+      items: { type: 'object', required: ['storageKey', 'url'], properties: { storageKey: { type: 'string' }, url: { type: 'string' } } },
+    },
+  },
+} as const;
+
+export const uploadBody = {
+  type: 'object',
+  required: ['artifactType', 'contentType'],
+  additionalProperties: false,
+  properties: {
+    artifactType: safeId,
+    contentType: { type: 'string', minLength: 3, maxLength: 255 },
+    artifactId: { ...safeId, description: 'default: a random id' },
+    size: { type: 'integer', minimum: 0, description: 'the exact byte count, when known' },
+    boardId: safeId,
+    variant: safeId,
+    expiresIn: { type: 'integer', minimum: 1, maximum: 604800, default: 3600 },
+  },
+} as const;
+
+export interface UploadBody {
+  artifactType: string;
+  contentType: string;
+  artifactId?: string;
+  size?: number;
+  boardId?: string;
+  variant?: string;
+  expiresIn: number;
+}
+
+export const uploadResponse = {
+  type: 'object',
+  required: ['url', 'method', 'expiresAt', 'storageKey', 'storageProvider'],
+  properties: {
+    url: { type: 'string' },
+    method: { type: 'string', enum: ['PUT', 'POST'] },
+    headers: { type: 'object', additionalProperties: { type: 'string' } },
+    fields: { type: 'object', additionalProperties: { type: 'string' } },
+    expiresAt: { type: 'string', format: 'date-time' },
+    storageKey: { type: 'string' },
+    storageProvider: { type: 'string' },
+  },
+} as const;
+
+const countAndBytes = { count: { type: 'integer' }, bytes: { type: 'integer' } } as const;
+
+export const statsResponse = {
+  type: 'object',
+  required: ['tenantId', 'total', 'byArtifactType', 'byProvider'],
+  properties: {
+    tenantId: { type: 'string' },
+    total: { type: 'object', properties: countAndBytes },
+    byArtifactType: { type: 'array', items: { type: 'object', properties: { artifactType: { type: 'string' }, ...countAndBytes } } },
+    byProvider: { type: 'array', items: { type: 'object', properties: { provider: { type: 'string' }, ...countAndBytes } } },
+  },
+} as const;
+
+const check = { type: 'object', properties: { ok: { type: 'boolean' }, ms: { type: 'number' }, error: { type: 'string' } } } as const;
+
+export const healthResponse = {
+  type: 'object',
+  required: ['ok'],
+  properties: {
+    ok: { type: 'boolean' },
+    catalog: check,
+    providers: { type: 'object', additionalProperties: check },
+  },
+} as const;
+
+/** Checked by the signature, not the schema: a missing part is a 403 like any other bad signature. */
+export const signedQuery = {
+  type: 'object',
+  properties: {
+    m: { type: 'string', enum: ['GET', 'PUT'] },
+    exp: { type: 'string' },
+    sig: { type: 'string' },
+    max: { type: 'string' },
+    ct: { type: 'string' },
+    fn: { type: 'string' },
+  },
+} as const;

@@ -1,0 +1,125 @@
+import { z } from 'zod';
+import { ConfigError } from '../errors.ts';
+import type { StorageConfig } from '../config/load.ts';
+import { formatIssues } from '../config/provider-config.ts';
+import { parseDuration, parseSize } from '../config/sizes.ts';
+
+/**
+ * The `server:` and `auth:` sections of the configuration, parsed once at start-up. The storage
+ * config keeps both as free-form records; this module owns their shape.
+ */
+
+const size = z.union([z.number().int().nonnegative(), z.string().min(1)]);
+const duration = z.union([z.number().positive(), z.string().min(1)]);
+const oneOrMany = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
+
+export const serverSectionSchema = z.object({
+  host: z.string().min(1).default('127.0.0.1'),
+  port: z.coerce.number().int().min(0).max(65535).default(8080),
+  /** The base URL clients reach this server at (behind a proxy); signed URLs of local/memory providers point here. */
+  public_url: z.string().url().optional(),
+  /** How long in-flight requests may take to finish on SIGTERM/SIGINT before connections are cut. */
+  shutdown_timeout: duration.default('10s'),
+  log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Small artifacts kept in memory by SHA-256 (immutable, so always correct). */
+  cache: z.object({
+    max_object_size: size.default('256KB'),
+    max_total_size: size.default('64MB'),
+  }).strict().default({ max_object_size: '256KB', max_total_size: '64MB' }),
+  /** Most keys in one POST /v1/urls. */
+  max_batch_urls: z.number().int().positive().max(10_000).default(1000),
+}).strict();
+
+export const authSectionSchema = z.object({
+  /** HS256 secret; BOARDS_STORAGE_JWT_SECRET. Without it (and without jwks_url) one is generated into data_dir as jwt.key. */
+  jwt_secret: z.string().min(32, 'use at least 32 characters').optional(),
+  /** RS256/ES256 keys of an identity provider (Supabase Auth, Auth0, Keycloak ...). */
+  jwks_url: z.string().url().optional(),
+  issuer: oneOrMany.optional(),
+  audience: oneOrMany.optional(),
+  /** The claim naming the caller's tenant; a dotted path reaches into objects (`app_metadata.tenant_id`). */
+  tenant_claim: z.string().min(1).default('tenant_id'),
+  role_claim: z.string().min(1).default('role'),
+  /** Roles that may act for any tenant by naming it (`X-Tenant-Id` or `?tenantId=`). */
+  service_roles: z.array(z.string().min(1)).default(['service']),
+  /** Seconds of clock skew tolerated on `exp`/`nbf`. */
+  clock_tolerance: z.number().int().min(0).max(300).default(5),
+}).strict();
+
+export interface AuthSettings {
+  jwtSecret?: string;
+  jwksUrl?: string;
+  issuer?: string | string[];
+  audience?: string | string[];
+  tenantClaim: string;
+  roleClaim: string;
+  serviceRoles: string[];
+  clockToleranceSeconds: number;
+}
+
+/** Everything the HTTP service needs besides the storage manager. */
+export interface ServerConfig {
+  host: string;
+  port: number;
+  publicUrl?: string;
+  shutdownTimeoutMs: number;
+  logLevel: string;
+  cache: { maxObjectBytes: number; maxTotalBytes: number };
+  maxBatchUrls: number;
+  auth: AuthSettings;
+}
+
+/**
+ * Parse `server:` and `auth:` with `BOARDS_STORAGE_HOST`, `BOARDS_STORAGE_PORT`,
+ * `BOARDS_STORAGE_PUBLIC_URL`, `BOARDS_STORAGE_JWT_SECRET`, `BOARDS_STORAGE_JWKS_URL` on top.
+ * Throws a ConfigError naming the offending path.
+ */
+export function resolveServerConfig(config: Pick<StorageConfig, 'server' | 'auth'>, env: Record<string, string | undefined> = process.env): ServerConfig {
+  const server: Record<string, unknown> = { ...config.server };
+  const auth: Record<string, unknown> = { ...config.auth };
+  const set = (name: string, apply: (value: string) => void) => {
+    const value = env[name];
+    if (value !== undefined && value !== '') apply(value);
+  };
+  set('BOARDS_STORAGE_HOST', (v) => { server.host = v; });
+  set('BOARDS_STORAGE_PORT', (v) => { server.port = v; });
+  set('BOARDS_STORAGE_PUBLIC_URL', (v) => { server.public_url = v; });
+  set('BOARDS_STORAGE_JWT_SECRET', (v) => { auth.jwt_secret = v; });
+  set('BOARDS_STORAGE_JWKS_URL', (v) => { auth.jwks_url = v; });
+
+  const s = serverSectionSchema.safeParse(server);
+  if (!s.success) throw new ConfigError(formatIssues(s.error, 'storage.server'), { cause: s.error });
+  const a = authSectionSchema.safeParse(auth);
+  if (!a.success) throw new ConfigError(formatIssues(a.error, 'storage.auth'), { cause: a.error });
+  const parsed = s.data;
+  const authParsed = a.data;
+  return {
+    host: parsed.host,
+    port: parsed.port,
+    ...(parsed.public_url === undefined ? {} : { publicUrl: parsed.public_url.replace(/\/+$/, '') }),
+    shutdownTimeoutMs: parseDuration(parsed.shutdown_timeout, 'storage.server.shutdown_timeout') * 1000,
+    logLevel: parsed.log_level,
+    cache: {
+      maxObjectBytes: parseSize(parsed.cache.max_object_size, 'storage.server.cache.max_object_size'),
+      maxTotalBytes: parseSize(parsed.cache.max_total_size, 'storage.server.cache.max_total_size'),
+    },
+    maxBatchUrls: parsed.max_batch_urls,
+    auth: {
+      ...(authParsed.jwt_secret === undefined ? {} : { jwtSecret: authParsed.jwt_secret }),
+      ...(authParsed.jwks_url === undefined ? {} : { jwksUrl: authParsed.jwks_url }),
+      ...(authParsed.issuer === undefined ? {} : { issuer: authParsed.issuer }),
+      ...(authParsed.audience === undefined ? {} : { audience: authParsed.audience }),
+      tenantClaim: authParsed.tenant_claim,
+      roleClaim: authParsed.role_claim,
+      serviceRoles: authParsed.service_roles,
+      clockToleranceSeconds: authParsed.clock_tolerance,
+    },
+  };
+}
+
+/** The URL clients use to reach a server listening on host:port (or the configured public_url). */
+export function serverBaseUrl(config: Pick<ServerConfig, 'host' | 'port' | 'publicUrl'>): string {
+  if (config.publicUrl) return config.publicUrl;
+  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${config.port}`;
+}

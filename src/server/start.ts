@@ -1,0 +1,92 @@
+import { createServer as createNetServer } from 'node:net';
+import { loadConfig } from '../config/load.ts';
+import type { StorageConfig } from '../config/load.ts';
+import { createStorageManager } from '../manager/create.ts';
+import type { StorageManager } from '../manager/storage-manager.ts';
+import { createServer } from './app.ts';
+import type { BoardsStorageServer, CreateServerOptions } from './app.ts';
+import { resolveServerConfig, serverBaseUrl } from './server-config.ts';
+
+export interface StartServerOptions {
+  /** YAML file; default BOARDS_STORAGE_CONFIG, else the embedded default (local disk + SQLite under data_dir). */
+  configPath?: string;
+  env?: Record<string, string | undefined>;
+  /** Override `server.host` / `server.port`; port 0 picks a free port. */
+  host?: string;
+  port?: number;
+  logger?: CreateServerOptions['logger'];
+}
+
+export interface RunningServer extends BoardsStorageServer {
+  storage: StorageManager;
+  /** The base URL clients use (and the local providers' signed URLs point at). */
+  url: string;
+  /**
+   * Stop accepting, let in-flight requests finish for at most `server.shutdown_timeout`, then cut
+   * what remains and close the manager.
+   */
+  close(): Promise<void>;
+}
+
+/**
+ * Load the configuration, point the local/memory providers' signed URLs at this server (unless
+ * their `serve_url_base` is configured), open the manager, build the app and listen.
+ */
+export async function startServer(options: StartServerOptions = {}): Promise<RunningServer> {
+  const env = options.env ?? process.env;
+  const storageConfig = loadConfig(options.configPath, { env });
+  const config = resolveServerConfig(storageConfig, env);
+  if (options.host !== undefined) config.host = options.host;
+  if (options.port !== undefined) config.port = options.port;
+  if (config.port === 0) config.port = await freePort(config.host);
+  const url = serverBaseUrl(config);
+
+  const storage = await createStorageManager({ config: withServeUrl(storageConfig, url) });
+  let server: BoardsStorageServer;
+  try {
+    server = await createServer({ storage, config, ...(options.logger === undefined ? {} : { logger: options.logger }) });
+    await server.app.listen({ host: config.host, port: config.port });
+  } catch (error) {
+    await storage.close();
+    throw error;
+  }
+  let closing: Promise<void> | undefined;
+  return {
+    ...server,
+    storage,
+    url,
+    close() {
+      closing ??= (async () => {
+        const deadline = setTimeout(() => server.app.server.closeAllConnections(), config.shutdownTimeoutMs);
+        deadline.unref();
+        try {
+          await server.app.close();
+        } finally {
+          clearTimeout(deadline);
+          await storage.close();
+        }
+      })();
+      return closing;
+    },
+  };
+}
+
+/** Providers that sign their own URLs (local, memory) serve them here unless told otherwise. */
+function withServeUrl(config: StorageConfig, url: string): StorageConfig {
+  const providers = Object.fromEntries(Object.entries(config.providers).map(([name, entry]) => {
+    if ((entry.type !== 'local' && entry.type !== 'memory') || entry.config.serve_url_base !== undefined) return [name, entry];
+    return [name, { ...entry, config: { ...entry.config, serve_url_base: url } }];
+  }));
+  return { ...config, providers };
+}
+
+async function freePort(host: string): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const probe = createNetServer();
+    probe.once('error', reject);
+    probe.listen({ host, port: 0 }, () => {
+      const address = probe.address();
+      probe.close(() => (typeof address === 'object' && address ? resolvePort(address.port) : reject(new Error('no port'))));
+    });
+  });
+}

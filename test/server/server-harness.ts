@@ -1,0 +1,129 @@
+import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { after } from 'node:test';
+import { createStorageManager } from '../../src/manager/create.ts';
+import type { StorageManager } from '../../src/manager/storage-manager.ts';
+import type { StorageConfigInput } from '../../src/config/schema.ts';
+import type { ArtifactReference } from '../../src/manager/artifact-reference.ts';
+import { createServer } from '../../src/server/app.ts';
+import type { CreateServerOptions } from '../../src/server/app.ts';
+import { mintToken } from '../../src/server/auth.ts';
+import { resolveServerConfig } from '../../src/server/server-config.ts';
+import type { ServerConfig } from '../../src/server/server-config.ts';
+import { tempDir } from '../helpers.ts';
+
+/**
+ * One real server per test file: local disk and SQLite in a temp directory, listening on
+ * 127.0.0.1 on a free port, closed after the file. Requests go over loopback.
+ */
+export interface TestServer {
+  url: string;
+  storage: StorageManager;
+  dataDir: string;
+  /** The local provider's base: objects, `~tmp/`, `~index.sqlite`. */
+  filesDir: string;
+  jwtSecret: string;
+  config: ServerConfig;
+  token(claims: { tenant?: string; sub?: string; role?: string; expiresIn?: number }): Promise<string>;
+  /** `Authorization` headers for a tenant's user. */
+  as(tenant: string): Promise<Record<string, string>>;
+  /** Store through the library (fast set-up). */
+  put(tenant: string, bytes: Uint8Array, contentType: string, extra?: { artifactType?: string; boardId?: string; visibility?: 'public' | 'private' }): Promise<ArtifactReference>;
+}
+
+export async function startTestServer(options: { storage?: Partial<StorageConfigInput>; server?: Record<string, unknown>; auth?: Record<string, unknown>; logger?: CreateServerOptions['logger'] } = {}): Promise<TestServer> {
+  const dataDir = await tempDir('server');
+  const filesDir = join(dataDir, 'files');
+  const storageConfig = { data_dir: dataDir, ...options.storage, server: options.server ?? {}, auth: options.auth ?? {} } as StorageConfigInput;
+  // The signed URLs must point at this server; the port is known only after listening, so pick it first.
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  storageConfig.providers ??= { local: { type: 'local', config: { base_path: filesDir, serve_url_base: url } } };
+  const storage = await createStorageManager({ config: storageConfig, env: {} });
+  const config = resolveServerConfig(storage.config, {});
+  config.port = port;
+  const { app, jwt } = await createServer({ storage, config, logger: options.logger ?? false, processMetrics: false });
+  await app.listen({ host: '127.0.0.1', port });
+  after(async () => {
+    await app.close();
+    await storage.close();
+  });
+  const secret = jwt.secret!;
+  const token: TestServer['token'] = (claims) => mintToken(secret, { subject: claims.sub ?? 'user-1', expiresIn: claims.expiresIn ?? 600, ...(claims.tenant ? { tenantId: claims.tenant } : {}), ...(claims.role ? { role: claims.role } : {}) });
+  return {
+    url, storage, dataDir, filesDir, jwtSecret: secret, config, token,
+    as: async (tenant) => ({ authorization: `Bearer ${await token({ tenant })}` }),
+    put: (tenant, bytes, contentType, extra = {}) => storage.storeArtifact({
+      artifactId: 'fixture', artifactType: extra.artifactType ?? 'image', contentType, content: bytes, tenantId: tenant,
+      ...(extra.boardId ? { boardId: extra.boardId } : {}), ...(extra.visibility ? { visibility: extra.visibility } : {}),
+    }),
+  };
+}
+
+async function freePort(): Promise<number> {
+  const { createServer: createNetServer } = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const probe = createNetServer();
+    probe.once('error', reject);
+    probe.listen({ host: '127.0.0.1', port: 0 }, () => {
+      const address = probe.address();
+      probe.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+export interface RawResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+/** A request with the path sent exactly as given (fetch would normalise `..` and encodings away). */
+export function rawRequest(base: string, method: string, path: string, headers: Record<string, string> = {}, body?: Uint8Array): Promise<RawResponse> {
+  const { hostname, port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: hostname, port, method, path, headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/**
+ * Bytes written straight to a socket: for bodies that do not match their Content-Length and
+ * clients that vanish. Resolves with what the server answered (maybe nothing) once it closes.
+ */
+export function socketExchange(base: string, head: string, body: Uint8Array, opts: { endAfterWrite?: boolean; destroyAfterMs?: number } = {}): Promise<string> {
+  const { hostname, port } = new URL(base);
+  return new Promise((resolve) => {
+    const socket = connect({ host: hostname, port: Number(port) });
+    const chunks: Buffer[] = [];
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('error', () => undefined);
+    socket.on('close', () => resolve(Buffer.concat(chunks).toString('latin1')));
+    socket.write(head);
+    socket.write(body, () => {
+      if (opts.destroyAfterMs !== undefined) setTimeout(() => socket.destroy(), opts.destroyAfterMs);
+      else if (opts.endAfterWrite) socket.end();
+    });
+  });
+}
+
+export function jsonHeaders(auth: Record<string, string>): Record<string, string> {
+  return { ...auth, 'content-type': 'application/json' };
+}
+
+/** Poll until `check` passes (the server finishes clean-up after the client is gone). */
+export async function eventually(check: () => Promise<boolean>, ms = 3000): Promise<boolean> {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    if (await check()) return true;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return check();
+}
