@@ -30,6 +30,21 @@ export type { ArtifactKeyParts, ParsedArtifactKey } from './keys.ts';
 export { DEFAULT_ALLOWED_CONTENT_TYPES, contentTypeMatches, contentTypeForFileName } from './content/content-types.ts';
 export type { ArtifactContent } from './content/source.ts';
 
+export { createGenerationContext, withGenerationContext, GenerationContext } from './generation/generation-context.ts';
+export type { GenerationContextOptions, TempFileOptions, CleanupReport } from './generation/generation-context.ts';
+export type {
+  GeneratedArtifact, ImageArtifact, VideoArtifact, AudioArtifact, TextArtifact, ModelArtifact,
+  ImageResult, VideoResult, AudioResult, TextResult, ModelResult, StoreResultOptions,
+  ImageFormat, VideoFormat, AudioFormat, TextFormat, ModelFormat,
+} from './generation/artifacts.ts';
+export type { ResolvableInput } from './generation/resolve-artifact.ts';
+export { safeFetch } from './generation/safe-fetch.ts';
+export type { SafeResponse } from './generation/safe-fetch.ts';
+export { parseGenerationConfig, resolveDownloadPolicy } from './generation/generation-config.ts';
+export type { DownloadOptions, DownloadPolicy, GenerationConfig } from './generation/generation-config.ts';
+export { classifyAddress } from './generation/address-guard.ts';
+export type { AddressKind, AddressClass, HostResolver } from './generation/address-guard.ts';
+
 export {
   StorageError, SecurityError, ValidationError, ConfigError, NotFoundError, AccessDeniedError,
   ProviderUnavailableError, InsufficientStorageError, CorruptionError, isStorageError,
