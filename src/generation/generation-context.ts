@@ -212,7 +212,7 @@ export class GenerationContext {
     this.workDir = undefined;
     const removeLocal = dir?.then((path) => rm(path, { recursive: true, force: true }), () => undefined);
     try {
-      const tempFilesDeleted = await this.storage.deleteJobTempFiles(this.jobId, this.options.actor === undefined ? {} : { actor: this.options.actor });
+      const tempFilesDeleted = await this.storage.deleteJobTempFiles(this.jobId, { tenantId: this.tenantId, ...(this.options.actor === undefined ? {} : { actor: this.options.actor }) });
       return { tempFilesDeleted };
     } finally {
       await removeLocal;

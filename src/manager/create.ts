@@ -2,6 +2,7 @@ import { join, resolve } from 'node:path';
 import { ConfigError } from '../errors.ts';
 import { loadConfig } from '../config/load.ts';
 import { parseCleanupConfig } from '../config/cleanup-config.ts';
+import { parseGenerationConfig } from '../generation/generation-config.ts';
 import type { ConfigSource, LoadConfigOptions, StorageConfig } from '../config/load.ts';
 import { dataDirSecret } from '../config/secrets.ts';
 import { providerFactory } from '../providers/registry.ts';
@@ -26,7 +27,9 @@ export async function createStorageManager(source?: string | CreateStorageManage
   const config = typeof source === 'string' || source === undefined
     ? loadConfig(source, options)
     : loadConfig(source.config, { ...options, ...(source.env ? { env: source.env } : {}) });
-  parseCleanupConfig(config.cleanup); // a bad cleanup section fails here, not at the first sweep
+  // Sections read later (cleanup sweeps, generation downloads) fail here when wrong, not at first use.
+  parseCleanupConfig(config.cleanup);
+  parseGenerationConfig(config.generation);
   const providers = await createProviders(config);
   let catalog: Catalog;
   try {

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { ConfigError, NotFoundError, StorageError, ValidationError } from '../errors.ts';
+import { ConfigError, NotFoundError, SecurityError, StorageError, ValidationError } from '../errors.ts';
 import { assertSafeId, assertSafeKey, buildArtifactKey, buildTempKey } from '../keys.ts';
 import { isContentTypeAllowed, isWellFormedContentType, normalizeContentType } from '../content/content-types.ts';
 import { inMemoryBytes, sha256OffThread, toByteStream } from '../content/source.ts';
@@ -156,18 +156,27 @@ export class StorageManager {
     this.assertOpen();
     const contentType = this.checkContentType(input.contentType);
     const storageKey = buildTempKey(input.jobId, input.name);
+    const tenantId = assertSafeId('tenantId', input.tenantId ?? DEFAULT_TENANT);
+    // Refused before any byte moves: storing would overwrite the object that is already there.
+    const existing = await this.catalog.get(storageKey);
+    if (existing) {
+      throw existing.tenantId === tenantId
+        ? new StorageError(`${storageKey} already exists; temporary file names are unique within a job`, { code: 'CONFLICT' })
+        : new SecurityError(`job ${input.jobId} belongs to another tenant; use a job id of your own`);
+    }
     const expiresAt = input.expiresAt ?? new Date(Date.now() + this.tempFileTtlMs());
     return this.write(storageKey, {
-      artifactId: input.name, artifactType: TEMP_ARTIFACT_TYPE, tenantId: assertSafeId('tenantId', input.tenantId ?? DEFAULT_TENANT),
+      artifactId: input.name, artifactType: TEMP_ARTIFACT_TYPE, tenantId,
       variant: input.name, visibility: 'private', createdAt: new Date().toISOString(), metadata: {}, jobId: input.jobId, expiresAt: expiresAt.toISOString(),
     }, contentType, input);
   }
 
-  /** Delete every temporary file of a job; returns how many went. */
-  async deleteJobTempFiles(jobId: string, opts: ActorOptions = {}): Promise<number> {
+  /** Delete every temporary file of a job (of one tenant, when given); returns how many went. */
+  async deleteJobTempFiles(jobId: string, opts: ActorOptions & { tenantId?: string } = {}): Promise<number> {
     this.assertOpen();
     let deleted = 0;
     for (const artifact of await this.catalog.findByJob(assertSafeId('jobId', jobId), TEMP_ARTIFACT_TYPE)) {
+      if (opts.tenantId !== undefined && artifact.tenantId !== opts.tenantId) continue;
       if (await this.deleteArtifact(artifact.storageKey, undefined, opts)) deleted++;
     }
     return deleted;

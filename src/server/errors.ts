@@ -15,7 +15,7 @@ export class AuthenticationError extends StorageError {
   readonly reason: AuthenticationFailure;
 
   constructor(reason: AuthenticationFailure, message: string, options: { cause?: unknown } = {}) {
-    super(message, options, { code: 'ACCESS_DENIED', status: 401 });
+    super(message, options, { code: 'UNAUTHENTICATED', status: 401 });
     this.reason = reason;
   }
 }

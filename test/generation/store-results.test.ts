@@ -286,10 +286,9 @@ describe('SSRF guards', () => {
     await createGenerationContext(configured.storage, { generationId: 'g', jobId: 'j', tenantId: TENANT }).storeImageResult({ storageUrl: url('/results/image.png'), format: 'png', width: 1, height: 1 });
     const privateOk = await testStorage({ allow_private_networks: true, idle_timeout: '2s' });
     await createGenerationContext(privateOk.storage, { generationId: 'g', jobId: 'j', tenantId: TENANT }).storeImageResult({ storageUrl: url('/results/image.png'), format: 'png', width: 1, height: 1 });
-    const bad = await testStorage({ allow_hosts: ['http://example.com/'] });
-    assert.throws(() => createGenerationContext(bad.storage, { generationId: 'g', jobId: 'j' }), (e: unknown) => e instanceof ValidationError && e.code === 'CONFIG_INVALID' && e.message.includes('storage.generation.allow_hosts[0]'));
-    const unknown = await testStorage({ allow_host: ['x'] });
-    assert.throws(() => createGenerationContext(unknown.storage, { generationId: 'g', jobId: 'j' }), (e: unknown) => e instanceof ValidationError && e.code === 'CONFIG_INVALID' && e.message.includes('storage.generation'));
+    // A bad generation section fails when the manager is created, not at the first download.
+    await assert.rejects(testStorage({ allow_hosts: ['http://example.com/'] }), (e: unknown) => e instanceof ValidationError && e.code === 'CONFIG_INVALID' && e.message.includes('storage.generation.allow_hosts[0]'));
+    await assert.rejects(testStorage({ allow_host: ['x'] }), (e: unknown) => e instanceof ValidationError && e.code === 'CONFIG_INVALID' && e.message.includes('storage.generation'));
   });
 
   it('refuses schemes other than http and https, first and after a redirect', async () => {

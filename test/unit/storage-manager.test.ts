@@ -259,3 +259,15 @@ describe('temporary files', () => {
     assert.deepEqual(await storedFiles(files), [other.storageKey]);
   });
 });
+
+describe('temporary files across tenants', () => {
+  it('refuses a temp name another tenant holds, before touching its bytes, and deletes per tenant', async () => {
+    const { storage } = await localManager();
+    const theirs = await storage.storeTempFile({ jobId: 'shared-job', name: 'x.txt', contentType: 'text/plain', content: 'theirs', tenantId: 'alice' });
+    await assert.rejects(storage.storeTempFile({ jobId: 'shared-job', name: 'x.txt', contentType: 'text/plain', content: 'mine', tenantId: 'bob' }), SecurityError);
+    await assert.rejects(storage.storeTempFile({ jobId: 'shared-job', name: 'x.txt', contentType: 'text/plain', content: 'again', tenantId: 'alice' }), (e: unknown) => e instanceof StorageError && e.code === 'CONFLICT');
+    assert.equal(Buffer.from(await storage.download(theirs.storageKey)).toString(), 'theirs');
+    assert.equal(await storage.deleteJobTempFiles('shared-job', { tenantId: 'bob' }), 0);
+    assert.equal(await storage.deleteJobTempFiles('shared-job', { tenantId: 'alice' }), 1);
+  });
+});
