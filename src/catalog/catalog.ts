@@ -143,6 +143,14 @@ export class Catalog {
     };
   }
 
+  /** Stored artifacts and bytes per provider and tenant. */
+  async usageByProviderAndTenant(): Promise<{ provider: string; tenantId: string; count: number; bytes: number }[]> {
+    const rows = await this.run('reading usage', () => this.db.selectFrom('artifacts')
+      .select(['provider', 'tenant_id', sql<string | number>`count(*)`.as('count'), sql<string | number | null>`sum(size)`.as('bytes')])
+      .groupBy(['provider', 'tenant_id']).orderBy('provider').orderBy('tenant_id').execute());
+    return rows.map((r) => ({ provider: r.provider, tenantId: r.tenant_id, count: Number(r.count), bytes: Number(r.bytes ?? 0) }));
+  }
+
   async audit(events: AuditEvent[]): Promise<void> {
     if (events.length === 0) return;
     await this.run('writing the audit trail', () => insertAudit(this.db, events));

@@ -25,6 +25,11 @@ export interface RoutingRule {
 export interface ProviderEntry {
   type: string;
   config: Record<string, unknown>;
+  timeout_ms?: number;
+  retry?: { max_attempts: number; base_delay_ms: number; max_delay_ms: number; max_total_ms: number };
+  circuit_breaker?: { failure_threshold?: number; error_rate?: number; window_ms: number; min_requests: number; reset_timeout_ms: number };
+  fallback?: string;
+  spool: boolean;
 }
 
 /** The configuration after parsing: typed, units resolved, defaults applied. */
@@ -156,6 +161,12 @@ function resolve(raw: RawStorageConfig, origin: string): StorageConfig {
     if (!type.endsWith('/*') && type !== '*' && !isWellFormedContentType(type)) {
       throw new ConfigError(`${at('allowed_content_types')}: "${type}" is not a content type or a "type/*" pattern`);
     }
+  }
+  for (const [name, entry] of Object.entries(raw.providers)) {
+    if (entry.fallback !== undefined && !(entry.fallback in raw.providers)) {
+      throw new ConfigError(`${at(`providers.${name}.fallback`)}: "${entry.fallback}" is not one of the configured providers (${Object.keys(raw.providers).join(', ')})`);
+    }
+    if (entry.fallback === name) throw new ConfigError(`${at(`providers.${name}.fallback`)}: a provider cannot be its own fallback`);
   }
   const routingRules = raw.routing_rules.map((rule, i): RoutingRule => {
     if (!(rule.provider in raw.providers)) {

@@ -12,9 +12,34 @@ export const routingConditionSchema = z.object({
   tenant_id: oneOrMany.optional(),
 }).strict();
 
+/** Resilience around one provider: the layers its calls pass through. */
 export const providerEntrySchema = z.object({
   type: z.string().min(1),
   config: z.record(z.string(), z.unknown()).default({}),
+  /** Each attempt of each operation fails after this long (ProviderUnavailableError). */
+  timeout_ms: z.number().int().min(1).max(86_400_000).optional(),
+  retry: z.object({
+    /** Attempts in all, the first one included. */
+    max_attempts: z.number().int().min(1).max(20).default(3),
+    base_delay_ms: z.number().int().min(0).default(100),
+    max_delay_ms: z.number().int().min(0).default(5_000),
+    /** No attempt starts after this much time since the first. */
+    max_total_ms: z.number().int().min(1).default(30_000),
+  }).strict().optional(),
+  circuit_breaker: z.object({
+    /** Open after this many consecutive failures (default 5)... */
+    failure_threshold: z.number().int().min(1).optional(),
+    /** ...or when this share of calls (0-1) fails within window_ms, given min_requests calls. */
+    error_rate: z.number().gt(0).lt(1).optional(),
+    window_ms: z.number().int().min(100).default(60_000),
+    min_requests: z.number().int().min(1).default(10),
+    /** Time open before one probe call is let through. */
+    reset_timeout_ms: z.number().int().min(1).default(30_000),
+  }).strict().optional(),
+  /** Where writes go when this provider is down (breaker open or retries exhausted). */
+  fallback: z.string().min(1).optional(),
+  /** Spool one-shot streams to a temporary file first, so that they can be retried and failed over. */
+  spool: z.boolean().default(false),
 }).strict();
 
 /** The object under `storage:` in YAML, as users write it. */

@@ -9,6 +9,8 @@ import { providerFactory } from '../providers/registry.ts';
 import type { StorageProvider } from '../providers/provider.ts';
 import { Catalog } from '../catalog/catalog.ts';
 import { StorageManager } from './storage-manager.ts';
+import { composeLayers } from '../layers/compose.ts';
+import { MetricsRecorder } from '../layers/metrics.ts';
 
 /** Provider types that sign their own URLs and so need the service's signing secret. */
 const SELF_SIGNING_TYPES = new Set(['local', 'memory']);
@@ -30,7 +32,8 @@ export async function createStorageManager(source?: string | CreateStorageManage
   // Sections read later (cleanup sweeps, generation downloads) fail here when wrong, not at first use.
   parseCleanupConfig(config.cleanup);
   parseGenerationConfig(config.generation);
-  const providers = await createProviders(config);
+  const metrics = new MetricsRecorder();
+  const providers = await createProviders(config, metrics);
   let catalog: Catalog;
   try {
     catalog = await Catalog.open({ ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}), dataDir: config.dataDir });
@@ -38,7 +41,7 @@ export async function createStorageManager(source?: string | CreateStorageManage
     await Promise.all([...providers.values()].map((p) => p.close?.().catch(() => undefined)));
     throw error;
   }
-  return new StorageManager(config, providers, catalog);
+  return new StorageManager(config, providers, catalog, metrics);
 }
 
 export interface DevelopmentStorageOptions {
@@ -57,7 +60,7 @@ export async function createDevelopmentStorage(options: DevelopmentStorageOption
   return createStorageManager({ config: { data_dir: dataDir, default_provider: 'local', providers: { local: { type: 'local', config: { base_path: basePath } } } }, env: { ...env, BOARDS_STORAGE_LOCAL_BASE_PATH: basePath, BOARDS_STORAGE_DATA_DIR: dataDir } });
 }
 
-async function createProviders(config: StorageConfig): Promise<Map<string, StorageProvider>> {
+async function createProviders(config: StorageConfig, metrics: MetricsRecorder): Promise<Map<string, StorageProvider>> {
   const needsSecret = Object.values(config.providers).some((p) => SELF_SIGNING_TYPES.has(p.type) && !p.config.signing_secret);
   const signingSecret = config.signingSecret ?? (needsSecret ? await dataDirSecret(resolve(config.dataDir), 'signing.key') : undefined);
   const providers = new Map<string, StorageProvider>();
@@ -71,7 +74,7 @@ async function createProviders(config: StorageConfig): Promise<Map<string, Stora
         if (error instanceof ConfigError) throw error;
         throw new ConfigError(`storage.providers.${name}: could not be created: ${(error as Error).message}`, { cause: error });
       }
-      providers.set(name, provider);
+      providers.set(name, composeLayers(name, provider, entry, metrics));
     }
   } catch (error) {
     await Promise.all([...providers.values()].map((p) => p.close?.().catch(() => undefined)));

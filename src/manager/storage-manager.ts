@@ -1,5 +1,10 @@
 import type { Readable } from 'node:stream';
-import { ConfigError, NotFoundError, SecurityError, StorageError, ValidationError } from '../errors.ts';
+import { ConfigError, NotFoundError, ProviderUnavailableError, SecurityError, StorageError, ValidationError } from '../errors.ts';
+import { join } from 'node:path';
+import { composeLayers } from '../layers/compose.ts';
+import { MetricsRecorder } from '../layers/metrics.ts';
+import type { ProviderFigures } from '../layers/metrics.ts';
+import { spoolToFile } from '../content/spool.ts';
 import { assertSafeId, assertSafeKey, buildArtifactKey, buildTempKey } from '../keys.ts';
 import { isContentTypeAllowed, isWellFormedContentType, normalizeContentType } from '../content/content-types.ts';
 import { inMemoryBytes, sha256OffThread, toByteStream } from '../content/source.ts';
@@ -65,6 +70,12 @@ export interface ActorOptions {
   actor?: string;
 }
 
+export interface StorageMetrics {
+  providers: Record<string, ProviderFigures>;
+  /** Stored artifacts and bytes per provider and tenant, from the catalog. */
+  utilisation: { provider: string; tenantId: string; count: number; bytes: number }[];
+}
+
 export interface HealthReport {
   ok: boolean;
   catalog: { ok: boolean; ms: number; error?: string };
@@ -123,9 +134,13 @@ export class StorageManager {
   private readonly providers = new Map<string, StorageProvider>();
   private closed = false;
 
-  constructor(config: StorageConfig, providers: Map<string, StorageProvider>, catalog: Catalog) {
+  private readonly recorder: MetricsRecorder;
+
+  /** `providers` come with their layers already composed (createStorageManager does that). */
+  constructor(config: StorageConfig, providers: Map<string, StorageProvider>, catalog: Catalog, recorder: MetricsRecorder = new MetricsRecorder()) {
     this.config = config;
     this.catalog = catalog;
+    this.recorder = recorder;
     for (const [name, provider] of providers) this.providers.set(name, provider);
   }
 
@@ -189,41 +204,61 @@ export class StorageManager {
    */
   private async write(storageKey: string, record: Omit<CatalogArtifact, 'storageKey' | 'storageProvider' | 'contentType' | 'size' | 'sha256'>, contentType: string, input: { content: ArtifactContent; size?: number; signal?: AbortSignal; actor?: string }): Promise<ArtifactReference> {
     const size = this.checkDeclaredSize(input.size);
-    const providerName = selectProvider(this.config.routingRules, this.config.defaultProvider, { artifactType: record.artifactType, contentType, tenantId: record.tenantId, ...(size === undefined ? {} : { size }) });
-    const provider = this.provider(providerName);
+    let providerName = selectProvider(this.config.routingRules, this.config.defaultProvider, { artifactType: record.artifactType, contentType, tenantId: record.tenantId, ...(size === undefined ? {} : { size }) });
+    let provider = this.provider(providerName);
+    const entry = this.config.providers[providerName];
     const objectMetadata = referenceMetadata(record);
     let digest: ContentDigest | undefined;
     const bytes = inMemoryBytes(input.content);
     const precomputed = bytes && bytes.length <= this.config.maxFileSize ? sha256OffThread(bytes) : undefined;
     precomputed?.catch(() => undefined);
-    const checked = validateContent(bytes ? toByteStream(bytes) : toByteStream(input.content), { contentType, maxSize: this.config.maxFileSize, ...(size === undefined ? {} : { declaredSize: size }), ...(precomputed ? { sha256: precomputed } : {}) }, (d) => {
-      digest = d;
-      objectMetadata[META.sha256] = d.sha256;
-      objectMetadata[META.size] = String(d.size);
-    });
-    const failure: { error?: unknown } = {};
+    const spool = !bytes && entry?.spool ? await spoolToFile(input.content, join(this.config.dataDir, 'spool'), this.config.maxFileSize, input.signal) : undefined;
+    try {
+      // Content that can start again (in memory, or spooled) may be retried and failed over.
+      const source: () => AsyncIterable<Uint8Array> = bytes ? () => toByteStream(bytes) : spool ? () => spool.read() : oneShot(toByteStream(input.content));
+      const replayable = Boolean(bytes ?? spool);
+      const failure: { error?: unknown } = {};
+      const attempt = () => remembering(validateContent(source(), { contentType, maxSize: this.config.maxFileSize, ...(size === undefined ? {} : { declaredSize: size }), ...(precomputed ? { sha256: precomputed } : {}) }, (d) => {
+        digest = d;
+        objectMetadata[META.sha256] = d.sha256;
+        objectMetadata[META.size] = String(d.size);
+      }), failure);
+      const options = { contentType, ...(size === undefined ? {} : { size }), metadata: objectMetadata, ...(input.signal ? { signal: input.signal } : {}), ...(replayable ? { replay: attempt } : {}) };
 
-    let uploaded: { url?: string };
-    try {
-      uploaded = await provider.upload(storageKey, remembering(checked, failure), { contentType, ...(size === undefined ? {} : { size }), metadata: objectMetadata, ...(input.signal ? { signal: input.signal } : {}) });
-    } catch (error) {
-      // The content's own failure is the one the caller needs, whatever the provider wrapped it in.
-      throw asStorageError(failure.error ?? error, `storing ${storageKey} on ${providerName}`);
+      let uploaded: { url?: string };
+      try {
+        uploaded = await provider.upload(storageKey, attempt(), options);
+      } catch (error) {
+        const fallback = entry?.fallback;
+        // Down, not refused: the content is fine, so it goes to the fallback if it can be sent again.
+        if (!fallback || failure.error !== undefined || !(error instanceof ProviderUnavailableError) || !replayable) {
+          throw asStorageError(failure.error ?? error, `storing ${storageKey} on ${providerName}`);
+        }
+        providerName = fallback;
+        provider = this.provider(fallback);
+        try {
+          uploaded = await provider.upload(storageKey, attempt(), options);
+        } catch (fallbackError) {
+          throw asStorageError(failure.error ?? fallbackError, `storing ${storageKey} on ${fallback} (fallback after: ${(error as Error).message})`);
+        }
+      }
+      if (!digest) {
+        await provider.delete(storageKey).catch(() => undefined);
+        throw new StorageError(`provider "${providerName}" returned before reading the whole content; nothing was kept`);
+      }
+      const artifact: CatalogArtifact = { ...record, storageKey, storageProvider: providerName, contentType, size: digest.size, sha256: digest.sha256 };
+      try {
+        await this.catalog.record(artifact, input.actor);
+      } catch (error) {
+        // Never leave an object the catalog does not know.
+        await provider.delete(storageKey).catch(() => undefined);
+        throw error;
+      }
+      // A private artifact never gets a URL that works without a signature.
+      return this.reference(artifact, record.visibility === 'public' ? (provider.getPublicUrl?.(storageKey) ?? uploaded.url) : undefined);
+    } finally {
+      await spool?.remove();
     }
-    if (!digest) {
-      await provider.delete(storageKey).catch(() => undefined);
-      throw new StorageError(`provider "${providerName}" returned before reading the whole content; nothing was kept`);
-    }
-    const artifact: CatalogArtifact = { ...record, storageKey, storageProvider: providerName, contentType, size: digest.size, sha256: digest.sha256 };
-    try {
-      await this.catalog.record(artifact, input.actor);
-    } catch (error) {
-      // Never leave an object the catalog does not know.
-      await provider.delete(storageKey).catch(() => undefined);
-      throw error;
-    }
-    // A private artifact never gets a URL that works without a signature.
-    return this.reference(artifact, record.visibility === 'public' ? (provider.getPublicUrl?.(storageKey) ?? uploaded.url) : undefined);
   }
 
   /** The reference of a stored artifact. */
@@ -414,7 +449,17 @@ export class StorageManager {
         throw new ConfigError(`provider "${name}" does not implement ${method}()`);
       }
     }
-    this.providers.set(name, provider);
+    // A name the configuration knows gets that entry's layers (timeout, retry, breaker).
+    this.providers.set(name, composeLayers(name, provider, this.config.providers[name] ?? {}, this.recorder));
+  }
+
+  /**
+   * Operation counts, bytes, error rates and latency percentiles per provider and operation,
+   * retries and breaker states, and stored bytes per provider and tenant from the catalog.
+   */
+  async metrics(): Promise<StorageMetrics> {
+    this.assertOpen();
+    return { providers: this.recorder.snapshot(), utilisation: await this.catalog.usageByProviderAndTenant() };
   }
 
   /** The provider registered under `name`. */
@@ -513,6 +558,16 @@ function checkFilename(filename: string): string {
     throw new ValidationError('filename may not contain control characters, quotes, slashes or backslashes, and is at most 255 characters');
   }
   return filename;
+}
+
+/** A stream that can be read once; asking again is a bug the retry layer must not hit. */
+function oneShot(stream: AsyncIterable<Uint8Array>): () => AsyncIterable<Uint8Array> {
+  let used = false;
+  return () => {
+    if (used) throw new StorageError('a one-shot stream cannot be sent twice');
+    used = true;
+    return stream;
+  };
 }
 
 /**

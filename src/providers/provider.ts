@@ -27,6 +27,12 @@ export interface UploadOptions {
   metadata: Record<string, string>;
   /** Aborted when the caller gives up; the provider stops and leaves nothing behind. */
   signal?: AbortSignal;
+  /**
+   * Starts the content again from its first byte, when it can be (bytes in memory, a spooled
+   * file). Layers that retry or fail over use it; a one-shot stream has none and is never resent
+   * once a byte of it has gone.
+   */
+  replay?: () => AsyncIterable<Uint8Array>;
 }
 
 export interface ByteRange {

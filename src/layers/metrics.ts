@@ -1,0 +1,119 @@
+import { Transform } from 'node:stream';
+import type { Readable } from 'node:stream';
+import { StorageError } from '../errors.ts';
+import { wrapProvider } from './layer.ts';
+import type { Layer, Operation } from './layer.ts';
+import type { BreakerState } from './circuit-breaker.ts';
+
+export interface OperationFigures {
+  count: number;
+  errors: number;
+  errorRate: number;
+  errorsByCode: Record<string, number>;
+  /** Over the most recent calls (a window of 1024). */
+  latencyMs: { p50: number; p95: number; p99: number };
+  /** Bytes uploaded (upload) or downloaded (openDownload). */
+  bytes: number;
+}
+
+export interface ProviderFigures {
+  operations: Partial<Record<Operation, OperationFigures>>;
+  retries: number;
+  breaker?: BreakerState;
+}
+
+const WINDOW = 1024;
+
+class OperationStats {
+  count = 0;
+  errors = 0;
+  bytes = 0;
+  readonly errorsByCode: Record<string, number> = {};
+  private readonly latencies = new Float64Array(WINDOW);
+  private filled = 0;
+  private next = 0;
+
+  observe(ms: number, error?: unknown): void {
+    this.count++;
+    this.latencies[this.next] = ms;
+    this.next = (this.next + 1) % WINDOW;
+    this.filled = Math.min(this.filled + 1, WINDOW);
+    if (error !== undefined) {
+      this.errors++;
+      const code = error instanceof StorageError ? error.code : 'STORAGE_ERROR';
+      this.errorsByCode[code] = (this.errorsByCode[code] ?? 0) + 1;
+    }
+  }
+
+  figures(): OperationFigures {
+    const sorted = Array.from(this.latencies.subarray(0, this.filled)).sort((a, b) => a - b);
+    const at = (q: number) => (sorted.length ? Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! * 100) / 100 : 0);
+    return { count: this.count, errors: this.errors, errorRate: this.count ? this.errors / this.count : 0, errorsByCode: { ...this.errorsByCode }, latencyMs: { p50: at(0.5), p95: at(0.95), p99: at(0.99) }, bytes: this.bytes };
+  }
+}
+
+/** Figures per provider and operation, filled by each provider's metrics layer. */
+export class MetricsRecorder {
+  private readonly providers = new Map<string, { operations: Map<Operation, OperationStats>; retries: number; breaker?: () => BreakerState }>();
+
+  /** The innermost layer of a provider: times every operation and counts its bytes. */
+  layer(name: string): Layer {
+    return (provider) => wrapProvider(provider, async (operation, run, first) => {
+      const stats = this.stats(name, operation);
+      const started = performance.now();
+      try {
+        const attempt = operation === 'upload' && first.content ? { ...first, content: counted(first.content, (n) => { stats.bytes += n; }) } : first;
+        const result = await run(attempt);
+        stats.observe(performance.now() - started);
+        if (operation === 'openDownload') return countedStream(result as Readable, (n) => { stats.bytes += n; }) as typeof result;
+        return result;
+      } catch (error) {
+        stats.observe(performance.now() - started, error);
+        throw error;
+      }
+    });
+  }
+
+  retried(name: string): void {
+    this.entry(name).retries++;
+  }
+
+  watchBreaker(name: string, state: () => BreakerState): void {
+    this.entry(name).breaker = state;
+  }
+
+  snapshot(): Record<string, ProviderFigures> {
+    return Object.fromEntries([...this.providers].map(([name, entry]) => [name, {
+      operations: Object.fromEntries([...entry.operations].map(([op, stats]) => [op, stats.figures()])),
+      retries: entry.retries,
+      ...(entry.breaker ? { breaker: entry.breaker() } : {}),
+    }]));
+  }
+
+  private entry(name: string) {
+    let entry = this.providers.get(name);
+    if (!entry) this.providers.set(name, entry = { operations: new Map(), retries: 0 });
+    return entry;
+  }
+
+  private stats(name: string, operation: Operation): OperationStats {
+    const operations = this.entry(name).operations;
+    let stats = operations.get(operation);
+    if (!stats) operations.set(operation, stats = new OperationStats());
+    return stats;
+  }
+}
+
+async function* counted(source: AsyncIterable<Uint8Array>, add: (n: number) => void): AsyncGenerator<Uint8Array> {
+  for await (const chunk of source) {
+    add(chunk.length);
+    yield chunk;
+  }
+}
+
+function countedStream(stream: Readable, add: (n: number) => void): Readable {
+  const counter = new Transform({ transform(chunk: Buffer, _e, callback) { add(chunk.length); callback(null, chunk); } });
+  stream.on('error', (error) => counter.destroy(error));
+  counter.on('close', () => { if (!stream.destroyed) stream.destroy(); });
+  return stream.pipe(counter);
+}

@@ -1,0 +1,27 @@
+import { ProviderUnavailableError } from '../errors.ts';
+import { wrapProvider } from './layer.ts';
+import type { Layer } from './layer.ts';
+
+/**
+ * Bound each attempt of each operation: after `ms` the attempt's signal aborts (a provider that
+ * honours it stops and cleans up) and the call fails with ProviderUnavailableError at once, so a
+ * backend that accepts connections and never answers cannot hold a caller.
+ */
+export function timeoutLayer(ms: number, name: string): Layer {
+  return (provider) => wrapProvider(provider, async (operation, run, first) => {
+    const controller = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const error = new ProviderUnavailableError(`${name}: ${operation} timed out after ${ms} ms`, { details: { provider: name, operation, timeoutMs: ms } });
+        controller.abort(error);
+        reject(error);
+      }, ms);
+    });
+    try {
+      return await Promise.race([run({ ...first, signal: first.signal ? AbortSignal.any([first.signal, controller.signal]) : controller.signal }), expired]);
+    } finally {
+      clearTimeout(timer);
+    }
+  });
+}
