@@ -3,6 +3,7 @@ import { loadConfig } from '../config/load.ts';
 import type { StorageConfig } from '../config/load.ts';
 import { createStorageManager } from '../manager/create.ts';
 import type { StorageManager } from '../manager/storage-manager.ts';
+import { startCleanupTask } from '../lifecycle/cleanup-task.ts';
 import { createServer } from './app.ts';
 import type { BoardsStorageServer, CreateServerOptions } from './app.ts';
 import { resolveServerConfig, serverBaseUrl } from './server-config.ts';
@@ -50,6 +51,13 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     await storage.close();
     throw error;
   }
+  // The TTL sweep of temporary files and expired uploads, every cleanup.cleanup_interval_hours.
+  const stopCleanup = startCleanupTask(storage, {
+    onSweep: (report) => {
+      if (report.expiredArtifacts || report.expiredUploads || report.failures.length) server.app.log.info({ expiredArtifacts: report.expiredArtifacts, expiredUploads: report.expiredUploads, failures: report.failures.length }, 'cleanup sweep');
+    },
+    onError: (error) => server.app.log.warn({ err: error }, 'cleanup sweep failed'),
+  });
   let closing: Promise<void> | undefined;
   return {
     ...server,
@@ -63,6 +71,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
           await server.app.close();
         } finally {
           clearTimeout(deadline);
+          await stopCleanup();
           await storage.close();
         }
       })();
