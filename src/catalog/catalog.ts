@@ -75,9 +75,14 @@ export class Catalog {
   }
 
   /** Record a stored artifact and its audit entry together. */
-  async record(artifact: CatalogArtifact, actor?: string, action: AuditAction = 'stored'): Promise<void> {
+  async record(artifact: CatalogArtifact, actor?: string, action: AuditAction = 'stored', mirrors: string[] = []): Promise<void> {
     await this.run('recording an artifact', () => this.db.transaction().execute(async (tx) => {
       await tx.insertInto('artifacts').values(toRow(artifact)).execute();
+      // Mirror copies are queued with the record itself: a crash after this cannot lose them.
+      if (mirrors.length) {
+        const now = new Date().toISOString();
+        await tx.insertInto('copies').values(mirrors.map((provider) => ({ storage_key: artifact.storageKey, provider, status: 'pending' as const, attempts: 0, next_attempt_at: now, last_error: null }))).execute();
+      }
       await tx.deleteFrom('pending_uploads').where('storage_key', '=', artifact.storageKey).execute();
       await insertAudit(tx, [{ action, tenantId: artifact.tenantId, storageKey: artifact.storageKey, ...(actor ? { actor } : {}), details: { provider: artifact.storageProvider, size: artifact.size, sha256: artifact.sha256 } }]);
     }));
@@ -91,6 +96,7 @@ export class Catalog {
   /** Remove an artifact's record; true when there was one. */
   async remove(storageKey: string, tenantId: string, actor?: string): Promise<boolean> {
     return this.run('deleting from the catalog', () => this.db.transaction().execute(async (tx) => {
+      await tx.deleteFrom('copies').where('storage_key', '=', storageKey).execute();
       const result = await tx.deleteFrom('artifacts').where('storage_key', '=', storageKey).executeTakeFirst();
       const removed = Number(result.numDeletedRows) > 0;
       if (removed) await insertAudit(tx, [{ action: 'deleted', tenantId, storageKey, ...(actor ? { actor } : {}) }]);
@@ -141,6 +147,53 @@ export class Catalog {
       byArtifactType,
       byProvider: byProvider.map((r) => ({ provider: r.provider, count: Number(r.count), bytes: Number(r.bytes ?? 0) })),
     };
+  }
+
+  /** Every copy of an artifact besides its primary (pending or done). */
+  async copiesOf(storageKey: string): Promise<{ provider: string; status: 'pending' | 'done' }[]> {
+    const rows = await this.run('reading copies', () => this.db.selectFrom('copies').select(['provider', 'status']).where('storage_key', '=', storageKey).orderBy('provider').execute());
+    return rows.map((r) => ({ provider: r.provider, status: r.status }));
+  }
+
+  /**
+   * Take up to `limit` due mirror copies for `leaseMs`: their next attempt moves past the lease, so
+   * another process does not take them meanwhile. A crashed worker's copies come due again.
+   */
+  async claimCopies(now: Date, limit: number, leaseMs: number): Promise<{ storageKey: string; provider: string; attempts: number }[]> {
+    const due = now.toISOString();
+    const lease = new Date(now.getTime() + leaseMs).toISOString();
+    return this.run('claiming mirror copies', () => this.db.transaction().execute(async (tx) => {
+      const candidates = await tx.selectFrom('copies').select(['storage_key', 'provider', 'attempts', 'next_attempt_at']).where('status', '=', 'pending').where('next_attempt_at', '<=', due).orderBy('next_attempt_at').limit(limit).execute();
+      const claimed: { storageKey: string; provider: string; attempts: number }[] = [];
+      for (const c of candidates) {
+        // Conditional on the value read: of two processes, only one moves it.
+        const result = await tx.updateTable('copies').set({ next_attempt_at: lease }).where('storage_key', '=', c.storage_key).where('provider', '=', c.provider).where('next_attempt_at', '=', c.next_attempt_at).where('status', '=', 'pending').executeTakeFirst();
+        if (Number(result.numUpdatedRows) > 0) claimed.push({ storageKey: c.storage_key, provider: c.provider, attempts: Number(c.attempts) });
+      }
+      return claimed;
+    }));
+  }
+
+  async finishCopy(storageKey: string, provider: string): Promise<void> {
+    await this.run('finishing a copy', () => this.db.updateTable('copies').set({ status: 'done', last_error: null }).where('storage_key', '=', storageKey).where('provider', '=', provider).execute());
+  }
+
+  async retryCopyLater(storageKey: string, provider: string, attempts: number, next: Date, error: string): Promise<void> {
+    await this.run('rescheduling a copy', () => this.db.updateTable('copies').set({ attempts, next_attempt_at: next.toISOString(), last_error: error.slice(0, 1000) }).where('storage_key', '=', storageKey).where('provider', '=', provider).execute());
+  }
+
+  /** Move an artifact's record to another provider (after its bytes were copied there). */
+  async moveTo(storageKey: string, tenantId: string, provider: string, actor?: string): Promise<void> {
+    await this.run('moving an artifact', () => this.db.transaction().execute(async (tx) => {
+      await tx.updateTable('artifacts').set({ provider }).where('storage_key', '=', storageKey).execute();
+      await insertAudit(tx, [{ action: 'moved', tenantId, storageKey, ...(actor ? { actor } : {}), details: { provider } }]);
+    }));
+  }
+
+  /** Every artifact in key order after `afterKey` (for rebalancing). */
+  async artifactsAfter(afterKey: string, limit: number): Promise<CatalogArtifact[]> {
+    const rows = await this.run('reading artifacts', () => this.db.selectFrom('artifacts').selectAll().where('storage_key', '>', afterKey).orderBy('storage_key').limit(limit).execute());
+    return rows.map(fromRow);
   }
 
   /** Stored artifacts and bytes per provider and tenant. */

@@ -62,6 +62,22 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('audit_log_key').on('audit_log').columns(['storage_key']).execute();
     },
   },
+  '0002_copies': {
+    // Mirror copies of artifacts: a durable queue (pending rows survive a crash) and the record of
+    // where finished copies are, for reads while the primary is down and for deletes.
+    async up(db: Kysely<unknown>) {
+      await db.schema.createTable('copies')
+        .addColumn('storage_key', 'text', (c) => c.notNull())
+        .addColumn('provider', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('attempts', 'integer', (c) => c.notNull())
+        .addColumn('next_attempt_at', 'text', (c) => c.notNull())
+        .addColumn('last_error', 'text')
+        .addPrimaryKeyConstraint('copies_pk', ['storage_key', 'provider'])
+        .execute();
+      await db.schema.createIndex('copies_due').on('copies').columns(['status', 'next_attempt_at']).execute();
+    },
+  },
 };
 
 export const catalogMigrations: MigrationProvider = {

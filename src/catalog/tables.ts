@@ -5,6 +5,17 @@ export interface CatalogTables {
   artifacts: ArtifactRow;
   pending_uploads: PendingUploadRow;
   audit_log: AuditRow;
+  copies: CopyRow;
+}
+
+export interface CopyRow {
+  storage_key: string;
+  provider: string;
+  status: 'pending' | 'done';
+  attempts: number;
+  /** Pending: when the copy may next be tried (also a claim's lease). */
+  next_attempt_at: string;
+  last_error: string | null;
 }
 
 export interface ArtifactRow {
@@ -54,4 +65,4 @@ export interface AuditRow {
   details: string;
 }
 
-export type AuditAction = 'stored' | 'deleted' | 'visibility_changed' | 'url_signed' | 'upload_presigned' | 'upload_completed';
+export type AuditAction = 'stored' | 'deleted' | 'visibility_changed' | 'url_signed' | 'upload_presigned' | 'upload_completed' | 'moved';

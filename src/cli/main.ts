@@ -13,6 +13,7 @@ import { registerDoctor } from './commands/doctor.ts';
 import { registerServe } from './commands/serve.ts';
 import { registerToken } from './commands/token.ts';
 import { registerCleanup } from './commands/cleanup.ts';
+import { registerRebalance } from './commands/rebalance.ts';
 
 export function buildProgram(): Command {
   const program = new Command('boards-storage')
@@ -48,6 +49,7 @@ export function buildProgram(): Command {
   registerServe(program);
   registerToken(program);
   registerCleanup(program, run);
+  registerRebalance(program, run);
   return program;
 }
 

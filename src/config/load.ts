@@ -29,6 +29,7 @@ export interface ProviderEntry {
   retry?: { max_attempts: number; base_delay_ms: number; max_delay_ms: number; max_total_ms: number };
   circuit_breaker?: { failure_threshold?: number; error_rate?: number; window_ms: number; min_requests: number; reset_timeout_ms: number };
   fallback?: string;
+  mirrors: string[];
   spool: boolean;
 }
 
@@ -167,6 +168,9 @@ function resolve(raw: RawStorageConfig, origin: string): StorageConfig {
       throw new ConfigError(`${at(`providers.${name}.fallback`)}: "${entry.fallback}" is not one of the configured providers (${Object.keys(raw.providers).join(', ')})`);
     }
     if (entry.fallback === name) throw new ConfigError(`${at(`providers.${name}.fallback`)}: a provider cannot be its own fallback`);
+    entry.mirrors.forEach((mirror, i) => {
+      if (!(mirror in raw.providers) || mirror === name) throw new ConfigError(`${at(`providers.${name}.mirrors[${i}]`)}: "${mirror}" must be another configured provider (${Object.keys(raw.providers).filter((p) => p !== name).join(', ')})`);
+    });
   }
   const routingRules = raw.routing_rules.map((rule, i): RoutingRule => {
     if (!(rule.provider in raw.providers)) {

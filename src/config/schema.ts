@@ -38,6 +38,8 @@ export const providerEntrySchema = z.object({
   }).strict().optional(),
   /** Where writes go when this provider is down (breaker open or retries exhausted). */
   fallback: z.string().min(1).optional(),
+  /** Providers that receive a copy of every artifact stored here (queued durably, copied after the write). */
+  mirrors: z.array(z.string().min(1)).default([]),
   /** Spool one-shot streams to a temporary file first, so that they can be retried and failed over. */
   spool: z.boolean().default(false),
 }).strict();

@@ -5,6 +5,8 @@ import { composeLayers } from '../layers/compose.ts';
 import { MetricsRecorder } from '../layers/metrics.ts';
 import type { ProviderFigures } from '../layers/metrics.ts';
 import { spoolToFile } from '../content/spool.ts';
+import { processMirrorQueue } from '../lifecycle/mirrors.ts';
+import type { MirrorReport } from '../lifecycle/mirrors.ts';
 import { assertSafeId, assertSafeKey, buildArtifactKey, buildTempKey } from '../keys.ts';
 import { isContentTypeAllowed, isWellFormedContentType, normalizeContentType } from '../content/content-types.ts';
 import { inMemoryBytes, sha256OffThread, toByteStream } from '../content/source.ts';
@@ -135,6 +137,8 @@ export class StorageManager {
   private closed = false;
 
   private readonly recorder: MetricsRecorder;
+  private mirroring: Promise<void> | undefined;
+  private mirrorAgain = false;
 
   /** `providers` come with their layers already composed (createStorageManager does that). */
   constructor(config: StorageConfig, providers: Map<string, StorageProvider>, catalog: Catalog, recorder: MetricsRecorder = new MetricsRecorder()) {
@@ -248,12 +252,13 @@ export class StorageManager {
       }
       const artifact: CatalogArtifact = { ...record, storageKey, storageProvider: providerName, contentType, size: digest.size, sha256: digest.sha256 };
       try {
-        await this.catalog.record(artifact, input.actor);
+        await this.catalog.record(artifact, input.actor, 'stored', this.config.providers[providerName]?.mirrors ?? []);
       } catch (error) {
         // Never leave an object the catalog does not know.
         await provider.delete(storageKey).catch(() => undefined);
         throw error;
       }
+      if (this.config.providers[providerName]?.mirrors.length) this.copyToMirrors();
       // A private artifact never gets a URL that works without a signature.
       return this.reference(artifact, record.visibility === 'public' ? (provider.getPublicUrl?.(storageKey) ?? uploaded.url) : undefined);
     } finally {
@@ -285,16 +290,15 @@ export class StorageManager {
   /** A stream of the artifact's bytes, or of `start`..`end` (inclusive). */
   async openDownload(storageKey: string, range?: ByteRange, providerName?: string): Promise<Readable> {
     this.assertOpen();
-    const { provider, name } = await this.locate(storageKey, providerName);
-    return wrap(() => provider.openDownload(storageKey, range), `reading ${storageKey} from ${name}`);
+    return this.fromAnyCopy(storageKey, providerName, (provider) => provider.openDownload(storageKey, range), 'reading');
   }
 
   /** A time-limited URL that downloads the artifact without other credentials. */
   async getDownloadUrl(storageKey: string, providerName?: string, opts: DownloadUrlOptions = {}): Promise<string> {
     this.assertOpen();
-    const { provider, name } = await this.locate(storageKey, providerName);
     const expiresIn = checkExpiry(opts.expiresIn);
-    return wrap(() => provider.getPresignedDownloadUrl(storageKey, { expiresIn, ...(opts.filename ? { filename: checkFilename(opts.filename) } : {}) }), `signing ${storageKey} on ${name}`);
+    const filename = opts.filename ? checkFilename(opts.filename) : undefined;
+    return this.fromAnyCopy(storageKey, providerName, (provider) => provider.getPresignedDownloadUrl(storageKey, { expiresIn, ...(filename ? { filename } : {}) }), 'signing');
   }
 
   /** Signed URLs for many keys at once, in the order given. */
@@ -431,6 +435,10 @@ export class StorageManager {
     if (!artifact) return false;
     const name = providerName ?? artifact.storageProvider;
     await wrap(() => this.provider(name).delete(storageKey), `deleting ${storageKey} from ${name}`);
+    // Every mirror copy goes too (finished or not: a copy under way may have landed).
+    for (const copy of await this.catalog.copiesOf(storageKey)) {
+      await wrap(() => this.provider(copy.provider).delete(storageKey), `deleting ${storageKey} from its mirror ${copy.provider}`);
+    }
     return this.catalog.remove(storageKey, artifact.tenantId, opts.actor);
   }
 
@@ -476,8 +484,52 @@ export class StorageManager {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.mirroring;
     await Promise.all([...this.providers.values()].map((p) => p.close?.()));
     await this.catalog.close();
+  }
+
+  /** Wait for the background mirror pass, then copy whatever else is due; returns that pass's report. */
+  async flushMirrors(options: { now?: () => Date } = {}): Promise<MirrorReport> {
+    this.assertOpen();
+    await this.mirroring;
+    return processMirrorQueue(this, options);
+  }
+
+  /** Copy queued artifacts to their mirrors in the background, one pass at a time. */
+  private copyToMirrors(): void {
+    if (this.mirroring) {
+      this.mirrorAgain = true;
+      return;
+    }
+    this.mirroring = (async () => {
+      do {
+        this.mirrorAgain = false;
+        await processMirrorQueue(this).catch(() => undefined); // failures are rescheduled in the queue
+      } while (this.mirrorAgain && !this.closed);
+    })().finally(() => { this.mirroring = undefined; });
+  }
+
+  /**
+   * Run a read on the artifact's provider; when that provider is down, on each finished mirror
+   * copy in turn.
+   */
+  private async fromAnyCopy<T>(storageKey: string, providerName: string | undefined, read: (provider: StorageProvider) => Promise<T>, verb: string): Promise<T> {
+    const { provider, name } = await this.locate(storageKey, providerName);
+    try {
+      return await read(provider);
+    } catch (error) {
+      if (!(error instanceof ProviderUnavailableError) || providerName !== undefined) throw asStorageError(error, `${verb} ${storageKey} on ${name}`);
+      for (const copy of await this.catalog.copiesOf(storageKey)) {
+        if (copy.status !== 'done') continue;
+        try {
+          return await read(this.provider(copy.provider));
+        } catch {
+          // try the next copy
+        }
+      }
+      throw asStorageError(error, `${verb} ${storageKey} on ${name}`);
+    }
   }
 
   private async locate(storageKey: string, providerName?: string): Promise<{ provider: StorageProvider; name: string }> {

@@ -4,6 +4,7 @@ import type { StorageConfig } from '../config/load.ts';
 import { createStorageManager } from '../manager/create.ts';
 import type { StorageManager } from '../manager/storage-manager.ts';
 import { startCleanupTask } from '../lifecycle/cleanup-task.ts';
+import { startMirrorTask } from '../lifecycle/mirrors.ts';
 import { createServer } from './app.ts';
 import type { BoardsStorageServer, CreateServerOptions } from './app.ts';
 import { resolveServerConfig, serverBaseUrl } from './server-config.ts';
@@ -58,6 +59,8 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     },
     onError: (error) => server.app.log.warn({ err: error }, 'cleanup sweep failed'),
   });
+  // Mirror copies that failed are tried again in the background.
+  const stopMirrors = startMirrorTask(storage, { onError: (error) => server.app.log.warn({ err: error }, 'mirror pass failed') });
   let closing: Promise<void> | undefined;
   return {
     ...server,
@@ -72,6 +75,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
         } finally {
           clearTimeout(deadline);
           await stopCleanup();
+          await stopMirrors();
           await storage.close();
         }
       })();
