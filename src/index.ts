@@ -19,8 +19,12 @@ export type { StorageProvider, ProviderFactory, ProviderContext, ProviderCapabil
 export { LocalProvider } from './providers/local.ts';
 export type { LocalProviderConfig } from './providers/local.ts';
 export { MemoryProvider } from './providers/memory.ts';
-export { S3Provider } from './providers/s3.ts';
-export type { S3ProviderConfig } from './providers/s3.ts';
+// The cloud providers' classes are exported as types only, so that importing the package does not
+// load three SDKs: configure `type: s3 | gcs | supabase`, or import the class from its subpath
+// (boards-storage/providers/s3, .../gcs, .../supabase).
+export type { S3Provider, S3ProviderConfig } from './providers/s3.ts';
+export type { GcsProvider, GcsProviderConfig } from './providers/gcs.ts';
+export type { SupabaseProvider, SupabaseProviderConfig } from './providers/supabase.ts';
 export { signUrl, verifySignedUrl, verifySignedRequest, SIGNED_PATH } from './providers/signed-url.ts';
 export type { SignedUrlClaims, SignedMethod } from './providers/signed-url.ts';
 export { encodeCursor, decodeCursor } from './providers/list-cursor.ts';

@@ -7,6 +7,8 @@ const factories = new Map<string, ProviderFactory>([
   ['local', createLocalProvider],
   ['memory', createMemoryProvider],
   ['s3', async (config, ctx) => (await import('./s3.ts')).createS3Provider(config, ctx)], // loads the AWS SDK only when used
+  ['gcs', async (config, ctx) => (await import('./gcs.ts')).createGcsProvider(config, ctx)], // loads @google-cloud/storage only when used
+  ['supabase', async (config, ctx) => (await import('./supabase.ts')).createSupabaseProvider(config, ctx)], // loads storage-js and tus-js-client only when used
 ]);
 
 /** Make `type: name` usable in configuration; a later registration of the same name replaces the earlier one. */

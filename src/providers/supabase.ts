@@ -1,0 +1,569 @@
+import { Readable } from 'node:stream';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { StorageClient } from '@supabase/storage-js';
+import type { FileObject } from '@supabase/storage-js';
+import { Upload as TusUpload } from 'tus-js-client';
+import type { DetailedError } from 'tus-js-client';
+import { z } from 'zod';
+import { NotFoundError, StorageError, ValidationError } from '../errors.ts';
+import { assertSafeKey, assertSafePrefix } from '../keys.ts';
+import { parseProviderConfig } from '../config/provider-config.ts';
+import { parseSize } from '../config/sizes.ts';
+import { decodeCursor, encodeCursor, listLimit } from './list-cursor.ts';
+import { fromSupabaseError, isSupabaseNotFound, parseErrorBody, realStatus, supabaseAnswer, SupabaseHttpError } from './supabase-errors.ts';
+import type { ByteRange, ListedObject, ListResult, ObjectMetadata, PresignedUpload, ProviderCapabilities, ProviderContext, StorageProvider, UploadOptions } from './provider.ts';
+
+const MiB = 1024 * 1024;
+/** Supabase's TUS endpoint takes chunks of exactly 6 MiB. */
+const TUS_CHUNK_BYTES = 6 * MiB;
+/** Signed upload URLs from Supabase are valid for two hours, whatever is asked. */
+const SIGNED_UPLOAD_SECONDS = 2 * 3600;
+/** Entries per folder listing request, and keys per createSignedUrls request. */
+const PAGE = 1000;
+/** Made by the Supabase dashboard for empty folders; never an artifact. */
+const FOLDER_PLACEHOLDER = '.emptyFolderPlaceholder';
+
+const bucketName = z.string().regex(/^[A-Za-z0-9_.-]{1,100}$/, 'must be a Supabase bucket name (letters, digits, "_", "." and "-")');
+const seconds = z.union([z.number().int().min(0), z.string().regex(/^\d+$/, 'must be a number of seconds').transform(Number)]);
+
+export const supabaseProviderConfigSchema = z.object({
+  /** The project URL (`https://<project>.supabase.co`); the storage API is at `/storage/v1` beneath it. */
+  url: z.string().url().optional(),
+  /** The storage API itself, for a self-hosted Supabase Storage server that serves it at its root. Overrides `url`. */
+  storage_url: z.string().url().optional(),
+  /** A service-role (secret) key: the service does its own authorization. */
+  key: z.string().min(1),
+  bucket: bucketName,
+  /** A public bucket for public artifacts; changing an artifact's visibility moves it between the two. */
+  public_bucket: bucketName.optional(),
+  /** Lifetime of batch signed download URLs when the caller gives none. */
+  signed_url_expiration: z.number().int().min(1).max(365 * 24 * 3600).default(3600),
+  /** Cache-Control max-age in seconds; default: a year for public artifacts (keys never repeat), an hour for private ones. */
+  cache_control: seconds.optional(),
+  /** Content above this goes through the TUS resumable endpoint in 6 MiB chunks; up to it, one request with the complete metadata. */
+  tus_threshold: z.union([z.number(), z.string()]).transform((value, ctx) => {
+    try {
+      const bytes = parseSize(value, 'size');
+      if (bytes >= 1 * MiB && bytes <= 5 * 1024 * MiB) return bytes;
+      ctx.addIssue({ code: 'custom', message: 'must be between 1 MiB and 5 GiB' });
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: (error as Error).message.replace(/^size: /, '') });
+    }
+    return z.NEVER;
+  }).default(6 * MiB),
+  /** Time for one request to get its answer's headers (each TUS chunk is one), and the longest a download may stall. */
+  request_timeout_ms: z.number().int().min(100).max(3_600_000).default(30_000),
+}).strict().superRefine((config, ctx) => {
+  if (!config.url && !config.storage_url) ctx.addIssue({ code: 'custom', path: ['url'], message: 'give the project url (or storage_url for a self-hosted storage server)' });
+  if (config.public_bucket !== undefined && config.public_bucket === config.bucket) ctx.addIssue({ code: 'custom', path: ['public_bucket'], message: 'must differ from bucket' });
+});
+
+export type SupabaseProviderConfig = z.input<typeof supabaseProviderConfigSchema>;
+type Config = z.output<typeof supabaseProviderConfigSchema>;
+
+/** The storage API base: `storage_url`, or `{url}/storage/v1`; no trailing slash. */
+export function supabaseStorageUrl(config: { url?: string | undefined; storage_url?: string | undefined }): string {
+  if (config.storage_url) return config.storage_url.replace(/\/+$/, '');
+  return `${(config.url ?? '').replace(/\/+$/, '')}/storage/v1`;
+}
+
+/** One entry of a folder listing: an object, or a folder (Supabase lists one level at a time). */
+export interface FolderEntry {
+  name: string;
+  folder: boolean;
+  size: number;
+  lastModified: string;
+}
+
+/**
+ * Keys under `prefix` (a plain string prefix) greater than `after`, in byte order, at most
+ * `wanted`, walking the folders one level at a time. Each folder's entries are sorted here by their
+ * full path (a folder as `path/`), so the order does not depend on the database's collation.
+ */
+export async function walkFolders(listFolder: (folder: string) => Promise<FolderEntry[]>, prefix: string, after: string, wanted: number): Promise<ListedObject[]> {
+  const out: ListedObject[] = [];
+  const slash = prefix.lastIndexOf('/');
+  await walk(listFolder, prefix.slice(0, slash + 1), prefix.slice(slash + 1), after, wanted, out);
+  return out;
+}
+
+async function walk(listFolder: (folder: string) => Promise<FolderEntry[]>, folder: string, partial: string, after: string, wanted: number, out: ListedObject[]): Promise<void> {
+  const entries = (await listFolder(folder))
+    .filter((entry) => entry.name.startsWith(partial) && entry.name !== FOLDER_PLACEHOLDER && entry.name !== '')
+    .map((entry) => ({ entry, sortKey: folder + entry.name + (entry.folder ? '/' : '') }))
+    .sort((a, b) => compareBytes(a.sortKey, b.sortKey));
+  for (const { entry, sortKey } of entries) {
+    if (out.length >= wanted) return;
+    if (entry.folder) {
+      const inside = after.startsWith(sortKey);
+      // Everything below a folder that sorts before `after` (and does not contain it) was listed already.
+      if (!inside && compareBytes(sortKey, after) < 0) continue;
+      await walk(listFolder, sortKey, '', inside ? after : '', wanted, out);
+    } else if (compareBytes(sortKey, after) > 0) {
+      out.push({ key: sortKey, size: entry.size, lastModified: entry.lastModified });
+    }
+  }
+}
+
+function compareBytes(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+
+/**
+ * Supabase Storage on @supabase/storage-js (the storage client alone). Content up to
+ * `tus_threshold` is one request carrying its complete metadata; larger content goes through the
+ * TUS resumable endpoint (tus-js-client) in 6 MiB chunks, never buffered whole. Private artifacts
+ * live in `bucket`, public ones in `public_bucket` when it is configured.
+ */
+export class SupabaseProvider implements StorageProvider {
+  readonly capabilities: ProviderCapabilities;
+  readonly client: StorageClient;
+  readonly storageUrl: string;
+  private readonly config: Config;
+  private readonly name: string;
+
+  constructor(config: SupabaseProviderConfig, ctx?: Partial<ProviderContext>) {
+    this.name = ctx?.name ?? 'supabase';
+    this.config = parseProviderConfig(supabaseProviderConfigSchema, config, this.name);
+    this.storageUrl = supabaseStorageUrl(this.config);
+    this.capabilities = { presignDownload: true, presignUpload: 'PUT', publicUrl: this.config.public_bucket !== undefined, copy: true };
+    this.client = new StorageClient(this.storageUrl, this.authHeaders(), this.fetch);
+  }
+
+  async upload(key: string, content: AsyncIterable<Uint8Array>, opts: UploadOptions): Promise<{ url?: string }> {
+    assertSafeKey(key);
+    const bucket = this.bucketFor(opts.metadata);
+    const iterator = content[Symbol.asyncIterator]();
+    const head: Uint8Array[] = [];
+    let buffered = 0;
+    let ended = false;
+    try {
+      while (buffered <= this.config.tus_threshold) {
+        const next = await nextChunk(iterator, opts.signal);
+        if (next.done) {
+          ended = true;
+          break;
+        }
+        head.push(next.value);
+        buffered += next.value.length;
+      }
+    } catch (error) {
+      void Promise.resolve(iterator.return?.()).catch(() => undefined);
+      throw this.contentError(error, key);
+    }
+    if (ended) {
+      // Everything is here: one request, with the metadata completed by the end of the content.
+      opts.signal?.throwIfAborted();
+      const { error } = await this.client.from(bucket).upload(key, Buffer.concat(head, buffered), {
+        contentType: opts.contentType,
+        cacheControl: String(this.cacheSeconds(opts.metadata)),
+        upsert: false,
+        metadata: opts.metadata,
+      });
+      if (error) throw this.error(error, `storing ${key}`, bucket);
+    } else {
+      await this.uploadTus(key, bucket, head, iterator, opts);
+    }
+    return bucket === this.config.public_bucket ? { url: this.getPublicUrl(key)! } : {};
+  }
+
+  async openDownload(key: string, range?: ByteRange): Promise<Readable> {
+    const header = rangeHeader(range);
+    return this.inEitherBucket(key, `reading ${key}`, async (bucket) => {
+      const controller = new AbortController();
+      const response = await this.fetch(`${this.storageUrl}/object/authenticated/${bucket}/${encodePath(key)}`, {
+        headers: { ...this.authHeaders(), ...(header ? { Range: header } : {}) },
+        signal: controller.signal,
+      });
+      return idleLimited(Readable.fromWeb(response.body! as WebReadableStream<Uint8Array>), controller, this.config.request_timeout_ms);
+    });
+  }
+
+  async getPresignedDownloadUrl(key: string, opts: { expiresIn: number; filename?: string }): Promise<string> {
+    assertSafeKey(key);
+    const expiresIn = signSeconds(opts.expiresIn);
+    return this.inEitherBucket(key, `signing a download of ${key}`, async (bucket) => {
+      const { data, error } = await this.client.from(bucket).createSignedUrl(key, expiresIn, opts.filename ? { download: opts.filename } : undefined);
+      if (error) throw error;
+      return data.signedUrl;
+    });
+  }
+
+  /**
+   * Signed download URLs for many keys in one request per bucket (createSignedUrls), in the order
+   * of `keys`. A key in neither bucket is a NotFoundError.
+   */
+  async getPresignedDownloadUrls(keys: string[], opts: { expiresIn?: number } = {}): Promise<string[]> {
+    keys.forEach((key) => assertSafeKey(key));
+    const expiresIn = signSeconds(opts.expiresIn ?? this.config.signed_url_expiration);
+    const urls = new Map<string, string>();
+    let missing = [...new Set(keys)];
+    for (const bucket of this.buckets()) {
+      if (missing.length === 0) break;
+      for (let i = 0; i < missing.length; i += PAGE) {
+        const batch = missing.slice(i, i + PAGE);
+        const { data, error } = await this.client.from(bucket).createSignedUrls(batch, expiresIn);
+        if (error) throw this.error(error, `signing downloads of ${batch.length} keys`, bucket);
+        data.forEach((entry, index) => {
+          const path = entry.path ?? batch[index]!;
+          if (entry.signedUrl && !entry.error) urls.set(path, entry.signedUrl);
+        });
+      }
+      missing = missing.filter((key) => !urls.has(key));
+    }
+    if (missing.length > 0) throw new NotFoundError(`supabase: signing downloads: not found: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}`, { details: { keys: missing } });
+    return keys.map((key) => urls.get(key)!);
+  }
+
+  /**
+   * A signed PUT into the private bucket (createSignedUploadUrl). Supabase signs upload tokens for
+   * two hours whatever `expiresIn` asks, and cannot limit the size below the bucket's own limit:
+   * the manager's completion step checks what landed.
+   */
+  async getPresignedUploadUrl(key: string, opts: { contentType: string; expiresIn: number; maxSize?: number }): Promise<PresignedUpload> {
+    assertSafeKey(key);
+    signSeconds(opts.expiresIn);
+    const bucket = this.config.bucket;
+    const { data, error } = await this.client.from(bucket).createSignedUploadUrl(key);
+    if (error) throw this.error(error, `signing an upload of ${key}`, bucket);
+    return {
+      url: data.signedUrl,
+      method: 'PUT',
+      headers: { 'Content-Type': opts.contentType, 'x-upsert': 'false', 'Cache-Control': `max-age=${this.cacheSeconds({})}` },
+      expiresAt: new Date(Date.now() + SIGNED_UPLOAD_SECONDS * 1000).toISOString(),
+    };
+  }
+
+  async delete(key: string): Promise<boolean> {
+    assertSafeKey(key);
+    let deleted = false;
+    for (const bucket of this.buckets()) {
+      const { data, error } = await this.client.from(bucket).remove([key]);
+      if (error) throw this.error(error, `deleting ${key}`, bucket);
+      if (data.length > 0) deleted = true;
+    }
+    return deleted;
+  }
+
+  async exists(key: string): Promise<boolean> {
+    try {
+      await this.getMetadata(key);
+      return true;
+    } catch (error) {
+      if (error instanceof NotFoundError) return false;
+      throw error;
+    }
+  }
+
+  async getMetadata(key: string): Promise<ObjectMetadata> {
+    assertSafeKey(key);
+    return this.inEitherBucket(key, `reading the metadata of ${key}`, async (bucket) => {
+      // Not storage-js's info(): it camel-cases the keys of the user metadata too.
+      const response = await this.fetch(`${this.storageUrl}/object/info/${bucket}/${encodePath(key)}`, { headers: this.authHeaders() });
+      const info = await response.json() as ObjectInfo;
+      const system = info.metadata && typeof info.metadata === 'object' && 'mimetype' in info.metadata ? info.metadata as { size?: number; mimetype?: string; lastModified?: string } : undefined;
+      return {
+        key,
+        size: Number(info.size ?? system?.size ?? 0),
+        contentType: info.content_type ?? system?.mimetype ?? 'application/octet-stream',
+        lastModified: new Date(info.last_modified ?? system?.lastModified ?? info.updated_at ?? info.created_at ?? Date.now()).toISOString(),
+        metadata: stringValues(info.user_metadata ?? (system ? undefined : info.metadata)),
+      };
+    });
+  }
+
+  /** A folder walk (Supabase lists one folder level at a time), in key order across both buckets. */
+  async list(prefix: string, opts: { cursor?: string; limit?: number } = {}): Promise<ListResult> {
+    assertSafePrefix(prefix);
+    const limit = listLimit(opts.limit);
+    const after = decodeCursor(opts.cursor);
+    const found: ListedObject[] = [];
+    for (const bucket of this.buckets()) found.push(...await walkFolders((folder) => this.listFolder(bucket, folder), prefix, after, limit + 1));
+    found.sort((a, b) => compareBytes(a.key, b.key));
+    const items = found.slice(0, limit);
+    return { items, ...(found.length > limit ? { nextCursor: encodeCursor(items.at(-1)!.key) } : {}) };
+  }
+
+  /** The public bucket's URL for an artifact, when a public bucket is configured. */
+  getPublicUrl(key: string): string | undefined {
+    if (!this.config.public_bucket) return undefined;
+    return `${this.storageUrl}/object/public/${this.config.public_bucket}/${encodePath(assertSafeKey(key))}`;
+  }
+
+  /** Server-side copy within the bucket that holds `from`; content type and metadata are kept. */
+  async copy(from: string, to: string): Promise<void> {
+    assertSafeKey(from);
+    assertSafeKey(to);
+    await this.inEitherBucket(from, `copying ${from} to ${to}`, async (bucket) => {
+      const { error } = await this.client.from(bucket).copy(from, to);
+      if (error) throw error;
+    });
+  }
+
+  /**
+   * The two-bucket visibility model: move the object into the public bucket (or back into the
+   * private one) and return its URL (public artifacts only). Without a public bucket, nothing moves.
+   */
+  async setVisibility(key: string, visibility: 'public' | 'private'): Promise<{ url?: string }> {
+    assertSafeKey(key);
+    const target = visibility === 'public' ? this.config.public_bucket : this.config.bucket;
+    if (!this.config.public_bucket || !target) return {};
+    const source = visibility === 'public' ? this.config.bucket : this.config.public_bucket;
+    const { error } = await this.client.from(source).move(key, key, { destinationBucket: target });
+    if (error) {
+      // Already where it should be?
+      if (!isSupabaseNotFound(error) || !(await this.existsIn(target, key))) throw this.error(error, `moving ${key} to ${target}`, source);
+    }
+    return visibility === 'public' ? { url: this.getPublicUrl(key)! } : {};
+  }
+
+  /** GET /bucket/{id} for each configured bucket: proves the endpoint, the key and the buckets. */
+  async health(): Promise<void> {
+    for (const bucket of this.buckets()) {
+      const { error } = await this.client.getBucket(bucket);
+      if (error) throw this.error(error, 'health check (get bucket)', bucket);
+    }
+  }
+
+  async close(): Promise<void> {
+    // Nothing held open: fetch's pooled connections do not keep the process alive.
+  }
+
+  private async uploadTus(key: string, bucket: string, head: Uint8Array[], iterator: AsyncIterator<Uint8Array>, opts: UploadOptions): Promise<void> {
+    const state: { failure?: unknown } = {};
+    const body = Readable.from(rest(head, iterator, opts.signal, state), { objectMode: false, highWaterMark: 64 * 1024 });
+    let upload: TusUpload | undefined;
+    let watchdog: NodeJS.Timeout | undefined;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const fail = (error: unknown) => {
+          if (watchdog) clearTimeout(watchdog);
+          reject(error);
+        };
+        const alive = () => {
+          if (watchdog) clearTimeout(watchdog);
+          watchdog = setTimeout(() => fail(new SupabaseHttpError(504, { message: `no progress for ${this.config.request_timeout_ms} ms` })), this.config.request_timeout_ms + 5000);
+        };
+        upload = new TusUpload(body, {
+          endpoint: `${this.storageUrl}/upload/resumable`,
+          chunkSize: TUS_CHUNK_BYTES,
+          retryDelays: [0, 1000, 3000, 5000],
+          headers: { ...this.authHeaders(), 'x-upsert': 'false' },
+          uploadDataDuringCreation: true,
+          storeFingerprintForResuming: false,
+          removeFingerprintOnSuccess: true,
+          ...(opts.size !== undefined ? { uploadSize: opts.size } : { uploadLengthDeferred: true }),
+          // The metadata goes with the upload's creation, before the content has been read: the
+          // sha256 and size the manager adds at the end are not on the object (the catalog has them).
+          metadata: {
+            bucketName: bucket,
+            objectName: key,
+            contentType: opts.contentType,
+            cacheControl: String(this.cacheSeconds(opts.metadata)),
+            metadata: JSON.stringify(opts.metadata),
+          },
+          onShouldRetry: (error: DetailedError) => {
+            if (state.failure !== undefined || opts.signal?.aborted) return false;
+            const answer = supabaseAnswer(error);
+            if (!answer) return true;
+            const status = realStatus(answer);
+            return status >= 500 || status === 429 || status === 409 || status === 423;
+          },
+          onProgress: alive,
+          onError: fail,
+          onSuccess: () => {
+            if (watchdog) clearTimeout(watchdog);
+            resolve();
+          },
+        });
+        opts.signal?.addEventListener('abort', () => fail(opts.signal!.reason), { once: true });
+        alive();
+        upload.start();
+      });
+    } catch (error) {
+      body.destroy();
+      // Terminate the upload so no part of it stays on the server.
+      await upload?.abort(true).catch(() => undefined);
+      if (state.failure !== undefined) throw this.contentError(state.failure, key);
+      if (opts.signal?.aborted) throw this.contentError(opts.signal.reason, key);
+      throw this.error(error, `storing ${key} (TUS upload)`, bucket);
+    }
+  }
+
+  private async listFolder(bucket: string, folder: string): Promise<FolderEntry[]> {
+    const entries: FolderEntry[] = [];
+    for (let offset = 0; ; offset += PAGE) {
+      const { data, error } = await this.client.from(bucket).list(folder.replace(/\/$/, ''), { limit: PAGE, offset, sortBy: { column: 'name', order: 'asc' } });
+      if (error) throw this.error(error, `listing ${folder || '(the root)'}`, bucket);
+      entries.push(...data.map(folderEntry));
+      if (data.length < PAGE) return entries;
+    }
+  }
+
+  /** Run `call` on the private bucket, then on the public one when the key is not in the first. */
+  private async inEitherBucket<T>(key: string, what: string, call: (bucket: string) => Promise<T>): Promise<T> {
+    const buckets = this.buckets();
+    for (let i = 0; i < buckets.length; i++) {
+      try {
+        return await call(buckets[i]!);
+      } catch (error) {
+        if (i + 1 < buckets.length && isSupabaseNotFound(error)) continue;
+        throw this.error(error, what, buckets[i]!);
+      }
+    }
+    throw new NotFoundError(`supabase: ${what}: not found`);
+  }
+
+  private async existsIn(bucket: string, key: string): Promise<boolean> {
+    const response = await this.fetch(`${this.storageUrl}/object/info/${bucket}/${encodePath(key)}`, { headers: this.authHeaders() }).catch((error: unknown) => {
+      if (isSupabaseNotFound(error)) return undefined;
+      throw this.error(error, `checking ${key}`, bucket);
+    });
+    return response !== undefined;
+  }
+
+  private buckets(): string[] {
+    return this.config.public_bucket ? [this.config.bucket, this.config.public_bucket] : [this.config.bucket];
+  }
+
+  private bucketFor(metadata: Record<string, string>): string {
+    return metadata.visibility === 'public' && this.config.public_bucket ? this.config.public_bucket : this.config.bucket;
+  }
+
+  private cacheSeconds(metadata: Record<string, string>): number {
+    return this.config.cache_control ?? (metadata.visibility === 'public' ? 31_536_000 : 3600);
+  }
+
+  private authHeaders(): Record<string, string> {
+    return { apikey: this.config.key, Authorization: `Bearer ${this.config.key}` };
+  }
+
+  /**
+   * fetch with a bounded wait for the answer's headers; a non-2xx answer is thrown as a
+   * SupabaseHttpError carrying the parsed body (storage-js keeps it as `originalError`).
+   */
+  private readonly fetch = async (input: string | URL | Request, init: RequestInit = {}): Promise<Response> => {
+    const timeout = AbortSignal.timeout(this.config.request_timeout_ms);
+    const controller = new AbortController();
+    const onAbort = (signal: AbortSignal) => () => controller.abort(signal.reason);
+    const stopTimeout = onAbort(timeout);
+    timeout.addEventListener('abort', stopTimeout, { once: true });
+    if (init.signal) init.signal.addEventListener('abort', onAbort(init.signal), { once: true });
+    let response: Response;
+    try {
+      response = await fetch(input, { ...init, signal: controller.signal });
+    } finally {
+      // Headers are in: the body may take as long as it streams (downloads bound their own stalls).
+      timeout.removeEventListener('abort', stopTimeout);
+    }
+    if (!response.ok) throw new SupabaseHttpError(response.status, parseErrorBody(await response.text().catch(() => '')));
+    return response;
+  };
+
+  private error(error: unknown, what: string, bucket = this.config.bucket): StorageError {
+    return fromSupabaseError(error, { bucket, endpoint: this.storageUrl, what });
+  }
+
+  /** The content iterable failed or the caller aborted: that failure, as a StorageError. */
+  private contentError(error: unknown, key: string): StorageError {
+    if (error instanceof StorageError) return error;
+    const aborted = (error as Error | undefined)?.name === 'AbortError';
+    return new StorageError(`supabase bucket "${this.config.bucket}": storing ${key}: ${aborted ? 'aborted' : `the content failed: ${(error as Error | undefined)?.message ?? String(error)}`}; nothing was kept`, { cause: error });
+  }
+}
+
+interface ObjectInfo {
+  size?: number;
+  content_type?: string;
+  last_modified?: string;
+  updated_at?: string;
+  created_at?: string;
+  metadata?: Record<string, unknown> | null;
+  user_metadata?: Record<string, unknown> | null;
+}
+
+function folderEntry(object: FileObject): FolderEntry {
+  const meta = (object.metadata ?? {}) as { size?: number; lastModified?: string };
+  return {
+    name: object.name,
+    folder: object.id === null,
+    size: Number(meta.size ?? 0),
+    lastModified: new Date(meta.lastModified ?? object.updated_at ?? object.created_at ?? Date.now()).toISOString(),
+  };
+}
+
+/** `a/b c.png` -> `a/b%20c.png`: each segment encoded, the slashes kept. */
+export function encodePath(key: string): string {
+  return key.split('/').map(encodeURIComponent).join('/');
+}
+
+/** The next chunk; an abort signal interrupts even a wait for it. */
+async function nextChunk(iterator: AsyncIterator<Uint8Array>, signal: AbortSignal | undefined): Promise<IteratorResult<Uint8Array>> {
+  signal?.throwIfAborted();
+  if (!signal) return iterator.next();
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    iterator.next().then(
+      (value) => { signal.removeEventListener('abort', onAbort); resolve(value); },
+      (error: unknown) => { signal.removeEventListener('abort', onAbort); reject(error); },
+    );
+  });
+}
+
+/** `head` (already read), then the rest of the content; the content's own failure is kept in `state`. */
+async function* rest(head: Uint8Array[], iterator: AsyncIterator<Uint8Array>, signal: AbortSignal | undefined, state: { failure?: unknown }): AsyncGenerator<Uint8Array> {
+  yield* head.splice(0);
+  while (true) {
+    let next: IteratorResult<Uint8Array>;
+    try {
+      next = await nextChunk(iterator, signal);
+    } catch (error) {
+      state.failure ??= error;
+      void Promise.resolve(iterator.return?.()).catch(() => undefined);
+      throw error;
+    }
+    if (next.done) return;
+    yield next.value;
+  }
+}
+
+/** Abort the download when no bytes arrive for `idleMs`. */
+function idleLimited(stream: Readable, controller: AbortController, idleMs: number): Readable {
+  let timer: NodeJS.Timeout | undefined;
+  const arm = () => {
+    if (timer) clearTimeout(timer);
+    timer = setTimeout(() => controller.abort(new SupabaseHttpError(504, { message: `the download stalled for ${idleMs} ms` })), idleMs);
+    timer.unref();
+  };
+  stream.on('data', arm);
+  stream.once('close', () => clearTimeout(timer));
+  arm();
+  return stream;
+}
+
+function rangeHeader(range: ByteRange | undefined): string | undefined {
+  if (!range || (range.start === undefined && range.end === undefined)) return undefined;
+  const start = range.start ?? 0;
+  if (!Number.isSafeInteger(start) || start < 0 || (range.end !== undefined && (!Number.isSafeInteger(range.end) || range.end < start))) {
+    throw new ValidationError(`range ${start}-${range.end ?? ''} is not a valid byte range`, { code: 'RANGE_NOT_SATISFIABLE' });
+  }
+  return `bytes=${start}-${range.end ?? ''}`;
+}
+
+function signSeconds(expiresIn: number): number {
+  if (!Number.isInteger(expiresIn) || expiresIn < 1) throw new ValidationError('expiresIn must be a whole number of seconds, at least 1');
+  return expiresIn;
+}
+
+function stringValues(metadata: Record<string, unknown> | null | undefined): Record<string, string> {
+  const values: Record<string, string> = {};
+  for (const [name, value] of Object.entries(metadata ?? {})) {
+    if (value !== null && value !== undefined) values[name] = typeof value === 'string' ? value : JSON.stringify(value);
+  }
+  return values;
+}
+
+export function createSupabaseProvider(config: Record<string, unknown>, ctx: ProviderContext): SupabaseProvider {
+  return new SupabaseProvider(config as SupabaseProviderConfig, ctx);
+}
