@@ -304,9 +304,21 @@ export class StorageManager {
   /** Signed URLs for many keys at once, in the order given. */
   async getDownloadUrls(storageKeys: string[], providerName?: string, opts: DownloadUrlOptions = {}): Promise<string[]> {
     const { actor, ...signing } = opts;
-    const urls = await Promise.all(storageKeys.map((key) => this.getDownloadUrl(key, providerName, signing)));
+    const expiresIn = checkExpiry(opts.expiresIn);
+    const urls = new Array<string>(storageKeys.length);
+    // Keys on a provider that signs in batches (Supabase) go in one request per provider.
+    const batches = new Map<string, number[]>();
+    await Promise.all(storageKeys.map(async (key, i) => {
+      const { provider, name } = await this.locate(key, providerName);
+      if (provider.getPresignedDownloadUrls && !signing.filename) batches.set(name, [...(batches.get(name) ?? []), i]);
+      else urls[i] = await this.getDownloadUrl(key, providerName ?? name, signing);
+    }));
+    for (const [name, indexes] of batches) {
+      const signed = await wrap(() => this.provider(name).getPresignedDownloadUrls!(indexes.map((i) => storageKeys[i]!), { expiresIn }), `signing ${indexes.length} keys on ${name}`);
+      indexes.forEach((index, j) => { urls[index] = signed[j]!; });
+    }
     if (actor !== undefined) {
-      await this.catalog.audit(storageKeys.map((storageKey) => ({ action: 'url_signed' as const, tenantId: storageKey.slice(0, storageKey.indexOf('/')), storageKey, actor, details: { expiresIn: checkExpiry(opts.expiresIn) } })));
+      await this.catalog.audit(storageKeys.map((storageKey) => ({ action: 'url_signed' as const, tenantId: storageKey.slice(0, storageKey.indexOf('/')), storageKey, actor, details: { expiresIn } })));
     }
     return urls;
   }
@@ -393,8 +405,11 @@ export class StorageManager {
     const wanted = checkVisibility(visibility);
     const artifact = await this.catalog.get(assertSafeKey(storageKey, 'storageKey'));
     if (!artifact) throw new NotFoundError(`artifact ${storageKey} not found`);
-    if (artifact.visibility !== wanted) await this.catalog.setVisibility(storageKey, artifact.tenantId, wanted, opts.actor);
-    return this.reference({ ...artifact, visibility: wanted });
+    if (artifact.visibility === wanted) return this.reference(artifact);
+    // Where visibility is physical (Supabase's public bucket), the object moves first.
+    const moved = await wrap(async () => this.provider(artifact.storageProvider).setVisibility?.(storageKey, wanted), `making ${storageKey} ${wanted}`);
+    await this.catalog.setVisibility(storageKey, artifact.tenantId, wanted, opts.actor);
+    return this.reference({ ...artifact, visibility: wanted }, moved?.url);
   }
 
   /** Counts and bytes of a tenant's artifacts, by artifact type and by provider. */

@@ -95,6 +95,10 @@ export interface StorageProvider {
   /** A URL that needs no signature, when the provider has one configured. */
   getPublicUrl?(key: string): string | undefined;
   copy?(from: string, to: string): Promise<void>;
+  /** Signed download URLs for many keys in one request, in the order given (when the backend can batch). */
+  getPresignedDownloadUrls?(keys: string[], opts: { expiresIn: number }): Promise<string[]>;
+  /** Backends whose visibility is physical (Supabase's two buckets) move the object; returns its new public URL. */
+  setVisibility?(key: string, visibility: 'private' | 'public'): Promise<{ url?: string }>;
   /** A cheap real round trip; throws when the backend does not answer. */
   health?(): Promise<void>;
   close?(): Promise<void>;

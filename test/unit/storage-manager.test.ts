@@ -271,3 +271,33 @@ describe('temporary files across tenants', () => {
     assert.equal(await storage.deleteJobTempFiles('shared-job', { tenantId: 'alice' }), 1);
   });
 });
+
+describe('provider extras', () => {
+  it('signs many keys in one request where the provider batches, and moves objects whose visibility is physical', async () => {
+    class BatchingProvider extends MemoryProvider {
+      batches: string[][] = [];
+      moves: string[] = [];
+      async getPresignedDownloadUrls(keys: string[], opts: { expiresIn: number }): Promise<string[]> {
+        this.batches.push(keys);
+        return Promise.all(keys.map((key) => this.getPresignedDownloadUrl(key, opts)));
+      }
+      async setVisibility(key: string, visibility: 'private' | 'public'): Promise<{ url?: string }> {
+        this.moves.push(`${key}:${visibility}`);
+        return visibility === 'public' ? { url: `https://public.example.com/${key}` } : {};
+      }
+    }
+    const { storage } = await localManager({ providers: { local: { type: 'local', config: { base_path: join(await tempDir('extras'), 'f') } }, batch: { type: 'memory' } }, default_provider: 'batch' });
+    const batching = new BatchingProvider({ signing_secret: secret });
+    storage.registerProvider('batch', batching);
+    const keys = [];
+    for (let i = 0; i < 3; i++) keys.push((await storage.storeArtifact({ artifactId: `b${i}`, artifactType: 'text', contentType: 'text/plain', content: `b${i}` })).storageKey);
+    const urls = await storage.getDownloadUrls(keys, undefined, { expiresIn: 60 });
+    assert.deepEqual(batching.batches, [keys]);
+    assert.deepEqual(urls.map((u) => verifySignedUrl(u, 'GET', secret).key), keys);
+    const made = await storage.setVisibility(keys[0]!, 'public');
+    assert.equal(made.storageUrl, `https://public.example.com/${keys[0]}`);
+    assert.deepEqual(batching.moves, [`${keys[0]}:public`]);
+    await storage.setVisibility(keys[0]!, 'public');
+    assert.equal(batching.moves.length, 1, 'no move when nothing changes');
+  });
+});
