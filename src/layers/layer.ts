@@ -3,7 +3,7 @@ import type { StorageProvider, UploadOptions } from '../providers/provider.ts';
 /** What a layer is: a provider in, a provider with the same interface out (as in OpenDAL). */
 export type Layer = (provider: StorageProvider) => StorageProvider;
 
-export type Operation = 'upload' | 'openDownload' | 'getPresignedDownloadUrl' | 'getPresignedUploadUrl' | 'delete' | 'exists' | 'getMetadata' | 'list' | 'copy' | 'health';
+export type Operation = 'upload' | 'openDownload' | 'getPresignedDownloadUrl' | 'getPresignedDownloadUrls' | 'getPresignedUploadUrl' | 'delete' | 'exists' | 'getMetadata' | 'list' | 'copy' | 'setVisibility' | 'health';
 
 export interface Attempt {
   /** Abort this attempt (a timeout layer sets it; the provider receives it on upload). */
@@ -45,9 +45,14 @@ export function wrapProvider(provider: StorageProvider, around: Around): Storage
   if (provider.getPublicUrl) wrapped.getPublicUrl = (key) => provider.getPublicUrl!(key);
   if (provider.copy) wrapped.copy = (from, to) => call('copy', () => provider.copy!(from, to));
   if (provider.health) wrapped.health = () => call('health', () => provider.health!());
-  // Optional extras a provider may offer (batch signing, visibility moves) pass through unwrapped.
-  for (const name of Object.keys(provider) as (keyof StorageProvider)[]) {
-    if (!(name in wrapped) && typeof provider[name] === 'function') (wrapped as unknown as Record<string, unknown>)[name] = (provider[name] as (...a: unknown[]) => unknown).bind(provider);
+  if (provider.getPresignedDownloadUrls) wrapped.getPresignedDownloadUrls = (keys, opts) => call('getPresignedDownloadUrls', () => provider.getPresignedDownloadUrls!(keys, opts));
+  if (provider.setVisibility) wrapped.setVisibility = (key, visibility) => call('setVisibility', () => provider.setVisibility!(key, visibility));
+  // Any other method a provider offers passes through unwrapped (own or inherited, as on a class).
+  for (let proto: object | null = provider; proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto)) {
+    for (const name of Object.getOwnPropertyNames(proto)) {
+      const value = (provider as unknown as Record<string, unknown>)[name];
+      if (name !== 'constructor' && !(name in wrapped) && typeof value === 'function') (wrapped as unknown as Record<string, unknown>)[name] = (value as (...a: unknown[]) => unknown).bind(provider);
+    }
   }
   return wrapped;
 }
