@@ -11,6 +11,7 @@ import { parseSize } from '../config/sizes.ts';
 import { decodeCursor, encodeCursor, listLimit } from './list-cursor.ts';
 import { fromGcsError, isGcsNotFound } from './gcs-errors.ts';
 import type { ByteRange, ListResult, ObjectMetadata, PresignedUpload, ProviderCapabilities, ProviderContext, StorageProvider, UploadOptions } from './provider.ts';
+import { nextChunk, rest } from './content-reader.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -335,36 +336,6 @@ export class GcsProvider implements StorageProvider {
   }
 }
 
-/** The next chunk; an abort signal interrupts even a wait for it. */
-async function nextChunk(iterator: AsyncIterator<Uint8Array>, signal: AbortSignal | undefined): Promise<IteratorResult<Uint8Array>> {
-  signal?.throwIfAborted();
-  if (!signal) return iterator.next();
-  return new Promise((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    iterator.next().then(
-      (value) => { signal.removeEventListener('abort', onAbort); resolve(value); },
-      (error: unknown) => { signal.removeEventListener('abort', onAbort); reject(error); },
-    );
-  });
-}
-
-/** `head` (already read), then the rest of the content; the content's own failure is kept in `state`. */
-async function* rest(head: Uint8Array[], iterator: AsyncIterator<Uint8Array>, signal: AbortSignal | undefined, state: { failure?: unknown }): AsyncGenerator<Uint8Array> {
-  yield* head.splice(0);
-  while (true) {
-    let next: IteratorResult<Uint8Array>;
-    try {
-      next = await nextChunk(iterator, signal);
-    } catch (error) {
-      state.failure ??= error;
-      void Promise.resolve(iterator.return?.()).catch(() => undefined);
-      throw error;
-    }
-    if (next.done) return;
-    yield next.value;
-  }
-}
 
 /** Resolves once the download answered with a success status; rejects with the client's error otherwise. */
 function responded(stream: Readable): Promise<void> {

@@ -5,7 +5,7 @@ import { assertSafeKey, assertSafePrefix } from '../keys.ts';
 import { parseProviderConfig } from '../config/provider-config.ts';
 import { decodeCursor, encodeCursor, listLimit } from './list-cursor.ts';
 import { resolveRange } from './byte-range.ts';
-import { expiryFromNow, signUrl } from './signed-url.ts';
+import { signedDownloadUrl, signedUpload } from './signed-url.ts';
 import type { ByteRange, ListResult, ObjectMetadata, PresignedUpload, ProviderContext, StorageProvider, UploadOptions } from './provider.ts';
 
 export const memoryProviderConfigSchema = z.object({
@@ -52,13 +52,11 @@ export class MemoryProvider implements StorageProvider {
   }
 
   async getPresignedDownloadUrl(key: string, opts: { expiresIn: number; filename?: string }): Promise<string> {
-    return signUrl(this.config.serve_url_base, { method: 'GET', key: assertSafeKey(key), expires: expiryFromNow(opts.expiresIn), ...(opts.filename ? { filename: opts.filename } : {}) }, this.requireSecret());
+    return signedDownloadUrl(this.config.serve_url_base, key, opts, this.requireSecret());
   }
 
   async getPresignedUploadUrl(key: string, opts: { contentType: string; expiresIn: number; maxSize?: number }): Promise<PresignedUpload> {
-    const expires = expiryFromNow(opts.expiresIn);
-    const url = signUrl(this.config.serve_url_base, { method: 'PUT', key: assertSafeKey(key), expires, contentType: opts.contentType, ...(opts.maxSize === undefined ? {} : { maxSize: opts.maxSize }) }, this.requireSecret());
-    return { url, method: 'PUT', headers: { 'Content-Type': opts.contentType }, expiresAt: new Date(expires * 1000).toISOString() };
+    return signedUpload(this.config.serve_url_base, key, opts, this.requireSecret());
   }
 
   async delete(key: string): Promise<boolean> {

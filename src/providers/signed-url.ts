@@ -92,3 +92,15 @@ export function expiryFromNow(expiresIn: number, now: number = Date.now()): numb
   if (!Number.isFinite(expiresIn) || expiresIn <= 0) throw new SecurityError('expiresIn must be a positive number of seconds');
   return Math.floor(now / 1000) + Math.ceil(expiresIn);
 }
+
+/** The signed GET of a self-signing provider (local, memory). */
+export function signedDownloadUrl(baseUrl: string, key: string, opts: { expiresIn: number; filename?: string }, secret: string): string {
+  return signUrl(baseUrl, { method: 'GET', key: assertSafeKey(key), expires: expiryFromNow(opts.expiresIn), ...(opts.filename ? { filename: opts.filename } : {}) }, secret);
+}
+
+/** The signed PUT of a self-signing provider: the content type and size limit are signed in. */
+export function signedUpload(baseUrl: string, key: string, opts: { contentType: string; expiresIn: number; maxSize?: number }, secret: string): { url: string; method: 'PUT'; headers: Record<string, string>; expiresAt: string } {
+  const expires = expiryFromNow(opts.expiresIn);
+  const url = signUrl(baseUrl, { method: 'PUT', key: assertSafeKey(key), expires, contentType: opts.contentType, ...(opts.maxSize === undefined ? {} : { maxSize: opts.maxSize }) }, secret);
+  return { url, method: 'PUT', headers: { 'Content-Type': opts.contentType }, expiresAt: new Date(expires * 1000).toISOString() };
+}

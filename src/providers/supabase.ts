@@ -12,6 +12,7 @@ import { parseSize } from '../config/sizes.ts';
 import { decodeCursor, encodeCursor, listLimit } from './list-cursor.ts';
 import { fromSupabaseError, isSupabaseNotFound, parseErrorBody, realStatus, supabaseAnswer, SupabaseHttpError } from './supabase-errors.ts';
 import type { ByteRange, ListedObject, ListResult, ObjectMetadata, PresignedUpload, ProviderCapabilities, ProviderContext, StorageProvider, UploadOptions } from './provider.ts';
+import { nextChunk, rest } from './content-reader.ts';
 
 const MiB = 1024 * 1024;
 /** Supabase's TUS endpoint takes chunks of exactly 6 MiB. */
@@ -497,36 +498,6 @@ export function encodePath(key: string): string {
   return key.split('/').map(encodeURIComponent).join('/');
 }
 
-/** The next chunk; an abort signal interrupts even a wait for it. */
-async function nextChunk(iterator: AsyncIterator<Uint8Array>, signal: AbortSignal | undefined): Promise<IteratorResult<Uint8Array>> {
-  signal?.throwIfAborted();
-  if (!signal) return iterator.next();
-  return new Promise((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    iterator.next().then(
-      (value) => { signal.removeEventListener('abort', onAbort); resolve(value); },
-      (error: unknown) => { signal.removeEventListener('abort', onAbort); reject(error); },
-    );
-  });
-}
-
-/** `head` (already read), then the rest of the content; the content's own failure is kept in `state`. */
-async function* rest(head: Uint8Array[], iterator: AsyncIterator<Uint8Array>, signal: AbortSignal | undefined, state: { failure?: unknown }): AsyncGenerator<Uint8Array> {
-  yield* head.splice(0);
-  while (true) {
-    let next: IteratorResult<Uint8Array>;
-    try {
-      next = await nextChunk(iterator, signal);
-    } catch (error) {
-      state.failure ??= error;
-      void Promise.resolve(iterator.return?.()).catch(() => undefined);
-      throw error;
-    }
-    if (next.done) return;
-    yield next.value;
-  }
-}
 
 /** Abort the download when no bytes arrive for `idleMs`. */
 function idleLimited(stream: Readable, controller: AbortController, idleMs: number): Readable {
