@@ -81,7 +81,8 @@ export interface StorageMetrics {
 export interface HealthReport {
   ok: boolean;
   catalog: { ok: boolean; ms: number; error?: string };
-  providers: Record<string, { ok: boolean; ms: number; error?: string }>;
+  /** Per provider: a real round trip's outcome and latency, and the circuit breaker's state. */
+  providers: Record<string, { ok: boolean; ms: number; error?: string; breaker?: string }>;
 }
 
 export interface UploadUrlRequest {
@@ -436,7 +437,8 @@ export class StorageManager {
       probe(() => this.catalog.ping()),
       ...[...this.providers].map(([, p]) => probe(async () => { await p.health?.(); })),
     ]);
-    const byName = Object.fromEntries([...this.providers.keys()].map((name, i) => [name, providers[i]!]));
+    const breakers = this.recorder.snapshot();
+    const byName = Object.fromEntries([...this.providers.keys()].map((name, i) => [name, { ...providers[i]!, ...(breakers[name]?.breaker ? { breaker: breakers[name].breaker } : {}) }]));
     return { ok: catalog!.ok && providers.every((p) => p.ok), catalog: catalog!, providers: byName };
   }
 

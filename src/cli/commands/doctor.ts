@@ -23,6 +23,12 @@ export function registerDoctor(program: Command, run: CommandContext): void {
     .action(() => run(async ({ storage, output }) => {
       const checks: ProviderCheck[] = [];
       for (const name of storage.providerNames()) checks.push(...(await checkProvider(name, storage.provider(name))));
+      // The breaker's state after the round trips (layers configured with circuit_breaker).
+      const figures = (await storage.metrics()).providers;
+      for (const check of checks) {
+        const breaker = figures[check.provider]?.breaker;
+        if (check.step === 'health' && breaker) check.detail = [check.detail, `breaker ${breaker}`].filter(Boolean).join('; ');
+      }
       const rows = [['PROVIDER', 'STEP', 'RESULT', 'MS', 'DETAIL'], ...checks.map((c) => [c.provider, c.step, c.ok ? 'ok' : 'FAILED', String(c.ms), c.detail ?? ''])];
       output.result(table(rows), { ok: checks.every((c) => c.ok), checks });
       if (!checks.every((c) => c.ok)) process.exitCode = 1;
