@@ -1,4 +1,5 @@
 import { DatabaseSync } from 'node:sqlite';
+import type { StatementSync } from 'node:sqlite';
 import { SqliteDialect } from 'kysely';
 import type { SqliteDatabase, SqliteStatement } from 'kysely';
 
@@ -16,17 +17,27 @@ export function nodeSqliteDialect(path: string): SqliteDialect {
   });
 }
 
+/** Kysely asks for a statement per query; the catalog's queries are few, so prepared ones are kept. */
+const STATEMENT_CACHE = 256;
+
 function adapt(db: DatabaseSync): SqliteDatabase {
+  const prepared = new Map<string, StatementSync>();
   return {
     close: () => db.close(),
     prepare(sql: string): SqliteStatement {
-      const statement = db.prepare(sql);
+      let statement = prepared.get(sql);
+      if (!statement) {
+        statement = db.prepare(sql);
+        if (prepared.size >= STATEMENT_CACHE) prepared.delete(prepared.keys().next().value!);
+        prepared.set(sql, statement);
+      }
       const bind = (parameters: ReadonlyArray<unknown>) => parameters.map(toSqlite) as never[];
+      const cached = statement;
       return {
-        reader: statement.columns().length > 0,
-        all: (parameters) => statement.all(...bind(parameters)),
-        run: (parameters) => statement.run(...bind(parameters)),
-        iterate: (parameters) => statement.iterate(...bind(parameters)),
+        reader: cached.columns().length > 0,
+        all: (parameters) => cached.all(...bind(parameters)),
+        run: (parameters) => cached.run(...bind(parameters)),
+        iterate: (parameters) => cached.iterate(...bind(parameters)),
       };
     },
   };

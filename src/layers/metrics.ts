@@ -111,8 +111,11 @@ async function* counted(source: AsyncIterable<Uint8Array>, add: (n: number) => v
   }
 }
 
+/** Byte counting that never holds the source back: its buffers are as large as the source's reads. */
+const COUNTER_BUFFER = 4 * 1024 * 1024;
+
 function countedStream(stream: Readable, add: (n: number) => void): Readable {
-  const counter = new Transform({ transform(chunk: Buffer, _e, callback) { add(chunk.length); callback(null, chunk); } });
+  const counter = new Transform({ highWaterMark: COUNTER_BUFFER, transform(chunk: Buffer, _e, callback) { add(chunk.length); callback(null, chunk); } });
   stream.on('error', (error) => counter.destroy(error));
   counter.on('close', () => { if (!stream.destroyed) stream.destroy(); });
   return stream.pipe(counter);

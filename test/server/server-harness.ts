@@ -12,10 +12,13 @@ import { mintToken } from '../../src/server/auth.ts';
 import { resolveServerConfig } from '../../src/server/server-config.ts';
 import type { ServerConfig } from '../../src/server/server-config.ts';
 import { tempDir } from '../helpers.ts';
+import type { TestDatabase } from '../catalog/databases.ts';
 
 /**
- * One real server per test file: local disk and SQLite in a temp directory, listening on
- * 127.0.0.1 on a free port, closed after the file. Requests go over loopback.
+ * One real server per test file (or per catalog database): local disk in a temp directory, the
+ * catalog in SQLite there or, with `database`, in a fresh PostgreSQL database (see
+ * test/catalog/databases.ts), listening on 127.0.0.1 on a free port, closed after the file.
+ * Requests go over loopback.
  */
 export interface TestServer {
   url: string;
@@ -32,10 +35,14 @@ export interface TestServer {
   put(tenant: string, bytes: Uint8Array, contentType: string, extra?: { artifactType?: string; boardId?: string; visibility?: 'public' | 'private' }): Promise<ArtifactReference>;
 }
 
-export async function startTestServer(options: { storage?: Partial<StorageConfigInput>; server?: Record<string, unknown>; auth?: Record<string, unknown>; logger?: CreateServerOptions['logger'] } = {}): Promise<TestServer> {
+export async function startTestServer(options: { storage?: Partial<StorageConfigInput>; server?: Record<string, unknown>; auth?: Record<string, unknown>; logger?: CreateServerOptions['logger']; database?: TestDatabase } = {}): Promise<TestServer> {
+  // Registered first so it runs first: the server closes before its database is dropped.
+  const running: { close?: () => Promise<void> } = {};
+  after(async () => running.close?.());
   const dataDir = await tempDir('server');
   const filesDir = join(dataDir, 'files');
-  const storageConfig = { data_dir: dataDir, ...options.storage, server: options.server ?? {}, auth: options.auth ?? {} } as StorageConfigInput;
+  const databaseUrl = options.database ? (await options.database.fresh()).databaseUrl : undefined;
+  const storageConfig = { data_dir: dataDir, ...(databaseUrl ? { database_url: databaseUrl } : {}), ...options.storage, server: options.server ?? {}, auth: options.auth ?? {} } as StorageConfigInput;
   // The signed URLs must point at this server; the port is known only after listening, so pick it first.
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
@@ -45,10 +52,10 @@ export async function startTestServer(options: { storage?: Partial<StorageConfig
   config.port = port;
   const { app, jwt } = await createServer({ storage, config, logger: options.logger ?? false, processMetrics: false });
   await app.listen({ host: '127.0.0.1', port });
-  after(async () => {
+  running.close = async () => {
     await app.close();
     await storage.close();
-  });
+  };
   const secret = jwt.secret!;
   const token: TestServer['token'] = (claims) => mintToken(secret, { subject: claims.sub ?? 'user-1', expiresIn: claims.expiresIn ?? 600, ...(claims.tenant ? { tenantId: claims.tenant } : {}), ...(claims.role ? { role: claims.role } : {}) });
   return {

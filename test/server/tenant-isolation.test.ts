@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { media } from '../fixtures/media.ts';
 import { startTestServer } from './server-harness.ts';
 import type { TestServer } from './server-harness.ts';
+import { testDatabases } from '../catalog/databases.ts';
 
 /**
  * Tenant isolation as data: caller x route x expected status. Another tenant's key answers exactly
@@ -88,72 +89,78 @@ const table: Row[] = [
   { caller: 'service-as-bob', route: 'GET /v1/info/{key}', request: (f) => ({ method: 'GET', path: `/v1/info/${f.bobKey}` }), expect: 200 },
 ];
 
-// One server for the whole table, started before the tests (hooks' `after` would close it early).
-const server: TestServer = await startTestServer();
-const auth: Partial<Record<Caller, Record<string, string>>> = {};
+// Every server is started before any test is registered: the root's `after` hooks (which close
+// them) must not run while a later server is still starting.
+const suites: (() => void)[] = [];
+for (const database of testDatabases) {
+  // One server for the whole table, started before the tests (hooks' `after` would close it early).
+  const server: TestServer = await startTestServer({ database });
+  const auth: Partial<Record<Caller, Record<string, string>>> = {};
   auth.none = {};
-auth.alice = await server.as('alice');
-auth.bob = await server.as('bob');
-const service = { authorization: `Bearer ${await server.token({ role: 'service', sub: 'worker' })}` };
-auth.service = service;
-auth['service-as-alice'] = { ...service, 'x-tenant-id': 'alice' };
-auth['service-as-bob'] = { ...service, 'x-tenant-id': 'bob' };
-const alice = await server.put('alice', png, 'image/png', { boardId: 'b1' });
-const bob = await server.put('bob', png, 'image/png', { boardId: 'b1' });
-const pending = await (await fetch(`${server.url}/v1/uploads`, { method: 'POST', headers: { ...auth.bob, 'content-type': 'application/json' }, body: JSON.stringify({ artifactType: 'image', contentType: 'image/png' }) })).json() as { storageKey: string; url: string };
-const put = await fetch(pending.url, { method: 'PUT', headers: { 'content-type': 'image/png' }, body: png });
-assert.equal(put.status, 204);
-const fixtures: Fixtures = {
-  aliceKey: alice.storageKey,
-  bobKey: bob.storageKey,
-  bobPendingKey: pending.storageKey,
-  missingAliceKey: alice.storageKey.replace(/_[0-9a-f]{8}\//, '_00000000/'),
-  aliceDisposable: async () => (await server.put('alice', png, 'image/png')).storageKey,
-};
+  auth.alice = await server.as('alice');
+  auth.bob = await server.as('bob');
+  const service = { authorization: `Bearer ${await server.token({ role: 'service', sub: 'worker' })}` };
+  auth.service = service;
+  auth['service-as-alice'] = { ...service, 'x-tenant-id': 'alice' };
+  auth['service-as-bob'] = { ...service, 'x-tenant-id': 'bob' };
+  const alice = await server.put('alice', png, 'image/png', { boardId: 'b1' });
+  const bob = await server.put('bob', png, 'image/png', { boardId: 'b1' });
+  const pending = await (await fetch(`${server.url}/v1/uploads`, { method: 'POST', headers: { ...auth.bob, 'content-type': 'application/json' }, body: JSON.stringify({ artifactType: 'image', contentType: 'image/png' }) })).json() as { storageKey: string; url: string };
+  const put = await fetch(pending.url, { method: 'PUT', headers: { 'content-type': 'image/png' }, body: png });
+  assert.equal(put.status, 204);
+  const fixtures: Fixtures = {
+    aliceKey: alice.storageKey,
+    bobKey: bob.storageKey,
+    bobPendingKey: pending.storageKey,
+    missingAliceKey: alice.storageKey.replace(/_[0-9a-f]{8}\//, '_00000000/'),
+    aliceDisposable: async () => (await server.put('alice', png, 'image/png')).storageKey,
+  };
 
-describe('tenant isolation: caller x route x status', () => {
-  for (const row of table) {
-    it(`${row.caller.padEnd(16)} ${row.route} -> ${row.expect}`, async () => {
-      const req = await row.request(fixtures);
-      const headers: Record<string, string> = { ...auth[row.caller], ...req.headers };
-      let body: Uint8Array | string | undefined;
-      if (req.raw) body = req.raw;
-      else if (req.body !== undefined) {
-        body = JSON.stringify(req.body);
-        headers['content-type'] = 'application/json';
-      }
-      const res = await fetch(`${server.url}${req.path}`, { method: req.method, headers, ...(body === undefined ? {} : { body }) });
-      const text = await res.text();
-      assert.equal(res.status, row.expect, text);
-      if (res.status >= 400 && req.method !== 'HEAD') {
-        const error = JSON.parse(text) as { error: { code: string; message: string } };
-        assert.equal(typeof error.error.code, 'string');
-        if (res.status === 404) assert.equal(error.error.code, 'NOT_FOUND');
-        if (res.status === 401) assert.match(error.error.code, /^(UNAUTHENTICATED|TENANT_REQUIRED)$/);
-      }
+  suites.push(() => describe(`tenant isolation on ${database.name}: caller x route x status`, () => {
+    for (const row of table) {
+      it(`${row.caller.padEnd(16)} ${row.route} -> ${row.expect}`, async () => {
+        const req = await row.request(fixtures);
+        const headers: Record<string, string> = { ...auth[row.caller], ...req.headers };
+        let body: Uint8Array | string | undefined;
+        if (req.raw) body = req.raw;
+        else if (req.body !== undefined) {
+          body = JSON.stringify(req.body);
+          headers['content-type'] = 'application/json';
+        }
+        const res = await fetch(`${server.url}${req.path}`, { method: req.method, headers, ...(body === undefined ? {} : { body }) });
+        const text = await res.text();
+        assert.equal(res.status, row.expect, text);
+        if (res.status >= 400 && req.method !== 'HEAD') {
+          const error = JSON.parse(text) as { error: { code: string; message: string } };
+          assert.equal(typeof error.error.code, 'string');
+          if (res.status === 404) assert.equal(error.error.code, 'NOT_FOUND');
+          if (res.status === 401) assert.match(error.error.code, /^(UNAUTHENTICATED|TENANT_REQUIRED)$/);
+        }
+      });
+    }
+
+    it('answers another tenant\'s key with the same body as a missing one', async () => {
+      const other = await fetch(`${server.url}/v1/info/${fixtures.bobKey}`, { headers: auth.alice! });
+      const missing = await fetch(`${server.url}/v1/info/${fixtures.missingAliceKey}`, { headers: auth.alice! });
+      const shape = (b: { error: { code: string; message: string } }, key: string) => ({ code: b.error.code, message: b.error.message.replace(key, 'KEY') });
+      assert.deepEqual(shape(await other.json() as never, fixtures.bobKey), shape(await missing.json() as never, fixtures.missingAliceKey));
     });
-  }
 
-  it('answers another tenant\'s key with the same body as a missing one', async () => {
-    const other = await fetch(`${server.url}/v1/info/${fixtures.bobKey}`, { headers: auth.alice! });
-    const missing = await fetch(`${server.url}/v1/info/${fixtures.missingAliceKey}`, { headers: auth.alice! });
-    const shape = (b: { error: { code: string; message: string } }, key: string) => ({ code: b.error.code, message: b.error.message.replace(key, 'KEY') });
-    assert.deepEqual(shape(await other.json() as never, fixtures.bobKey), shape(await missing.json() as never, fixtures.missingAliceKey));
-  });
-
-  it('lists, counts and completes only within the caller\'s tenant', async () => {
-    const list = await (await fetch(`${server.url}/v1/artifacts?limit=1000`, { headers: auth.alice! })).json() as { items: { tenantId: string; storageKey: string }[] };
-    assert.ok(list.items.length > 0);
-    assert.ok(list.items.every((i) => i.tenantId === 'alice' && i.storageKey.startsWith('alice/')));
-    const prefixed = await (await fetch(`${server.url}/v1/artifacts?prefix=image/`, { headers: auth.bob! })).json() as { items: { tenantId: string }[] };
-    assert.ok(prefixed.items.every((i) => i.tenantId === 'bob'));
-    const stats = await (await fetch(`${server.url}/v1/stats`, { headers: auth.alice! })).json() as { tenantId: string; total: { count: number } };
-    assert.equal(stats.tenantId, 'alice');
-    assert.equal(stats.total.count, list.items.length);
-    // Bob's artifact survived alice's and the misdirected service's deletes; bob completes his own upload.
-    assert.equal((await fetch(`${server.url}/v1/info/${fixtures.bobKey}`, { headers: auth.bob! })).status, 200);
-    const completed = await fetch(`${server.url}/v1/uploads/${fixtures.bobPendingKey}/complete`, { method: 'POST', headers: auth.bob! });
-    assert.equal(completed.status, 201, await completed.clone().text());
-    assert.equal((await completed.json() as { tenantId: string }).tenantId, 'bob');
-  });
-});
+    it('lists, counts and completes only within the caller\'s tenant', async () => {
+      const list = await (await fetch(`${server.url}/v1/artifacts?limit=1000`, { headers: auth.alice! })).json() as { items: { tenantId: string; storageKey: string }[] };
+      assert.ok(list.items.length > 0);
+      assert.ok(list.items.every((i) => i.tenantId === 'alice' && i.storageKey.startsWith('alice/')));
+      const prefixed = await (await fetch(`${server.url}/v1/artifacts?prefix=image/`, { headers: auth.bob! })).json() as { items: { tenantId: string }[] };
+      assert.ok(prefixed.items.every((i) => i.tenantId === 'bob'));
+      const stats = await (await fetch(`${server.url}/v1/stats`, { headers: auth.alice! })).json() as { tenantId: string; total: { count: number } };
+      assert.equal(stats.tenantId, 'alice');
+      assert.equal(stats.total.count, list.items.length);
+      // Bob's artifact survived alice's and the misdirected service's deletes; bob completes his own upload.
+      assert.equal((await fetch(`${server.url}/v1/info/${fixtures.bobKey}`, { headers: auth.bob! })).status, 200);
+      const completed = await fetch(`${server.url}/v1/uploads/${fixtures.bobPendingKey}/complete`, { method: 'POST', headers: auth.bob! });
+      assert.equal(completed.status, 201, await completed.clone().text());
+      assert.equal((await completed.json() as { tenantId: string }).tenantId, 'bob');
+    });
+  }));
+}
+for (const suite of suites) suite();

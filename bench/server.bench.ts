@@ -1,0 +1,471 @@
+/**
+ * The HTTP service against nginx and a bare Node server, each baseline measured in the same run,
+ * the two sides alternating (A B, B A, ...), medians of the rounds:
+ *   - GET of one 1 GiB artifact vs nginx (sendfile) serving the same file: >= 0.9 of its MiB/s
+ *   - 64 KiB artifacts (16 of them, rotating), 64 keep-alive connections, authenticated (Bearer) vs
+ *     nginx unauthenticated: >= 0.5 of its req/s (node:http client)
+ *   - POST of 1 GiB vs a bare `http` server streaming the body to disk through SHA-256: >= 0.8
+ * The service runs in a child process (as `boards-storage serve` would), nginx with one worker, the
+ * bare server in a child too; the clients run here. Everything listens on 127.0.0.1 only.
+ * Without `nginx` on PATH the nginx comparisons are skipped (install: apt-get install -y nginx-light).
+ *
+ *   node bench/server.bench.ts     (BENCH_SERVER_ROUNDS=3, BENCH_SERVER_SMALL_SECONDS=10, BENCH_SERVER_BIG_MIB=1024)
+ *
+ * Also imported by server-load.bench.ts for startService().
+ */
+import { fork, spawn, spawnSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { Agent, createServer, request } from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
+import { tmpdir, userInfo } from 'node:os';
+import { join, sep } from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { mintToken } from '../src/server/auth.ts';
+import { median, MiB, reportRatio } from './report.ts';
+
+// ---------------------------------------------------------------------------------------------
+// The service in a child process.
+
+export interface ServiceChild {
+  url: string;
+  pid: number;
+  /** The local provider's base directory: objects live at `{filesDir}/{storageKey}`. */
+  filesDir: string;
+  /** `Authorization` header value for a tenant's user. */
+  bearer(tenant: string): Promise<string>;
+  /** Peak resident set of the server process so far, in MB (10^6 bytes). */
+  peakRssMb(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+/** Start `startServer()` (what `boards-storage serve` runs) in a child on 127.0.0.1, port 0, with local disk + SQLite under `root`. */
+export async function startService(root: string, options: { maxFileSize?: string } = {}): Promise<ServiceChild> {
+  const filesDir = join(root, 'files');
+  const secret = randomBytes(32).toString('hex');
+  const configPath = join(root, 'storage.yaml');
+  await writeFile(configPath, [
+    'storage:',
+    `  data_dir: ${JSON.stringify(join(root, 'state'))}`,
+    `  max_file_size: ${options.maxFileSize ?? '2GB'}`,
+    '  providers:',
+    '    local:',
+    '      type: local',
+    '      config:',
+    `        base_path: ${JSON.stringify(filesDir)}`,
+    '  server:',
+    '    log_level: warn',
+    '  auth:',
+    `    jwt_secret: ${secret}`,
+    '',
+  ].join('\n'));
+  // BENCH_SERVER_NODE_ARGS: extra Node flags for the service process (e.g. --cpu-prof --cpu-prof-dir=DIR).
+  const execArgv = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = fork(import.meta.filename, ['--serve', configPath], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv });
+  const { url } = await message<{ url: string }>(child, (m) => typeof (m as { url?: unknown }).url === 'string');
+  const tokens = new Map<string, string>();
+  let stopped: Promise<void> | undefined;
+  return {
+    url, pid: child.pid!, filesDir,
+    async bearer(tenant) {
+      let token = tokens.get(tenant);
+      if (!token) tokens.set(tenant, token = await mintToken(secret, { subject: `bench-${tenant}`, tenantId: tenant, expiresIn: 3600 }));
+      return `Bearer ${token}`;
+    },
+    async peakRssMb() {
+      child.send('rss');
+      return (await message<{ maxRssKb: number }>(child, (m) => typeof (m as { maxRssKb?: unknown }).maxRssKb === 'number')).maxRssKb * 1024 / 1e6;
+    },
+    stop() {
+      stopped ??= new Promise<void>((resolve) => {
+        const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+        child.once('exit', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+        child.send('stop');
+      });
+      return stopped;
+    },
+  };
+}
+
+function message<T>(child: ChildProcess, accept: (m: unknown) => boolean): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (m: unknown) => {
+      if (!accept(m)) return;
+      cleanup();
+      resolve(m as T);
+    };
+    const onExit = (code: number | null) => {
+      cleanup();
+      reject(new Error(`child ${child.pid} exited (${code}) before answering`));
+    };
+    const cleanup = () => {
+      child.off('message', onMessage);
+      child.off('exit', onExit);
+    };
+    child.on('message', onMessage);
+    child.on('exit', onExit);
+  });
+}
+
+async function serveChild(configPath: string): Promise<void> {
+  const { startServer } = await import('../src/server/start.ts');
+  const server = await startServer({ configPath, env: {}, host: '127.0.0.1', port: 0, logger: false });
+  process.on('message', (m) => {
+    if (m === 'rss') process.send!({ maxRssKb: process.resourceUsage().maxRSS });
+    if (m === 'stop') void server.close().finally(() => process.disconnect());
+  });
+  process.send!({ url: server.url });
+}
+
+/**
+ * The upload baseline: a bare `http` server that streams each body to a file through SHA-256. For
+ * reference (no target) it also answers GET /{key} with the file under `filesDir` through
+ * fs.createReadStream (1 MiB chunks, as the local provider reads), to show what plain Node streaming reaches.
+ */
+async function bareUploadChild(dir: string, filesDir: string): Promise<void> {
+  const server = createServer((req, res) => {
+    if (req.method === 'GET') {
+      const path = join(filesDir, decodeURIComponent((req.url ?? '/').slice(1)));
+      if (!path.startsWith(filesDir + sep) || path.includes('..')) return void res.writeHead(404).end();
+      void stat(path).then((s) => {
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(s.size) });
+        return pipeline(createReadStream(path, { highWaterMark: MiB }), res);
+      }).catch(() => res.headersSent ? res.destroy() : res.writeHead(404).end());
+      return;
+    }
+    const hash = createHash('sha256');
+    const target = join(dir, randomUUID());
+    pipeline(req, new Transform({ transform(chunk: Buffer, _e, cb) { hash.update(chunk); cb(null, chunk); } }), createWriteStream(target))
+      .then(() => res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({ path: target, sha256: hash.digest('hex') })))
+      .catch(() => res.writeHead(500).end());
+  });
+  server.listen({ host: '127.0.0.1', port: 0 }, () => {
+    const address = server.address();
+    process.send!({ url: `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}` });
+  });
+  process.on('message', (m) => {
+    if (m === 'stop') server.close(() => process.disconnect());
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// nginx
+
+interface Nginx { url: string; stop(): Promise<void> }
+
+async function startNginx(root: string, servedDir: string): Promise<Nginx> {
+  const dir = join(root, 'nginx');
+  await mkdir(join(dir, 'tmp'), { recursive: true });
+  const port = await freePort();
+  const conf = join(dir, 'nginx.conf');
+  await writeFile(conf, `
+${process.getuid?.() === 0 ? `user ${userInfo().username};` : ''}
+worker_processes 1;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  keepalive_timeout 75s;
+  default_type application/octet-stream;
+  client_body_temp_path ${dir}/tmp/body;
+  proxy_temp_path ${dir}/tmp/proxy;
+  fastcgi_temp_path ${dir}/tmp/fastcgi;
+  uwsgi_temp_path ${dir}/tmp/uwsgi;
+  scgi_temp_path ${dir}/tmp/scgi;
+  server {
+    listen 127.0.0.1:${port};
+    root ${servedDir};
+    location / { }
+  }
+}
+`);
+  const child = spawn('nginx', ['-p', dir, '-c', conf, '-e', join(dir, 'error.log')], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const url = `http://127.0.0.1:${port}`;
+  const until = Date.now() + 10_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`nginx exited (${child.exitCode}): ${await readFile(join(dir, 'error.log'), 'utf8').catch(() => '')}`);
+    try {
+      await get(`${url}/nginx.probe.missing`);
+      break;
+    } catch (error) {
+      if (Date.now() > until) throw error;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  return {
+    url,
+    stop: () => new Promise<void>((resolve) => {
+      if (child.exitCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill('SIGQUIT');
+    }),
+  };
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createNetServer();
+    probe.once('error', reject);
+    probe.listen({ host: '127.0.0.1', port: 0 }, () => {
+      const address = probe.address();
+      probe.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clients
+
+const agent = new Agent({ keepAlive: true, maxSockets: 8 });
+
+function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; bytes: number }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { agent, headers }, (res: IncomingMessage) => {
+      let bytes = 0;
+      res.on('data', (c: Buffer) => { bytes += c.length; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** `size` bytes in 1 MiB chunks cycling through a few random buffers (made once, outside the timing). */
+const pool = Array.from({ length: 4 }, () => randomBytes(MiB));
+
+function post(url: string, size: number, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { agent, method: 'POST', headers: { ...headers, 'content-length': String(size) } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    let sent = 0;
+    let i = 0;
+    const write = () => {
+      while (sent < size) {
+        const chunk = pool[i++ % pool.length]!.subarray(0, Math.min(MiB, size - sent));
+        sent += chunk.length;
+        if (!req.write(chunk)) return void req.once('drain', write);
+      }
+      req.end();
+    };
+    write();
+  });
+}
+
+async function seconds(run: () => Promise<unknown>): Promise<number> {
+  const started = performance.now();
+  await run();
+  return (performance.now() - started) / 1000;
+}
+
+interface AutocannonResult {
+  requests: { total: number; average: number };
+  latency: { p50: number; p99: number };
+  errors: number;
+  timeouts: number;
+  non2xx: number;
+  duration: number;
+}
+type AutocannonRequest = { method?: string; path?: string; headers?: Record<string, string>; body?: Buffer | string };
+export interface AutocannonOptions {
+  url: string;
+  connections: number;
+  duration: number;
+  timeout?: number;
+  headers?: Record<string, string>;
+  requests?: { setupRequest?: (req: AutocannonRequest, context: Record<string, unknown>) => AutocannonRequest; onResponse?: (status: number, body: string, context: Record<string, unknown>, headers: Record<string, string>) => void }[];
+}
+
+const AUTOCANNON = 'autocannon';
+/** autocannon ships no types: the part used here. */
+export async function autocannon(options: AutocannonOptions): Promise<AutocannonResult> {
+  const run = (await import(AUTOCANNON) as { default: (o: AutocannonOptions) => Promise<AutocannonResult> }).default;
+  return run(options);
+}
+
+/**
+ * Rotating GETs over `paths` on 64 keep-alive connections for `duration` seconds, with node:http
+ * (autocannon's own HTTP client tops out near 700 req/s on 64 KiB bodies on this machine, well
+ * below either server, so it cannot be the client here). Counts complete 200s of `size` bytes.
+ */
+async function hammer(base: string, paths: string[], headers: Record<string, string>, duration: number, size: number): Promise<{ perSecond: number; failed: number }> {
+  const pool = new Agent({ keepAlive: true, maxSockets: 64 });
+  const until = performance.now() + duration * 1000;
+  let ok = 0;
+  let failed = 0;
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(Array.from({ length: 64 }, async () => {
+    while (performance.now() < until) {
+      const path = paths[next++ % paths.length]!;
+      await new Promise<void>((resolve) => {
+        const req = request(base + path, { agent: pool, headers }, (res) => {
+          let bytes = 0;
+          res.on('data', (c: Buffer) => { bytes += c.length; });
+          res.on('end', () => {
+            if (res.statusCode === 200 && bytes === size) ok++;
+            else failed++;
+            resolve();
+          });
+          res.on('error', () => { failed++; resolve(); });
+        });
+        req.on('error', () => { failed++; resolve(); });
+        req.end();
+      });
+    }
+  }));
+  const elapsed = (performance.now() - started) / 1000;
+  pool.destroy();
+  return { perSecond: ok / elapsed, failed };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The benchmark
+
+async function main(): Promise<void> {
+  const ROUNDS = Number(process.env.BENCH_SERVER_ROUNDS ?? 3);
+  const SMALL_SECONDS = Number(process.env.BENCH_SERVER_SMALL_SECONDS ?? 10);
+  const BIG = Number(process.env.BENCH_SERVER_BIG_MIB ?? 1024) * MiB;
+  const hasNginx = spawnSync('nginx', ['-v'], { stdio: 'ignore' }).status === 0;
+  if (!hasNginx) console.log('\n*** SKIP server download and small-object benchmarks against nginx: `nginx` is not on PATH; install with: apt-get install -y nginx-light ***\n');
+
+  const root = await mkdtemp(join(process.env.BENCH_DIR ?? tmpdir(), 'boards-bench-server-'));
+  // nginx's worker must be able to read the same files.
+  await chmod(root, 0o755);
+  const bareDir = join(root, 'bare');
+  await mkdir(bareDir);
+  let service: ServiceChild | undefined;
+  let nginx: Nginx | undefined;
+  let bare: ChildProcess | undefined;
+  try {
+    service = await startService(root);
+    bare = fork(import.meta.filename, ['--bare-upload', bareDir, service.filesDir], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const bareUrl = (await message<{ url: string }>(bare, (m) => typeof (m as { url?: unknown }).url === 'string')).url;
+    const auth = { authorization: await service.bearer('bench') };
+    const octet = { 'content-type': 'application/octet-stream' };
+
+    // 1. Upload 1 GiB: the service vs the bare server; the last stored artifact is the download's.
+    const mibps = (s: number) => BIG / MiB / s;
+    const uploads = { service: [] as number[], bare: [] as number[] };
+    let bigKey = '';
+    const uploadService = async () => {
+      let answer = { status: 0, body: '' };
+      uploads.service.push(mibps(await seconds(async () => { answer = await post(`${service!.url}/v1/artifacts?artifactType=model&artifactId=big`, BIG, { ...auth, ...octet }); })));
+      if (answer.status !== 201) throw new Error(`service upload: ${answer.status} ${answer.body}`);
+      const key = (JSON.parse(answer.body) as { storageKey: string }).storageKey;
+      if (bigKey) await deleteArtifact(service!.url, bigKey, auth);
+      bigKey = key;
+    };
+    const uploadBare = async () => {
+      let answer = { status: 0, body: '' };
+      uploads.bare.push(mibps(await seconds(async () => { answer = await post(`${bareUrl}/upload`, BIG, octet); })));
+      if (answer.status !== 201) throw new Error(`bare upload: ${answer.status}`);
+      await rm((JSON.parse(answer.body) as { path: string }).path);
+    };
+    for (let round = 0; round < ROUNDS; round++) {
+      if (round % 2 === 0) { await uploadService(); await uploadBare(); } else { await uploadBare(); await uploadService(); }
+      console.log(`upload round ${round + 1}/${ROUNDS}: service ${uploads.service.at(-1)!.toFixed(0)} MiB/s, bare http+sha256 ${uploads.bare.at(-1)!.toFixed(0)} MiB/s`);
+    }
+
+    if (hasNginx) nginx = await startNginx(root, service.filesDir);
+
+    // 2. Download 1 GiB: the service (Bearer) vs nginx serving the same file.
+    const downloads = { service: [] as number[], nginx: [] as number[], bare: [] as number[] };
+    if (nginx) {
+      const fetchBig = async (url: string, headers: Record<string, string>) => {
+        let got = { status: 0, bytes: 0 };
+        const s = await seconds(async () => { got = await get(url, headers); });
+        if (got.status !== 200 || got.bytes !== BIG) throw new Error(`${url}: ${got.status}, ${got.bytes} bytes`);
+        return mibps(s);
+      };
+      const viaService = async () => { downloads.service.push(await fetchBig(`${service!.url}/v1/artifacts/${bigKey}`, auth)); };
+      const viaNginx = async () => { downloads.nginx.push(await fetchBig(`${nginx!.url}/${bigKey}`, {})); };
+      // One unmeasured pass each: the file in the page cache, both connections open, code warm.
+      await viaService();
+      await viaNginx();
+      downloads.service.length = 0;
+      downloads.nginx.length = 0;
+      // For reference only: plain Node streaming of the same file (fs.createReadStream piped to the response).
+      for (let i = 0; i < 3; i++) downloads.bare.push(await fetchBig(`${bareUrl}/${bigKey}`, {}));
+      const rounds = Math.max(ROUNDS, 5);
+      for (let round = 0; round < rounds; round++) {
+        if (round % 2 === 0) { await viaService(); await viaNginx(); } else { await viaNginx(); await viaService(); }
+        console.log(`download round ${round + 1}/${rounds}: service ${downloads.service.at(-1)!.toFixed(0)} MiB/s, nginx ${downloads.nginx.at(-1)!.toFixed(0)} MiB/s`);
+      }
+    }
+    await deleteArtifact(service.url, bigKey, auth);
+
+    // 3. 64 KiB artifacts, 64 connections, for SMALL_SECONDS per side and round.
+    const small = { service: [] as number[], nginx: [] as number[] };
+    if (nginx) {
+      const keys: string[] = [];
+      for (let i = 0; i < 16; i++) {
+        const answer = await postBuffer(`${service.url}/v1/artifacts?artifactType=model&artifactId=small${i}`, randomBytes(64 * 1024), { ...auth, ...octet });
+        keys.push((JSON.parse(answer) as { storageKey: string }).storageKey);
+      }
+      const check = (name: string, r: { perSecond: number; failed: number }) => {
+        if (r.failed) throw new Error(`${name}: ${r.failed} failed requests`);
+        return r.perSecond;
+      };
+      const viaService = async (duration: number) => check('service', await hammer(service!.url, keys.map((k) => `/v1/artifacts/${k}`), auth, duration, 64 * 1024));
+      const viaNginx = async (duration: number) => check('nginx', await hammer(nginx!.url, keys.map((k) => `/${k}`), {}, duration, 64 * 1024));
+      await viaService(2);
+      await viaNginx(2);
+      for (let round = 0; round < ROUNDS; round++) {
+        if (round % 2 === 0) { small.service.push(await viaService(SMALL_SECONDS)); small.nginx.push(await viaNginx(SMALL_SECONDS)); } else { small.nginx.push(await viaNginx(SMALL_SECONDS)); small.service.push(await viaService(SMALL_SECONDS)); }
+        console.log(`64 KiB round ${round + 1}/${ROUNDS}: service ${small.service.at(-1)!.toFixed(0)} req/s, nginx ${small.nginx.at(-1)!.toFixed(0)} req/s`);
+      }
+    }
+
+    console.log(`server bench: ${BIG / MiB} MiB transfers, medians of the rounds above; service peak RSS ${(await service.peakRssMb()).toFixed(0)} MB`);
+    reportRatio('server upload 1 GiB (POST /v1/artifacts vs bare http + sha256 to disk)', median(uploads.service), median(uploads.bare), 'MiB/s', 0.8);
+    if (nginx) {
+      reportRatio('server download 1 GiB (GET /v1/artifacts, Bearer, vs nginx sendfile)', median(downloads.service), median(downloads.nginx), 'MiB/s', 0.9);
+      console.log(`(reference, no target: a bare Node http server piping fs.createReadStream of the same file: ${downloads.bare.map((v) => v.toFixed(0)).join(', ')} MiB/s, median ${median(downloads.bare).toFixed(0)}, ${(median(downloads.bare) / median(downloads.nginx)).toFixed(2)} of nginx)`);
+      reportRatio('server 64 KiB GETs, 64 connections (Bearer vs nginx unauthenticated)', median(small.service), median(small.nginx), 'req/s', 0.5);
+    }
+  } finally {
+    agent.destroy();
+    await nginx?.stop();
+    if (bare) {
+      const exited = new Promise((r) => bare!.once('exit', r));
+      bare.send('stop');
+      await exited;
+    }
+    await service?.stop();
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+async function deleteArtifact(base: string, key: string, headers: Record<string, string>): Promise<void> {
+  const res = await fetch(`${base}/v1/artifacts/${key}`, { method: 'DELETE', headers });
+  if (res.status !== 204) throw new Error(`delete ${key}: ${res.status}`);
+}
+
+async function postBuffer(url: string, body: Buffer, headers: Record<string, string>): Promise<string> {
+  const res = await fetch(url, { method: 'POST', headers, body });
+  const text = await res.text();
+  if (res.status !== 201) throw new Error(`POST ${url}: ${res.status} ${text}`);
+  return text;
+}
+
+if (process.argv[2] === '--serve') await serveChild(process.argv[3]!);
+else if (process.argv[2] === '--bare-upload') await bareUploadChild(process.argv[3]!, process.argv[4]!);
+else if (import.meta.main) await main();
