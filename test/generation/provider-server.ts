@@ -104,12 +104,13 @@ export async function startProviderServer(): Promise<ProviderServer> {
         // Accepts the request and never answers.
         return;
       case '/large': {
-        // Chunked, no length: 4 MB unless the client hangs up first.
+        // Chunked, no length: 64 MiB unless the client hangs up first (far more than loopback
+        // socket buffers can absorb, so finishing it would mean the client read it all).
         res.writeHead(200, { 'content-type': 'image/png' });
         let written = 0;
         const chunk = Buffer.alloc(64 * 1024);
         const pump = () => {
-          while (written < 4 * 1024 * 1024 && !res.destroyed) {
+          while (written < LARGE_BODY && !res.destroyed) {
             const piece = written === 0 ? Buffer.concat([png.body, chunk.subarray(png.body.length)]) : chunk;
             written += piece.length;
             sent.set(path, written);
@@ -185,6 +186,8 @@ export interface TestStorage {
   storage: StorageManager;
   filesDir: string;
 }
+
+export const LARGE_BODY = 64 * 1024 * 1024;
 
 /** A fresh manager on a temp directory; max_file_size 256 KB so that "too large" is cheap to reach. */
 export async function testStorage(generation: Record<string, unknown> = {}): Promise<TestStorage> {
