@@ -99,3 +99,79 @@ describe('s3 uploads that fail part-way', { skip: s3SkipReason ?? false }, () =>
     }
   });
 });
+
+describe('an S3 outage with a local fallback', { skip: s3SkipReason ?? false }, () => {
+  it('keeps every acknowledged store readable, opens and closes the breaker, and rebalances home', async () => {
+    const { createStorageManager } = await import('../../src/manager/create.ts');
+    const { rebalance } = await import('../../src/lifecycle/rebalance.ts');
+    const { createHash, randomBytes } = await import('node:crypto');
+    const { mkdtemp, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { storedFiles } = await import('../helpers.ts');
+    const bucket = await createTestBucket('outage');
+    const dir = await mkdtemp(join(tmpdir(), 'boards-outage-'));
+    const endpoint = await gatewayB.start();
+    const storage = await createStorageManager({
+      config: {
+        data_dir: dir, signing_secret: 's'.repeat(32), default_provider: 's3',
+        providers: {
+          s3: {
+            type: 's3', config: { ...providerConfig(bucket), endpoint, connect_timeout_ms: 500, request_timeout_ms: 3000, max_attempts: 1 },
+            retry: { max_attempts: 2, base_delay_ms: 10, max_delay_ms: 50 }, circuit_breaker: { failure_threshold: 3, reset_timeout_ms: 1500 }, fallback: 'local',
+          },
+          local: { type: 'local', config: { base_path: join(dir, 'files') } },
+        },
+      }, env: {},
+    });
+    const stored: { key: string; sha256: string }[] = [];
+    const breakerStates = new Set<string>();
+    const storeOne = async (i: number) => {
+      const body = randomBytes(8 * 1024 + i);
+      const ref = await storage.storeArtifact({ artifactId: `o${i}`, artifactType: 'model', contentType: 'application/octet-stream', content: body });
+      assert.equal(ref.sha256, createHash('sha256').update(body).digest('hex'));
+      stored.push({ key: ref.storageKey, sha256: ref.sha256 });
+      breakerStates.add((await storage.metrics()).providers.s3!.breaker ?? 'none');
+      return ref.storageProvider;
+    };
+    try {
+      const where: string[] = [];
+      for (let i = 0; i < 8; i++) where.push(await storeOne(i));
+      await gatewayB.stop();
+      for (let i = 8; i < 20; i++) where.push(await storeOne(i));
+      await gatewayB.start();
+      // Stores keep going to the fallback until the breaker's probe finds the gateway back.
+      let i = 20;
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const provider = await storeOne(i++);
+        where.push(provider);
+        if (provider === 's3' || Date.now() > deadline) break;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      assert.deepEqual(where.slice(0, 8), Array(8).fill('s3'));
+      assert.ok(where.slice(8, 20).every((p) => p === 'local'), 'every store during the outage went to the fallback');
+      assert.equal(where.at(-1), 's3', 'the gateway was used again once back');
+      assert.ok(breakerStates.has('open'), 'the breaker opened');
+      assert.equal((await storage.metrics()).providers.s3!.breaker, 'closed');
+      // None lost or duplicated, every one readable with its SHA-256.
+      const listed = (await storage.listArtifacts({ limit: 1000 })).items.map((r) => r.storageKey);
+      assert.deepEqual(listed.sort(), stored.map((s) => s.key).sort());
+      for (const { key, sha256 } of stored) assert.equal(createHash('sha256').update(await storage.download(key)).digest('hex'), sha256);
+      // Home again.
+      const moved = await rebalance(storage);
+      assert.equal(moved.moved, where.filter((p) => p === 'local').length);
+      assert.deepEqual(moved.failed, []);
+      assert.deepEqual(await storedFiles(join(dir, 'files')), []);
+      for (const { key, sha256 } of stored) {
+        assert.equal((await storage.getArtifact(key)).storageProvider, 's3');
+        assert.equal(createHash('sha256').update(await storage.download(key)).digest('hex'), sha256);
+      }
+    } finally {
+      await storage.close();
+      await gatewayB.stop();
+      await removeTestBucket(bucket);
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
