@@ -30,3 +30,24 @@ export async function* rest(head: Uint8Array[], iterator: AsyncIterator<Uint8Arr
     yield next.value;
   }
 }
+
+/**
+ * Read chunks until more than `limit` bytes are held or the content ends: small content can then go
+ * in one request with its complete metadata. On failure the content is released and the error thrown.
+ */
+export async function readHead(iterator: AsyncIterator<Uint8Array>, limit: number, signal: AbortSignal | undefined): Promise<{ head: Uint8Array[]; size: number; ended: boolean }> {
+  const head: Uint8Array[] = [];
+  let size = 0;
+  try {
+    while (size <= limit) {
+      const next = await nextChunk(iterator, signal);
+      if (next.done) return { head, size, ended: true };
+      head.push(next.value);
+      size += next.value.length;
+    }
+  } catch (error) {
+    void Promise.resolve(iterator.return?.()).catch(() => undefined);
+    throw error;
+  }
+  return { head, size, ended: false };
+}

@@ -11,7 +11,7 @@ import { parseSize } from '../config/sizes.ts';
 import { decodeCursor, encodeCursor, listLimit } from './list-cursor.ts';
 import { fromGcsError, isGcsNotFound } from './gcs-errors.ts';
 import type { ByteRange, ListResult, ObjectMetadata, PresignedUpload, ProviderCapabilities, ProviderContext, StorageProvider, UploadOptions } from './provider.ts';
-import { nextChunk, rest } from './content-reader.ts';
+import { readHead, rest } from './content-reader.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -124,23 +124,13 @@ export class GcsProvider implements StorageProvider {
   async upload(key: string, content: AsyncIterable<Uint8Array>, opts: UploadOptions): Promise<{ url?: string }> {
     const file = this.file(key);
     const iterator = content[Symbol.asyncIterator]();
-    const head: Uint8Array[] = [];
-    let buffered = 0;
-    let ended = false;
+    let read: Awaited<ReturnType<typeof readHead>>;
     try {
-      while (buffered <= this.config.simple_upload_threshold) {
-        const next = await nextChunk(iterator, opts.signal);
-        if (next.done) {
-          ended = true;
-          break;
-        }
-        head.push(next.value);
-        buffered += next.value.length;
-      }
+      read = await readHead(iterator, this.config.simple_upload_threshold, opts.signal);
     } catch (error) {
-      void Promise.resolve(iterator.return?.()).catch(() => undefined);
       throw this.contentError(error, key);
     }
+    const { head, size: buffered, ended } = read;
     if (ended) {
       // Everything is here: one request, with the metadata completed by the end of the content.
       await this.send(`storing ${key}`, () => file.save(Buffer.concat(head, buffered), { resumable: false, ...this.writeOptions(opts), ...(opts.signal ? { signal: opts.signal } : {}) }));

@@ -12,7 +12,7 @@ import { parseSize } from '../config/sizes.ts';
 import { decodeCursor, encodeCursor, listLimit } from './list-cursor.ts';
 import { fromSupabaseError, isSupabaseNotFound, parseErrorBody, realStatus, supabaseAnswer, SupabaseHttpError } from './supabase-errors.ts';
 import type { ByteRange, ListedObject, ListResult, ObjectMetadata, PresignedUpload, ProviderCapabilities, ProviderContext, StorageProvider, UploadOptions } from './provider.ts';
-import { nextChunk, rest } from './content-reader.ts';
+import { readHead, rest } from './content-reader.ts';
 
 const MiB = 1024 * 1024;
 /** Supabase's TUS endpoint takes chunks of exactly 6 MiB. */
@@ -135,23 +135,13 @@ export class SupabaseProvider implements StorageProvider {
     assertSafeKey(key);
     const bucket = this.bucketFor(opts.metadata);
     const iterator = content[Symbol.asyncIterator]();
-    const head: Uint8Array[] = [];
-    let buffered = 0;
-    let ended = false;
+    let read: Awaited<ReturnType<typeof readHead>>;
     try {
-      while (buffered <= this.config.tus_threshold) {
-        const next = await nextChunk(iterator, opts.signal);
-        if (next.done) {
-          ended = true;
-          break;
-        }
-        head.push(next.value);
-        buffered += next.value.length;
-      }
+      read = await readHead(iterator, this.config.tus_threshold, opts.signal);
     } catch (error) {
-      void Promise.resolve(iterator.return?.()).catch(() => undefined);
       throw this.contentError(error, key);
     }
+    const { head, size: buffered, ended } = read;
     if (ended) {
       // Everything is here: one request, with the metadata completed by the end of the content.
       opts.signal?.throwIfAborted();
