@@ -74,6 +74,7 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
     cache: new ContentCache(config.cache.maxObjectBytes, config.cache.maxTotalBytes),
     signingSecrets: await signingSecrets(storage),
   };
+  ctx.metrics.watchStorage(storage);
 
   const app = Fastify({
     logger: loggerOptions(options.logger, config.logLevel),

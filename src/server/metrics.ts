@@ -1,4 +1,5 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { StorageManager } from '../manager/storage-manager.ts';
 
 /**
  * The service's Prometheus metrics, on a registry of its own (one per app, so several apps in one
@@ -16,6 +17,53 @@ export class ServerMetrics {
 
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'boards_storage_' });
+  }
+
+  /**
+   * The manager's provider figures (from its metrics layers) and stored bytes per provider, read
+   * at each scrape. Tenants are not labels here: /metrics needs no token, and tenant ids are not
+   * for whoever can reach it (storage.metrics() and /v1/stats have the per-tenant figures).
+   */
+  watchStorage(storage: StorageManager): void {
+    // The registry collects every metric at once: they share one refresh, from one snapshot, per scrape.
+    let refreshing: Promise<void> | undefined;
+    const collect = async () => {
+      await (refreshing ??= fill().finally(() => setImmediate(() => { refreshing = undefined; })));
+    };
+    const gauge = <L extends string>(name: string, help: string, labelNames: L[]) => new Gauge<L>({ name, help, labelNames, registers: [this.registry], collect });
+    const operations = gauge('boards_storage_provider_operations', 'provider operations since start, by provider and operation', ['provider', 'operation']);
+    const errors = gauge('boards_storage_provider_errors', 'failed provider operations since start, by error code', ['provider', 'operation', 'code']);
+    const bytes = gauge('boards_storage_provider_bytes', 'bytes uploaded (upload) or downloaded (openDownload) since start', ['provider', 'operation']);
+    const latency = gauge('boards_storage_provider_latency_seconds', 'provider operation latency over the last 1024 calls', ['provider', 'operation', 'quantile']);
+    const retries = gauge('boards_storage_provider_retries', 'retried provider calls since start', ['provider']);
+    const breaker = gauge('boards_storage_provider_breaker_state', 'circuit breaker: 0 closed, 1 half-open, 2 open, 3 isolated', ['provider']);
+    const stored = gauge('boards_storage_stored_bytes', 'bytes of recorded artifacts by provider', ['provider']);
+    const artifacts = gauge('boards_storage_stored_artifacts', 'recorded artifacts by provider', ['provider']);
+    const states: Record<string, number> = { closed: 0, 'half-open': 1, open: 2, isolated: 3 };
+    const fill = async () => {
+      const figures = await storage.metrics();
+      for (const g of [operations, errors, bytes, latency, retries, breaker, stored, artifacts] as Gauge<string>[]) g.reset();
+      for (const [provider, p] of Object.entries(figures.providers)) {
+        retries.set({ provider }, p.retries);
+        if (p.breaker) breaker.set({ provider }, states[p.breaker] ?? 0);
+        for (const [operation, o] of Object.entries(p.operations)) {
+          if (!o) continue;
+          operations.set({ provider, operation }, o.count);
+          bytes.set({ provider, operation }, o.bytes);
+          for (const [code, n] of Object.entries(o.errorsByCode)) errors.set({ provider, operation, code }, n);
+          for (const [quantile, ms] of [['0.5', o.latencyMs.p50], ['0.95', o.latencyMs.p95], ['0.99', o.latencyMs.p99]] as const) latency.set({ provider, operation, quantile }, ms / 1000);
+        }
+      }
+      const byProvider = new Map<string, { count: number; bytes: number }>();
+      for (const u of figures.utilisation) {
+        const total = byProvider.get(u.provider) ?? { count: 0, bytes: 0 };
+        byProvider.set(u.provider, { count: total.count + u.count, bytes: total.bytes + u.bytes });
+      }
+      for (const [provider, total] of byProvider) {
+        stored.set({ provider }, total.bytes);
+        artifacts.set({ provider }, total.count);
+      }
+    };
   }
 
   async render(): Promise<{ contentType: string; body: string }> {

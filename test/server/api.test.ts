@@ -96,6 +96,12 @@ describe('the documented API', () => {
     assert.match(text, /boards_storage_store_duration_seconds_count\{outcome="ok"\} [1-9]/);
     assert.match(text, /boards_storage_download_duration_seconds_count\{outcome="ok"\} [1-9]/);
     assert.match(text, /boards_storage_http_errors_total\{code="NOT_FOUND"\} [1-9]/);
+    // The providers' own figures, from the manager's metrics layers and the catalog.
+    assert.match(text, /boards_storage_provider_operations\{provider="local",operation="upload"\} [1-9]/);
+    assert.match(text, /boards_storage_provider_bytes\{provider="local",operation="upload"\} [1-9]\d{3}/);
+    assert.match(text, /boards_storage_provider_latency_seconds\{provider="local",operation="upload",quantile="0\.99"\} \d/);
+    assert.match(text, /boards_storage_provider_retries\{provider="local"\} 0/);
+    assert.match(text, /boards_storage_stored_artifacts\{provider="local"\} [1-9]/);
     assert.doesNotMatch(text, /alice/);
   });
 
