@@ -83,7 +83,8 @@ export class Catalog {
         const now = new Date().toISOString();
         await tx.insertInto('copies').values(mirrors.map((provider) => ({ storage_key: artifact.storageKey, provider, status: 'pending' as const, attempts: 0, next_attempt_at: now, last_error: null }))).execute();
       }
-      await tx.deleteFrom('pending_uploads').where('storage_key', '=', artifact.storageKey).execute();
+      // Only a completed direct upload has a pending row to retire.
+      if (action === 'upload_completed') await tx.deleteFrom('pending_uploads').where('storage_key', '=', artifact.storageKey).execute();
       await insertAudit(tx, [{ action, tenantId: artifact.tenantId, storageKey: artifact.storageKey, ...(actor ? { actor } : {}), details: { provider: artifact.storageProvider, size: artifact.size, sha256: artifact.sha256 } }]);
     }));
   }
