@@ -12,9 +12,9 @@ export interface IndexedObject {
 
 /**
  * The local provider's object index: one SQLite file (WAL) in the base directory. An object is
- * visible exactly when its row is `ready`; its row is `pending` from just before its file is
- * renamed into place until just after, so a crash in between leaves a pending row that names the
- * file to remove at the next start. Each statement is a short synchronous WAL append, far cheaper
+ * visible exactly when its row is `ready`; its row is `pending` while the object is being written
+ * and renamed into place, so a crash leaves a pending row that names the files to remove at the
+ * next start. Each statement is a short synchronous WAL append, far cheaper
  * than writing a metadata file through the threadpool.
  */
 export class LocalIndex {
@@ -39,7 +39,7 @@ export class LocalIndex {
     `);
     this.statements = {
       upsert: this.db.prepare('INSERT OR REPLACE INTO objects (key, size, content_type, last_modified, metadata, ready) VALUES (?, ?, ?, ?, ?, 0)'),
-      ready: this.db.prepare('UPDATE objects SET ready = 1 WHERE key = ?'),
+      ready: this.db.prepare('UPDATE objects SET size = ?, content_type = ?, last_modified = ?, metadata = ?, ready = 1 WHERE key = ?'),
       get: this.db.prepare('SELECT key, size, content_type, last_modified, metadata FROM objects WHERE key = ? AND ready = 1'),
       remove: this.db.prepare('DELETE FROM objects WHERE key = ?'),
       // Keys use only [A-Za-z0-9._/-], all below "~", so [prefix, prefix + "~") is exactly the prefix range.
@@ -53,8 +53,9 @@ export class LocalIndex {
     this.statements.upsert.run(object.key, object.size, object.contentType, object.lastModified, JSON.stringify(object.metadata));
   }
 
-  markReady(key: string): void {
-    this.statements.ready.run(key);
+  /** Make a staged object visible, with its final metadata. */
+  markReady(object: IndexedObject): void {
+    this.statements.ready.run(object.size, object.contentType, object.lastModified, JSON.stringify(object.metadata), object.key);
   }
 
   get(key: string): IndexedObject | undefined {

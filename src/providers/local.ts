@@ -33,11 +33,13 @@ export const localProviderConfigSchema = z.object({
 export type LocalProviderConfig = z.input<typeof localProviderConfigSchema>;
 
 /*
- * Layout under base_path: each object's bytes at its key; uploads in progress in `~tmp/`, renamed
- * into place when complete, so a file at a key path is always whole; metadata and visibility in
- * `~index.sqlite`. "~" can never appear in a key, so neither name can collide with an object.
+ * Layout under base_path: each object's bytes at its key; an upload in progress at `{key}~tmp`,
+ * renamed into place when complete, so a file at a key path is always whole; metadata and
+ * visibility in `~index.sqlite`; copies and health probes in `~tmp/`. "~" can never appear in a
+ * key, so none of these names can collide with an object.
  */
 const TEMP_DIR = '~tmp';
+const TEMP_SUFFIX = '~tmp';
 const INDEX_FILE = '~index.sqlite';
 const READ_CHUNK = 1024 * 1024;
 const BACKGROUND_FLUSH_BYTES = 64 * 1024 * 1024;
@@ -85,14 +87,20 @@ export class LocalProvider implements StorageProvider {
 
   async upload(key: string, content: AsyncIterable<Uint8Array>, opts: UploadOptions): Promise<{ url?: string }> {
     const target = this.pathOf(key);
-    const tempPath = join(this.temp, randomUUID());
-    // The folder is made while the bytes are written; only the rename and the index row that
-    // follows it make the object visible.
-    const folder = this.prepareFolder(key, dirname(target));
-    folder.catch(() => undefined);
+    // The bytes go to `{target}~tmp` in the object's own folder (a rename within one folder costs
+    // about half of one across folders here), and the rename makes the file whole at its key.
+    const tempPath = target + TEMP_SUFFIX;
+    // A new key is staged before its first byte, so a crash at any point leaves a pending row naming
+    // both files to remove at the next start. An existing key keeps its row until the rename, so a
+    // failed overwrite leaves the old object as it was.
+    const replacing = this.index.get(key) !== undefined;
     let staged = false;
     try {
-      const handle = await open(tempPath, 'wx', 0o644);
+      const handle = await this.openTemp(key, tempPath, () => {
+        if (replacing) return;
+        this.index.stage({ key, size: 0, contentType: opts.contentType, lastModified: new Date().toISOString(), metadata: {} });
+        staged = true;
+      });
       let size: number;
       try {
         size = await this.writeContent(handle, content, opts.signal);
@@ -100,16 +108,18 @@ export class LocalProvider implements StorageProvider {
       } finally {
         await handle.close();
       }
-      await folder;
-      this.index.stage({ key, size, contentType: opts.contentType, lastModified: new Date().toISOString(), metadata: { ...opts.metadata } });
-      staged = true;
-      await this.renameIntoPlace(key, tempPath, target);
-      this.index.markReady(key);
+      const object = { key, size, contentType: opts.contentType, lastModified: new Date().toISOString(), metadata: { ...opts.metadata } };
+      if (replacing) {
+        this.index.stage(object);
+        staged = true;
+      }
+      await rename(tempPath, target);
+      this.index.markReady(object);
       return this.config.public_url_base ? { url: this.getPublicUrl(key) } : {};
     } catch (error) {
       if (staged) this.index.remove(key);
       await rm(tempPath, { force: true });
-      await folder.then(() => this.removeEmptyParents(dirname(target)), () => undefined);
+      await this.removeEmptyParents(dirname(target));
       throw fromFsError(error, `local: storing ${key}`);
     }
   }
@@ -187,10 +197,11 @@ export class LocalProvider implements StorageProvider {
     try {
       await copyFile(source, tempPath);
       await this.prepareFolder(to, dirname(target));
-      this.index.stage({ ...object, key: to, lastModified: new Date().toISOString() });
+      const copied = { ...object, key: to, lastModified: new Date().toISOString() };
+      this.index.stage(copied);
       staged = true;
-      await this.renameIntoPlace(to, tempPath, target);
-      this.index.markReady(to);
+      await rename(tempPath, target);
+      this.index.markReady(copied);
     } catch (error) {
       if (staged) this.index.remove(to);
       await rm(tempPath, { force: true });
@@ -251,16 +262,21 @@ export class LocalProvider implements StorageProvider {
     await this.assertContained(key, created === undefined ? folder : dirname(created));
   }
 
-  /** A concurrent delete may remove the (still empty) folder before the rename: make it again and retry. */
-  private async renameIntoPlace(key: string, tempPath: string, target: string): Promise<void> {
+  /**
+   * Make the folder and create the temp file in it. A concurrent delete may remove the new, still
+   * empty folder in between: make it again and retry. `beforeCreate` runs once the folder is proven.
+   */
+  private async openTemp(key: string, tempPath: string, beforeCreate: () => void): Promise<FileHandle> {
     for (let attempt = 0; ; attempt++) {
+      await this.prepareFolder(key, dirname(tempPath));
+      if (attempt === 0) beforeCreate();
       try {
-        await rename(tempPath, target);
-        return;
+        return await open(tempPath, 'wx', 0o644);
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 3) throw error;
-        this.verifiedFolders.delete(dirname(target));
-        await this.prepareFolder(key, dirname(target));
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === 'EEXIST') throw new StorageError(`local: ${key} is being stored by another upload`, { code: 'CONFLICT', cause: error });
+        if (code !== 'ENOENT' || attempt >= 3) throw error;
+        this.verifiedFolders.delete(dirname(tempPath));
       }
     }
   }
@@ -269,6 +285,7 @@ export class LocalProvider implements StorageProvider {
   private async removeInterrupted(): Promise<void> {
     for (const key of this.index.pendingKeys()) {
       const path = this.pathOf(key);
+      await rm(path + TEMP_SUFFIX, { force: true });
       await rm(path, { force: true });
       this.index.remove(key);
       await this.removeEmptyParents(dirname(path));
