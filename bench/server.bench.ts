@@ -20,13 +20,13 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { Agent, createServer, request } from 'node:http';
 import type { IncomingMessage } from 'node:http';
-import { createServer as createNetServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join, sep } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { mintToken } from '../src/server/auth.ts';
 import { median, MiB, reportRatio } from './report.ts';
+import { freePort } from '../src/server/start.ts';
 
 // ---------------------------------------------------------------------------------------------
 // The service in a child process.
@@ -163,7 +163,7 @@ interface Nginx { url: string; stop(): Promise<void> }
 async function startNginx(root: string, servedDir: string): Promise<Nginx> {
   const dir = join(root, 'nginx');
   await mkdir(join(dir, 'tmp'), { recursive: true });
-  const port = await freePort();
+  const port = await freePort('127.0.0.1');
   const conf = join(dir, 'nginx.conf');
   await writeFile(conf, `
 ${process.getuid?.() === 0 ? `user ${userInfo().username};` : ''}
@@ -214,16 +214,6 @@ http {
   };
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createNetServer();
-    probe.once('error', reject);
-    probe.listen({ host: '127.0.0.1', port: 0 }, () => {
-      const address = probe.address();
-      probe.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 // ---------------------------------------------------------------------------------------------
 // Clients

@@ -11,3 +11,13 @@ export function resolveRange(range: ByteRange | undefined, size: number): { star
   }
   return { start, end };
 }
+
+/** The HTTP Range header for a range: `bytes=start-end` (end inclusive); `{ end }` alone means from 0, not a suffix. */
+export function httpRangeHeader(range: ByteRange | undefined): string | undefined {
+  if (!range || (range.start === undefined && range.end === undefined)) return undefined;
+  const start = range.start ?? 0;
+  if (!Number.isSafeInteger(start) || start < 0 || (range.end !== undefined && (!Number.isSafeInteger(range.end) || range.end < start))) {
+    throw new ValidationError(`range ${start}-${range.end ?? ''} is not a valid byte range`, { code: 'RANGE_NOT_SATISFIABLE' });
+  }
+  return `bytes=${start}-${range.end ?? ''}`;
+}

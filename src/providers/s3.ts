@@ -16,6 +16,7 @@ import { parseSize } from '../config/sizes.ts';
 import { decodeCursor, encodeCursor, listLimit } from './list-cursor.ts';
 import { fromS3Error, isS3NotFound, s3ErrorName } from './s3-errors.ts';
 import type { ByteRange, ListResult, ProviderCapabilities, ObjectMetadata, PresignedUpload, ProviderContext, StorageProvider, UploadOptions } from './provider.ts';
+import { httpRangeHeader } from './byte-range.ts';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -190,7 +191,7 @@ export class S3Provider implements StorageProvider {
   }
 
   async openDownload(key: string, range?: ByteRange): Promise<Readable> {
-    const header = rangeHeader(range);
+    const header = httpRangeHeader(range);
     const response = await this.send(`reading ${key}`, () => this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key), ...(header ? { Range: header } : {}) })));
     const body = response.Body;
     if (body instanceof Readable) return body;
@@ -527,15 +528,6 @@ function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
   });
 }
 
-/** `bytes=start-end` (end inclusive); `{ end }` alone means from 0, not a suffix. */
-function rangeHeader(range: ByteRange | undefined): string | undefined {
-  if (!range || (range.start === undefined && range.end === undefined)) return undefined;
-  const start = range.start ?? 0;
-  if (!Number.isSafeInteger(start) || start < 0 || (range.end !== undefined && (!Number.isSafeInteger(range.end) || range.end < start))) {
-    throw new ValidationError(`range ${start}-${range.end ?? ''} is not a valid byte range`, { code: 'RANGE_NOT_SATISFIABLE' });
-  }
-  return `bytes=${start}-${range.end ?? ''}`;
-}
 
 function presignSeconds(expiresIn: number): number {
   if (!Number.isInteger(expiresIn) || expiresIn < 1 || expiresIn > MAX_PRESIGN_SECONDS) {

@@ -13,6 +13,7 @@ import { decodeCursor, encodeCursor, listLimit } from './list-cursor.ts';
 import { fromSupabaseError, isSupabaseNotFound, parseErrorBody, realStatus, supabaseAnswer, SupabaseHttpError } from './supabase-errors.ts';
 import type { ByteRange, ListedObject, ListResult, ObjectMetadata, PresignedUpload, ProviderCapabilities, ProviderContext, StorageProvider, UploadOptions } from './provider.ts';
 import { readHead, rest } from './content-reader.ts';
+import { httpRangeHeader } from './byte-range.ts';
 
 const MiB = 1024 * 1024;
 /** Supabase's TUS endpoint takes chunks of exactly 6 MiB. */
@@ -159,7 +160,7 @@ export class SupabaseProvider implements StorageProvider {
   }
 
   async openDownload(key: string, range?: ByteRange): Promise<Readable> {
-    const header = rangeHeader(range);
+    const header = httpRangeHeader(range);
     return this.inEitherBucket(key, `reading ${key}`, async (bucket) => {
       const controller = new AbortController();
       const response = await this.fetch(`${this.storageUrl}/object/authenticated/${bucket}/${encodePath(key)}`, {
@@ -503,14 +504,6 @@ function idleLimited(stream: Readable, controller: AbortController, idleMs: numb
   return stream;
 }
 
-function rangeHeader(range: ByteRange | undefined): string | undefined {
-  if (!range || (range.start === undefined && range.end === undefined)) return undefined;
-  const start = range.start ?? 0;
-  if (!Number.isSafeInteger(start) || start < 0 || (range.end !== undefined && (!Number.isSafeInteger(range.end) || range.end < start))) {
-    throw new ValidationError(`range ${start}-${range.end ?? ''} is not a valid byte range`, { code: 'RANGE_NOT_SATISFIABLE' });
-  }
-  return `bytes=${start}-${range.end ?? ''}`;
-}
 
 function signSeconds(expiresIn: number): number {
   if (!Number.isInteger(expiresIn) || expiresIn < 1) throw new ValidationError('expiresIn must be a whole number of seconds, at least 1');

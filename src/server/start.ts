@@ -93,7 +93,8 @@ function withServeUrl(config: StorageConfig, url: string): StorageConfig {
   return { ...config, providers };
 }
 
-async function freePort(host: string): Promise<number> {
+/** A port that is free on `host` now (the OS picks it). */
+export async function freePort(host: string): Promise<number> {
   return new Promise((resolvePort, reject) => {
     const probe = createNetServer();
     probe.once('error', reject);

@@ -13,6 +13,7 @@ import { resolveServerConfig } from '../../src/server/server-config.ts';
 import type { ServerConfig } from '../../src/server/server-config.ts';
 import { tempDir } from '../helpers.ts';
 import type { TestDatabase } from '../catalog/databases.ts';
+import { freePort } from '../../src/server/start.ts';
 
 /**
  * One real server per test file (or per catalog database): local disk in a temp directory, the
@@ -44,7 +45,7 @@ export async function startTestServer(options: { storage?: Partial<StorageConfig
   const databaseUrl = options.database ? (await options.database.fresh()).databaseUrl : undefined;
   const storageConfig = { data_dir: dataDir, ...(databaseUrl ? { database_url: databaseUrl } : {}), ...options.storage, server: options.server ?? {}, auth: options.auth ?? {} } as StorageConfigInput;
   // The signed URLs must point at this server; the port is known only after listening, so pick it first.
-  const port = await freePort();
+  const port = await freePort('127.0.0.1');
   const url = `http://127.0.0.1:${port}`;
   storageConfig.providers ??= { local: { type: 'local', config: { base_path: filesDir, serve_url_base: url } } };
   const storage = await createStorageManager({ config: storageConfig, env: {} });
@@ -68,17 +69,6 @@ export async function startTestServer(options: { storage?: Partial<StorageConfig
   };
 }
 
-async function freePort(): Promise<number> {
-  const { createServer: createNetServer } = await import('node:net');
-  return new Promise((resolve, reject) => {
-    const probe = createNetServer();
-    probe.once('error', reject);
-    probe.listen({ host: '127.0.0.1', port: 0 }, () => {
-      const address = probe.address();
-      probe.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 export interface RawResponse {
   status: number;
