@@ -46,7 +46,7 @@ export function parseErrorBody(text: string): SupabaseErrorBody {
 }
 
 const DENIED = new Set(['InvalidJWT', 'AccessDenied', 'Unauthorized', 'InvalidSignature', 'SignatureDoesNotMatch', 'InvalidAccessKeyId', 'MissingToken']);
-const UNAVAILABLE = new Set(['InternalError', 'DatabaseTimeout', 'DatabaseError', 'SlowDown', 'TooManyRequests', 'ServiceUnavailable', 'S3Error', 'DatabaseConnectionError', 'LockTimeout']);
+const UNAVAILABLE = new Set(['ResourceLocked', 'InternalError', 'DatabaseTimeout', 'DatabaseError', 'SlowDown', 'TooManyRequests', 'ServiceUnavailable', 'S3Error', 'DatabaseConnectionError', 'LockTimeout']);
 const CONFLICT = new Set(['KeyAlreadyExists', 'ResourceAlreadyExists', 'Duplicate', 'BucketAlreadyExists']);
 const NETWORK_CODES = new Set([
   'ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNABORTED',
@@ -91,6 +91,17 @@ export function isSupabaseNotFound(error: unknown): boolean {
   return answer !== undefined && !isBucketMissing(answer.body) && (answer.body.code === 'NoSuchKey' || realStatus(answer) === 404 || answer.body.error === 'not_found');
 }
 
+/**
+ * True when the server has no such route (an older server) or refuses the feature for this tenant
+ * (a multi-tenant server whose tenant has not migrated to it).
+ */
+export function isRouteMissing(error: unknown): boolean {
+  const answer = supabaseAnswer(error);
+  if (!answer) return false;
+  const text = `${answer.body.error ?? ''} ${answer.body.message ?? ''}`;
+  return /\bRoute \S+ not found/i.test(text) || /feature is not available for your tenant/i.test(text);
+}
+
 function isBucketMissing(body: SupabaseErrorBody): boolean {
   return body.code === 'NoSuchBucket' || /bucket not found/i.test(`${body.error ?? ''} ${body.message ?? ''}`);
 }
@@ -125,10 +136,11 @@ export function fromSupabaseError(error: unknown, ctx: SupabaseErrorContext): St
     return new AccessDeniedError(`${where}: access denied (${said}); check that "key" is the project's service-role key`, options);
   }
   if (code === 'EntityTooLarge' || status === 413) return new ValidationError(`${where}: refused as too large (${said}); raise the bucket's or the project's file size limit`, { ...options, code: 'CONTENT_TOO_LARGE' });
+  if (code === 'InvalidMimeType' || status === 415) return new ValidationError(`${where}: the bucket refuses this content type (${said}); widen the bucket's allowed MIME types`, { ...options, code: 'CONTENT_TYPE_NOT_ALLOWED' });
   if (code === 'InvalidRange' || status === 416) return new ValidationError(`${where}: the range is outside the object`, { ...options, code: 'RANGE_NOT_SATISFIABLE' });
   if ((code && CONFLICT.has(code)) || (kind && CONFLICT.has(kind)) || status === 409) return new StorageError(`${where}: already exists (${said})`, { ...options, code: 'CONFLICT' });
   if (status === 507 || code === 'QuotaExceeded') return new InsufficientStorageError(`${where}: the storage quota is exhausted (${said})`, options);
-  if ((code && UNAVAILABLE.has(code)) || status >= 500 || status === 429 || status === 408) {
+  if ((code && UNAVAILABLE.has(code)) || status >= 500 || status === 429 || status === 408 || status === 423) {
     return new ProviderUnavailableError(`${where}: the server is unavailable (${said})`, options);
   }
   if (status === 400) return new ValidationError(`${where}: refused (${said})`, options);

@@ -1,24 +1,23 @@
-import { Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { StorageClient } from '@supabase/storage-js';
 import type { FileObject } from '@supabase/storage-js';
-import { Upload as TusUpload } from 'tus-js-client';
-import type { DetailedError } from 'tus-js-client';
 import { z } from 'zod';
 import { NotFoundError, StorageError, ValidationError } from '../errors.ts';
 import { assertSafeKey, assertSafePrefix } from '../keys.ts';
 import { parseProviderConfig } from '../config/provider-config.ts';
 import { parseSize } from '../config/sizes.ts';
 import { decodeCursor, encodeCursor, listLimit } from './list-cursor.ts';
-import { fromSupabaseError, isSupabaseNotFound, parseErrorBody, realStatus, supabaseAnswer, SupabaseHttpError } from './supabase-errors.ts';
+import { fromSupabaseError, isRouteMissing, isSupabaseNotFound, parseErrorBody, realStatus, supabaseAnswer, SupabaseHttpError } from './supabase-errors.ts';
 import type { ByteRange, ListedObject, ListResult, ObjectMetadata, PresignedUpload, ProviderCapabilities, ProviderContext, StorageProvider, UploadOptions } from './provider.ts';
-import { readHead, rest } from './content-reader.ts';
+import { readHead } from './content-reader.ts';
+import { TusContentFailure, uploadThroughTus } from './supabase-tus.ts';
 import { httpRangeHeader } from './byte-range.ts';
 
 const MiB = 1024 * 1024;
 /** Supabase's TUS endpoint takes chunks of exactly 6 MiB. */
 const TUS_CHUNK_BYTES = 6 * MiB;
-/** Signed upload URLs from Supabase are valid for two hours, whatever is asked. */
+/** Supabase's default lifetime of a signed upload token, when the token does not say. */
 const SIGNED_UPLOAD_SECONDS = 2 * 3600;
 /** Entries per folder listing request, and keys per createSignedUrls request. */
 const PAGE = 1000;
@@ -123,6 +122,8 @@ export class SupabaseProvider implements StorageProvider {
   readonly storageUrl: string;
   private readonly config: Config;
   private readonly name: string;
+  /** Set when the server has no flat listing (list-v2, 2025 and later). */
+  private folderListingOnly = false;
 
   constructor(config: SupabaseProviderConfig, ctx?: Partial<ProviderContext>) {
     this.name = ctx?.name ?? 'supabase';
@@ -160,24 +161,52 @@ export class SupabaseProvider implements StorageProvider {
   }
 
   async openDownload(key: string, range?: ByteRange): Promise<Readable> {
+    assertSafeKey(key);
     const header = httpRangeHeader(range);
     return this.inEitherBucket(key, `reading ${key}`, async (bucket) => {
       const controller = new AbortController();
-      const response = await this.fetch(`${this.storageUrl}/object/authenticated/${bucket}/${encodePath(key)}`, {
-        headers: { ...this.authHeaders(), ...(header ? { Range: header } : {}) },
-        signal: controller.signal,
-      });
-      return idleLimited(Readable.fromWeb(response.body! as WebReadableStream<Uint8Array>), controller, this.config.request_timeout_ms);
+      let response: Response;
+      try {
+        response = await this.fetch(`${this.storageUrl}/object/authenticated/${bucket}/${encodePath(key)}`, {
+          headers: { ...this.authHeaders(), ...(header ? { Range: header } : {}) },
+          signal: controller.signal,
+        });
+      } catch (error) {
+        throw await this.rangeError(error, bucket, key, range);
+      }
+      let body = Readable.fromWeb(response.body! as WebReadableStream<Uint8Array>);
+      // A server that ignores the Range header sends the whole object: cut the range out of it.
+      if (header && response.status === 200) {
+        const whole = body;
+        body = whole.pipe(byteWindow(range!.start ?? 0, range!.end));
+        whole.once('error', (error) => body.destroy(error));
+        body.once('close', () => whole.destroy());
+      }
+      return idleLimited(body, controller, this.config.request_timeout_ms);
     });
+  }
+
+  /**
+   * A ranged read that failed on the server: an S3-backed Supabase Storage passes a range that
+   * starts past the end on to S3 and answers S3's refusal as a 500, so a 5xx on a ranged read is
+   * checked against the object's size.
+   */
+  private async rangeError(error: unknown, bucket: string, key: string, range: ByteRange | undefined): Promise<unknown> {
+    const answer = supabaseAnswer(error);
+    if (!range?.start || !answer || realStatus(answer) < 500) return error;
+    const size = await this.fetch(`${this.storageUrl}/object/info/authenticated/${bucket}/${encodePath(key)}`, { headers: this.authHeaders() })
+      .then(async (response) => objectSize(await response.json() as ObjectInfo), () => undefined);
+    return size !== undefined && range.start >= size ? new SupabaseHttpError(416, { code: 'InvalidRange', message: `the range starts at ${range.start}, past the end of ${size} bytes` }) : error;
   }
 
   async getPresignedDownloadUrl(key: string, opts: { expiresIn: number; filename?: string }): Promise<string> {
     assertSafeKey(key);
     const expiresIn = signSeconds(opts.expiresIn);
     return this.inEitherBucket(key, `signing a download of ${key}`, async (bucket) => {
-      const { data, error } = await this.client.from(bucket).createSignedUrl(key, expiresIn, opts.filename ? { download: opts.filename } : undefined);
+      const { data, error } = await this.client.from(bucket).createSignedUrl(key, expiresIn);
       if (error) throw error;
-      return data.signedUrl;
+      // Not storage-js's `download` option: it encodes the name twice.
+      return opts.filename ? `${data.signedUrl}&download=${encodeURIComponent(opts.filename)}` : data.signedUrl;
     });
   }
 
@@ -208,9 +237,10 @@ export class SupabaseProvider implements StorageProvider {
   }
 
   /**
-   * A signed PUT into the private bucket (createSignedUploadUrl). Supabase signs upload tokens for
-   * two hours whatever `expiresIn` asks, and cannot limit the size below the bucket's own limit:
-   * the manager's completion step checks what landed.
+   * A signed PUT into the private bucket (createSignedUploadUrl). The server sets the token's
+   * lifetime (two hours on hosted Supabase, `UPLOAD_SIGNED_URL_EXPIRATION_TIME` when self-hosted)
+   * whatever `expiresIn` asks, so `expiresAt` is read from the token itself; nor can it limit the
+   * size below the bucket's own limit: the manager's completion step checks what landed.
    */
   async getPresignedUploadUrl(key: string, opts: { contentType: string; expiresIn: number; maxSize?: number }): Promise<PresignedUpload> {
     assertSafeKey(key);
@@ -222,7 +252,7 @@ export class SupabaseProvider implements StorageProvider {
       url: data.signedUrl,
       method: 'PUT',
       headers: { 'Content-Type': opts.contentType, 'x-upsert': 'false', 'Cache-Control': `max-age=${this.cacheSeconds({})}` },
-      expiresAt: new Date(Date.now() + SIGNED_UPLOAD_SECONDS * 1000).toISOString(),
+      expiresAt: new Date(tokenExpiry(data.token) ?? Date.now() + SIGNED_UPLOAD_SECONDS * 1000).toISOString(),
     };
   }
 
@@ -250,13 +280,16 @@ export class SupabaseProvider implements StorageProvider {
   async getMetadata(key: string): Promise<ObjectMetadata> {
     assertSafeKey(key);
     return this.inEitherBucket(key, `reading the metadata of ${key}`, async (bucket) => {
-      // Not storage-js's info(): it camel-cases the keys of the user metadata too.
-      const response = await this.fetch(`${this.storageUrl}/object/info/${bucket}/${encodePath(key)}`, { headers: this.authHeaders() });
+      // Not storage-js's info(): it camel-cases the keys of the user metadata too. The
+      // authenticated route, because the plain one takes a refused key for an anonymous caller.
+      const response = await this.fetch(`${this.storageUrl}/object/info/authenticated/${bucket}/${encodePath(key)}`, { headers: this.authHeaders() });
       const info = await response.json() as ObjectInfo;
-      const system = info.metadata && typeof info.metadata === 'object' && 'mimetype' in info.metadata ? info.metadata as { size?: number; mimetype?: string; lastModified?: string } : undefined;
+      // Current servers answer with `size` and the user metadata as `metadata`; older ones with the
+      // system metadata (size, mimetype) as `metadata` and the user's as `user_metadata`.
+      const system = typeof info.size !== 'number' && info.metadata && typeof info.metadata === 'object' ? info.metadata as { size?: number; mimetype?: string; lastModified?: string } : undefined;
       return {
         key,
-        size: Number(info.size ?? system?.size ?? 0),
+        size: objectSize(info),
         contentType: info.content_type ?? system?.mimetype ?? 'application/octet-stream',
         lastModified: new Date(info.last_modified ?? system?.lastModified ?? info.updated_at ?? info.created_at ?? Date.now()).toISOString(),
         metadata: stringValues(info.user_metadata ?? (system ? undefined : info.metadata)),
@@ -264,13 +297,13 @@ export class SupabaseProvider implements StorageProvider {
     });
   }
 
-  /** A folder walk (Supabase lists one folder level at a time), in key order across both buckets. */
+  /** Keys under `prefix` in byte order across both buckets, a page at a time. */
   async list(prefix: string, opts: { cursor?: string; limit?: number } = {}): Promise<ListResult> {
     assertSafePrefix(prefix);
     const limit = listLimit(opts.limit);
     const after = decodeCursor(opts.cursor);
     const found: ListedObject[] = [];
-    for (const bucket of this.buckets()) found.push(...await walkFolders((folder) => this.listFolder(bucket, folder), prefix, after, limit + 1));
+    for (const bucket of this.buckets()) found.push(...await this.listBucket(bucket, prefix, after, limit + 1));
     found.sort((a, b) => compareBytes(a.key, b.key));
     const items = found.slice(0, limit);
     return { items, ...(found.length > limit ? { nextCursor: encodeCursor(items.at(-1)!.key) } : {}) };
@@ -322,63 +355,60 @@ export class SupabaseProvider implements StorageProvider {
   }
 
   private async uploadTus(key: string, bucket: string, head: Uint8Array[], iterator: AsyncIterator<Uint8Array>, opts: UploadOptions): Promise<void> {
-    const state: { failure?: unknown } = {};
-    const body = Readable.from(rest(head, iterator, opts.signal, state), { objectMode: false, highWaterMark: 64 * 1024 });
-    let upload: TusUpload | undefined;
-    let watchdog: NodeJS.Timeout | undefined;
     try {
-      await new Promise<void>((resolve, reject) => {
-        const fail = (error: unknown) => {
-          if (watchdog) clearTimeout(watchdog);
-          reject(error);
-        };
-        const alive = () => {
-          if (watchdog) clearTimeout(watchdog);
-          watchdog = setTimeout(() => fail(new SupabaseHttpError(504, { message: `no progress for ${this.config.request_timeout_ms} ms` })), this.config.request_timeout_ms + 5000);
-        };
-        upload = new TusUpload(body, {
-          endpoint: `${this.storageUrl}/upload/resumable`,
-          chunkSize: TUS_CHUNK_BYTES,
-          retryDelays: [0, 1000, 3000, 5000],
-          headers: { ...this.authHeaders(), 'x-upsert': 'false' },
-          uploadDataDuringCreation: true,
-          storeFingerprintForResuming: false,
-          removeFingerprintOnSuccess: true,
-          ...(opts.size !== undefined ? { uploadSize: opts.size } : { uploadLengthDeferred: true }),
-          // The metadata goes with the upload's creation, before the content has been read: the
-          // sha256 and size the manager adds at the end are not on the object (the catalog has them).
-          metadata: {
-            bucketName: bucket,
-            objectName: key,
-            contentType: opts.contentType,
-            cacheControl: String(this.cacheSeconds(opts.metadata)),
-            metadata: JSON.stringify(opts.metadata),
-          },
-          onShouldRetry: (error: DetailedError) => {
-            if (state.failure !== undefined || opts.signal?.aborted) return false;
-            const answer = supabaseAnswer(error);
-            if (!answer) return true;
-            const status = realStatus(answer);
-            return status >= 500 || status === 429 || status === 409 || status === 423;
-          },
-          onProgress: alive,
-          onError: fail,
-          onSuccess: () => {
-            if (watchdog) clearTimeout(watchdog);
-            resolve();
-          },
-        });
-        opts.signal?.addEventListener('abort', () => fail(opts.signal!.reason), { once: true });
-        alive();
-        upload.start();
+      await uploadThroughTus({
+        endpoint: `${this.storageUrl}/upload/resumable`,
+        headers: { ...this.authHeaders(), 'x-upsert': 'false' },
+        // The metadata goes with the upload's creation, before the content has been read: the
+        // sha256 and size the manager adds at the end are not on the object (the catalog has them).
+        metadata: {
+          bucketName: bucket,
+          objectName: key,
+          contentType: opts.contentType,
+          cacheControl: String(this.cacheSeconds(opts.metadata)),
+          metadata: JSON.stringify(opts.metadata),
+        },
+        chunkSize: TUS_CHUNK_BYTES,
+        size: opts.size,
+        head,
+        iterator,
+        signal: opts.signal,
+        stallMs: this.config.request_timeout_ms + 5000,
+        stallError: (message) => new SupabaseHttpError(504, { message }),
+        shouldRetry: (error) => {
+          const answer = supabaseAnswer(error);
+          if (!answer) return true;
+          const status = realStatus(answer);
+          // 409 on a PATCH is an offset mismatch (tus-js-client asks the offset and goes on);
+          // on the creation it is an existing key, which no retry changes.
+          const creating = error.originalRequest?.getMethod() === 'POST';
+          return status >= 500 || status === 429 || status === 423 || (status === 409 && !creating);
+        },
       });
     } catch (error) {
-      body.destroy();
-      // Terminate the upload so no part of it stays on the server.
-      await upload?.abort(true).catch(() => undefined);
-      if (state.failure !== undefined) throw this.contentError(state.failure, key);
-      if (opts.signal?.aborted) throw this.contentError(opts.signal.reason, key);
+      if (error instanceof TusContentFailure) throw this.contentError(error.reason, key);
       throw this.error(error, `storing ${key} (TUS upload)`, bucket);
+    }
+  }
+
+  /**
+   * Up to `wanted` keys of one bucket under `prefix` after `after`, through the flat listing
+   * (`POST /object/list-v2`): byte order, full names, case-sensitive. Servers without it get the
+   * folder walk of the older listing, whose matching ignores case.
+   */
+  private async listBucket(bucket: string, prefix: string, after: string, wanted: number): Promise<ListedObject[]> {
+    const walk = () => walkFolders((folder) => this.listFolder(bucket, folder), prefix, after, wanted);
+    if (this.folderListingOnly) return walk();
+    try {
+      return await flatListing(async (cursor) => {
+        const { data, error } = await this.client.from(bucket).listV2({ prefix, limit: PAGE, with_delimiter: false, ...(cursor ? { cursor } : {}) });
+        if (error) throw error;
+        return data;
+      }, prefix, after, wanted);
+    } catch (error) {
+      if (!isRouteMissing(error)) throw this.error(error, `listing ${prefix || '(the root)'}`, bucket);
+      this.folderListingOnly = true;
+      return walk();
     }
   }
 
@@ -407,7 +437,7 @@ export class SupabaseProvider implements StorageProvider {
   }
 
   private async existsIn(bucket: string, key: string): Promise<boolean> {
-    const response = await this.fetch(`${this.storageUrl}/object/info/${bucket}/${encodePath(key)}`, { headers: this.authHeaders() }).catch((error: unknown) => {
+    const response = await this.fetch(`${this.storageUrl}/object/info/authenticated/${bucket}/${encodePath(key)}`, { headers: this.authHeaders() }).catch((error: unknown) => {
       if (isSupabaseNotFound(error)) return undefined;
       throw this.error(error, `checking ${key}`, bucket);
     });
@@ -474,6 +504,24 @@ interface ObjectInfo {
   user_metadata?: Record<string, unknown> | null;
 }
 
+function objectSize(info: ObjectInfo): number {
+  if (typeof info.size === 'number') return info.size;
+  return Number((info.metadata as { size?: unknown } | null | undefined)?.size ?? 0);
+}
+
+/** Passes on bytes `start` to `end` (inclusive; to the end when undefined) of what flows through. */
+function byteWindow(start: number, end: number | undefined): Transform {
+  let at = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      const from = Math.max(start - at, 0);
+      const to = end === undefined ? chunk.length : Math.min(end + 1 - at, chunk.length);
+      at += chunk.length;
+      done(null, from < to ? chunk.subarray(from, to) : undefined);
+    },
+  });
+}
+
 function folderEntry(object: FileObject): FolderEntry {
   const meta = (object.metadata ?? {}) as { size?: number; lastModified?: string };
   return {
@@ -482,6 +530,44 @@ function folderEntry(object: FileObject): FolderEntry {
     size: Number(meta.size ?? 0),
     lastModified: new Date(meta.lastModified ?? object.updated_at ?? object.created_at ?? Date.now()).toISOString(),
   };
+}
+
+/**
+ * The list-v2 continuation token that starts after `key`. Supabase Storage's tokens are
+ * base64 of `l:<last name>` lines (the format its S3 endpoint's ListObjectsV2 shares), which
+ * lets a listing resume after any key rather than only where the server stopped.
+ */
+export function listCursorAfter(key: string): string {
+  return Buffer.from(`l:${key}`, 'utf8').toString('base64');
+}
+
+/** One page of the flat listing (`POST /object/list-v2/{bucket}` without a delimiter). */
+export interface FlatPage {
+  objects: Array<{ name: string; key?: string; metadata?: Record<string, unknown> | null; updated_at?: string; created_at?: string }>;
+  hasNext: boolean;
+  nextCursor?: string;
+}
+
+/**
+ * Up to `wanted` keys under `prefix` (a plain string prefix) after `after`, in byte order, from the
+ * flat listing: full names, case-sensitive, paged by the server's continuation token.
+ */
+export async function flatListing(listPage: (cursor: string | undefined) => Promise<FlatPage>, prefix: string, after: string, wanted: number): Promise<ListedObject[]> {
+  const out: ListedObject[] = [];
+  let cursor = after ? listCursorAfter(after) : undefined;
+  while (out.length < wanted) {
+    const page = await listPage(cursor);
+    for (const object of page.objects) {
+      const key = object.key ?? object.name;
+      // The server matches the prefix with LIKE, where "_" stands for any character.
+      if (!key.startsWith(prefix) || compareBytes(key, after) <= 0 || key.split('/').at(-1) === FOLDER_PLACEHOLDER) continue;
+      const entry = folderEntry(object as unknown as FileObject);
+      out.push({ key, size: entry.size, lastModified: entry.lastModified });
+    }
+    if (!page.hasNext || !page.nextCursor) break;
+    cursor = page.nextCursor;
+  }
+  return out.slice(0, wanted);
 }
 
 /** `a/b c.png` -> `a/b%20c.png`: each segment encoded, the slashes kept. */
@@ -504,6 +590,16 @@ function idleLimited(stream: Readable, controller: AbortController, idleMs: numb
   return stream;
 }
 
+
+/** The `exp` of a JWT, in ms, or undefined when it has none (the signature is the server's to check). */
+export function tokenExpiry(token: string): number | undefined {
+  try {
+    const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { exp?: unknown };
+    return typeof payload.exp === 'number' ? payload.exp * 1000 : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 function signSeconds(expiresIn: number): number {
   if (!Number.isInteger(expiresIn) || expiresIn < 1) throw new ValidationError('expiresIn must be a whole number of seconds, at least 1');

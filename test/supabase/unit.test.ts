@@ -1,15 +1,16 @@
 /**
- * The Supabase provider without a server: config schema, URL building, error-body mapping and the
- * folder walk's ordering (over an in-memory folder lister; the contract suite runs against a real server).
+ * The Supabase provider without a server: config schema, URL building, error-body mapping, and the
+ * ordering and paging of both listings (over in-memory listers that follow the server's documented
+ * semantics; the contract suite runs against a real server).
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { AccessDeniedError, ConfigError, InsufficientStorageError, NotFoundError, ProviderUnavailableError, StorageError, ValidationError } from '../../src/errors.ts';
 import { encodeCursor } from '../../src/providers/list-cursor.ts';
 import { providerFactory } from '../../src/providers/registry.ts';
-import { encodePath, supabaseStorageUrl, SupabaseProvider, walkFolders } from '../../src/providers/supabase.ts';
-import type { FolderEntry } from '../../src/providers/supabase.ts';
-import { fromSupabaseError, isSupabaseNotFound, SupabaseHttpError } from '../../src/providers/supabase-errors.ts';
+import { encodePath, flatListing, listCursorAfter, supabaseStorageUrl, SupabaseProvider, tokenExpiry, walkFolders } from '../../src/providers/supabase.ts';
+import type { FlatPage, FolderEntry } from '../../src/providers/supabase.ts';
+import { fromSupabaseError, isRouteMissing, isSupabaseNotFound, SupabaseHttpError } from '../../src/providers/supabase-errors.ts';
 
 const base = { url: 'https://abc.supabase.co', key: 'service-role-key', bucket: 'boards' };
 const ctx = { bucket: 'boards', endpoint: 'https://abc.supabase.co/storage/v1', what: 'reading k' };
@@ -160,5 +161,67 @@ describe('supabase folder walk', () => {
     assert.ok(!calls.includes('p/l/c/'), `opened ${calls.join(', ')}`);
     assert.ok(!calls.includes('p/L/'));
     assert.equal(encodeCursor('p/l/d').length > 0, true);
+  });
+});
+
+describe('supabase flat listing (list-v2)', () => {
+  /**
+   * Pages as Supabase Storage's list-v2 gives them without a delimiter: `name LIKE prefix%` (so
+   * "_" matches any character), byte order, and a cursor of base64 `l:<last name>` lines.
+   */
+  function server(names: string[], pageSize: number): { page: (cursor: string | undefined) => Promise<FlatPage>; prefixOf: (p: string) => (cursor: string | undefined) => Promise<FlatPage>; requests: number } {
+    const state = { requests: 0 };
+    const sorted = [...names].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    const like = (prefix: string) => new RegExp(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/_/g, '.').replace(/%/g, '.*')}`, 's');
+    const prefixOf = (prefix: string) => async (cursor: string | undefined): Promise<FlatPage> => {
+      state.requests++;
+      const startAfter = cursor ? Buffer.from(cursor, 'base64').toString().split('\n').find((line) => line.startsWith('l:'))!.slice(2) : '';
+      const matching = sorted.filter((n) => like(prefix).test(n) && Buffer.compare(Buffer.from(n), Buffer.from(startAfter)) > 0);
+      const objects = matching.slice(0, pageSize).map((name) => ({ name, metadata: { size: name.length }, updated_at: '2026-01-01T00:00:00.000Z' }));
+      const hasNext = matching.length > pageSize;
+      return { objects, hasNext, ...(hasNext ? { nextCursor: listCursorAfter(objects.at(-1)!.name) } : {}) };
+    };
+    return { page: prefixOf(''), prefixOf, get requests() { return state.requests; } };
+  }
+  const names = ['t/a_1/x', 't/a_1/y', 't/aX1/z', 't/a_10', 'T/a_1/upper', 't/a_1/.emptyFolderPlaceholder', 't/b', 'u/other'];
+  const byteSorted = (keys: string[]) => [...keys].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+
+  it('keeps only keys that really start with the prefix, in byte order, case-sensitively', async () => {
+    const s = server(names, 2);
+    assert.deepEqual((await flatListing(s.prefixOf('t/a_1'), 't/a_1', '', 100)).map((i) => i.key), ['t/a_1/x', 't/a_1/y', 't/a_10']);
+    assert.deepEqual((await flatListing(s.prefixOf(''), '', '', 100)).map((i) => i.key), byteSorted(names.filter((n) => !n.endsWith('Placeholder'))));
+    const [first] = await flatListing(s.prefixOf('t/b'), 't/b', '', 1);
+    assert.deepEqual(first, { key: 't/b', size: 3, lastModified: '2026-01-01T00:00:00.000Z' });
+  });
+
+  it('resumes after any key through the server cursor, and stops at what was wanted', async () => {
+    const s = server(names, 2);
+    assert.deepEqual((await flatListing(s.prefixOf('t/'), 't/', 't/a_1/x', 100)).map((i) => i.key), ['t/a_1/y', 't/a_10', 't/b'] /* 't/aX1/z' sorts before 't/a_1/x': X < _ */);
+    assert.deepEqual((await flatListing(s.prefixOf('t/'), 't/', 't/a_1/xx', 2)).map((i) => i.key), ['t/a_1/y', 't/a_10']);
+    assert.deepEqual(await flatListing(s.prefixOf('t/'), 't/', 't/zzz', 5), []);
+  });
+
+  it('uses the cursor format the server decodes', () => {
+    assert.equal(Buffer.from(listCursorAfter('t/ü b'), 'base64').toString('utf8'), 'l:t/ü b');
+  });
+});
+
+describe('supabase helpers', () => {
+  it('reads the expiry of a signed upload token', () => {
+    const token = (payload: object) => `e30.${Buffer.from(JSON.stringify(payload)).toString('base64url')}.sig`;
+    assert.equal(tokenExpiry(token({ url: 'b/k', exp: 1_900_000_000 })), 1_900_000_000_000);
+    assert.equal(tokenExpiry(token({ url: 'b/k' })), undefined);
+    assert.equal(tokenExpiry('not a jwt'), undefined);
+  });
+
+  it('knows a server without the route, or a tenant without the feature', () => {
+    assert.ok(isRouteMissing(answer(404, { message: 'Route POST:/object/list-v2/boards not found', error: 'Not Found', statusCode: 404 })));
+    assert.ok(isRouteMissing(answer(400, { message: 'This feature is not available for your tenant' })));
+    assert.ok(!isRouteMissing(answer(400, { statusCode: '404', code: 'NoSuchBucket', message: 'Bucket not found' })));
+  });
+
+  it('maps a refused content type and a locked object', () => {
+    assert.equal(fromSupabaseError(answer(400, { statusCode: '415', code: 'InvalidMimeType', message: 'mime type image/png is not supported' }), ctx).code, 'CONTENT_TYPE_NOT_ALLOWED');
+    assert.ok(fromSupabaseError(answer(400, { statusCode: '423', code: 'ResourceLocked', message: 'locked' }), ctx) instanceof ProviderUnavailableError);
   });
 });
