@@ -52,6 +52,29 @@ describe('supabase provider', { skip: supabaseSkipReason ?? false }, () => {
     await assert.rejects(provider.getPresignedDownloadUrls(['t/one.txt', 't/missing.txt'], { expiresIn: 120 }), NotFoundError);
   });
 
+  it('lists case-sensitively and by a plain prefix, "_" included', async () => {
+    for (const key of ['c/abc/x', 'c/ABC/y', 'c/a_1/z', 'c/aX1/w']) await provider.upload(key, chunksOf(Buffer.from(key), 2), { contentType: 'text/plain', metadata: {} });
+    assert.deepEqual((await provider.list('c/abc/')).items.map((i) => i.key), ['c/abc/x']);
+    assert.deepEqual((await provider.list('c/a_1')).items.map((i) => i.key), ['c/a_1/z']);
+    assert.deepEqual((await provider.list('c/')).items.map((i) => i.key), ['c/ABC/y', 'c/aX1/w', 'c/a_1/z', 'c/abc/x']);
+  });
+
+  it('gives a signed upload URL whose expiry comes from the server, and takes a PUT on it', async () => {
+    const signed = await provider.getPresignedUploadUrl('t/direct.txt', { contentType: 'text/plain', expiresIn: 600 });
+    assert.ok(Date.parse(signed.expiresAt) > Date.now(), signed.expiresAt);
+    const response = await fetch(signed.url, { method: signed.method, headers: signed.headers, body: 'direct' });
+    assert.equal(response.status, 200, await response.text());
+    assert.equal((await readAll(await provider.openDownload('t/direct.txt'))).toString(), 'direct');
+  });
+
+  it('names a signed download with a non-ASCII file name as given', async () => {
+    const url = await provider.getPresignedDownloadUrl('t/one.txt', { expiresIn: 120, filename: 'résumé & notes.txt' });
+    const response = await fetch(url);
+    assert.equal(response.status, 200);
+    const disposition = response.headers.get('content-disposition') ?? '';
+    assert.ok(disposition.includes(encodeURIComponent('résumé & notes.txt')) || disposition.includes('résumé & notes.txt'), disposition);
+  });
+
   it('refuses an altered signed URL', async () => {
     const url = await provider.getPresignedDownloadUrl('t/one.txt', { expiresIn: 120 });
     const response = await fetch(url.replace('one.txt', 'two.txt'));
