@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
+import type { DatabaseSync } from 'node:sqlite';
 import { isAbsolute, join, resolve } from 'node:path';
 import { Kysely, Migrator, PostgresDialect, sql } from 'kysely';
 import type { Transaction } from 'kysely';
@@ -9,7 +10,8 @@ import { decodeCursor, encodeCursor, listLimit } from '../providers/list-cursor.
 import type { ArtifactReference, Visibility } from '../manager/artifact-reference.ts';
 import { catalogMigrations } from './migrations.ts';
 import { nodeSqliteDialect } from './node-sqlite-dialect.ts';
-import type { ArtifactRow, AuditAction, CatalogTables, PendingUploadRow } from './tables.ts';
+import { SqliteWrites } from './sqlite-writes.ts';
+import type { ArtifactRow, AuditAction, AuditInsert, CatalogTables, PendingUploadRow } from './tables.ts';
 
 export type { AuditAction, PendingUploadRow } from './tables.ts';
 
@@ -54,6 +56,8 @@ export interface AuditEvent {
 export class Catalog {
   readonly dialect: 'sqlite' | 'postgres';
   private readonly db: Kysely<CatalogTables>;
+  /** SQLite: the per-store write, precompiled (see SqliteWrites). */
+  private sqliteWrites: SqliteWrites | undefined;
 
   private constructor(db: Kysely<CatalogTables>, dialect: 'sqlite' | 'postgres') {
     this.db = db;
@@ -62,11 +66,14 @@ export class Catalog {
 
   /** Connect and bring the schema up to date. */
   static async open(options: { databaseUrl?: string; dataDir: string }): Promise<Catalog> {
-    const { db, dialect } = await connect(options.databaseUrl, options.dataDir);
+    const { db, dialect, sqlite } = await connect(options.databaseUrl, options.dataDir);
     const catalog = new Catalog(db, dialect);
     try {
       const { error } = await new Migrator({ db, provider: catalogMigrations }).migrateToLatest();
       if (error) throw error;
+      // The migrator's queries have opened the connection.
+      const connection = sqlite?.();
+      if (connection) catalog.sqliteWrites = new SqliteWrites(connection, db);
     } catch (error) {
       await db.destroy();
       throw new ConfigError(`database_url: the catalog could not be prepared (${(error as Error).message})`, { cause: error });
@@ -76,16 +83,24 @@ export class Catalog {
 
   /** Record a stored artifact and its audit entry together. */
   async record(artifact: CatalogArtifact, actor?: string, action: AuditAction = 'stored', mirrors: string[] = []): Promise<void> {
+    const row = toRow(artifact);
+    // Mirror copies are queued with the record itself: a crash after this cannot lose them.
+    const now = new Date().toISOString();
+    const copies = mirrors.map((provider) => ({ storage_key: artifact.storageKey, provider, status: 'pending' as const, attempts: 0, next_attempt_at: now, last_error: null }));
+    // Only a completed direct upload has a pending row to retire.
+    const retirePendingUpload = action === 'upload_completed';
+    const [audit] = auditRows([{ action, tenantId: artifact.tenantId, storageKey: artifact.storageKey, ...(actor ? { actor } : {}), details: { provider: artifact.storageProvider, size: artifact.size, sha256: artifact.sha256 } }]);
+    const sqliteWrites = this.sqliteWrites;
+    if (sqliteWrites) {
+      // Holding Kysely's one connection: no Kysely transaction is open on it meanwhile.
+      await this.run('recording an artifact', () => this.db.connection().execute(async () => sqliteWrites.record(row, audit!, copies, retirePendingUpload)));
+      return;
+    }
     await this.run('recording an artifact', () => this.db.transaction().execute(async (tx) => {
-      await tx.insertInto('artifacts').values(toRow(artifact)).execute();
-      // Mirror copies are queued with the record itself: a crash after this cannot lose them.
-      if (mirrors.length) {
-        const now = new Date().toISOString();
-        await tx.insertInto('copies').values(mirrors.map((provider) => ({ storage_key: artifact.storageKey, provider, status: 'pending' as const, attempts: 0, next_attempt_at: now, last_error: null }))).execute();
-      }
-      // Only a completed direct upload has a pending row to retire.
-      if (action === 'upload_completed') await tx.deleteFrom('pending_uploads').where('storage_key', '=', artifact.storageKey).execute();
-      await insertAudit(tx, [{ action, tenantId: artifact.tenantId, storageKey: artifact.storageKey, ...(actor ? { actor } : {}), details: { provider: artifact.storageProvider, size: artifact.size, sha256: artifact.sha256 } }]);
+      await tx.insertInto('artifacts').values(row).execute();
+      if (copies.length) await tx.insertInto('copies').values(copies).execute();
+      if (retirePendingUpload) await tx.deleteFrom('pending_uploads').where('storage_key', '=', artifact.storageKey).execute();
+      await tx.insertInto('audit_log').values(audit!).execute();
     }));
   }
 
@@ -326,13 +341,17 @@ export class Catalog {
 
 async function insertAudit(db: Kysely<CatalogTables> | Transaction<CatalogTables>, events: AuditEvent[]): Promise<void> {
   if (events.length === 0) return;
-  const at = new Date().toISOString();
-  await db.insertInto('audit_log').values(events.map((e) => ({
-    id: randomUUID(), at, tenant_id: e.tenantId, actor: e.actor ?? null, action: e.action, storage_key: e.storageKey, details: JSON.stringify(e.details ?? {}),
-  }))).execute();
+  await db.insertInto('audit_log').values(auditRows(events)).execute();
 }
 
-async function connect(databaseUrl: string | undefined, dataDir: string): Promise<{ db: Kysely<CatalogTables>; dialect: 'sqlite' | 'postgres' }> {
+function auditRows(events: AuditEvent[]): AuditInsert[] {
+  const at = new Date().toISOString();
+  return events.map((e) => ({
+    id: auditId(), at, tenant_id: e.tenantId, actor: e.actor ?? null, action: e.action, storage_key: e.storageKey, details: JSON.stringify(e.details ?? {}),
+  }));
+}
+
+async function connect(databaseUrl: string | undefined, dataDir: string): Promise<{ db: Kysely<CatalogTables>; dialect: 'sqlite' | 'postgres'; sqlite?: () => DatabaseSync | undefined }> {
   if (databaseUrl === undefined || databaseUrl.startsWith('sqlite:') || databaseUrl.startsWith('file:')) {
     const given = databaseUrl?.replace(/^(sqlite|file):(\/\/)?/, '');
     let path: string;
@@ -343,7 +362,8 @@ async function connect(databaseUrl: string | undefined, dataDir: string): Promis
         throw new ConfigError(`database_url: cannot create the folder of ${path} (${(error as NodeJS.ErrnoException).code})`, { cause: error });
       });
     }
-    return { db: new Kysely<CatalogTables>({ dialect: nodeSqliteDialect(path) }), dialect: 'sqlite' };
+    let connection: DatabaseSync | undefined;
+    return { db: new Kysely<CatalogTables>({ dialect: nodeSqliteDialect(path, (opened) => { connection = opened; }) }), dialect: 'sqlite', sqlite: () => connection };
   }
   if (/^postgres(ql)?:\/\//.test(databaseUrl)) {
     const pg = (await import('pg')).default;
@@ -377,6 +397,31 @@ function fromRow(r: ArtifactRow): CatalogArtifact {
     metadata: JSON.parse(r.metadata) as Record<string, unknown>,
     ...(r.job_id === null ? {} : { jobId: r.job_id }), ...(r.generation_id === null ? {} : { generationId: r.generation_id }), ...(r.expires_at === null ? {} : { expiresAt: r.expires_at }),
   };
+}
+
+let lastIdMs = 0;
+let idSequence = 0;
+
+/**
+ * A UUIDv7 (RFC 9562): the millisecond, then a 12-bit sequence that counts up within it, then
+ * random bits. Ids of one process sort in the order they were made, so an audit trail ordered by
+ * time and id keeps events of the same millisecond in the order they happened.
+ */
+export function auditId(): string {
+  const now = Date.now();
+  if (now > lastIdMs) {
+    lastIdMs = now;
+    idSequence = 0;
+  } else if (++idSequence > 0xfff) {
+    lastIdMs++;
+    idSequence = 0;
+  }
+  // The random bits come from randomUUID, which draws on a cached entropy pool (randomBytes asks
+  // the system each time).
+  const random = randomUUID();
+  const time = lastIdMs.toString(16).padStart(12, '0');
+  const variant = ((parseInt(random[19]!, 16) & 0x3) | 0x8).toString(16);
+  return `${time.slice(0, 8)}-${time.slice(8)}-7${idSequence.toString(16).padStart(3, '0')}-${variant}${random.slice(20)}`;
 }
 
 /** A stable 63-bit id for a lock name. */

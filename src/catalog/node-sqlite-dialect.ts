@@ -6,12 +6,16 @@ import type { SqliteDatabase, SqliteStatement } from 'kysely';
 /**
  * Kysely's SQLite dialect speaks the better-sqlite3 interface; node:sqlite is the same idea with
  * spread parameters. This adapter lets the catalog use the SQLite built into Node (no native addon).
+ * `opened` receives the one connection once Kysely opens it (on its first query), for statements
+ * the catalog prepares itself; it must use it only while it holds Kysely's connection.
  */
-export function nodeSqliteDialect(path: string): SqliteDialect {
+export function nodeSqliteDialect(path: string, opened?: (db: DatabaseSync) => void): SqliteDialect {
   return new SqliteDialect({
     database: async () => {
       const db = new DatabaseSync(path);
-      db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;');
+      // The busy timeout first: switching to WAL waits for a lock when another process opens the file at once.
+      db.exec('PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;');
+      opened?.(db);
       return adapt(db);
     },
   });
@@ -44,7 +48,7 @@ function adapt(db: DatabaseSync): SqliteDatabase {
 }
 
 /** node:sqlite binds numbers, bigints, strings, bytes and null; booleans become 0/1. */
-function toSqlite(value: unknown): unknown {
+export function toSqlite(value: unknown): unknown {
   if (typeof value === 'boolean') return value ? 1 : 0;
   if (value === undefined) return null;
   return value;

@@ -65,4 +65,7 @@ export interface AuditRow {
   details: string;
 }
 
+/** An audit row as written: its id is made by the writer (a time-ordered UUID), not the database. */
+export type AuditInsert = Omit<AuditRow, 'id'> & { id: string };
+
 export type AuditAction = 'stored' | 'deleted' | 'visibility_changed' | 'url_signed' | 'upload_presigned' | 'upload_completed' | 'moved';

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { DatabaseSync } from 'node:sqlite';
 import { join } from 'node:path';
-import { Catalog } from '../../src/catalog/catalog.ts';
+import { auditId, Catalog } from '../../src/catalog/catalog.ts';
 import type { CatalogArtifact } from '../../src/catalog/catalog.ts';
 import { createStorageManager, StorageError, NotFoundError } from '../../src/index.ts';
 import { storedFiles } from '../helpers.ts';
@@ -87,6 +87,46 @@ for (const database of testDatabases) {
       }
     });
 
+    it('records mirror copies, retires a completed upload and writes nothing when any part fails', async () => {
+      const target = await database.fresh();
+      const catalog = await Catalog.open(target);
+      try {
+        await catalog.record(artifact(1), 'user-1', 'stored', ['backup', 'cold']);
+        assert.deepEqual(await catalog.copiesOf(artifact(1).storageKey), [{ provider: 'backup', status: 'pending' }, { provider: 'cold', status: 'pending' }]);
+        const now = new Date();
+        await catalog.addPendingUpload({ storage_key: artifact(2).storageKey, provider: 'local', tenant_id: 'alice', board_id: 'b2', artifact_type: 'image', artifact_id: 'a2', variant: 'original.png', content_type: 'image/png', max_size: 5000, actor: null, created_at: now.toISOString(), expires_at: new Date(now.getTime() + 60_000).toISOString() });
+        await catalog.record(artifact(2), 'user-1', 'upload_completed');
+        assert.equal(await catalog.getPendingUpload(artifact(2).storageKey), undefined);
+        assert.deepEqual((await catalog.auditTrail(artifact(2).storageKey)).map((e) => e.action), ['upload_presigned', 'upload_completed']);
+        // A second record of the same key fails on the artifact row: its copies and audit entry go with it.
+        await assert.rejects(catalog.record(artifact(1), 'user-2', 'stored', ['other']), (e: unknown) => e instanceof StorageError && e.code === 'CONFLICT');
+        assert.deepEqual((await catalog.copiesOf(artifact(1).storageKey)).map((c) => c.provider), ['backup', 'cold']);
+        assert.deepEqual((await catalog.auditTrail(artifact(1).storageKey)).map((e) => e.actor), ['user-1']);
+        // The connection is usable afterwards: no transaction was left open.
+        await catalog.record(artifact(3));
+        assert.equal((await catalog.get(artifact(3).storageKey))?.size, 1003);
+      } finally {
+        await catalog.close();
+      }
+    });
+
+    it('keeps an audit trail in the order of its events, even within one millisecond', async () => {
+      const catalog = await Catalog.open(await database.fresh());
+      try {
+        for (let n = 0; n < 20; n++) {
+          const key = artifact(n).storageKey;
+          await catalog.record(artifact(n), 'user-1');
+          await catalog.setVisibility(key, 'alice', 'public', 'user-2');
+          await catalog.setVisibility(key, 'alice', 'private', 'user-3');
+          await catalog.remove(key, 'alice', 'user-4');
+          assert.deepEqual((await catalog.auditTrail(key)).map((e) => e.action), ['stored', 'visibility_changed', 'visibility_changed', 'deleted']);
+          assert.deepEqual((await catalog.auditTrail(key)).map((e) => e.actor), ['user-1', 'user-2', 'user-3', 'user-4']);
+        }
+      } finally {
+        await catalog.close();
+      }
+    });
+
     it('runs its migrations once when several processes start together', async () => {
       const target = await database.fresh();
       const catalogs = await Promise.all(Array.from({ length: 4 }, () => Catalog.open(target)));
@@ -122,6 +162,15 @@ for (const database of testDatabases) {
     });
   });
 }
+
+describe('audit ids', () => {
+  it('are UUIDv7s that sort in the order they were made', () => {
+    const ids = Array.from({ length: 20_000 }, () => auditId());
+    assert.ok(ids.every((id) => /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(id)), 'RFC 9562 version 7 layout');
+    assert.ok(ids.every((id, i) => i === 0 || id > ids[i - 1]!), 'strictly increasing, within a millisecond too');
+    assert.ok(Math.abs(parseInt(ids.at(-1)!.replace('-', '').slice(0, 12), 16) - Date.now()) < 60_000, 'the leading 48 bits are the time in ms');
+  });
+});
 
 describe('catalog configuration', () => {
   it('refuses a database_url it cannot use, naming the key', async () => {
