@@ -19,15 +19,16 @@ export interface IndexedObject {
  */
 export class LocalIndex {
   private readonly db: DatabaseSync;
-  private readonly statements: Record<'upsert' | 'ready' | 'get' | 'remove' | 'list' | 'pending', StatementSync>;
+  private readonly statements: Record<'insert' | 'upsert' | 'ready' | 'get' | 'remove' | 'list' | 'pending', StatementSync>;
 
   /** `durable`: every commit is flushed to the disk (synchronous=FULL), not only at checkpoints. */
   constructor(path: string, options: { durable?: boolean } = {}) {
     this.db = new DatabaseSync(path);
+    // The busy timeout first: switching to WAL waits for a lock when another process opens the file at once.
     this.db.exec(`
+      PRAGMA busy_timeout = 5000;
       PRAGMA journal_mode = WAL;
       PRAGMA synchronous = ${options.durable ? 'FULL' : 'NORMAL'};
-      PRAGMA busy_timeout = 5000;
       CREATE TABLE IF NOT EXISTS objects (
         key TEXT PRIMARY KEY,
         size INTEGER NOT NULL,
@@ -38,6 +39,7 @@ export class LocalIndex {
       ) WITHOUT ROWID;
     `);
     this.statements = {
+      insert: this.db.prepare('INSERT INTO objects (key, size, content_type, last_modified, metadata, ready) VALUES (?, ?, ?, ?, ?, 0) ON CONFLICT (key) DO NOTHING'),
       upsert: this.db.prepare('INSERT OR REPLACE INTO objects (key, size, content_type, last_modified, metadata, ready) VALUES (?, ?, ?, ?, ?, 0)'),
       ready: this.db.prepare('UPDATE objects SET size = ?, content_type = ?, last_modified = ?, metadata = ?, ready = 1 WHERE key = ?'),
       get: this.db.prepare('SELECT key, size, content_type, last_modified, metadata FROM objects WHERE key = ? AND ready = 1'),
@@ -46,6 +48,14 @@ export class LocalIndex {
       list: this.db.prepare('SELECT key, size, last_modified FROM objects WHERE key >= ? AND key < ? AND key > ? AND ready = 1 ORDER BY key LIMIT ?'),
       pending: this.db.prepare('SELECT key FROM objects WHERE ready = 0'),
     };
+  }
+
+  /**
+   * Stage a key that has no row yet: true when this call made its (pending, invisible) row; false
+   * when the key already has one, ready or pending, which is left as it is.
+   */
+  stageNew(object: IndexedObject): boolean {
+    return Number(this.statements.insert.run(object.key, object.size, object.contentType, object.lastModified, JSON.stringify(object.metadata)).changes) > 0;
   }
 
   /** Record an object about to be renamed into place; invisible until `markReady`. */

@@ -75,7 +75,8 @@ export class LocalProvider implements StorageProvider {
       await mkdir(base, { recursive: true });
       const root = await realpath(base);
       await rm(join(root, TEMP_DIR), { recursive: true, force: true });
-      await mkdir(join(root, TEMP_DIR));
+      // Recursive: another process opening the same base at once may have made it already.
+      await mkdir(join(root, TEMP_DIR), { recursive: true });
       await access(join(root, TEMP_DIR), constants.W_OK);
       provider = new LocalProvider(root, parsed, parsed.signing_secret ?? ctx?.signingSecret, new LocalIndex(join(root, INDEX_FILE), { durable: parsed.fsync }));
     } catch (error) {
@@ -90,35 +91,47 @@ export class LocalProvider implements StorageProvider {
     // The bytes go to `{target}~tmp` in the object's own folder (a rename within one folder costs
     // about half of one across folders here), and the rename makes the file whole at its key.
     const tempPath = target + TEMP_SUFFIX;
-    // A new key is staged before its first byte, so a crash at any point leaves a pending row naming
-    // both files to remove at the next start. An existing key keeps its row until the rename, so a
-    // failed overwrite leaves the old object as it was.
-    const replacing = this.index.get(key) !== undefined;
+    // The folder is made on the threadpool while the key is staged here. A new key is staged before
+    // its first byte, so a crash at any point leaves a pending row naming both files to remove at
+    // the next start. A key that has a row already (an object being replaced, or another upload
+    // under way) keeps it until the rename, so a failed overwrite leaves the old object as it was.
+    const folderReady = this.prepareFolder(key, dirname(target));
+    folderReady.catch(() => undefined);
     let staged = false;
+    let tempCreated = false;
     try {
-      const handle = await this.openTemp(key, tempPath, () => {
-        if (replacing) return;
-        this.index.stage({ key, size: 0, contentType: opts.contentType, lastModified: new Date().toISOString(), metadata: {} });
-        staged = true;
-      });
+      staged = this.index.stageNew({ key, size: 0, contentType: opts.contentType, lastModified: new Date().toISOString(), metadata: {} });
+      const replacing = !staged;
+      const handle = await this.openTemp(key, tempPath, folderReady);
+      tempCreated = true;
       let size: number;
       try {
         size = await this.writeContent(handle, content, opts.signal);
         if (this.config.fsync) await handle.sync();
-      } finally {
-        await handle.close();
+      } catch (error) {
+        await handle.close().catch(() => undefined);
+        throw error;
       }
       const object = { key, size, contentType: opts.contentType, lastModified: new Date().toISOString(), metadata: { ...opts.metadata } };
       if (replacing) {
         this.index.stage(object);
         staged = true;
       }
-      await rename(tempPath, target);
+      // Every byte is written (and flushed, with fsync on): closing and renaming are independent,
+      // so both run at once; the object becomes visible only when both are done.
+      const [closed, renamed] = await Promise.allSettled([handle.close(), rename(tempPath, target)]);
+      if (renamed.status === 'rejected') throw renamed.reason;
+      if (closed.status === 'rejected') {
+        await rm(target, { force: true });
+        throw closed.reason;
+      }
       this.index.markReady(object);
       return this.config.public_url_base ? { url: this.getPublicUrl(key) } : {};
     } catch (error) {
       if (staged) this.index.remove(key);
-      await rm(tempPath, { force: true });
+      await folderReady.catch(() => undefined);
+      // Only this upload's own temp file: another upload of the key may be writing its own there.
+      if (tempCreated) await rm(tempPath, { force: true });
       await this.removeEmptyParents(dirname(target));
       throw fromFsError(error, `local: storing ${key}`);
     }
@@ -263,13 +276,12 @@ export class LocalProvider implements StorageProvider {
   }
 
   /**
-   * Make the folder and create the temp file in it. A concurrent delete may remove the new, still
-   * empty folder in between: make it again and retry. `beforeCreate` runs once the folder is proven.
+   * Create the temp file once its folder is ready. A concurrent delete may remove the new, still
+   * empty folder in between: make it again and retry.
    */
-  private async openTemp(key: string, tempPath: string, beforeCreate: () => void): Promise<FileHandle> {
+  private async openTemp(key: string, tempPath: string, folderReady: Promise<void>): Promise<FileHandle> {
     for (let attempt = 0; ; attempt++) {
-      await this.prepareFolder(key, dirname(tempPath));
-      if (attempt === 0) beforeCreate();
+      await (attempt === 0 ? folderReady : this.prepareFolder(key, dirname(tempPath)));
       try {
         return await open(tempPath, 'wx', 0o644);
       } catch (error) {

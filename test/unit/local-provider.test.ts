@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LocalProvider } from '../../src/providers/local.ts';
-import { NotFoundError, SecurityError } from '../../src/errors.ts';
+import { NotFoundError, SecurityError, StorageError } from '../../src/errors.ts';
 import { chunksOf, readAll } from '../contract/provider-contract.ts';
 import { filesUnder, storedFiles, tempDir } from '../helpers.ts';
 import { LocalIndex } from '../../src/providers/local-index.ts';
@@ -44,6 +44,25 @@ describe('local provider', () => {
     release();
     await pending;
     assert.equal((await stat(join(base, 't/a/obj.bin'))).size, 2000);
+  });
+
+  it('refuses a second upload of a key being stored, and lets the first one finish', async () => {
+    const base = await tempDir('local-conflict');
+    const provider = await LocalProvider.open({ base_path: base });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => { release = r; });
+    async function* slow() { yield Buffer.alloc(1000, 1); await gate; yield Buffer.alloc(1000, 2); }
+    const first = provider.upload('t/a/obj.bin', slow(), { contentType: 'application/octet-stream', metadata: {} });
+    await new Promise((r) => setTimeout(r, 20));
+    await assert.rejects(provider.upload('t/a/obj.bin', chunksOf(Buffer.from('other'), 2), { contentType: 'text/plain', metadata: {} }), (e: unknown) => e instanceof StorageError && e.code === 'CONFLICT');
+    release();
+    await first;
+    // The refused upload left the first one's index entry alone: its object is there and visible.
+    assert.equal((await provider.getMetadata('t/a/obj.bin')).size, 2000);
+    assert.deepEqual(await storedFiles(base), ['t/a/obj.bin']);
+    await provider.close();
+    const reopened = await LocalProvider.open({ base_path: base });
+    assert.equal((await reopened.getMetadata('t/a/obj.bin')).contentType, 'application/octet-stream');
   });
 
   it('keeps metadata durably in the index beside the objects', async () => {
