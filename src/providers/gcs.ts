@@ -12,6 +12,7 @@ import { decodeCursor, encodeCursor, listLimit } from './list-cursor.ts';
 import { fromGcsError, isGcsNotFound } from './gcs-errors.ts';
 import type { ByteRange, ListResult, ObjectMetadata, PresignedUpload, ProviderCapabilities, ProviderContext, StorageProvider, UploadOptions } from './provider.ts';
 import { readHead, rest } from './content-reader.ts';
+import { fitMetadata } from './metadata-fit.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -261,7 +262,7 @@ export class GcsProvider implements StorageProvider {
       throw this.error(error, `storing ${key}`);
     }
     try {
-      await file.setMetadata({ metadata: fitMetadata(opts.metadata) });
+      await file.setMetadata({ metadata: fitGcsMetadata(opts.metadata) });
     } catch (error) {
       await file.delete().catch(() => undefined);
       throw this.error(error, `storing ${key} (setting its metadata)`);
@@ -274,7 +275,7 @@ export class GcsProvider implements StorageProvider {
     const cacheControl = this.config.cache_control ?? (publicArtifact ? 'public, max-age=31536000, immutable' : undefined);
     return {
       contentType: opts.contentType,
-      metadata: { contentType: opts.contentType, ...(cacheControl ? { cacheControl } : {}), metadata: fitMetadata(opts.metadata) },
+      metadata: { contentType: opts.contentType, ...(cacheControl ? { cacheControl } : {}), metadata: fitGcsMetadata(opts.metadata) },
       ...(this.config.acl && publicArtifact ? { predefinedAcl: 'publicRead' as const } : {}),
     };
   }
@@ -369,25 +370,9 @@ function contentDisposition(filename: string): string {
   return `attachment; filename="${fallback}"; filename*=UTF-8''${encodeURIComponent(filename)}`;
 }
 
-/** Dropped last when the metadata is too large: what the catalog needs to verify the bytes. */
-const KEPT_LONGEST = new Set(['sha256', 'size']);
-
 /** GCS allows 8 KiB of custom metadata: when larger, the largest entries are dropped (sha256 and size last), never failing the store. */
-export function fitMetadata(metadata: Record<string, string>): Record<string, string> {
-  const entries = Object.entries(metadata).map(([name, value]) => [name, String(value)] as [string, string]);
-  const bytes = ([name, value]: [string, string]) => Buffer.byteLength(name) + Buffer.byteLength(value);
-  let total = entries.reduce((sum, entry) => sum + bytes(entry), 0);
-  while (total > MAX_METADATA_BYTES && entries.length > 0) {
-    let drop = 0;
-    for (let i = 1; i < entries.length; i++) {
-      const keepCandidate = KEPT_LONGEST.has(entries[i]![0]);
-      const keepCurrent = KEPT_LONGEST.has(entries[drop]![0]);
-      if ((keepCurrent && !keepCandidate) || (keepCurrent === keepCandidate && bytes(entries[i]!) > bytes(entries[drop]!))) drop = i;
-    }
-    total -= bytes(entries[drop]!);
-    entries.splice(drop, 1);
-  }
-  return Object.fromEntries(entries);
+export function fitGcsMetadata(metadata: Record<string, string>): Record<string, string> {
+  return fitMetadata(metadata, MAX_METADATA_BYTES);
 }
 
 function stringValues(metadata: Record<string, unknown> | undefined): Record<string, string> {

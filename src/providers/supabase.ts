@@ -12,6 +12,7 @@ import { fromSupabaseError, isRouteMissing, isSupabaseNotFound, parseErrorBody, 
 import type { ByteRange, ListedObject, ListResult, ObjectMetadata, PresignedUpload, ProviderCapabilities, ProviderContext, StorageProvider, UploadOptions } from './provider.ts';
 import { readHead } from './content-reader.ts';
 import { TusContentFailure, uploadThroughTus } from './supabase-tus.ts';
+import { fitMetadata } from './metadata-fit.ts';
 import { httpRangeHeader } from './byte-range.ts';
 
 const MiB = 1024 * 1024;
@@ -19,6 +20,12 @@ const MiB = 1024 * 1024;
 const TUS_CHUNK_BYTES = 6 * MiB;
 /** Supabase's default lifetime of a signed upload token, when the token does not say. */
 const SIGNED_UPLOAD_SECONDS = 2 * 3600;
+/**
+ * Metadata travels in a header (`x-metadata`, or TUS's Upload-Metadata), base64-encoded, and a
+ * Node server (Supabase Storage is one) refuses request headers beyond 16 KiB in all: 8 KiB of
+ * metadata leaves room for the rest. Larger metadata loses its largest entries (the catalog has them).
+ */
+const MAX_METADATA_BYTES = 8 * 1024;
 /** Entries per folder listing request, and keys per createSignedUrls request. */
 const PAGE = 1000;
 /** Made by the Supabase dashboard for empty folders; never an artifact. */
@@ -151,7 +158,7 @@ export class SupabaseProvider implements StorageProvider {
         contentType: opts.contentType,
         cacheControl: String(this.cacheSeconds(opts.metadata)),
         upsert: false,
-        metadata: opts.metadata,
+        metadata: fitMetadata(opts.metadata, MAX_METADATA_BYTES),
       });
       if (error) throw this.error(error, `storing ${key}`, bucket);
     } else {
@@ -366,7 +373,7 @@ export class SupabaseProvider implements StorageProvider {
           objectName: key,
           contentType: opts.contentType,
           cacheControl: String(this.cacheSeconds(opts.metadata)),
-          metadata: JSON.stringify(opts.metadata),
+          metadata: JSON.stringify(fitMetadata(opts.metadata, MAX_METADATA_BYTES)),
         },
         chunkSize: TUS_CHUNK_BYTES,
         size: opts.size,

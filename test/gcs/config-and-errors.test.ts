@@ -2,7 +2,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { AccessDeniedError, ConfigError, NotFoundError, ProviderUnavailableError, StorageError, ValidationError } from '../../src/errors.ts';
-import { fitMetadata, GcsProvider } from '../../src/providers/gcs.ts';
+import { fitGcsMetadata as fitMetadata, GcsProvider } from '../../src/providers/gcs.ts';
 import { fromGcsError, isGcsNotFound } from '../../src/providers/gcs-errors.ts';
 import { providerFactory } from '../../src/providers/registry.ts';
 

@@ -3,6 +3,8 @@
  * @tus/server with its file store, the same server library and store Supabase Storage runs. Its
  * Location header names another scheme, host and path prefix, as Supabase's does behind proxies and
  * with NODE_ENV=production, so every test also proves the upload stays on the configured endpoint.
+ * The provider itself sends content over its threshold only to the TUS endpoint, so its large
+ * uploads run here too, end to end.
  */
 import { after, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,13 +18,15 @@ import { Server as TusServer } from '@tus/server';
 import { FileStore } from '@tus/file-store';
 import type { DetailedError } from 'tus-js-client';
 import { TusContentFailure, uploadThroughTus, uploadUrlOnEndpoint } from '../../src/providers/supabase-tus.ts';
+import { SupabaseProvider } from '../../src/providers/supabase.ts';
+import { StorageError } from '../../src/errors.ts';
 import type { TusUploadRequest } from '../../src/providers/supabase-tus.ts';
 
 const KiB = 1024;
 const CHUNK = 256 * KiB;
 
 /** A request as it arrived; `bytes` is its declared Content-Length. */
-interface Seen { method: string; url: string; authorization: string | undefined; bytes: number; uploadLength: string | undefined; deferLength: string | undefined }
+interface Seen { method: string; url: string; authorization: string | undefined; bytes: number; headerBytes: number; uploadLength: string | undefined; deferLength: string | undefined }
 
 describe('TUS uploads against @tus/server', () => {
   let dir: string;
@@ -51,7 +55,7 @@ describe('TUS uploads against @tus/server', () => {
       },
     });
     http = createServer((req, res) => {
-      const record: Seen = { method: req.method!, url: req.url!, authorization: req.headers.authorization, bytes: Number(req.headers['content-length'] ?? 0), uploadLength: req.headers['upload-length'] as string | undefined, deferLength: req.headers['upload-defer-length'] as string | undefined };
+      const record: Seen = { method: req.method!, url: req.url!, authorization: req.headers.authorization, bytes: Number(req.headers['content-length'] ?? 0), headerBytes: req.rawHeaders.reduce((sum, part) => sum + Buffer.byteLength(part) + 2, 0), uploadLength: req.headers['upload-length'] as string | undefined, deferLength: req.headers['upload-defer-length'] as string | undefined };
       seen.push(record);
       if (hang && req.method !== 'POST') return;
       if (req.headers.authorization !== 'Bearer secret') {
@@ -179,6 +183,34 @@ describe('TUS uploads against @tus/server', () => {
     await assert.rejects(uploadThroughTus(request(pieces(randomBytes(2 * CHUNK), CHUNK), { stallMs: 300 })), /no progress for 300 ms/);
     assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`);
     assert.ok(seen.some((s) => s.method === 'PATCH'));
+  });
+
+  it('carries the provider\'s uploads over the threshold, with their metadata fitted into a header', async () => {
+    await clear();
+    const provider = new SupabaseProvider({ storage_url: endpoint.replace(/\/upload\/resumable$/, ''), key: 'secret', bucket: 'boards', tus_threshold: '1MB' }, { name: 'tus-test' });
+    const bytes = randomBytes(1536 * KiB);
+    await provider.upload('t/image/b/a_20260101000000_0123abcd/original.bin', pieces(bytes, 64 * KiB), {
+      contentType: 'application/octet-stream',
+      metadata: { 'artifact-id': 'a', prompt: 'p'.repeat(12 * KiB), visibility: 'private' },
+    });
+    const [upload, ...others] = [...(await stored()).values()];
+    assert.equal(others.length, 0);
+    assert.equal(sha(upload!.bytes), sha(bytes));
+    assert.equal(upload!.info.metadata.bucketName, 'boards');
+    assert.equal(upload!.info.metadata.objectName, 't/image/b/a_20260101000000_0123abcd/original.bin');
+    assert.equal(upload!.info.metadata.cacheControl, '3600');
+    // The 12 KiB prompt would take the request headers past what a Node server accepts: dropped.
+    assert.deepEqual(JSON.parse(upload!.info.metadata.metadata!), { 'artifact-id': 'a', visibility: 'private' });
+    // The request header sizes stayed well under 16 KiB.
+    assert.ok(seen.every((s) => s.headerBytes < 12 * KiB), JSON.stringify(seen.map((s) => s.headerBytes)));
+  });
+
+  it('reports an existing key as CONFLICT at once, through the provider', async () => {
+    await clear();
+    refuseCreation = { status_code: 409, body: 'The resource already exists' };
+    const provider = new SupabaseProvider({ storage_url: endpoint.replace(/\/upload\/resumable$/, ''), key: 'secret', bucket: 'boards', tus_threshold: '1MB' }, { name: 'tus-test' });
+    await assert.rejects(provider.upload('t/dup.bin', pieces(randomBytes(1536 * KiB), 64 * KiB), { contentType: 'application/octet-stream', metadata: {} }), (e: unknown) => e instanceof StorageError && e.code === 'CONFLICT');
+    assert.equal(seen.filter((s) => s.method === 'POST').length, 1, 'not retried');
   });
 
   it('never sends the credentials beyond the configured endpoint', async () => {
