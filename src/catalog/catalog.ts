@@ -11,6 +11,7 @@ import type { ArtifactReference, Visibility } from '../manager/artifact-referenc
 import { catalogMigrations } from './migrations.ts';
 import { nodeSqliteDialect } from './node-sqlite-dialect.ts';
 import { SqliteWrites } from './sqlite-writes.ts';
+import { BackgroundCheckpointer } from '../sqlite/background-checkpoint.ts';
 import type { ArtifactRow, AuditAction, AuditInsert, CatalogTables, PendingUploadRow } from './tables.ts';
 
 export type { AuditAction, PendingUploadRow } from './tables.ts';
@@ -58,6 +59,8 @@ export class Catalog {
   private readonly db: Kysely<CatalogTables>;
   /** SQLite: the per-store write, precompiled (see SqliteWrites). */
   private sqliteWrites: SqliteWrites | undefined;
+  /** SQLite in a file: WAL checkpoints run on a worker thread, not inside a store's commit. */
+  private checkpointer: BackgroundCheckpointer | undefined;
 
   private constructor(db: Kysely<CatalogTables>, dialect: 'sqlite' | 'postgres') {
     this.db = db;
@@ -66,14 +69,18 @@ export class Catalog {
 
   /** Connect and bring the schema up to date. */
   static async open(options: { databaseUrl?: string; dataDir: string }): Promise<Catalog> {
-    const { db, dialect, sqlite } = await connect(options.databaseUrl, options.dataDir);
+    const { db, dialect, sqlite, path } = await connect(options.databaseUrl, options.dataDir);
     const catalog = new Catalog(db, dialect);
     try {
       const { error } = await new Migrator({ db, provider: catalogMigrations }).migrateToLatest();
       if (error) throw error;
       // The migrator's queries have opened the connection.
       const connection = sqlite?.();
-      if (connection) catalog.sqliteWrites = new SqliteWrites(connection, db);
+      if (connection) {
+        catalog.sqliteWrites = new SqliteWrites(connection, db);
+        // A store's record commits about ten pages: about SQLite's 1000-page threshold per checkpoint.
+        if (path !== ':memory:') catalog.checkpointer = new BackgroundCheckpointer(path!, connection, { commitsPerCheckpoint: 100 });
+      }
     } catch (error) {
       await db.destroy();
       throw new ConfigError(`database_url: the catalog could not be prepared (${(error as Error).message})`, { cause: error });
@@ -94,6 +101,7 @@ export class Catalog {
     if (sqliteWrites) {
       // Holding Kysely's one connection: no Kysely transaction is open on it meanwhile.
       await this.run('recording an artifact', () => this.db.connection().execute(async () => sqliteWrites.record(row, audit!, copies, retirePendingUpload)));
+      this.checkpointer?.committed();
       return;
     }
     await this.run('recording an artifact', () => this.db.transaction().execute(async (tx) => {
@@ -318,6 +326,8 @@ export class Catalog {
   }
 
   async close(): Promise<void> {
+    // The background checkpoints' connection closes first, so the last one tidies the WAL away.
+    await this.checkpointer?.close();
     await this.db.destroy();
   }
 
@@ -351,7 +361,7 @@ function auditRows(events: AuditEvent[]): AuditInsert[] {
   }));
 }
 
-async function connect(databaseUrl: string | undefined, dataDir: string): Promise<{ db: Kysely<CatalogTables>; dialect: 'sqlite' | 'postgres'; sqlite?: () => DatabaseSync | undefined }> {
+async function connect(databaseUrl: string | undefined, dataDir: string): Promise<{ db: Kysely<CatalogTables>; dialect: 'sqlite' | 'postgres'; sqlite?: () => DatabaseSync | undefined; path?: string }> {
   if (databaseUrl === undefined || databaseUrl.startsWith('sqlite:') || databaseUrl.startsWith('file:')) {
     const given = databaseUrl?.replace(/^(sqlite|file):(\/\/)?/, '');
     let path: string;
@@ -363,7 +373,7 @@ async function connect(databaseUrl: string | undefined, dataDir: string): Promis
       });
     }
     let connection: DatabaseSync | undefined;
-    return { db: new Kysely<CatalogTables>({ dialect: nodeSqliteDialect(path, (opened) => { connection = opened; }) }), dialect: 'sqlite', sqlite: () => connection };
+    return { db: new Kysely<CatalogTables>({ dialect: nodeSqliteDialect(path, (opened) => { connection = opened; }) }), dialect: 'sqlite', sqlite: () => connection, path };
   }
   if (/^postgres(ql)?:\/\//.test(databaseUrl)) {
     const pg = (await import('pg')).default;

@@ -1,6 +1,7 @@
 import { DatabaseSync } from 'node:sqlite';
 import type { StatementSync } from 'node:sqlite';
 import type { ListedObject } from './provider.ts';
+import { BackgroundCheckpointer } from '../sqlite/background-checkpoint.ts';
 
 export interface IndexedObject {
   key: string;
@@ -20,6 +21,7 @@ export interface IndexedObject {
 export class LocalIndex {
   private readonly db: DatabaseSync;
   private readonly statements: Record<'insert' | 'upsert' | 'ready' | 'get' | 'remove' | 'list' | 'pending', StatementSync>;
+  private readonly checkpointer: BackgroundCheckpointer;
 
   /** `durable`: every commit is flushed to the disk (synchronous=FULL), not only at checkpoints. */
   constructor(path: string, options: { durable?: boolean } = {}) {
@@ -48,6 +50,8 @@ export class LocalIndex {
       list: this.db.prepare('SELECT key, size, last_modified FROM objects WHERE key >= ? AND key < ? AND key > ? AND ready = 1 ORDER BY key LIMIT ?'),
       pending: this.db.prepare('SELECT key FROM objects WHERE ready = 0'),
     };
+    // A store commits twice (a few pages each): about SQLite's 1000-page threshold per checkpoint.
+    this.checkpointer = new BackgroundCheckpointer(path, this.db, { commitsPerCheckpoint: 400 });
   }
 
   /**
@@ -55,17 +59,21 @@ export class LocalIndex {
    * when the key already has one, ready or pending, which is left as it is.
    */
   stageNew(object: IndexedObject): boolean {
-    return Number(this.statements.insert.run(object.key, object.size, object.contentType, object.lastModified, JSON.stringify(object.metadata)).changes) > 0;
+    const inserted = Number(this.statements.insert.run(object.key, object.size, object.contentType, object.lastModified, JSON.stringify(object.metadata)).changes) > 0;
+    this.checkpointer.committed();
+    return inserted;
   }
 
   /** Record an object about to be renamed into place; invisible until `markReady`. */
   stage(object: IndexedObject): void {
     this.statements.upsert.run(object.key, object.size, object.contentType, object.lastModified, JSON.stringify(object.metadata));
+    this.checkpointer.committed();
   }
 
   /** Make a staged object visible, with its final metadata. */
   markReady(object: IndexedObject): void {
     this.statements.ready.run(object.size, object.contentType, object.lastModified, JSON.stringify(object.metadata), object.key);
+    this.checkpointer.committed();
   }
 
   get(key: string): IndexedObject | undefined {
@@ -76,7 +84,9 @@ export class LocalIndex {
 
   /** True when a row (ready or pending) was removed. */
   remove(key: string): boolean {
-    return Number(this.statements.remove.run(key).changes) > 0;
+    const removed = Number(this.statements.remove.run(key).changes) > 0;
+    this.checkpointer.committed();
+    return removed;
   }
 
   list(prefix: string, after: string, limit: number): ListedObject[] {
@@ -93,7 +103,9 @@ export class LocalIndex {
     this.db.prepare('SELECT 1').get();
   }
 
-  close(): void {
+  /** The background checkpoints' connection closes first, so this one, the last, tidies the WAL away. */
+  async close(): Promise<void> {
+    await this.checkpointer.close();
     if (this.db.isOpen) this.db.close();
   }
 }

@@ -234,7 +234,7 @@ export class LocalProvider implements StorageProvider {
   }
 
   async close(): Promise<void> {
-    this.index.close();
+    await this.index.close();
   }
 
   /**

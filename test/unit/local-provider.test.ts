@@ -23,7 +23,7 @@ describe('local provider', () => {
     const index = new LocalIndex(join(base, '~index.sqlite'));
     index.stage({ key: 't/b/interrupted_1/original.png', size: 30, contentType: 'image/png', lastModified: new Date().toISOString(), metadata: {} });
     index.stage({ key: 't/c/halfway_1/original.png', size: 0, contentType: 'image/png', lastModified: new Date().toISOString(), metadata: {} });
-    index.close();
+    await index.close();
     const reopened = await LocalProvider.open({ base_path: base });
     assert.deepEqual(await storedFiles(base), ['t/kept.txt']);
     assert.equal(await reopened.exists('t/b/interrupted_1/original.png'), false);
