@@ -86,10 +86,10 @@ async function child(scenario: Scenario, bucket: string, key: string): Promise<M
     transfer = scenario === 'manager-store'
       ? async () => (await manager.storeArtifact({ artifactId: 'bench', artifactType: 'model', contentType: 'application/octet-stream', content: Readable.from(content(SIZE)) })).storageKey
       : async () => {
-        if (await drain(await manager.openDownload(key)) !== SIZE) throw new Error('short read');
+        if (await drain(await manager.openDownload(key, undefined, 's3')) !== SIZE) throw new Error('short read');
         return undefined;
       };
-    if (scenario === 'manager-download') warmUp = async () => { await drain(await manager.openDownload(key, { start: 0, end: WARM_UP_BYTES - 1 })); };
+    if (scenario === 'manager-download') warmUp = async () => { await drain(await manager.openDownload(key, { start: 0, end: WARM_UP_BYTES - 1 }, 's3')); };
   } else {
     const s3 = client();
     close = async () => s3.destroy();
