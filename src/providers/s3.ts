@@ -5,9 +5,6 @@ import {
   ListObjectsV2Command, PutObjectCommand, S3Client,
 } from '@aws-sdk/client-s3';
 import type { PutObjectCommandInput } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
-import { createPresignedPost } from '@aws-sdk/s3-presigned-post';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { z } from 'zod';
 import { StorageError, ValidationError } from '../errors.ts';
 import { assertSafeKey, assertSafePrefix } from '../keys.ts';
@@ -17,6 +14,7 @@ import { decodeCursor, encodeCursor, listLimit } from './list-cursor.ts';
 import { fromS3Error, isS3NotFound, s3ErrorName } from './s3-errors.ts';
 import type { ByteRange, ListResult, ProviderCapabilities, ObjectMetadata, PresignedUpload, ProviderContext, StorageProvider, UploadOptions } from './provider.ts';
 import { httpRangeHeader } from './byte-range.ts';
+import { PooledMultipartUpload } from './s3-multipart.ts';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -68,7 +66,7 @@ export const s3ProviderConfigSchema = z.object({
   storage_class: z.string().regex(/^[A-Z_]+$/, 'must be an S3 storage class such as STANDARD or STANDARD_IA').optional(),
   /** Cache-Control on every object; default: long-lived for public artifacts (their keys never repeat), none for private ones. */
   cache_control: z.string().min(1).optional(),
-  /** Multipart part size (5 MiB to 5 GiB); content up to this size is one PUT. Memory use is about part_size * (queue_size + 2). */
+  /** Multipart part size (5 MiB to 5 GiB); content up to this size is one PUT. Parts in memory: at most queue_size, one buffer each. */
   part_size: size(5 * MiB, 5 * GiB).default(8 * MiB),
   /** Parts uploaded at once. */
   queue_size: z.number().int().min(1).max(64).default(4),
@@ -207,6 +205,7 @@ export class S3Provider implements StorageProvider {
       Key: this.objectKey(key),
       ...(opts.filename ? { ResponseContentDisposition: contentDisposition(opts.filename) } : {}),
     });
+    const { getSignedUrl } = await import('@aws-sdk/s3-request-presigner');
     return this.send(`signing a download of ${key}`, () => getSignedUrl(this.client, command, { expiresIn }));
   }
 
@@ -222,11 +221,14 @@ export class S3Provider implements StorageProvider {
     const maxSize = Math.min(opts.maxSize ?? SINGLE_REQUEST_LIMIT, SINGLE_REQUEST_LIMIT);
     const encryption = this.encryptionHeaders();
     if (this.config.presigned_upload_method === 'put') {
+      const { getSignedUrl } = await import('@aws-sdk/s3-request-presigner');
       const command = new PutObjectCommand({ Bucket: this.bucket, Key: objectKey, ContentType: opts.contentType, ...this.encryptionParams(), ...this.storageClass() });
       // Encryption and storage class stay signed headers the client must send (not query parameters).
       const url = await this.send(`signing an upload of ${key}`, () => getSignedUrl(this.client, command, { expiresIn, signableHeaders: new Set(['content-type']), unhoistableHeaders: new Set(Object.keys(encryption)) }));
       return { url, method: 'PUT', headers: { 'Content-Type': opts.contentType, ...encryption }, expiresAt };
     }
+    // Loaded at the first presigned POST: about 3 MB a process that only streams does not need.
+    const { createPresignedPost } = await import('@aws-sdk/s3-presigned-post');
     const { url, fields } = await this.send(`signing an upload of ${key}`, () => createPresignedPost(this.client, {
       Bucket: this.bucket,
       Key: objectKey,
@@ -335,23 +337,21 @@ export class S3Provider implements StorageProvider {
   }
 
   private async uploadMultipart(key: string, objectKey: string, head: Uint8Array[], source: GuardedSource, opts: UploadOptions): Promise<void> {
-    // Pulled a chunk at a time: lib-storage holds at most queue_size parts, plus the one it is filling.
-    const body = Readable.from(source.prepend(head), { objectMode: false, highWaterMark: 64 * 1024 });
     // The metadata is sent with CreateMultipartUpload, before the content has been read: without
     // sha256 and size. They are set below, once the upload is complete.
-    const upload = new Upload({
+    const upload = new PooledMultipartUpload({
       client: this.client,
-      params: { ...this.writeParams(objectKey, opts), Body: body },
+      params: this.writeParams(objectKey, opts),
       partSize: this.config.part_size,
       queueSize: this.config.queue_size,
-      leavePartsOnError: false,
+      ...(opts.signal ? { signal: opts.signal } : {}),
     });
     try {
-      await upload.done();
+      await upload.run(head, source);
       opts.signal?.throwIfAborted();
     } catch (error) {
-      body.destroy();
-      // lib-storage aborts the multipart upload itself; make sure, and keep trying while the server is unreachable.
+      source.release();
+      // No part request is in flight any more: abort, and keep trying while the server is unreachable.
       if (upload.uploadId) await this.discardMultipart(objectKey, upload.uploadId);
       if (opts.signal?.aborted) await this.removeQuietly(objectKey);
       if (source.failure !== undefined) throw this.contentError(source.failure, key);
@@ -383,7 +383,7 @@ export class S3Provider implements StorageProvider {
         await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: objectKey, UploadId: uploadId }));
         return true;
       } catch (error) {
-        // Gone already (lib-storage aborted it), or a failure that retrying cannot fix.
+        // Gone already, or a failure that retrying cannot fix.
         return s3ErrorName(error) === 'NoSuchUpload' || isS3NotFound(error) || fromS3Error(error, this.context('')).code !== 'PROVIDER_UNAVAILABLE';
       }
     };
@@ -505,15 +505,9 @@ class GuardedSource {
     }
   }
 
-  /** `head` (already read), then the rest of the content. */
-  async* prepend(head: Uint8Array[]): AsyncGenerator<Uint8Array> {
-    yield* head;
-    head.length = 0;
-    while (true) {
-      const next = await this.next();
-      if (next.done) return;
-      yield next.value;
-    }
+  /** Let the source release what it holds, without waiting for it (it may be stuck). */
+  release(): void {
+    void Promise.resolve(this.iterator.return?.()).catch(() => undefined);
   }
 }
 

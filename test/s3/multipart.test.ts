@@ -1,0 +1,97 @@
+/**
+ * The multipart upload's pool of part buffers: it never holds more than queue_size parts of content
+ * the server has not yet acknowledged, and a part the server refuses while others are in flight
+ * leaves no object and no multipart upload behind.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
+import type { UploadPartCommandInput } from '@aws-sdk/client-s3';
+import { StorageError } from '../../src/errors.ts';
+import { S3Provider } from '../../src/providers/s3.ts';
+import { generated } from '../contract/provider-contract.ts';
+import { adminClient, createTestBucket, openMultipartUploads, providerConfig, removeTestBucket, s3SkipReason, warnSkipped } from './s3-test-server.ts';
+
+const MiB = 1024 * 1024;
+const PART = 5 * MiB;
+const QUEUE = 2;
+const binary = { contentType: 'application/octet-stream', metadata: {} };
+
+/** Calls `onPart` with each UploadPart's input and request, and `onAcknowledged` after each answer. */
+function watchParts(provider: S3Provider, hooks: { onPart?: (input: UploadPartCommandInput, request: { headers: Record<string, string> }) => void; onAcknowledged?: (input: UploadPartCommandInput) => void }): void {
+  provider.client.middlewareStack.add((next, context) => async (args) => {
+    if (context.commandName !== 'UploadPartCommand') return next(args);
+    const input = args.input as UploadPartCommandInput;
+    hooks.onPart?.(input, args.request as { headers: Record<string, string> });
+    const answer = await next(args);
+    hooks.onAcknowledged?.(input);
+    return answer;
+  }, { step: 'build', name: 'testWatchParts' });
+}
+
+warnSkipped('s3 multipart tests');
+describe('s3 multipart uploads from a pool of part buffers', { skip: s3SkipReason ?? false }, () => {
+  let bucket: string;
+  before(async () => {
+    bucket = await createTestBucket('multipart');
+  });
+  after(async () => {
+    if (bucket) await removeTestBucket(bucket);
+  });
+
+  it('reads the content no further ahead than queue_size parts the server has not acknowledged', async () => {
+    const provider = new S3Provider(providerConfig(bucket, { part_size: PART, queue_size: QUEUE }));
+    try {
+      let pulled = 0;
+      let acknowledged = 0;
+      let mostHeld = 0;
+      watchParts(provider, { onAcknowledged: (input) => { acknowledged += Number(input.ContentLength); } });
+      // 12 parts exactly: the content ends on a part boundary.
+      const size = 12 * PART;
+      const written = createHash('sha256');
+      async function* counted(): AsyncGenerator<Uint8Array> {
+        for await (const chunk of generated(size, written)) {
+          pulled += chunk.length;
+          mostHeld = Math.max(mostHeld, pulled - acknowledged);
+          yield chunk;
+        }
+      }
+      await provider.upload('multipart/bounded.bin', counted(), binary);
+      assert.equal(acknowledged, size);
+      // Parts in flight or being filled, plus what is left of the chunk that straddled a boundary.
+      assert.ok(mostHeld <= QUEUE * PART + MiB, `held ${mostHeld / MiB} MiB not yet acknowledged (at most ${QUEUE * PART / MiB + 1} MiB)`);
+      const read = createHash('sha256');
+      let count = 0;
+      for await (const chunk of await provider.openDownload('multipart/bounded.bin')) {
+        read.update(chunk as Buffer);
+        count += (chunk as Buffer).length;
+      }
+      assert.equal(count, size);
+      assert.equal(read.digest('hex'), written.digest('hex'));
+    } finally {
+      await provider.close();
+    }
+  });
+
+  it('keeps nothing when the server refuses a part while others are in flight', async () => {
+    const provider = new S3Provider(providerConfig(bucket, { part_size: PART, queue_size: QUEUE }));
+    try {
+      let pulled = 0;
+      // A Content-MD5 that cannot match: the gateway answers the third part with 400 BadDigest.
+      watchParts(provider, { onPart: (input, request) => { if (input.PartNumber === 3) request.headers['content-md5'] = Buffer.alloc(16).toString('base64'); } });
+      async function* counted(): AsyncGenerator<Uint8Array> {
+        for await (const chunk of generated(64 * MiB)) {
+          pulled += chunk.length;
+          yield chunk;
+        }
+      }
+      await assert.rejects(provider.upload('multipart/refused.bin', counted(), binary), (e: unknown) => e instanceof StorageError && /BadDigest|Content-MD5/i.test(e.message));
+      assert.ok(pulled < 64 * MiB, 'the content was not read to its end after the failure');
+      assert.equal(await adminClient().send(new HeadObjectCommand({ Bucket: bucket, Key: 'multipart/refused.bin' })).then(() => true, () => false), false);
+      assert.deepEqual(await openMultipartUploads(bucket, 'multipart/refused.bin'), []);
+    } finally {
+      await provider.close();
+    }
+  });
+});
