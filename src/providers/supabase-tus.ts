@@ -2,7 +2,6 @@
  * Uploads through a TUS resumable endpoint (Supabase Storage's `/upload/resumable`) with
  * tus-js-client, streaming the content in fixed-size chunks without holding more than one.
  */
-import { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { DefaultHttpStack, Upload } from 'tus-js-client';
 import type { DetailedError, HttpRequest, HttpStack } from 'tus-js-client';
@@ -49,7 +48,7 @@ const RETRY_DELAYS = [0, 1000, 3000, 5000];
  */
 export async function uploadThroughTus(request: TusUploadRequest): Promise<void> {
   const state: { failure?: unknown } = {};
-  const body = Readable.from(rest(request.head, request.iterator, request.signal, state), { objectMode: false, highWaterMark: 64 * 1024 });
+  const body = new ChunkSource(rest(request.head, request.iterator, request.signal, state));
   let upload: Upload | undefined;
   let watchdog: NodeJS.Timeout | undefined;
   let onAbort: (() => void) | undefined;
@@ -63,9 +62,11 @@ export async function uploadThroughTus(request: TusUploadRequest): Promise<void>
         clearTimeout(watchdog);
         watchdog = setTimeout(() => fail(request.stallError(`no progress for ${request.stallMs} ms`)), request.stallMs);
       };
-      upload = new Upload(body, {
+      // The input goes only to the fileReader below, which hands back this same source.
+      upload = new Upload(body as unknown as Pick<ReadableStreamDefaultReader, 'read'>, {
         endpoint: request.endpoint,
         httpStack: new PinnedHttpStack(request.endpoint),
+        fileReader: { openFile: async () => body },
         chunkSize: request.chunkSize,
         retryDelays: RETRY_DELAYS,
         headers: request.headers,
@@ -92,7 +93,7 @@ export async function uploadThroughTus(request: TusUploadRequest): Promise<void>
       upload.start();
     });
   } catch (error) {
-    body.destroy();
+    body.close();
     // Terminate, but never wait on a server that has stopped answering longer than a stall.
     await Promise.race([upload?.abort(true).catch(() => undefined), delay(request.stallMs, undefined, { ref: false })]);
     if (state.failure !== undefined) throw new TusContentFailure(state.failure);
@@ -101,6 +102,50 @@ export async function uploadThroughTus(request: TusUploadRequest): Promise<void>
   } finally {
     clearTimeout(watchdog);
     if (onAbort) request.signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/**
+ * The content as tus-js-client reads it: slices of at most one chunk, in order, the last one
+ * repeatable (a retried PATCH sends it again). tus-js-client's own source for Node streams waits
+ * for a `readable` event that never comes when the content ends exactly on a chunk boundary, so an
+ * upload of unknown length and a whole number of chunks would hang; this one reads the iterator.
+ */
+class ChunkSource {
+  /** Unknown: the length is declared when the content ends. */
+  readonly size = null as unknown as number;
+  private readonly chunks: AsyncGenerator<Uint8Array>;
+  /** Bytes from `bufferStart` on, read but not yet passed beyond. */
+  private buffer = Buffer.alloc(0);
+  private bufferStart = 0;
+  private ended = false;
+
+  constructor(chunks: AsyncGenerator<Uint8Array>) {
+    this.chunks = chunks;
+  }
+
+  async slice(start: number, end: number): Promise<{ value: Buffer & { size: number }; done: boolean }> {
+    if (start < this.bufferStart || start > this.bufferStart + this.buffer.length) throw new Error(`cannot read ${start}-${end}: only ${this.bufferStart}-${this.bufferStart + this.buffer.length} is at hand`);
+    this.buffer = this.buffer.subarray(start - this.bufferStart);
+    this.bufferStart = start;
+    const parts: Buffer[] = [this.buffer];
+    let length = this.buffer.length;
+    while (length < end - start && !this.ended) {
+      const next = await this.chunks.next();
+      if (next.done) {
+        this.ended = true;
+        break;
+      }
+      parts.push(Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength));
+      length += next.value.byteLength;
+    }
+    if (parts.length > 1) this.buffer = Buffer.concat(parts, length);
+    const value = Object.assign(this.buffer.subarray(0, end - start), { size: Math.min(length, end - start) });
+    return { value, done: this.ended && value.length === this.buffer.length };
+  }
+
+  close(): void {
+    void this.chunks.return(undefined).catch(() => undefined);
   }
 }
 

@@ -37,6 +37,8 @@ describe('TUS uploads against @tus/server', () => {
   let refuseCreation: { status_code: number; body: string } | undefined;
   /** Stop answering every request after the creation, as a server that hangs does. */
   let hang = false;
+  /** Answer this many PATCHes with a 503 before letting them through. */
+  let failPatches = 0;
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'boards-tus-'));
@@ -58,6 +60,12 @@ describe('TUS uploads against @tus/server', () => {
       const record: Seen = { method: req.method!, url: req.url!, authorization: req.headers.authorization, bytes: Number(req.headers['content-length'] ?? 0), headerBytes: req.rawHeaders.reduce((sum, part) => sum + Buffer.byteLength(part) + 2, 0), uploadLength: req.headers['upload-length'] as string | undefined, deferLength: req.headers['upload-defer-length'] as string | undefined };
       seen.push(record);
       if (hang && req.method !== 'POST') return;
+      if (req.method === 'PATCH' && failPatches > 0) {
+        failPatches--;
+        req.resume();
+        req.once('end', () => res.writeHead(503).end('busy'));
+        return;
+      }
       if (req.headers.authorization !== 'Bearer secret') {
         res.writeHead(401).end('no');
         return;
@@ -79,6 +87,7 @@ describe('TUS uploads against @tus/server', () => {
     seen = [];
     refuseCreation = undefined;
     hang = false;
+    failPatches = 0;
   });
 
   const request = (content: AsyncIterable<Uint8Array>, overrides: Partial<TusUploadRequest> = {}): TusUploadRequest => ({
@@ -123,6 +132,25 @@ describe('TUS uploads against @tus/server', () => {
     assert.deepEqual(seen.map((s) => [s.method, s.bytes]), [['POST', 0], ['PATCH', CHUNK], ['PATCH', CHUNK], ['PATCH', CHUNK], ['PATCH', 12_345]]);
     assert.ok(seen.every((s) => s.authorization === 'Bearer secret'));
     assert.ok(seen.slice(1).every((s) => s.method === 'PATCH' && s.url.startsWith('/upload/resumable/')), JSON.stringify(seen));
+  });
+
+  it('ends an upload of unknown length that is an exact number of chunks', async () => {
+    await clear();
+    const bytes = randomBytes(2 * CHUNK);
+    await uploadThroughTus(request(pieces(bytes, CHUNK)));
+    const [upload] = [...(await stored()).values()];
+    assert.equal(sha(upload!.bytes), sha(bytes));
+    assert.equal(upload!.info.size, bytes.length);
+  });
+
+  it('sends a chunk again after a failed PATCH, and the upload completes whole', async () => {
+    await clear();
+    failPatches = 2;
+    const bytes = randomBytes(3 * CHUNK + 99);
+    await uploadThroughTus(request(pieces(bytes, 50_000), { shouldRetry: () => true }));
+    const [upload] = [...(await stored()).values()];
+    assert.equal(sha(upload!.bytes), sha(bytes));
+    assert.equal(seen.filter((s) => s.method === 'PATCH').length, 4 + 2);
   });
 
   it('declares the length up front when it is known, and sends the head already read first', async () => {
