@@ -15,6 +15,7 @@ import { fromS3Error, isS3NotFound, s3ErrorName } from './s3-errors.ts';
 import type { ByteRange, ListResult, ProviderCapabilities, ObjectMetadata, PresignedUpload, ProviderContext, StorageProvider, UploadOptions } from './provider.ts';
 import { httpRangeHeader } from './byte-range.ts';
 import { PooledMultipartUpload } from './s3-multipart.ts';
+import { fitEntries } from './metadata-fit.ts';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -538,9 +539,6 @@ function contentDisposition(filename: string): string {
 const PLAIN_VALUE = /^(?:[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?)?$/;
 const ENCODED_VALUE = /^=\?UTF-8\?B\?([A-Za-z0-9+/]*={0,2})\?=$/i;
 const METADATA_NAME = /^[a-z0-9][a-z0-9._-]*$/;
-/** Dropped last when the metadata is too large: what the catalog needs to verify the bytes. */
-const KEPT_LONGEST = new Set(['sha256', 'size']);
-
 /**
  * Metadata as S3 carries it: names lowercase header tokens (others are dropped), values US-ASCII
  * (others travel as RFC 2047 `=?UTF-8?B?...?=` and are decoded on read). S3 allows 2 KB in all;
@@ -554,20 +552,7 @@ export function encodeMetadata(metadata: Record<string, string>): Record<string,
     const value = String(rawValue);
     entries.push([name, PLAIN_VALUE.test(value) && !ENCODED_VALUE.test(value) ? value : `=?UTF-8?B?${Buffer.from(value, 'utf8').toString('base64')}?=`]);
   }
-  const bytes = ([name, value]: [string, string]) => Buffer.byteLength(name) + Buffer.byteLength(value);
-  let total = entries.reduce((sum, entry) => sum + bytes(entry), 0);
-  while (total > MAX_METADATA_BYTES && entries.length > 0) {
-    let drop = 0;
-    for (let i = 1; i < entries.length; i++) {
-      const [candidate, current] = [entries[i]!, entries[drop]!];
-      const keepCandidate = KEPT_LONGEST.has(candidate[0]);
-      const keepCurrent = KEPT_LONGEST.has(current[0]);
-      if (keepCurrent && !keepCandidate || keepCurrent === keepCandidate && bytes(candidate) > bytes(current)) drop = i;
-    }
-    total -= bytes(entries[drop]!);
-    entries.splice(drop, 1);
-  }
-  return Object.fromEntries(entries);
+  return Object.fromEntries(fitEntries(entries, MAX_METADATA_BYTES));
 }
 
 export function decodeMetadata(metadata: Record<string, string>): Record<string, string> {
