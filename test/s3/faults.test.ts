@@ -79,8 +79,9 @@ describe('s3 uploads that fail part-way', { skip: s3SkipReason ?? false }, () =>
       let stopped = false;
       const stopping = content(256 * MiB, async (n) => {
         if (n === 24) {
-          await gatewayB.stop();
+          // Set first: a part in flight can fail, and the upload with it, while the stop is under way.
           stopped = true;
+          await gatewayB.stop();
         }
       });
       const started = Date.now();
