@@ -1,4 +1,3 @@
-import { Transform } from 'node:stream';
 import type { Readable } from 'node:stream';
 import { StorageError } from '../errors.ts';
 import { wrapProvider } from './layer.ts';
@@ -65,7 +64,7 @@ export class MetricsRecorder {
         const attempt = operation === 'upload' && first.content ? { ...first, content: counted(first.content, (n) => { stats.bytes += n; }) } : first;
         const result = await run(attempt);
         stats.observe(performance.now() - started);
-        if (operation === 'openDownload') return countedStream(result as Readable, (n) => { stats.bytes += n; }) as typeof result;
+        if (operation === 'openDownload') return countPushes(result as Readable, (n) => { stats.bytes += n; }) as typeof result;
         return result;
       } catch (error) {
         stats.observe(performance.now() - started, error);
@@ -111,12 +110,20 @@ async function* counted(source: AsyncIterable<Uint8Array>, add: (n: number) => v
   }
 }
 
-/** Byte counting that never holds the source back: its buffers are as large as the source's reads. */
-const COUNTER_BUFFER = 4 * 1024 * 1024;
-
-function countedStream(stream: Readable, add: (n: number) => void): Readable {
-  const counter = new Transform({ highWaterMark: COUNTER_BUFFER, transform(chunk: Buffer, _e, callback) { add(chunk.length); callback(null, chunk); } });
-  stream.on('error', (error) => counter.destroy(error));
-  counter.on('close', () => { if (!stream.destroyed) stream.destroy(); });
-  return stream.pipe(counter);
+/**
+ * Count a download's bytes as the provider's stream produces them, on that same stream: no stream
+ * stage of its own (a byte-counting Transform cost a hop per chunk, and its own buffer), and the
+ * caller still gets the provider's stream, so its errors and backpressure are the provider's own.
+ * Bytes the stream holds already when it is handed over count too.
+ */
+function countPushes(stream: Readable, add: (n: number) => void): Readable {
+  // In a byte stream readableLength is bytes (in an object-mode one it would be chunks).
+  if (!stream.readableObjectMode && stream.readableLength > 0) add(stream.readableLength);
+  const push = stream.push;
+  stream.push = function countedPush(this: Readable, chunk: unknown, encoding?: BufferEncoding): boolean {
+    if (typeof chunk === 'string') add(Buffer.byteLength(chunk, encoding));
+    else if (chunk instanceof Uint8Array) add(chunk.length);
+    return push.call(this, chunk, encoding);
+  };
+  return stream;
 }
