@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { setTimeout as delay } from 'node:timers/promises';
 import { Storage } from '@google-cloud/storage';
 import type { Bucket, File, FileMetadata, StorageOptions } from '@google-cloud/storage';
 import { z } from 'zod';
-import { ConfigError, StorageError, ValidationError } from '../errors.ts';
+import { ConfigError, ProviderUnavailableError, StorageError, ValidationError } from '../errors.ts';
 import { assertSafeKey, assertSafePrefix } from '../keys.ts';
 import { parseProviderConfig } from '../config/provider-config.ts';
 import { parseSize } from '../config/sizes.ts';
@@ -261,11 +262,21 @@ export class GcsProvider implements StorageProvider {
       if (opts.signal?.aborted) throw this.contentError(opts.signal.reason, key);
       throw this.error(error, `storing ${key}`);
     }
-    try {
-      await file.setMetadata({ metadata: fitGcsMetadata(opts.metadata) });
-    } catch (error) {
-      await file.delete().catch(() => undefined);
-      throw this.error(error, `storing ${key} (setting its metadata)`);
+    // Setting the same metadata again is harmless, but the client does not retry a PATCH without a
+    // precondition: a dropped keep-alive socket would otherwise cost the whole upload.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await file.setMetadata({ metadata: fitGcsMetadata(opts.metadata) });
+        return;
+      } catch (error) {
+        const failure = this.error(error, `storing ${key} (setting its metadata)`);
+        if (failure instanceof ProviderUnavailableError && attempt < this.config.max_attempts) {
+          await delay(250 * attempt);
+          continue;
+        }
+        await file.delete().catch(() => undefined);
+        throw failure;
+      }
     }
   }
 
