@@ -15,7 +15,7 @@ export type { StorageConfigInput } from './config/schema.ts';
 export { parseSize, parseDuration } from './config/sizes.ts';
 
 export { registerProviderType, providerTypes } from './providers/registry.ts';
-export type { StorageProvider, ProviderFactory, ProviderContext, ProviderCapabilities, UploadOptions, ByteRange, ObjectMetadata, ListedObject, ListResult, PresignedUpload } from './providers/provider.ts';
+export type { StorageProvider, ProviderFactory, ProviderContext, ProviderCapabilities, UploadOptions, ByteRange, OpenFile, ObjectMetadata, ListedObject, ListResult, PresignedUpload } from './providers/provider.ts';
 export { LocalProvider } from './providers/local.ts';
 export type { LocalProviderConfig } from './providers/local.ts';
 export { MemoryProvider } from './providers/memory.ts';

@@ -3,7 +3,7 @@ import type { StorageProvider, UploadOptions } from '../providers/provider.ts';
 /** What a layer is: a provider in, a provider with the same interface out (as in OpenDAL). */
 export type Layer = (provider: StorageProvider) => StorageProvider;
 
-export type Operation = 'upload' | 'openDownload' | 'getPresignedDownloadUrl' | 'getPresignedDownloadUrls' | 'getPresignedUploadUrl' | 'delete' | 'exists' | 'getMetadata' | 'list' | 'copy' | 'setVisibility' | 'health';
+export type Operation = 'upload' | 'openDownload' | 'openFile' | 'getPresignedDownloadUrl' | 'getPresignedDownloadUrls' | 'getPresignedUploadUrl' | 'delete' | 'exists' | 'getMetadata' | 'list' | 'copy' | 'setVisibility' | 'health';
 
 export interface Attempt {
   /** Abort this attempt (a timeout layer sets it; the provider receives it on upload). */
@@ -43,6 +43,7 @@ export function wrapProvider(provider: StorageProvider, around: Around): Storage
     close: async () => provider.close?.(),
   };
   if (provider.getPublicUrl) wrapped.getPublicUrl = (key) => provider.getPublicUrl!(key);
+  if (provider.openFile) wrapped.openFile = (key, range) => call('openFile', () => provider.openFile!(key, range));
   if (provider.copy) wrapped.copy = (from, to) => call('copy', () => provider.copy!(from, to));
   if (provider.health) wrapped.health = () => call('health', () => provider.health!());
   if (provider.getPresignedDownloadUrls) wrapped.getPresignedDownloadUrls = (keys, opts) => call('getPresignedDownloadUrls', () => provider.getPresignedDownloadUrls!(keys, opts));

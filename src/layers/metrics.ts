@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import { StorageError } from '../errors.ts';
 import { wrapProvider } from './layer.ts';
 import type { Layer, Operation } from './layer.ts';
+import type { OpenFile } from '../providers/provider.ts';
 import type { BreakerState } from './circuit-breaker.ts';
 
 export interface OperationFigures {
@@ -11,7 +12,7 @@ export interface OperationFigures {
   errorsByCode: Record<string, number>;
   /** Over the most recent calls (a window of 1024). */
   latencyMs: { p50: number; p95: number; p99: number };
-  /** Bytes uploaded (upload) or downloaded (openDownload). */
+  /** Bytes uploaded (upload) or downloaded (openDownload; openFile: as its caller reports them sent). */
   bytes: number;
 }
 
@@ -65,6 +66,7 @@ export class MetricsRecorder {
         const result = await run(attempt);
         stats.observe(performance.now() - started);
         if (operation === 'openDownload') return countPushes(result as Readable, (n) => { stats.bytes += n; }) as typeof result;
+        if (operation === 'openFile') return countSent(result as OpenFile, (n) => { stats.bytes += n; }) as typeof result;
         return result;
       } catch (error) {
         stats.observe(performance.now() - started, error);
@@ -126,4 +128,10 @@ function countPushes(stream: Readable, add: (n: number) => void): Readable {
     return push.call(this, chunk, encoding);
   };
   return stream;
+}
+
+/** Count the bytes the caller of openFile reports sent, keeping any count the file had already. */
+function countSent(file: OpenFile, add: (n: number) => void): OpenFile {
+  const inner = file.sent;
+  return { ...file, sent: inner ? (n) => { add(n); inner(n); } : add };
 }

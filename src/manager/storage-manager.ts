@@ -15,7 +15,7 @@ import type { ContentDigest } from '../content/validate-stream.ts';
 import type { ArtifactContent } from '../content/source.ts';
 import type { StorageConfig } from '../config/load.ts';
 import { parseCleanupConfig } from '../config/cleanup-config.ts';
-import type { ByteRange, StorageProvider } from '../providers/provider.ts';
+import type { ByteRange, OpenFile, StorageProvider } from '../providers/provider.ts';
 import type { Catalog, CatalogArtifact, ListArtifactsQuery, UsageFigures } from '../catalog/catalog.ts';
 import { META, referenceMetadata } from './artifact-reference.ts';
 import type { ArtifactReference, Visibility } from './artifact-reference.ts';
@@ -292,6 +292,16 @@ export class StorageManager {
   async openDownload(storageKey: string, range?: ByteRange, providerName?: string): Promise<Readable> {
     this.assertOpen();
     return this.fromAnyCopy(storageKey, providerName, (provider) => provider.openDownload(storageKey, range), 'reading');
+  }
+
+  /**
+   * The artifact's file itself, open for reading, when its provider keeps objects as local files
+   * (a provider with openFile); undefined otherwise, and the caller uses openDownload. The caller
+   * reads the file and closes its handle.
+   */
+  async openFile(storageKey: string, range?: ByteRange, providerName?: string): Promise<OpenFile | undefined> {
+    this.assertOpen();
+    return this.fromAnyCopy(storageKey, providerName, async (provider) => provider.openFile?.(storageKey, range), 'reading');
   }
 
   /** A time-limited URL that downloads the artifact without other credentials. */

@@ -13,7 +13,7 @@ import { decodeCursor, encodeCursor, listLimit } from './list-cursor.ts';
 import { signedDownloadUrl, signedUpload } from './signed-url.ts';
 import { LocalIndex } from './local-index.ts';
 import type { IndexedObject } from './local-index.ts';
-import type { ByteRange, ListResult, ObjectMetadata, PresignedUpload, ProviderContext, StorageProvider, UploadOptions } from './provider.ts';
+import type { ByteRange, ListResult, ObjectMetadata, OpenFile, PresignedUpload, ProviderContext, StorageProvider, UploadOptions } from './provider.ts';
 
 export const localProviderConfigSchema = z.object({
   base_path: z.string().min(1),
@@ -138,22 +138,14 @@ export class LocalProvider implements StorageProvider {
   }
 
   async openDownload(key: string, range?: ByteRange): Promise<Readable> {
-    this.indexed(key);
-    const path = await this.existingPathOf(key);
-    let handle: FileHandle;
-    try {
-      handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-    } catch (error) {
-      throw this.readError(error, key);
-    }
-    try {
-      const { size } = await handle.stat();
-      const { start, end } = resolveRange(range, size);
-      return createReadStream('', { fd: handle, start, end, highWaterMark: READ_CHUNK });
-    } catch (error) {
-      await handle.close();
-      throw error;
-    }
+    const { handle, start, end } = await this.openObject(key, range);
+    return createReadStream('', { fd: handle, start, end, highWaterMark: READ_CHUNK });
+  }
+
+  /** The object's file, open for reading, with the range resolved against its size. */
+  async openFile(key: string, range?: ByteRange): Promise<OpenFile> {
+    const { handle, start, end, size } = await this.openObject(key, range);
+    return { handle, start, end: end ?? size - 1, size };
   }
 
   async getPresignedDownloadUrl(key: string, opts: { expiresIn: number; filename?: string }): Promise<string> {
@@ -301,6 +293,25 @@ export class LocalProvider implements StorageProvider {
       await rm(path, { force: true });
       this.index.remove(key);
       await this.removeEmptyParents(dirname(path));
+    }
+  }
+
+  /** Open an object's file for reading: indexed, no symbolic link on its path, the range inside it. */
+  private async openObject(key: string, range: ByteRange | undefined): Promise<{ handle: FileHandle; start: number; end: number | undefined; size: number }> {
+    this.indexed(key);
+    const path = await this.existingPathOf(key);
+    let handle: FileHandle;
+    try {
+      handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+    } catch (error) {
+      throw this.readError(error, key);
+    }
+    try {
+      const { size } = await handle.stat();
+      return { handle, ...resolveRange(range, size), size };
+    } catch (error) {
+      await handle.close();
+      throw error;
     }
   }
 

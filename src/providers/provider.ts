@@ -1,3 +1,4 @@
+import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 
 /**
@@ -41,6 +42,22 @@ export interface ByteRange {
   end?: number;
 }
 
+/**
+ * A stored object's file, opened for a caller that reads it itself (the server, into buffers it
+ * reuses, so that a large download allocates nothing per read). The caller closes `handle`.
+ */
+export interface OpenFile {
+  handle: FileHandle;
+  /** First byte to send. */
+  start: number;
+  /** Last byte to send, inclusive (`start - 1` for an empty file). */
+  end: number;
+  /** The whole file's size. */
+  size: number;
+  /** The caller reports the bytes of each read as it sends them (the metrics layer counts them). */
+  sent?: (bytes: number) => void;
+}
+
 export interface ObjectMetadata {
   key: string;
   size: number;
@@ -80,6 +97,11 @@ export interface StorageProvider {
    */
   upload(key: string, content: AsyncIterable<Uint8Array>, opts: UploadOptions): Promise<{ url?: string }>;
   openDownload(key: string, range?: ByteRange): Promise<Readable>;
+  /**
+   * The object's file itself, for providers whose objects are local files: the same checks,
+   * errors and range rules as openDownload.
+   */
+  openFile?(key: string, range?: ByteRange): Promise<OpenFile>;
   getPresignedDownloadUrl(key: string, opts: { expiresIn: number; filename?: string }): Promise<string>;
   getPresignedUploadUrl(key: string, opts: { contentType: string; expiresIn: number; maxSize?: number }): Promise<PresignedUpload>;
   /** True when something was deleted; deleting a missing key is not an error. */

@@ -1,15 +1,22 @@
+import type { OutgoingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { StorageError, ValidationError } from '../errors.ts';
 import type { ArtifactReference } from '../manager/artifact-reference.ts';
+import type { OpenFile } from '../providers/provider.ts';
 import type { RouteContext } from './context.ts';
 import { errorBody } from './errors.ts';
 
 /**
  * Sending one artifact over HTTP, shared by `GET /v1/artifacts/{key}` and the signed URLs:
  * ETag (the SHA-256), If-None-Match (304), a single Range (206, 416), Cache-Control by visibility,
- * Content-Disposition on request. Bytes stream from the provider; small ones come from the cache.
+ * Content-Disposition on request. Small artifacts come from the cache; a local provider's file is
+ * read into a few buffers that are reused (sendFile); other providers' bytes stream.
  */
+
+/** Buffers per file response, and their size: at most this much of one response is in flight. */
+const FILE_BUFFERS = 4;
+const FILE_BUFFER_BYTES = 512 * 1024;
 
 export type RangeRequest = { kind: 'full' } | { kind: 'partial'; start: number; end: number } | { kind: 'unsatisfiable' };
 
@@ -98,8 +105,91 @@ export async function sendArtifact(ctx: RouteContext, request: FastifyRequest, r
     }
     return reply.send(range.kind === 'partial' ? whole.subarray(start, end + 1) : whole);
   }
-  const stream = await ctx.storage.openDownload(ref.storageKey, range.kind === 'partial' ? { start, end } : undefined, ref.storageProvider);
+  const byteRange = range.kind === 'partial' ? { start, end } : undefined;
+  const file = await ctx.storage.openFile(ref.storageKey, byteRange, ref.storageProvider);
+  if (file) return sendFile(reply, file, length);
+  const stream = await ctx.storage.openDownload(ref.storageKey, byteRange, ref.storageProvider);
   return reply.send(stream);
+}
+
+/**
+ * Send `length` bytes of an open file from its `start`, through a few buffers allocated once for
+ * the response: each is read into, written, and read into again only once its write has completed,
+ * so a large download allocates nothing per read (a new buffer per read made V8 collect its whole
+ * heap every ~64 MB) and never has more than FILE_BUFFERS writes in flight. The first read happens
+ * before the headers go, so a file that cannot be read is an error response; a failure after that
+ * cuts the response short of its Content-Length. A client that goes away stops the reads. The
+ * file is closed in every case.
+ */
+async function sendFile(reply: FastifyReply, file: OpenFile, length: number): Promise<FastifyReply> {
+  const res = reply.raw;
+  let hijacked = false;
+  try {
+    const end = file.start + length;
+    const bufferBytes = Math.min(length, FILE_BUFFER_BYTES);
+    const free = Array.from({ length: Math.min(FILE_BUFFERS, Math.ceil(length / bufferBytes)) }, () => Buffer.allocUnsafe(bufferBytes));
+    let position = file.start;
+    let buffer = free.pop()!;
+    let filled = await readInto(file, buffer, position, end);
+    reply.hijack();
+    hijacked = true;
+    res.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
+    let stopped = false;
+    let writing = 0;
+    let wake: (() => void) | undefined;
+    const woken = () => { const resume = wake; wake = undefined; resume?.(); };
+    const writesComplete = async (): Promise<void> => {
+      while (writing > 0 && !stopped && !res.destroyed) await new Promise<void>((resume) => { wake = resume; });
+    };
+    res.once('close', woken);
+    try {
+      for (;;) {
+        position += filled;
+        file.sent?.(filled);
+        const sending = buffer;
+        writing++;
+        res.write(filled === sending.length ? sending : sending.subarray(0, filled), (error) => {
+          writing--;
+          if (error) stopped = true;
+          else free.push(sending);
+          woken();
+        });
+        if (position >= end) {
+          res.end();
+          break;
+        }
+        while (free.length === 0 && !stopped && !res.destroyed) await new Promise<void>((resume) => { wake = resume; });
+        if (stopped || res.destroyed) break;
+        buffer = free.pop()!;
+        filled = await readInto(file, buffer, position, end);
+        if (res.destroyed) break;
+      }
+    } catch (error) {
+      reply.log.warn({ err: error }, 'a file download failed after its headers were sent; the response is cut short');
+      // What was read goes out first (with the headers), then the connection is cut.
+      await writesComplete();
+      res.destroy(error as Error);
+    } finally {
+      res.off('close', woken);
+    }
+    return reply;
+  } finally {
+    // Before the headers a close failure is the request's error; after them there is no one to tell.
+    if (hijacked) await file.handle.close().catch(() => undefined);
+    else await file.handle.close();
+  }
+}
+
+/** Fill `buffer` (or what is left before `end`) from `position`; a file that ends early is an error. */
+async function readInto(file: OpenFile, buffer: Buffer, position: number, end: number): Promise<number> {
+  const want = Math.min(buffer.length, end - position);
+  let filled = 0;
+  while (filled < want) {
+    const { bytesRead } = await file.handle.read(buffer, filled, want - filled, position + filled);
+    if (bytesRead === 0) throw new StorageError(`the stored file ended ${end - position - filled} bytes short of what was recorded`, { code: 'CORRUPTION' });
+    filled += bytesRead;
+  }
+  return filled;
 }
 
 async function readAll(stream: Readable, size: number): Promise<Buffer> {

@@ -96,11 +96,14 @@ describe('local provider', () => {
     const provider = await LocalProvider.open({ base_path: base });
     await assert.rejects(provider.openDownload('t/a/x.txt'), SecurityError);
     await assert.rejects(provider.openDownload('t/b/y.txt'), SecurityError);
+    await assert.rejects(provider.openFile('t/a/x.txt'), SecurityError);
+    await assert.rejects(provider.openFile('t/b/y.txt'), SecurityError);
     await assert.rejects(provider.delete('t/a/x.txt'), SecurityError);
     await assert.rejects(provider.upload('t/a/new.txt', chunksOf(Buffer.from('x'), 1), { contentType: 'text/plain', metadata: {} }), SecurityError);
     await assert.rejects(provider.upload('escape/new.txt', chunksOf(Buffer.from('x'), 1), { contentType: 'text/plain', metadata: {} }), SecurityError);
     // Paths that were never stored are not objects, whatever the disk holds there.
     await assert.rejects(provider.openDownload('escape/x.txt'), NotFoundError);
+    await assert.rejects(provider.openFile('escape/x.txt'), NotFoundError);
     assert.equal(await provider.exists('escape/x.txt'), false);
     assert.equal(await provider.delete('escape/x.txt'), false);
     assert.deepEqual(await filesUnder(outside), ['x.txt', 'y.txt']);
@@ -112,6 +115,7 @@ describe('local provider', () => {
     const provider = await LocalProvider.open({ base_path: await tempDir('local-keys') });
     for (const key of ['../x', '/etc/passwd', 'a/../../x', 'a//b', '~index.sqlite', '~tmp/x', '']) {
       await assert.rejects(provider.openDownload(key), SecurityError, key);
+      await assert.rejects(provider.openFile(key), SecurityError, key);
       await assert.rejects(provider.upload(key, chunksOf(Buffer.from('x'), 1), { contentType: 'text/plain', metadata: {} }), SecurityError, key);
       await assert.rejects(provider.delete(key), SecurityError, key);
     }
