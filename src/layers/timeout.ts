@@ -18,10 +18,23 @@ export function timeoutLayer(ms: number, name: string): Layer {
         reject(error);
       }, ms);
     });
+    const attempt = run({ ...first, signal: first.signal ? AbortSignal.any([first.signal, controller.signal]) : controller.signal });
     try {
-      return await Promise.race([run({ ...first, signal: first.signal ? AbortSignal.any([first.signal, controller.signal]) : controller.signal }), expired]);
+      return await Promise.race([attempt, expired]);
+    } catch (error) {
+      // An attempt that answers after all must not leak what it opened (a stream, a file handle).
+      if (controller.signal.aborted) attempt.then(releaseLate, () => undefined);
+      throw error;
     } finally {
       clearTimeout(timer);
     }
   });
+}
+
+/** Close what a timed-out operation handed back too late: a stream, or an open file (openFile). */
+function releaseLate(result: unknown): void {
+  if (!result || typeof result !== 'object') return;
+  const value = result as { destroy?: () => void; handle?: { close?: () => Promise<void> } };
+  if (typeof value.destroy === 'function') value.destroy();
+  else if (typeof value.handle?.close === 'function') void value.handle.close().catch(() => undefined);
 }

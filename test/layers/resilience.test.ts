@@ -2,10 +2,12 @@ import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import type { Socket } from 'node:net';
+import { open, writeFile } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { createStorageManager, MemoryProvider, ProviderUnavailableError, NotFoundError, ValidationError } from '../../src/index.ts';
-import type { StorageConfigInput, UploadOptions } from '../../src/index.ts';
+import type { OpenFile, StorageConfigInput, UploadOptions } from '../../src/index.ts';
 import { S3Provider } from '../../src/providers/s3.ts';
 import { tempDir } from '../helpers.ts';
 
@@ -130,6 +132,34 @@ describe('timeout layer', () => {
     const started = Date.now();
     await assert.rejects(storage.provider('flaky').exists('k/x'), (e: unknown) => e instanceof ProviderUnavailableError && /timed out after 100 ms/.test(e.message));
     assert.ok(Date.now() - started < 1000);
+  });
+
+  it('closes what an operation hands back after it was cut off', async () => {
+    const dir = await tempDir('late');
+    const path = join(dir, 'late.bin');
+    await writeFile(path, 'late bytes');
+    const late: { handle?: FileHandle; stream?: Readable } = {};
+    class LateProvider extends MemoryProvider {
+      async openFile(): Promise<OpenFile> {
+        await new Promise((r) => setTimeout(r, 300));
+        late.handle = await open(path, 'r');
+        return { handle: late.handle, start: 0, end: 9, size: 10 };
+      }
+      override async openDownload(): Promise<Readable> {
+        await new Promise((r) => setTimeout(r, 300));
+        late.stream = Readable.from([Buffer.from('late bytes')]);
+        return late.stream;
+      }
+    }
+    const { storage } = await managerWith({ timeout_ms: 100 });
+    // Registered under the name the configuration gives the timeout layer.
+    storage.registerProvider('flaky', new LateProvider());
+    const provider = storage.provider('flaky') as LateProvider;
+    await assert.rejects(provider.openFile(), (e: unknown) => e instanceof ProviderUnavailableError && /openFile timed out after 100 ms/.test(e.message));
+    await assert.rejects(provider.openDownload(), (e: unknown) => e instanceof ProviderUnavailableError && /openDownload timed out after 100 ms/.test(e.message));
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(late.handle?.fd, -1, 'the late file handle was closed');
+    assert.equal(late.stream?.destroyed, true, 'the late stream was destroyed');
   });
 
   it('cuts off a real backend that accepts connections and never answers', async () => {
