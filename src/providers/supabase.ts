@@ -201,8 +201,7 @@ export class SupabaseProvider implements StorageProvider {
   private async rangeError(error: unknown, bucket: string, key: string, range: ByteRange | undefined): Promise<unknown> {
     const answer = supabaseAnswer(error);
     if (!range?.start || !answer || realStatus(answer) < 500) return error;
-    const size = await this.fetch(`${this.storageUrl}/object/info/authenticated/${bucket}/${encodePath(key)}`, { headers: this.authHeaders() })
-      .then(async (response) => objectSize(await response.json() as ObjectInfo), () => undefined);
+    const size = await this.objectInfo(bucket, key).then(objectSize, () => undefined);
     return size !== undefined && range.start >= size ? new SupabaseHttpError(416, { code: 'InvalidRange', message: `the range starts at ${range.start}, past the end of ${size} bytes` }) : error;
   }
 
@@ -287,10 +286,7 @@ export class SupabaseProvider implements StorageProvider {
   async getMetadata(key: string): Promise<ObjectMetadata> {
     assertSafeKey(key);
     return this.inEitherBucket(key, `reading the metadata of ${key}`, async (bucket) => {
-      // Not storage-js's info(): it camel-cases the keys of the user metadata too. The
-      // authenticated route, because the plain one takes a refused key for an anonymous caller.
-      const response = await this.fetch(`${this.storageUrl}/object/info/authenticated/${bucket}/${encodePath(key)}`, { headers: this.authHeaders() });
-      const info = await response.json() as ObjectInfo;
+      const info = await this.objectInfo(bucket, key);
       // Current servers answer with `size` and the user metadata as `metadata`; older ones with the
       // system metadata (size, mimetype) as `metadata` and the user's as `user_metadata`.
       const system = typeof info.size !== 'number' && info.metadata && typeof info.metadata === 'object' ? info.metadata as { size?: number; mimetype?: string; lastModified?: string } : undefined;
@@ -444,11 +440,19 @@ export class SupabaseProvider implements StorageProvider {
   }
 
   private async existsIn(bucket: string, key: string): Promise<boolean> {
-    const response = await this.fetch(`${this.storageUrl}/object/info/authenticated/${bucket}/${encodePath(key)}`, { headers: this.authHeaders() }).catch((error: unknown) => {
-      if (isSupabaseNotFound(error)) return undefined;
+    return this.objectInfo(bucket, key).then(() => true, (error: unknown) => {
+      if (isSupabaseNotFound(error)) return false;
       throw this.error(error, `checking ${key}`, bucket);
     });
-    return response !== undefined;
+  }
+
+  /**
+   * An object's info. Not storage-js's info(): it camel-cases the keys of the user metadata too.
+   * The authenticated route, because the plain one takes a refused key for an anonymous caller.
+   */
+  private async objectInfo(bucket: string, key: string): Promise<ObjectInfo> {
+    const response = await this.fetch(`${this.storageUrl}/object/info/authenticated/${bucket}/${encodePath(key)}`, { headers: this.authHeaders() });
+    return await response.json() as ObjectInfo;
   }
 
   private buckets(): string[] {
