@@ -30,6 +30,8 @@ import { statsRoute } from './routes/stats.ts';
 import { healthRoutes } from './routes/health.ts';
 import { metricsRoute } from './routes/metrics.ts';
 import { signedDownloadRoute, signedUploadRoute } from './routes/signed.ts';
+import { TusUploads } from './tus/tus-uploads.ts';
+import { tusRoutes } from './tus/tus-routes.ts';
 
 export interface CreateServerOptions {
   /** The manager the service serves; the caller closes it after the server. */
@@ -48,6 +50,8 @@ export interface BoardsStorageServer {
   config: ServerConfig;
   /** The HS256 secret tokens are verified with (none with JWKS only); `generated` in development. */
   jwt: JwtSecret;
+  /** Resumable uploads at /v1/uploads/tus; its owner sweeps expired ones. */
+  tus: TusUploads;
 }
 
 /** Query parameters that carry credentials: never written to a log. */
@@ -75,6 +79,7 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
     signingSecrets: await signingSecrets(storage),
   };
   ctx.metrics.watchStorage(storage);
+  const tus = new TusUploads(storage, config);
 
   const app = Fastify({
     logger: loggerOptions(options.logger, config.logLevel),
@@ -147,6 +152,7 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
     createUploadRoute(api, ctx);
     completeUploadRoute(api, ctx);
     statsRoute(api, ctx);
+    await tusRoutes(api, tus);
     await api.register(async (uploads) => {
       streamBodies(uploads);
       await uploads.register(multipart, { throwFileSizeLimit: true, limits: { fileSize: storage.config.maxFileSize + 1 } });
@@ -154,7 +160,7 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
     });
   });
 
-  return { app, config, jwt };
+  return { app, config, jwt, tus };
 }
 
 /** Requests Node cannot even parse get the one error shape too (or nothing, when the client is gone). */

@@ -8,6 +8,7 @@ import { startMirrorTask } from '../lifecycle/mirrors.ts';
 import { createServer } from './app.ts';
 import type { BoardsStorageServer, CreateServerOptions } from './app.ts';
 import { resolveServerConfig, serverBaseUrl } from './server-config.ts';
+import { startTusSweep } from './tus/tus-sweep.ts';
 
 export interface StartServerOptions {
   /** YAML file; default BOARDS_STORAGE_CONFIG, else the embedded default (local disk + SQLite under data_dir). */
@@ -61,6 +62,8 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   });
   // Mirror copies that failed are tried again in the background.
   const stopMirrors = startMirrorTask(storage, { onError: (error) => server.app.log.warn({ err: error }, 'mirror pass failed') });
+  // Resumable uploads left unfinished past their expiration.
+  const stopTusSweep = startTusSweep(server.tus, config.tus.sweepIntervalMs, (error) => server.app.log.warn({ err: error }, 'TUS sweep failed'));
   let closing: Promise<void> | undefined;
   return {
     ...server,
@@ -76,6 +79,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
           clearTimeout(deadline);
           await stopCleanup();
           await stopMirrors();
+          await stopTusSweep();
           await storage.close();
         }
       })();
