@@ -10,6 +10,7 @@ import type { StorageManager } from '../manager/storage-manager.ts';
 import { Authenticator, resolveJwtSecret } from './auth.ts';
 import type { JwtSecret } from './auth.ts';
 import { ContentCache } from './content-cache.ts';
+import { registerCors } from './cors.ts';
 import type { RouteContext } from './context.ts';
 import { errorBody, handleError, renderError } from './errors.ts';
 import { ServerMetrics } from './metrics.ts';
@@ -110,6 +111,9 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
     if (request.method !== 'HEAD' && reply.statusCode !== 304 && Number.isFinite(sent) && sent > 0) ctx.metrics.bytesOut.inc({ route }, sent);
   });
   app.decorateRequest('principal', null);
+
+  // First, so that preflights are answered before any authentication.
+  await registerCors(app, config.cors);
 
   app.addSchema(errorSchema);
   app.addSchema(artifactReferenceSchema);
