@@ -19,6 +19,7 @@ export type StorageErrorCode =
   | 'ACCESS_DENIED'
   | 'PROVIDER_UNAVAILABLE'
   | 'INSUFFICIENT_STORAGE'
+  | 'QUOTA_EXCEEDED'
   | 'CORRUPTION'
   | 'CONFLICT'
   | 'NOT_SUPPORTED';
@@ -111,6 +112,7 @@ const STATUS_BY_CODE: Partial<Record<StorageErrorCode, number>> = {
   CONFLICT: 409,
   UNAUTHENTICATED: 401,
   NOT_SUPPORTED: 501,
+  QUOTA_EXCEEDED: 507,
 };
 
 export function isStorageError(error: unknown): error is StorageError {

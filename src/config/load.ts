@@ -47,6 +47,9 @@ export interface StorageConfig {
   auth: Record<string, unknown>;
   cleanup: Record<string, unknown>;
   generation: Record<string, unknown>;
+  quotas: Record<string, unknown>;
+  webhooks: unknown[];
+  redisUrl?: string;
 }
 
 export type ConfigSource = string | StorageConfigInput | StorageConfig | undefined;
@@ -135,6 +138,7 @@ function applyEnvironment(raw: Record<string, unknown>, env: Record<string, stri
   set('BOARDS_STORAGE_ALLOWED_CONTENT_TYPES', (v) => { config.allowed_content_types = v.split(',').map((s) => s.trim()).filter(Boolean); });
   set('BOARDS_STORAGE_SIGNING_SECRET', (v) => { config.signing_secret = v; });
   set('BOARDS_STORAGE_DATABASE_URL', (v) => { config.database_url = v; });
+  set('BOARDS_STORAGE_REDIS_URL', (v) => { config.redis_url = v; });
 
   const providers = { ...(config.providers as Record<string, { type?: string; config?: Record<string, unknown> }> | undefined) };
   const dataDir = typeof config.data_dir === 'string' ? config.data_dir : '.boards-storage';
@@ -203,6 +207,9 @@ function resolve(raw: RawStorageConfig, origin: string): StorageConfig {
     auth: raw.auth,
     cleanup: raw.cleanup,
     generation: raw.generation,
+    quotas: raw.quotas,
+    webhooks: raw.webhooks,
+    ...(raw.redis_url === undefined ? {} : { redisUrl: raw.redis_url }),
   };
 }
 

@@ -20,6 +20,8 @@ import type { Catalog, CatalogArtifact, ListArtifactsQuery, UsageFigures } from 
 import { META, referenceMetadata } from './artifact-reference.ts';
 import type { ArtifactReference, Visibility } from './artifact-reference.ts';
 import { selectProvider } from './routing.ts';
+import { parseQuotaConfig } from '../quotas/quota-config.ts';
+import { QuotaGuard } from '../quotas/quota-guard.ts';
 
 export interface StoreArtifactInput {
   artifactId: string;
@@ -134,6 +136,8 @@ export class StorageManager {
   readonly config: StorageConfig;
   /** Where every artifact is recorded; lookups by key and listings read it. */
   readonly catalog: Catalog;
+  /** Per-tenant limits (storage.quotas), checked on every store. */
+  readonly quotas: QuotaGuard;
   private readonly providers = new Map<string, StorageProvider>();
   private closed = false;
 
@@ -146,6 +150,7 @@ export class StorageManager {
     this.config = config;
     this.catalog = catalog;
     this.recorder = recorder;
+    this.quotas = new QuotaGuard(parseQuotaConfig(config.quotas ?? {}), (tenantId) => catalog.tenantTotals(tenantId));
     for (const [name, provider] of providers) this.providers.set(name, provider);
   }
 
@@ -209,6 +214,7 @@ export class StorageManager {
    */
   private async write(storageKey: string, record: Omit<CatalogArtifact, 'storageKey' | 'storageProvider' | 'contentType' | 'size' | 'sha256'>, contentType: string, input: { content: ArtifactContent; size?: number; signal?: AbortSignal; actor?: string }): Promise<ArtifactReference> {
     const size = this.checkDeclaredSize(input.size);
+    await this.quotas.assertRoom(record.tenantId, size ?? 0);
     let providerName = selectProvider(this.config.routingRules, this.config.defaultProvider, { artifactType: record.artifactType, contentType, tenantId: record.tenantId, ...(size === undefined ? {} : { size }) });
     let provider = this.provider(providerName);
     const entry = this.config.providers[providerName];
@@ -253,6 +259,8 @@ export class StorageManager {
       }
       const artifact: CatalogArtifact = { ...record, storageKey, storageProvider: providerName, contentType, size: digest.size, sha256: digest.sha256 };
       try {
+        // The real size, now known: a stream of unknown length is held to the quota too.
+        await this.quotas.assertRoom(record.tenantId, digest.size);
         await this.catalog.record(artifact, input.actor, 'stored', this.config.providers[providerName]?.mirrors ?? []);
       } catch (error) {
         // Never leave an object the catalog does not know.
@@ -340,6 +348,7 @@ export class StorageManager {
     const tenantId = request.tenantId ?? DEFAULT_TENANT;
     const contentType = this.checkContentType(request.contentType);
     const size = this.checkDeclaredSize(request.size);
+    await this.quotas.assertRoom(tenantId, size ?? 0);
     const storageKey = buildArtifactKey({ tenantId, artifactType: request.artifactType, ...(request.boardId === undefined ? {} : { boardId: request.boardId }), artifactId: request.artifactId, ...(request.variant === undefined ? {} : { variant: request.variant }), contentType });
     const name = selectProvider(this.config.routingRules, this.config.defaultProvider, { artifactType: request.artifactType, contentType, tenantId, ...(size === undefined ? {} : { size }) });
     const provider = this.provider(name);
@@ -396,6 +405,7 @@ export class StorageManager {
       }
       const stream = await wrap(() => provider.openDownload(storageKey), `reading back ${storageKey}`);
       for await (const _ of validateContent(toByteStream(stream), { contentType: pending.content_type, maxSize: pending.max_size }, (d) => { digest = d; })) { /* the checks are the point */ }
+      await this.quotas.assertRoom(pending.tenant_id, digest!.size);
     } catch (error) {
       await provider.delete(storageKey).catch(() => undefined);
       await this.catalog.removePendingUpload(storageKey);

@@ -9,7 +9,7 @@ import { assertSafeId } from '../../keys.ts';
 import { isContentTypeAllowed, isWellFormedContentType, normalizeContentType, contentTypeForFileName } from '../../content/content-types.ts';
 import type { StorageManager } from '../../manager/storage-manager.ts';
 import type { ArtifactReference } from '../../manager/artifact-reference.ts';
-import { renderError } from '../errors.ts';
+import { renderError, renderedBody } from '../errors.ts';
 import type { ServerConfig } from '../server-config.ts';
 
 /** Where the TUS endpoint lives; an upload's URL is this plus `/{uploadId}`. */
@@ -22,12 +22,6 @@ export interface UploadCaller {
   tenantId: string;
   actor: string;
 }
-
-/**
- * Quota checks run where an upload is declared (so a client learns before sending a byte) as well
- * as where it is stored; the quotas module supplies this.
- */
-export type DeclaredSizeCheck = (tenantId: string, bytes: number) => Promise<void>;
 
 /**
  * Resumable uploads (TUS 1.0: creation, creation-with-upload, termination, expiration) on
@@ -43,11 +37,9 @@ export class TusUploads {
   private readonly store: FileStore;
   private readonly storage: StorageManager;
   private readonly callers = new WeakMap<object, UploadCaller>();
-  private readonly checkDeclaredSize: DeclaredSizeCheck | undefined;
 
-  constructor(storage: StorageManager, config: ServerConfig, options: { checkDeclaredSize?: DeclaredSizeCheck } = {}) {
+  constructor(storage: StorageManager, config: ServerConfig) {
     this.storage = storage;
-    this.checkDeclaredSize = options.checkDeclaredSize;
     this.directory = resolve(config.tus.directory ?? resolve(storage.config.dataDir, 'tus'));
     this.store = new FileStore({ directory: this.directory, expirationPeriodInMilliseconds: config.tus.expirationMs });
     const origins = config.cors.origins;
@@ -93,7 +85,8 @@ export class TusUploads {
   /** Refuse what would be refused at the end, before any byte is sent; record who owns it. */
   private async onCreate(caller: UploadCaller, upload: Upload): Promise<{ metadata: Record<string, string | null> }> {
     const meta = checkUploadMetadata(upload.metadata ?? {}, this.storage.config.allowedContentTypes);
-    if (upload.size !== undefined) await this.checkDeclaredSize?.(caller.tenantId, upload.size);
+    // The quota is checked here with the declared length (a client learns before sending a byte) and again when it is stored.
+    if (upload.size !== undefined) await this.storage.quotas.assertRoom(caller.tenantId, upload.size);
     return { metadata: { ...meta, tenantId: caller.tenantId, actor: caller.actor } };
   }
 
@@ -189,5 +182,5 @@ function idFromFileName(filename: string | undefined): string | undefined {
 function tusError(error: Error | { status_code: number; body: string }): { status_code: number; body: string } | undefined {
   if (!(error instanceof StorageError)) return undefined;
   const rendered = renderError(error);
-  return { status_code: rendered.status, body: JSON.stringify({ error: { code: rendered.code, message: rendered.message } }) };
+  return { status_code: rendered.status, body: JSON.stringify(renderedBody(rendered)) };
 }
