@@ -20,6 +20,7 @@ export type StorageErrorCode =
   | 'PROVIDER_UNAVAILABLE'
   | 'INSUFFICIENT_STORAGE'
   | 'QUOTA_EXCEEDED'
+  | 'RATE_LIMITED'
   | 'CORRUPTION'
   | 'CONFLICT'
   | 'NOT_SUPPORTED';
@@ -113,6 +114,7 @@ const STATUS_BY_CODE: Partial<Record<StorageErrorCode, number>> = {
   UNAUTHENTICATED: 401,
   NOT_SUPPORTED: 501,
   QUOTA_EXCEEDED: 507,
+  RATE_LIMITED: 429,
 };
 
 export function isStorageError(error: unknown): error is StorageError {

@@ -11,7 +11,10 @@ import { Authenticator, resolveJwtSecret } from './auth.ts';
 import type { JwtSecret } from './auth.ts';
 import { ContentCache } from './content-cache.ts';
 import { registerCors } from './cors.ts';
+import { registerAddressLimit, registerTenantLimit } from './rate-limit.ts';
+import { openRedis } from './redis-client.ts';
 import type { RouteContext } from './context.ts';
+import { tenantOf } from './context.ts';
 import { errorBody, handleError, renderError } from './errors.ts';
 import { ServerMetrics } from './metrics.ts';
 import { streamBodies } from './request-body.ts';
@@ -94,7 +97,12 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
     routerOptions: { maxParamLength: 2048 },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
     clientErrorHandler: answerClientError,
+    // Behind a load balancer the client's address comes from X-Forwarded-For (server.trust_proxy).
+    trustProxy: config.trustProxy as FastifyServerOptions['trustProxy'],
   });
+  // Shared rate-limit counters (and closed with the app).
+  const redis = storage.config.redisUrl ? await openRedis(storage.config.redisUrl) : undefined;
+  if (redis) app.addHook('onClose', async () => { await redis.quit().catch(() => undefined); });
 
   app.setErrorHandler(function onError(error, request, reply) {
     ctx.metrics.errors.inc({ code: renderError(error).code });
@@ -114,6 +122,8 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
 
   // First, so that preflights are answered before any authentication.
   await registerCors(app, config.cors);
+  // Per client address, on every route that follows.
+  await registerAddressLimit(app, config.rateLimit, redis);
 
   app.addSchema(errorSchema);
   app.addSchema(artifactReferenceSchema);
@@ -147,6 +157,8 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
     api.addHook('onRequest', async (request) => {
       request.principal = await authenticator.authenticate(request.headers.authorization);
     });
+    // Per tenant: its hook runs after authentication (route hooks follow the scope's).
+    await registerTenantLimit(api, config.rateLimit, redis, (request) => tenantOf(request));
     listArtifactsRoute(api, ctx);
     readArtifactRoute(api, ctx);
     deleteArtifactRoute(api, ctx);

@@ -37,6 +37,15 @@ export const serverSectionSchema = z.object({
     /** How often expired uploads are swept. */
     sweep_interval: duration.default('1h'),
   }).strict().default({ expiration: '24h', sweep_interval: '1h' }),
+  /** Requests per window, per tenant and per client address (429 + Retry-After); off unless configured. Shared through Redis when `redis_url` is set. */
+  rate_limit: z.object({
+    per_tenant: z.object({ max: z.number().int().positive(), window: duration.default('1m') }).strict().optional(),
+    per_address: z.object({ max: z.number().int().positive(), window: duration.default('1m') }).strict().optional(),
+    /** Client addresses never limited. */
+    allow: z.array(z.string().min(1)).default([]),
+  }).strict().default({ allow: [] }),
+  /** Behind a proxy or load balancer: trust its X-Forwarded-For for the client address (true, a hop count, or the proxies' addresses/CIDRs). */
+  trust_proxy: z.union([z.boolean(), z.number().int().min(1), z.array(z.string().min(1))]).default(false),
   /** Cross-origin access for browsers; with no origins, none is allowed. */
   cors: z.object({
     /** Exact origins (`https://app.example.com`), or `*` for any (then credentials must be false). */
@@ -86,6 +95,8 @@ export interface ServerConfig {
   maxBatchUrls: number;
   tus: { directory?: string; expirationMs: number; sweepIntervalMs: number };
   cors: { origins: string[]; credentials: boolean; maxAgeSeconds: number };
+  rateLimit: { perTenant?: { max: number; windowMs: number }; perAddress?: { max: number; windowMs: number }; allow: string[] };
+  trustProxy: boolean | number | string[];
   auth: AuthSettings;
 }
 
@@ -129,6 +140,12 @@ export function resolveServerConfig(config: Pick<StorageConfig, 'server' | 'auth
       expirationMs: parseDuration(parsed.tus.expiration, 'storage.server.tus.expiration') * 1000,
       sweepIntervalMs: parseDuration(parsed.tus.sweep_interval, 'storage.server.tus.sweep_interval') * 1000,
     },
+    rateLimit: {
+      ...(parsed.rate_limit.per_tenant ? { perTenant: { max: parsed.rate_limit.per_tenant.max, windowMs: parseDuration(parsed.rate_limit.per_tenant.window, 'storage.server.rate_limit.per_tenant.window') * 1000 } } : {}),
+      ...(parsed.rate_limit.per_address ? { perAddress: { max: parsed.rate_limit.per_address.max, windowMs: parseDuration(parsed.rate_limit.per_address.window, 'storage.server.rate_limit.per_address.window') * 1000 } } : {}),
+      allow: parsed.rate_limit.allow,
+    },
+    trustProxy: parsed.trust_proxy,
     cors: checkCors(parsed.cors.origins, parsed.cors.credentials, parseDuration(parsed.cors.max_age, 'storage.server.cors.max_age')),
     auth: {
       ...(authParsed.jwt_secret === undefined ? {} : { jwtSecret: authParsed.jwt_secret }),
