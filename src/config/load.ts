@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import type * as Yaml from 'yaml';
 import { ConfigError } from '../errors.ts';
 import { isWellFormedContentType } from '../content/content-types.ts';
+import type { ArtifactFamily } from '../content/artifact-types.ts';
 import { formatIssues } from './provider-config.ts';
 import { storageConfigSchema } from './schema.ts';
 import type { RawStorageConfig, StorageConfigInput } from './schema.ts';
@@ -40,6 +41,8 @@ export interface StorageConfig {
   routingRules: RoutingRule[];
   maxFileSize: number;
   allowedContentTypes: string[];
+  /** Artifact type -> the family of content it holds; `temp` is the manager's own and never listed. */
+  artifactTypes: Record<string, ArtifactFamily>;
   dataDir: string;
   signingSecret?: string;
   databaseUrl?: string;
@@ -163,6 +166,7 @@ function resolve(raw: RawStorageConfig, origin: string): StorageConfig {
       throw new ConfigError(`${at('allowed_content_types')}: "${type}" is not a content type or a "type/*" pattern`);
     }
   }
+  if (Object.hasOwn(raw.artifact_types, 'temp')) throw new ConfigError(`${at('artifact_types.temp')}: "temp" is reserved for the temporary files of generation jobs`);
   for (const [name, entry] of Object.entries(raw.providers)) {
     if (entry.fallback !== undefined && !(entry.fallback in raw.providers)) {
       throw new ConfigError(`${at(`providers.${name}.fallback`)}: "${entry.fallback}" is not one of the configured providers (${Object.keys(raw.providers).join(', ')})`);
@@ -196,6 +200,7 @@ function resolve(raw: RawStorageConfig, origin: string): StorageConfig {
     routingRules,
     maxFileSize: parseSize(raw.max_file_size, at('max_file_size')),
     allowedContentTypes: raw.allowed_content_types,
+    artifactTypes: raw.artifact_types,
     dataDir: raw.data_dir,
     ...(raw.signing_secret === undefined ? {} : { signingSecret: raw.signing_secret }),
     ...(raw.database_url === undefined ? {} : { databaseUrl: raw.database_url }),

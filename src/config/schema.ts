@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_ALLOWED_CONTENT_TYPES } from '../content/content-types.ts';
+import { ARTIFACT_FAMILIES, DEFAULT_ARTIFACT_TYPES } from '../content/artifact-types.ts';
 
 const size = z.union([z.number().int().nonnegative(), z.string().min(1)]);
 const oneOrMany = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
@@ -51,6 +52,10 @@ export const storageConfigSchema = z.object({
   routing_rules: z.array(z.object({ condition: routingConditionSchema.optional(), provider: z.string().min(1) }).strict()).default([]),
   max_file_size: size.default('5GB'),
   allowed_content_types: z.array(z.string().min(1)).min(1).default([...DEFAULT_ALLOWED_CONTENT_TYPES]),
+  /** Artifact type -> the family of content it holds (image, video, audio, text, model, any); replaces the default list. */
+  artifact_types: z.record(z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, 'artifact types are letters, digits, ".", "_" and "-"'), z.enum(ARTIFACT_FAMILIES))
+    .refine((types) => Object.keys(types).length > 0, 'list at least one artifact type')
+    .default({ ...DEFAULT_ARTIFACT_TYPES }),
   /** Where the service keeps its own state: signing secret, SQLite catalog, default local files. */
   data_dir: z.string().min(1).default('.boards-storage'),
   /** HMAC secret for the local provider's signed URLs; generated into data_dir when absent. */

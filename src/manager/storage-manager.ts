@@ -8,7 +8,8 @@ import { spoolToFile } from '../content/spool.ts';
 import { processMirrorQueue } from '../lifecycle/mirrors.ts';
 import type { MirrorReport } from '../lifecycle/mirrors.ts';
 import { assertSafeId, assertSafeKey, buildArtifactKey, buildTempKey } from '../keys.ts';
-import { isContentTypeAllowed, isWellFormedContentType, normalizeContentType } from '../content/content-types.ts';
+import { assertArtifactType } from '../content/artifact-types.ts';
+import { canonicalContentType, isContentTypeAllowed, isWellFormedContentType, normalizeContentType } from '../content/content-types.ts';
 import { inMemoryBytes, sha256OffThread, toByteStream } from '../content/source.ts';
 import { validateContent } from '../content/validate-stream.ts';
 import type { ContentDigest } from '../content/validate-stream.ts';
@@ -159,6 +160,7 @@ export class StorageManager {
     const contentType = this.checkContentType(input.contentType);
     const createdAt = new Date();
     const storageKey = buildArtifactKey({ tenantId, artifactType: input.artifactType, ...(input.boardId === undefined ? {} : { boardId: input.boardId }), artifactId: input.artifactId, ...(input.variant === undefined ? {} : { variant: input.variant }), contentType, now: createdAt });
+    assertArtifactType(this.config.artifactTypes, input.artifactType, contentType);
     return this.write(storageKey, {
       artifactId: input.artifactId, artifactType: input.artifactType, tenantId, ...(input.boardId === undefined ? {} : { boardId: input.boardId }),
       variant: storageKey.slice(storageKey.lastIndexOf('/') + 1), visibility: checkVisibility(input.visibility), createdAt: createdAt.toISOString(),
@@ -341,6 +343,7 @@ export class StorageManager {
     const contentType = this.checkContentType(request.contentType);
     const size = this.checkDeclaredSize(request.size);
     const storageKey = buildArtifactKey({ tenantId, artifactType: request.artifactType, ...(request.boardId === undefined ? {} : { boardId: request.boardId }), artifactId: request.artifactId, ...(request.variant === undefined ? {} : { variant: request.variant }), contentType });
+    assertArtifactType(this.config.artifactTypes, request.artifactType, contentType);
     const name = selectProvider(this.config.routingRules, this.config.defaultProvider, { artifactType: request.artifactType, contentType, tenantId, ...(size === undefined ? {} : { size }) });
     const provider = this.provider(name);
     const maxSize = size ?? this.config.maxFileSize;
@@ -361,7 +364,7 @@ export class StorageManager {
     this.assertOpen();
     const pending = await this.catalog.getPendingUpload(assertSafeKey(storageKey, 'storageKey'));
     if (!pending || Date.parse(pending.expires_at) <= Date.now()) throw new NotFoundError(`no upload is expected for ${storageKey}`);
-    if (normalizeContentType(opts.contentType) !== pending.content_type) {
+    if (canonicalContentType(opts.contentType) !== pending.content_type) {
       throw new ValidationError(`the upload was signed for ${pending.content_type}, not ${normalizeContentType(opts.contentType)}`, { code: 'CONTENT_MISMATCH' });
     }
     const provider = this.provider(pending.provider);
@@ -579,7 +582,7 @@ export class StorageManager {
     if (typeof contentType !== 'string' || !isWellFormedContentType(contentType)) {
       throw new ValidationError(`contentType "${String(contentType)}" is not a valid content type`, { code: 'CONTENT_TYPE_NOT_ALLOWED' });
     }
-    const type = normalizeContentType(contentType);
+    const type = canonicalContentType(contentType);
     if (!isContentTypeAllowed(this.config.allowedContentTypes, type)) {
       throw new ValidationError(`content type ${type} is not allowed (allowed: ${this.config.allowedContentTypes.join(', ')}); add it to allowed_content_types to accept it`, { code: 'CONTENT_TYPE_NOT_ALLOWED', details: { contentType: type } });
     }
