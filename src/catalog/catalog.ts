@@ -6,7 +6,7 @@ import { Kysely, Migrator, PostgresDialect, sql } from 'kysely';
 import type { Transaction } from 'kysely';
 import { ConfigError, ProviderUnavailableError, StorageError } from '../errors.ts';
 import { assertSafeId, assertSafePrefix } from '../keys.ts';
-import { decodeCursor, encodeCursor, listLimit } from '../providers/list-cursor.ts';
+import { decodeCursor, encodeCursor, invalidCursor, listLimit } from '../providers/list-cursor.ts';
 import type { ArtifactReference, Visibility } from '../manager/artifact-reference.ts';
 import { catalogMigrations } from './migrations.ts';
 import { nodeSqliteDialect } from './node-sqlite-dialect.ts';
@@ -142,6 +142,8 @@ export class Catalog {
     const tenant = assertSafeId('tenantId', query.tenantId ?? 'default');
     const limit = listLimit(query.limit);
     const after = decodeCursor(query.cursor);
+    // A cursor names a key of this tenant's listing; any other is not one this listing issued.
+    if (after && !after.startsWith(`${tenant}/`)) throw invalidCursor();
     let select = this.db.selectFrom('artifacts').selectAll().where('tenant_id', '=', tenant);
     if (query.boardId !== undefined) select = select.where('board_id', '=', assertSafeId('boardId', query.boardId));
     if (query.artifactType !== undefined) select = select.where('artifact_type', '=', assertSafeId('artifactType', query.artifactType));
