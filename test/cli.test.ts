@@ -88,6 +88,6 @@ describe('boards-storage CLI', () => {
     assert.equal(JSON.parse(dry.stdout).retention.dryRun, true);
     const all = await cli(cwd, 'cleanup', '--temp', '--orphans');
     assert.equal(all.code, 0, all.stderr);
-    assert.match(all.stdout, /expired: 0 temporary files and 0 uploads removed\norphans: 0 unrecorded objects, 0 records without an object/);
+    assert.match(all.stdout, /expired: 0 temporary files and 0 uploads removed, 0 deleted artifacts purged from the trash\norphans: 0 unrecorded objects, 0 records without an object/);
   });
 });

@@ -56,6 +56,8 @@ export const storageConfigSchema = z.object({
   /** HMAC secret for the local provider's signed URLs; generated into data_dir when absent. */
   signing_secret: z.string().min(32, 'use at least 32 characters').optional(),
   database_url: z.string().min(1).optional(),
+  /** How long a deleted artifact stays in the trash (undeletable) before the cleanup task purges it: `7d`, `12h`, seconds; 0 turns the trash off. */
+  trash_retention: z.union([z.number().nonnegative(), z.string().min(1)]).default('7d'),
   // The sections below belong to the server, auth and lifecycle; they are checked where they are used.
   server: z.record(z.string(), z.unknown()).default({}),
   auth: z.record(z.string(), z.unknown()).default({}),

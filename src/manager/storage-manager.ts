@@ -67,6 +67,14 @@ export interface ArtifactPage {
   nextCursor?: string;
 }
 
+/** A deleted artifact in the trash. */
+export type TrashedReference = ArtifactReference & { deletedAt: string; deletedBy?: string; purgeAfter: string };
+
+export interface TrashPage {
+  items: TrashedReference[];
+  nextCursor?: string;
+}
+
 export interface ActorOptions {
   /** Who is acting, for the audit trail. */
   actor?: string;
@@ -423,10 +431,11 @@ export class StorageManager {
     return this.reference({ ...artifact, visibility: wanted }, moved?.url);
   }
 
-  /** Counts and bytes of a tenant's artifacts, by artifact type and by provider. */
-  async getStats(tenantId: string): Promise<UsageFigures> {
+  /** Counts and bytes of a tenant's artifacts, by artifact type and by provider; the trash apart. */
+  async getStats(tenantId: string): Promise<UsageFigures & { trash: { count: number; bytes: number } }> {
     this.assertOpen();
-    return this.catalog.usage(tenantId);
+    const [usage, trash] = await Promise.all([this.catalog.usage(tenantId), this.catalog.trash.usage(tenantId)]);
+    return { ...usage, trash };
   }
 
   /** The catalog and every provider, each asked for a cheap real round trip. */
@@ -453,13 +462,19 @@ export class StorageManager {
   }
 
   /**
-   * Delete an artifact; true when something was deleted, false when it did not exist. The object
-   * goes first, then the record: a failure leaves the artifact listed and the delete can be retried.
+   * Delete an artifact; true when something was deleted, false when it did not exist. With a trash
+   * (`trash_retention` > 0) the artifact moves to it: gone from reads and listings, back with
+   * `undelete` until the cleanup task purges it. Temporary files, `permanent`, and a trash
+   * retention of 0 delete at once: the object goes first, then the record, so a failure leaves
+   * the artifact listed and the delete can be retried.
    */
-  async deleteArtifact(storageKey: string, providerName?: string, opts: ActorOptions = {}): Promise<boolean> {
+  async deleteArtifact(storageKey: string, providerName?: string, opts: ActorOptions & { permanent?: boolean } = {}): Promise<boolean> {
     this.assertOpen();
     const artifact = await this.catalog.get(assertSafeKey(storageKey, 'storageKey'));
     if (!artifact) return false;
+    if (!opts.permanent && providerName === undefined && this.config.trashRetentionSeconds > 0 && artifact.artifactType !== TEMP_ARTIFACT_TYPE) {
+      return this.catalog.trash.put(storageKey, { ...(opts.actor ? { actor: opts.actor } : {}), purgeAfter: new Date(Date.now() + this.config.trashRetentionSeconds * 1000) });
+    }
     const name = providerName ?? artifact.storageProvider;
     await wrap(() => this.provider(name).delete(storageKey), `deleting ${storageKey} from ${name}`);
     // Every mirror copy goes too (finished or not: a copy under way may have landed).
@@ -467,6 +482,24 @@ export class StorageManager {
       await wrap(() => this.provider(copy.provider).delete(storageKey), `deleting ${storageKey} from its mirror ${copy.provider}`);
     }
     return this.catalog.remove(storageKey, artifact.tenantId, opts.actor);
+  }
+
+  /** Bring a deleted artifact back from the trash; a NotFoundError when it is not there (never deleted, or purged). */
+  async undelete(storageKey: string, opts: ActorOptions = {}): Promise<ArtifactReference> {
+    this.assertOpen();
+    const restored = await this.catalog.trash.restore(assertSafeKey(storageKey, 'storageKey'), opts);
+    if (!restored) throw new NotFoundError(`artifact ${storageKey} is not in the trash (never deleted, or purged after trash_retention)`);
+    return this.reference(restored);
+  }
+
+  /** A tenant's deleted artifacts (in the trash until purged), in key order, a page at a time. */
+  async listTrash(query: { tenantId?: string; boardId?: string; limit?: number; cursor?: string } = {}): Promise<TrashPage> {
+    this.assertOpen();
+    const page = await this.catalog.trash.list({ ...query, tenantId: query.tenantId ?? DEFAULT_TENANT });
+    return {
+      items: page.items.map(({ deletedAt, deletedBy, purgeAfter, ...artifact }) => ({ ...this.reference(artifact), deletedAt, ...(deletedBy ? { deletedBy } : {}), purgeAfter })),
+      ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}),
+    };
   }
 
   /** A tenant's artifacts in key order, a page at a time. */
