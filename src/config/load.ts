@@ -31,6 +31,8 @@ export interface ProviderEntry {
   fallback?: string;
   mirrors: string[];
   spool: boolean;
+  /** Whole reads are checked against the recorded SHA-256 (default true). */
+  verify_reads: boolean;
 }
 
 /** The configuration after parsing: typed, units resolved, defaults applied. */

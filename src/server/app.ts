@@ -89,6 +89,13 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
     clientErrorHandler: answerClientError,
   });
+  // Corrupt copies found by verified reads, and their repairs, go to the log (never bytes or secrets).
+  const stopIntegrityLog = storage.integrity.onEvent((event) => {
+    if (event.type === 'corruption') app.log.error({ storageKey: event.storageKey, provider: event.provider, details: event.error.details }, 'corrupt copy found');
+    else if (event.type === 'repaired') app.log.warn({ storageKey: event.storageKey, provider: event.provider, from: event.from }, 'corrupt copy repaired');
+    else app.log.error({ storageKey: event.storageKey, provider: event.provider, reason: event.error }, 'corrupt copy could not be repaired');
+  });
+  app.addHook('onClose', async () => { stopIntegrityLog(); });
 
   app.setErrorHandler(function onError(error, request, reply) {
     ctx.metrics.errors.inc({ code: renderError(error).code });
