@@ -3,6 +3,7 @@ import { ConfigError } from '../errors.ts';
 import type { StorageConfig } from '../config/load.ts';
 import { formatIssues } from '../config/provider-config.ts';
 import { parseDuration, parseSize } from '../config/sizes.ts';
+import { serviceBaseUrl } from '../config/public-url.ts';
 
 /**
  * The `server:` and `auth:` sections of the configuration, parsed once at start-up. The storage
@@ -132,7 +133,5 @@ export function resolveServerConfig(config: Pick<StorageConfig, 'server' | 'auth
 
 /** The URL clients use to reach a server listening on host:port (or the configured public_url). */
 export function serverBaseUrl(config: Pick<ServerConfig, 'host' | 'port' | 'publicUrl'>): string {
-  if (config.publicUrl) return config.publicUrl;
-  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
-  return `http://${host.includes(':') ? `[${host}]` : host}:${config.port}`;
+  return serviceBaseUrl({ public_url: config.publicUrl, host: config.host, port: config.port });
 }
