@@ -137,6 +137,11 @@ function applyEnvironment(raw: Record<string, unknown>, env: Record<string, stri
   set('BOARDS_STORAGE_ALLOWED_CONTENT_TYPES', (v) => { config.allowed_content_types = v.split(',').map((s) => s.trim()).filter(Boolean); });
   set('BOARDS_STORAGE_SIGNING_SECRET', (v) => { config.signing_secret = v; });
   set('BOARDS_STORAGE_DATABASE_URL', (v) => { config.database_url = v; });
+  // Where the service is reached: signed URLs of local/memory providers point there (see public-url.ts).
+  const server = (overrides: Record<string, unknown>) => { config.server = { ...(config.server as Record<string, unknown> | undefined), ...overrides }; };
+  set('BOARDS_STORAGE_PUBLIC_URL', (v) => server({ public_url: v }));
+  set('BOARDS_STORAGE_HOST', (v) => server({ host: v }));
+  set('BOARDS_STORAGE_PORT', (v) => server({ port: v }));
 
   const providers = { ...(config.providers as Record<string, { type?: string; config?: Record<string, unknown> }> | undefined) };
   const dataDir = typeof config.data_dir === 'string' ? config.data_dir : '.boards-storage';

@@ -13,7 +13,8 @@ import { ContentCache } from './content-cache.ts';
 import type { RouteContext } from './context.ts';
 import { errorBody, handleError, renderError } from './errors.ts';
 import { ServerMetrics } from './metrics.ts';
-import { streamBodies } from './request-body.ts';
+import { closesAfterEarlyAnswer, drainAfterEarlyAnswer, streamBodies } from './request-body.ts';
+import { UploadSlots } from './upload-slots.ts';
 import { artifactReferenceSchema, errorSchema } from './schemas.ts';
 import { resolveServerConfig } from './server-config.ts';
 import type { ServerConfig } from './server-config.ts';
@@ -73,6 +74,7 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
     metrics: new ServerMetrics({ processMetrics: options.processMetrics ?? true }),
     cache: new ContentCache(config.cache.maxObjectBytes, config.cache.maxTotalBytes),
     signingSecrets: await signingSecrets(storage),
+    uploads: new UploadSlots({ maxTotal: config.maxConcurrentUploads, maxPerTenant: config.maxConcurrentUploadsPerTenant }),
   };
   ctx.metrics.watchStorage(storage);
 
@@ -105,7 +107,15 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
     ctx.metrics.errors.inc({ code: 'NOT_FOUND' });
     void reply.code(404).send(errorBody('NOT_FOUND', `no route ${request.method} ${redactUrl(request.url.split('?', 1)[0]!)}`));
   });
+  // An answer sent before the body was read (401, 413, 415, 400): a remainder too large to drain
+  // closes the connection, and says so; a smaller one is read and discarded after the answer, so
+  // the client's next request on this connection is answered.
+  app.addHook('onSend', async (request, reply) => {
+    // A body that stalled (408) is not worth waiting for either.
+    if (closesAfterEarlyAnswer(request.raw) || (reply.statusCode === 408 && !request.raw.complete)) reply.header('connection', 'close');
+  });
   app.addHook('onResponse', async (request, reply) => {
+    drainAfterEarlyAnswer(request.raw);
     const route = request.routeOptions.url ?? 'unmatched';
     ctx.metrics.requests.inc({ method: request.method, route, status: reply.statusCode });
     const sent = Number(reply.getHeader('content-length'));
