@@ -228,9 +228,12 @@ export class Catalog {
     }));
   }
 
-  /** Every artifact in key order after `afterKey` (for rebalancing). */
-  async artifactsAfter(afterKey: string, limit: number): Promise<CatalogArtifact[]> {
-    const rows = await this.run('reading artifacts', () => this.db.selectFrom('artifacts').selectAll().where('storage_key', '>', afterKey).orderBy('storage_key').limit(limit).execute());
+  /** Every artifact (of one tenant, one board) in key order after `afterKey` (rebalancing, scrubs). */
+  async artifactsAfter(afterKey: string, limit: number, filters: { tenantId?: string; boardId?: string } = {}): Promise<CatalogArtifact[]> {
+    let select = this.db.selectFrom('artifacts').selectAll().where('storage_key', '>', afterKey);
+    if (filters.tenantId !== undefined) select = select.where('tenant_id', '=', assertSafeId('tenantId', filters.tenantId));
+    if (filters.boardId !== undefined) select = select.where('board_id', '=', assertSafeId('boardId', filters.boardId));
+    const rows = await this.run('reading artifacts', () => select.orderBy('storage_key').limit(limit).execute());
     return rows.map(fromRow);
   }
 

@@ -111,4 +111,4 @@ export interface AuditRow {
 /** An audit row as written: its id is made by the writer (a time-ordered UUID), not the database. */
 export type AuditInsert = Omit<AuditRow, 'id'> & { id: string };
 
-export type AuditAction = 'stored' | 'deleted' | 'visibility_changed' | 'url_signed' | 'upload_presigned' | 'upload_completed' | 'moved' | 'restored' | 'purged';
+export type AuditAction = 'stored' | 'deleted' | 'visibility_changed' | 'url_signed' | 'upload_presigned' | 'upload_completed' | 'moved' | 'corruption_detected' | 'repaired' | 'restored' | 'purged';

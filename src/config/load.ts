@@ -31,6 +31,8 @@ export interface ProviderEntry {
   fallback?: string;
   mirrors: string[];
   spool: boolean;
+  /** Whole reads are checked against the recorded SHA-256 (default true). */
+  verify_reads: boolean;
 }
 
 /** The configuration after parsing: typed, units resolved, defaults applied. */
@@ -138,6 +140,11 @@ function applyEnvironment(raw: Record<string, unknown>, env: Record<string, stri
   set('BOARDS_STORAGE_SIGNING_SECRET', (v) => { config.signing_secret = v; });
   set('BOARDS_STORAGE_DATABASE_URL', (v) => { config.database_url = v; });
   set('BOARDS_STORAGE_TRASH_RETENTION', (v) => { config.trash_retention = /^\d+$/.test(v) ? Number(v) : v; });
+  // Where the service is reached: signed URLs of local/memory providers point there (see public-url.ts).
+  const server = (overrides: Record<string, unknown>) => { config.server = { ...(config.server as Record<string, unknown> | undefined), ...overrides }; };
+  set('BOARDS_STORAGE_PUBLIC_URL', (v) => server({ public_url: v }));
+  set('BOARDS_STORAGE_HOST', (v) => server({ host: v }));
+  set('BOARDS_STORAGE_PORT', (v) => server({ port: v }));
 
   const providers = { ...(config.providers as Record<string, { type?: string; config?: Record<string, unknown> }> | undefined) };
   const dataDir = typeof config.data_dir === 'string' ? config.data_dir : '.boards-storage';

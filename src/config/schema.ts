@@ -42,6 +42,11 @@ export const providerEntrySchema = z.object({
   mirrors: z.array(z.string().min(1)).default([]),
   /** Spool one-shot streams to a temporary file first, so that they can be retried and failed over. */
   spool: z.boolean().default(false),
+  /**
+   * Check every whole read from this provider against the recorded SHA-256 as the bytes pass (a
+   * corrupt copy fails with CorruptionError before its last byte). Ranged reads cannot be checked.
+   */
+  verify_reads: z.boolean().default(true),
 }).strict();
 
 /** The object under `storage:` in YAML, as users write it. */

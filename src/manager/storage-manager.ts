@@ -20,6 +20,11 @@ import type { Catalog, CatalogArtifact, ListArtifactsQuery, UsageFigures } from 
 import { META, referenceMetadata } from './artifact-reference.ts';
 import type { ArtifactReference, Visibility } from './artifact-reference.ts';
 import { selectProvider } from './routing.ts';
+import { ReadIntegrity } from './read-integrity.ts';
+import type { IntegrityFigures } from './read-integrity.ts';
+import type { ContentCheck } from '../content/verify-stream.ts';
+import { verifyArtifacts } from '../operations/verify.ts';
+import type { VerifyOptions, VerifyReport } from '../operations/verify.ts';
 
 export interface StoreArtifactInput {
   artifactId: string;
@@ -84,7 +89,12 @@ export interface StorageMetrics {
   providers: Record<string, ProviderFigures>;
   /** Stored artifacts and bytes per provider and tenant, from the catalog. */
   utilisation: { provider: string; tenantId: string; count: number; bytes: number }[];
+  /** Corrupt copies found by verified reads and scrubs, and repairs, by provider. */
+  integrity: IntegrityFigures;
 }
+
+/** A stored object's open file; `check`, when present, is to be fed every byte sent and asked at the end. */
+export type VerifiedFile = OpenFile & { check?: ContentCheck };
 
 export interface HealthReport {
   ok: boolean;
@@ -142,6 +152,8 @@ export class StorageManager {
   readonly config: StorageConfig;
   /** Where every artifact is recorded; lookups by key and listings read it. */
   readonly catalog: Catalog;
+  /** Verified reads: checks, corrupt copies, read repair (see ReadIntegrity). */
+  readonly integrity: ReadIntegrity;
   private readonly providers = new Map<string, StorageProvider>();
   private closed = false;
 
@@ -154,6 +166,7 @@ export class StorageManager {
     this.config = config;
     this.catalog = catalog;
     this.recorder = recorder;
+    this.integrity = new ReadIntegrity(this);
     for (const [name, provider] of providers) this.providers.set(name, provider);
   }
 
@@ -296,10 +309,18 @@ export class StorageManager {
     return Buffer.concat(chunks);
   }
 
-  /** A stream of the artifact's bytes, or of `start`..`end` (inclusive). */
+  /**
+   * A stream of the artifact's bytes, or of `start`..`end` (inclusive). A whole read is checked
+   * against the recorded SHA-256 as it passes: a corrupt copy errors with a CorruptionError before
+   * the stream ends. A ranged read cannot be checked.
+   */
   async openDownload(storageKey: string, range?: ByteRange, providerName?: string): Promise<Readable> {
     this.assertOpen();
-    return this.fromAnyCopy(storageKey, providerName, (provider) => provider.openDownload(storageKey, range), 'reading');
+    const whole = range === undefined ? await this.catalog.get(assertSafeKey(storageKey, 'storageKey')) : undefined;
+    return this.fromAnyCopy(storageKey, providerName, async (provider, name) => {
+      const stream = await provider.openDownload(storageKey, range);
+      return whole ? this.integrity.verify(stream, whole, name) : stream;
+    }, 'reading');
   }
 
   /**
@@ -307,9 +328,14 @@ export class StorageManager {
    * (a provider with openFile); undefined otherwise, and the caller uses openDownload. The caller
    * reads the file and closes its handle.
    */
-  async openFile(storageKey: string, range?: ByteRange, providerName?: string): Promise<OpenFile | undefined> {
+  async openFile(storageKey: string, range?: ByteRange, providerName?: string): Promise<VerifiedFile | undefined> {
     this.assertOpen();
-    return this.fromAnyCopy(storageKey, providerName, async (provider) => provider.openFile?.(storageKey, range), 'reading');
+    const whole = range === undefined ? await this.catalog.get(assertSafeKey(storageKey, 'storageKey')) : undefined;
+    return this.fromAnyCopy(storageKey, providerName, async (provider, name) => {
+      const file = await provider.openFile?.(storageKey, range);
+      const check = file && whole ? this.integrity.check(whole, name) : undefined;
+      return check ? { ...file!, check } : file;
+    }, 'reading');
   }
 
   /** A time-limited URL that downloads the artifact without other credentials. */
@@ -527,7 +553,17 @@ export class StorageManager {
    */
   async metrics(): Promise<StorageMetrics> {
     this.assertOpen();
-    return { providers: this.recorder.snapshot(), utilisation: await this.catalog.usageByProviderAndTenant() };
+    return { providers: this.recorder.snapshot(), utilisation: await this.catalog.usageByProviderAndTenant(), integrity: this.integrity.snapshot() };
+  }
+
+  /**
+   * Scrub: read artifacts (all, or a tenant's, a board's, a provider's, a random sample), recompute
+   * SHA-256 and size, and report each copy as ok, corrupt, missing or size_mismatch, and objects
+   * no record knows as orphans; with `repair`, restore bad copies from a verified good one.
+   */
+  async verify(options: VerifyOptions = {}): Promise<VerifyReport> {
+    this.assertOpen();
+    return verifyArtifacts(this, options);
   }
 
   /** The provider registered under `name`. */
@@ -545,6 +581,7 @@ export class StorageManager {
     if (this.closed) return;
     this.closed = true;
     await this.mirroring;
+    await this.integrity.settled();
     await Promise.all([...this.providers.values()].map((p) => p.close?.()));
     await this.catalog.close();
   }
@@ -572,18 +609,28 @@ export class StorageManager {
 
   /**
    * Run a read on the artifact's provider; when that provider is down, on each finished mirror
-   * copy in turn.
+   * copy in turn. A copy known to be corrupt is read from a good copy until it is repaired.
    */
-  private async fromAnyCopy<T>(storageKey: string, providerName: string | undefined, read: (provider: StorageProvider) => Promise<T>, verb: string): Promise<T> {
+  private async fromAnyCopy<T>(storageKey: string, providerName: string | undefined, read: (provider: StorageProvider, name: string) => Promise<T>, verb: string): Promise<T> {
     const { provider, name } = await this.locate(storageKey, providerName);
+    if (providerName === undefined && this.integrity.isSuspect(storageKey, name)) {
+      const artifact = await this.catalog.get(storageKey);
+      for (const good of artifact ? await this.integrity.goodCopies(artifact, name) : []) {
+        try {
+          return await read(this.provider(good), good);
+        } catch {
+          // try the next copy, then the suspect one itself
+        }
+      }
+    }
     try {
-      return await read(provider);
+      return await read(provider, name);
     } catch (error) {
       if (!(error instanceof ProviderUnavailableError) || providerName !== undefined) throw asStorageError(error, `${verb} ${storageKey} on ${name}`);
       for (const copy of await this.catalog.copiesOf(storageKey)) {
         if (copy.status !== 'done') continue;
         try {
-          return await read(this.provider(copy.provider));
+          return await read(this.provider(copy.provider), copy.provider);
         } catch {
           // try the next copy
         }
