@@ -53,7 +53,8 @@ export const providerEntrySchema = z.object({
 /** The object under `storage:` in YAML, as users write it. */
 export const storageConfigSchema = z.object({
   default_provider: z.string().min(1).default('local'),
-  providers: z.record(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'provider names are letters, digits, "_" and "-"'), providerEntrySchema),
+  // Optional: without providers, the embedded default (local disk under data_dir) is added before parsing.
+  providers: z.record(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'provider names are letters, digits, "_" and "-"'), providerEntrySchema).default({}),
   routing_rules: z.array(z.object({ condition: routingConditionSchema.optional(), provider: z.string().min(1) }).strict()).default([]),
   max_file_size: size.default('5GB'),
   allowed_content_types: z.array(z.string().min(1)).min(1).default([...DEFAULT_ALLOWED_CONTENT_TYPES]),
