@@ -2,8 +2,8 @@ import { createHash, randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import type { DatabaseSync } from 'node:sqlite';
 import { isAbsolute, join, resolve } from 'node:path';
-import { Kysely, Migrator, PostgresDialect, sql } from 'kysely';
-import type { Transaction } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
+import type * as KyselyModule from 'kysely';
 import { ConfigError, ProviderUnavailableError, StorageError } from '../errors.ts';
 import { assertSafeId, assertSafePrefix } from '../keys.ts';
 import { decodeCursor, encodeCursor, listLimit } from '../providers/list-cursor.ts';
@@ -15,6 +15,18 @@ import { BackgroundCheckpointer } from '../sqlite/background-checkpoint.ts';
 import type { ArtifactRow, AuditAction, AuditInsert, CatalogTables, PendingUploadRow } from './tables.ts';
 
 export type { AuditAction, PendingUploadRow } from './tables.ts';
+
+/**
+ * Kysely (about 260 modules, some 10 MB of a process) loads with the first catalog opened, not with
+ * the package: `import 'boards-storage'` stays light, and a program that never opens a catalog never
+ * pays for it. `sql` is set before any method that uses it can run.
+ */
+let sql!: typeof KyselyModule.sql;
+async function loadKysely(): Promise<typeof KyselyModule> {
+  const kysely = await import('kysely');
+  sql = kysely.sql;
+  return kysely;
+}
 
 /** An artifact as the catalog records it: the reference less its URL, plus lifecycle fields. */
 export type CatalogArtifact = Omit<ArtifactReference, 'storageUrl'> & { jobId?: string; generationId?: string; expiresAt?: string };
@@ -69,10 +81,11 @@ export class Catalog {
 
   /** Connect and bring the schema up to date. */
   static async open(options: { databaseUrl?: string; dataDir: string }): Promise<Catalog> {
-    const { db, dialect, sqlite, path } = await connect(options.databaseUrl, options.dataDir);
+    const kysely = await loadKysely();
+    const { db, dialect, sqlite, path } = await connect(kysely, options.databaseUrl, options.dataDir);
     const catalog = new Catalog(db, dialect);
     try {
-      const { error } = await new Migrator({ db, provider: catalogMigrations }).migrateToLatest();
+      const { error } = await new kysely.Migrator({ db, provider: catalogMigrations }).migrateToLatest();
       if (error) throw error;
       // The migrator's queries have opened the connection.
       const connection = sqlite?.();
@@ -361,7 +374,7 @@ function auditRows(events: AuditEvent[]): AuditInsert[] {
   }));
 }
 
-async function connect(databaseUrl: string | undefined, dataDir: string): Promise<{ db: Kysely<CatalogTables>; dialect: 'sqlite' | 'postgres'; sqlite?: () => DatabaseSync | undefined; path?: string }> {
+async function connect(kysely: typeof KyselyModule, databaseUrl: string | undefined, dataDir: string): Promise<{ db: Kysely<CatalogTables>; dialect: 'sqlite' | 'postgres'; sqlite?: () => DatabaseSync | undefined; path?: string }> {
   if (databaseUrl === undefined || databaseUrl.startsWith('sqlite:') || databaseUrl.startsWith('file:')) {
     const given = databaseUrl?.replace(/^(sqlite|file):(\/\/)?/, '');
     let path: string;
@@ -373,7 +386,7 @@ async function connect(databaseUrl: string | undefined, dataDir: string): Promis
       });
     }
     let connection: DatabaseSync | undefined;
-    return { db: new Kysely<CatalogTables>({ dialect: nodeSqliteDialect(path, (opened) => { connection = opened; }) }), dialect: 'sqlite', sqlite: () => connection, path };
+    return { db: new kysely.Kysely<CatalogTables>({ dialect: nodeSqliteDialect(kysely.SqliteDialect, path, (opened) => { connection = opened; }) }), dialect: 'sqlite', sqlite: () => connection, path };
   }
   if (/^postgres(ql)?:\/\//.test(databaseUrl)) {
     const pg = (await import('pg')).default;
@@ -385,7 +398,7 @@ async function connect(databaseUrl: string | undefined, dataDir: string): Promis
       // Sizes are bigint columns; they fit a JavaScript number (up to 8 PiB), so read them as numbers.
       types: { getTypeParser: ((oid: number, format?: string) => (oid === int8 ? Number : pg.types.getTypeParser(oid, format as never))) as never },
     });
-    return { db: new Kysely<CatalogTables>({ dialect: new PostgresDialect({ pool }) }), dialect: 'postgres' };
+    return { db: new kysely.Kysely<CatalogTables>({ dialect: new kysely.PostgresDialect({ pool }) }), dialect: 'postgres' };
   }
   throw new ConfigError('database_url: use a postgres:// URL, or sqlite:PATH (the default is a SQLite file in the data directory)');
 }
