@@ -5,6 +5,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import type { Kysely, Transaction } from 'kysely';
 import type * as KyselyModule from 'kysely';
 import { ConfigError, ProviderUnavailableError, StorageError } from '../errors.ts';
+import { assertOptionalPackages } from '../config/optional-packages.ts';
 import { assertSafeId, assertSafePrefix } from '../keys.ts';
 import { decodeCursor, encodeCursor, listLimit } from '../providers/list-cursor.ts';
 import type { ArtifactReference, Visibility } from '../manager/artifact-reference.ts';
@@ -389,6 +390,7 @@ async function connect(kysely: typeof KyselyModule, databaseUrl: string | undefi
     return { db: new kysely.Kysely<CatalogTables>({ dialect: nodeSqliteDialect(kysely.SqliteDialect, path, (opened) => { connection = opened; }) }), dialect: 'sqlite', sqlite: () => connection, path };
   }
   if (/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    assertOptionalPackages('postgres', 'database_url');
     const pg = (await import('pg')).default;
     const int8 = 20;
     const pool = new pg.Pool({
