@@ -78,6 +78,17 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('copies_due').on('copies').columns(['status', 'next_attempt_at']).execute();
     },
   },
+  '0005_uploads': {
+    // A presigned upload's life: presigned -> receiving (one PUT holds it) -> received (what
+    // landed: its size and SHA-256 as the bytes arrived) -> recorded by completion. `exact_size`
+    // is the byte count the URL was signed for, when the caller gave one.
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('pending_uploads').addColumn('state', 'text', (c) => c.notNull().defaultTo('presigned')).execute();
+      await db.schema.alterTable('pending_uploads').addColumn('exact_size', 'bigint').execute();
+      await db.schema.alterTable('pending_uploads').addColumn('received_size', 'bigint').execute();
+      await db.schema.alterTable('pending_uploads').addColumn('received_sha256', 'text').execute();
+    },
+  },
 };
 
 export const catalogMigrations: MigrationProvider = {
