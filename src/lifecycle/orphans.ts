@@ -31,7 +31,9 @@ export async function findOrphans(storage: StorageManager, options: { fix?: bool
         report.missingObjects.push({ provider: name, key: record.value.key });
         record = await recorded.next();
       } else if (!object.done && (record.done || object.value.key < record.value.key)) {
-        if (!(await storage.catalog.getPendingUpload(object.value.key))) report.unrecordedObjects.push({ provider: name, key: object.value.key, size: object.value.size });
+        // A mirror copy is recorded in `copies`, not as the artifact's provider: not an orphan.
+        const known = (await storage.catalog.getPendingUpload(object.value.key)) !== undefined || (await storage.catalog.copiesOf(object.value.key)).some((copy) => copy.provider === name);
+        if (!known) report.unrecordedObjects.push({ provider: name, key: object.value.key, size: object.value.size });
         object = await objects.next();
       } else {
         object = await objects.next();
