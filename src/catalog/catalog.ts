@@ -324,6 +324,19 @@ export class Catalog {
     });
   }
 
+  /**
+   * Claim this interval's run of a periodic job: true for exactly one caller (of every process
+   * sharing the catalog) once `intervalMs` has passed since the last claimed start.
+   */
+  async claimScheduledRun(name: string, holder: string, now: Date, intervalMs: number): Promise<boolean> {
+    const cutoff = new Date(now.getTime() - intervalMs).toISOString();
+    return this.run('claiming a scheduled run', async () => {
+      await this.db.insertInto('scheduled_runs').values({ name, started_at: new Date(0).toISOString(), holder: null }).onConflict((oc) => oc.column('name').doNothing()).execute();
+      const result = await this.db.updateTable('scheduled_runs').set({ started_at: now.toISOString(), holder }).where('name', '=', name).where('started_at', '<=', cutoff).executeTakeFirst();
+      return Number(result.numUpdatedRows) > 0;
+    });
+  }
+
   async ping(): Promise<void> {
     await this.run('reaching the catalog', () => sql`SELECT 1`.execute(this.db));
   }

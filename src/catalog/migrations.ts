@@ -78,6 +78,17 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('copies_due').on('copies').columns(['status', 'next_attempt_at']).execute();
     },
   },
+  '0003_scrub': {
+    // Background jobs that run once per interval across every node sharing the catalog (the scrub):
+    // when each last started, claimed with a conditional update.
+    async up(db: Kysely<unknown>) {
+      await db.schema.createTable('scheduled_runs')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('started_at', 'text', (c) => c.notNull())
+        .addColumn('holder', 'text')
+        .execute();
+    },
+  },
 };
 
 export const catalogMigrations: MigrationProvider = {

@@ -6,6 +6,14 @@ export interface CatalogTables {
   pending_uploads: PendingUploadRow;
   audit_log: AuditRow;
   copies: CopyRow;
+  scheduled_runs: ScheduledRunRow;
+}
+
+/** When a periodic job (the scrub) last started, and on which node. */
+export interface ScheduledRunRow {
+  name: string;
+  started_at: string;
+  holder: string | null;
 }
 
 export interface CopyRow {
