@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { CorruptionError } from '../errors.ts';
-import type { StorageManager } from '../manager/storage-manager.ts';
+import type { StorageProvider } from '../providers/provider.ts';
 import type { CatalogArtifact } from '../catalog/catalog.ts';
 
 /**
@@ -8,7 +8,12 @@ import type { CatalogArtifact } from '../catalog/catalog.ts';
  * metadata; the copy's SHA-256 must match the recorded one, or the copy is deleted and a
  * CorruptionError thrown.
  */
-export async function copyVerified(storage: StorageManager, artifact: CatalogArtifact, from: string, to: string): Promise<void> {
+/** What a copy needs: the providers by name (a StorageManager is one). */
+export interface ProviderLookup {
+  provider(name: string): StorageProvider;
+}
+
+export async function copyVerified(storage: ProviderLookup, artifact: CatalogArtifact, from: string, to: string): Promise<void> {
   const source = storage.provider(from);
   const target = storage.provider(to);
   const { metadata } = await source.getMetadata(artifact.storageKey);

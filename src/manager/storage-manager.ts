@@ -2,6 +2,9 @@ import type { Readable } from 'node:stream';
 import { ConfigError, NotFoundError, ProviderUnavailableError, SecurityError, StorageError, ValidationError } from '../errors.ts';
 import { join } from 'node:path';
 import { composeLayers } from '../layers/compose.ts';
+import { defaultFailsOver, failoverProvider } from '../layers/failover.ts';
+import type { FailoverProvider } from '../layers/failover.ts';
+import { artifactCopies } from './artifact-copies.ts';
 import { MetricsRecorder } from '../layers/metrics.ts';
 import type { ProviderFigures } from '../layers/metrics.ts';
 import { spoolToFile } from '../content/spool.ts';
@@ -108,6 +111,11 @@ export interface UploadUrl {
   storageProvider: string;
 }
 
+export interface ReadOptions {
+  /** Read from the named provider only: no failover to the artifact's other copies. */
+  exact?: boolean;
+}
+
 export interface DownloadUrlOptions {
   /** Seconds; default 3600, at most 7 days. */
   expiresIn?: number;
@@ -210,7 +218,6 @@ export class StorageManager {
   private async write(storageKey: string, record: Omit<CatalogArtifact, 'storageKey' | 'storageProvider' | 'contentType' | 'size' | 'sha256'>, contentType: string, input: { content: ArtifactContent; size?: number; signal?: AbortSignal; actor?: string }): Promise<ArtifactReference> {
     const size = this.checkDeclaredSize(input.size);
     let providerName = selectProvider(this.config.routingRules, this.config.defaultProvider, { artifactType: record.artifactType, contentType, tenantId: record.tenantId, ...(size === undefined ? {} : { size }) });
-    let provider = this.provider(providerName);
     const entry = this.config.providers[providerName];
     const objectMetadata = referenceMetadata(record);
     let digest: ContentDigest | undefined;
@@ -230,23 +237,21 @@ export class StorageManager {
       }), failure);
       const options = { contentType, ...(size === undefined ? {} : { size }), metadata: objectMetadata, ...(input.signal ? { signal: input.signal } : {}), ...(replayable ? { replay: attempt } : {}) };
 
-      let uploaded: { url?: string };
+      // The routed provider, and its fallback when it is down and the content can be sent again.
+      const target = failoverProvider({
+        primary: { name: providerName, provider: this.provider(providerName) },
+        others: () => (entry?.fallback ? [{ name: entry.fallback, provider: this.provider(entry.fallback) }] : []),
+        // Down, not refused: content that failed its checks fails anywhere.
+        failsOver: (error) => error instanceof ProviderUnavailableError && failure.error === undefined,
+      });
+      let uploaded: { url?: string; provider: string };
       try {
-        uploaded = await provider.upload(storageKey, attempt(), options);
+        uploaded = await target.upload(storageKey, attempt(), options);
       } catch (error) {
-        const fallback = entry?.fallback;
-        // Down, not refused: the content is fine, so it goes to the fallback if it can be sent again.
-        if (!fallback || failure.error !== undefined || !(error instanceof ProviderUnavailableError) || !replayable) {
-          throw asStorageError(failure.error ?? error, `storing ${storageKey} on ${providerName}`);
-        }
-        providerName = fallback;
-        provider = this.provider(fallback);
-        try {
-          uploaded = await provider.upload(storageKey, attempt(), options);
-        } catch (fallbackError) {
-          throw asStorageError(failure.error ?? fallbackError, `storing ${storageKey} on ${fallback} (fallback after: ${(error as Error).message})`);
-        }
+        throw asStorageError(failure.error ?? error, `storing ${storageKey} on ${providerName}`);
       }
+      providerName = uploaded.provider;
+      const provider = this.provider(providerName);
       if (!digest) {
         await provider.delete(storageKey).catch(() => undefined);
         throw new StorageError(`provider "${providerName}" returned before reading the whole content; nothing was kept`);
@@ -288,46 +293,66 @@ export class StorageManager {
     return Buffer.concat(chunks);
   }
 
-  /** A stream of the artifact's bytes, or of `start`..`end` (inclusive). */
-  async openDownload(storageKey: string, range?: ByteRange, providerName?: string): Promise<Readable> {
+  /**
+   * A stream of the artifact's bytes, or of `start`..`end` (inclusive). `providerName` says where
+   * the artifact lives (it saves a catalog lookup; `ref.storageProvider`); when that provider is
+   * down or has lost the object, the read goes to the other copies. `{ exact: true }` reads from
+   * that provider only.
+   */
+  async openDownload(storageKey: string, range?: ByteRange, providerName?: string, opts: ReadOptions = {}): Promise<Readable> {
     this.assertOpen();
-    return this.fromAnyCopy(storageKey, providerName, (provider) => provider.openDownload(storageKey, range), 'reading');
+    const copies = await this.copiesOf(storageKey, providerName, opts);
+    return wrap(() => copies.openDownload(storageKey, range), `reading ${storageKey} on ${copies.serving}`);
   }
 
   /**
-   * The artifact's file itself, open for reading, when its provider keeps objects as local files
-   * (a provider with openFile); undefined otherwise, and the caller uses openDownload. The caller
-   * reads the file and closes its handle.
+   * The artifact's file itself, open for reading, when the provider that answers keeps objects as
+   * local files (a provider with openFile); undefined otherwise, and the caller uses openDownload.
+   * The caller reads the file and closes its handle. Fails over as openDownload does.
    */
-  async openFile(storageKey: string, range?: ByteRange, providerName?: string): Promise<OpenFile | undefined> {
+  async openFile(storageKey: string, range?: ByteRange, providerName?: string, opts: ReadOptions = {}): Promise<OpenFile | undefined> {
     this.assertOpen();
-    return this.fromAnyCopy(storageKey, providerName, async (provider) => provider.openFile?.(storageKey, range), 'reading');
+    const copies = await this.copiesOf(storageKey, providerName, opts);
+    return wrap(() => copies.openFile(storageKey, range), `reading ${storageKey} on ${copies.serving}`);
   }
 
-  /** A time-limited URL that downloads the artifact without other credentials. */
-  async getDownloadUrl(storageKey: string, providerName?: string, opts: DownloadUrlOptions = {}): Promise<string> {
+  /**
+   * A time-limited URL that downloads the artifact without other credentials; from another copy
+   * when the artifact's provider is down (as its breaker or its signing call says).
+   */
+  async getDownloadUrl(storageKey: string, providerName?: string, opts: DownloadUrlOptions & ReadOptions = {}): Promise<string> {
     this.assertOpen();
     const expiresIn = checkExpiry(opts.expiresIn);
     const filename = opts.filename ? checkFilename(opts.filename) : undefined;
-    return this.fromAnyCopy(storageKey, providerName, (provider) => provider.getPresignedDownloadUrl(storageKey, { expiresIn, ...(filename ? { filename } : {}) }), 'signing');
+    const copies = await this.copiesOf(storageKey, providerName, opts);
+    return wrap(() => copies.getPresignedDownloadUrl(storageKey, { expiresIn, ...(filename ? { filename } : {}) }), `signing ${storageKey} on ${copies.serving}`);
   }
 
   /** Signed URLs for many keys at once, in the order given. */
-  async getDownloadUrls(storageKeys: string[], providerName?: string, opts: DownloadUrlOptions = {}): Promise<string[]> {
+  async getDownloadUrls(storageKeys: string[], providerName?: string, opts: DownloadUrlOptions & ReadOptions = {}): Promise<string[]> {
+    this.assertOpen();
     const { actor, ...signing } = opts;
     const expiresIn = checkExpiry(opts.expiresIn);
     const urls = new Array<string>(storageKeys.length);
     // Keys on a provider that signs in batches (Supabase) go in one request per provider.
     const batches = new Map<string, number[]>();
     await Promise.all(storageKeys.map(async (key, i) => {
-      const { provider, name } = await this.locate(key, providerName);
-      if (provider.getPresignedDownloadUrls && !signing.filename) batches.set(name, [...(batches.get(name) ?? []), i]);
-      else urls[i] = await this.getDownloadUrl(key, providerName ?? name, signing);
+      const name = providerName ?? (await this.recorded(key)).storageProvider;
+      if (this.provider(name).getPresignedDownloadUrls && !signing.filename) batches.set(name, [...(batches.get(name) ?? []), i]);
+      else urls[i] = await this.getDownloadUrl(key, name, signing);
     }));
-    for (const [name, indexes] of batches) {
-      const signed = await wrap(() => this.provider(name).getPresignedDownloadUrls!(indexes.map((i) => storageKeys[i]!), { expiresIn }), `signing ${indexes.length} keys on ${name}`);
+    await Promise.all([...batches].map(async ([name, indexes]) => {
+      const keys = indexes.map((i) => storageKeys[i]!);
+      let signed: string[];
+      try {
+        signed = await this.provider(name).getPresignedDownloadUrls!(keys, { expiresIn });
+      } catch (error) {
+        // The batch's provider is down: each key is signed on a copy that answers.
+        if (signing.exact || !defaultFailsOver(error, 'getPresignedDownloadUrl')) throw asStorageError(error, `signing ${indexes.length} keys on ${name}`);
+        signed = await Promise.all(keys.map((key) => this.getDownloadUrl(key, name, signing)));
+      }
       indexes.forEach((index, j) => { urls[index] = signed[j]!; });
-    }
+    }));
     if (actor !== undefined) {
       await this.catalog.audit(storageKeys.map((storageKey) => ({ action: 'url_signed' as const, tenantId: storageKey.slice(0, storageKey.indexOf('/')), storageKey, actor, details: { expiresIn } })));
     }
@@ -537,34 +562,18 @@ export class StorageManager {
     })().finally(() => { this.mirroring = undefined; });
   }
 
-  /**
-   * Run a read on the artifact's provider; when that provider is down, on each finished mirror
-   * copy in turn.
-   */
-  private async fromAnyCopy<T>(storageKey: string, providerName: string | undefined, read: (provider: StorageProvider) => Promise<T>, verb: string): Promise<T> {
-    const { provider, name } = await this.locate(storageKey, providerName);
-    try {
-      return await read(provider);
-    } catch (error) {
-      if (!(error instanceof ProviderUnavailableError) || providerName !== undefined) throw asStorageError(error, `${verb} ${storageKey} on ${name}`);
-      for (const copy of await this.catalog.copiesOf(storageKey)) {
-        if (copy.status !== 'done') continue;
-        try {
-          return await read(this.provider(copy.provider));
-        } catch {
-          // try the next copy
-        }
-      }
-      throw asStorageError(error, `${verb} ${storageKey} on ${name}`);
-    }
+  /** The artifact's copies as one provider (see artifactCopies); looked up in the catalog unless `providerName` says where it lives. */
+  private async copiesOf(storageKey: string, providerName: string | undefined, opts: ReadOptions): Promise<FailoverProvider> {
+    assertSafeKey(storageKey, 'storageKey');
+    if (providerName !== undefined) return artifactCopies(this, storageKey, { provider: providerName }, opts);
+    const artifact = await this.recorded(storageKey);
+    return artifactCopies(this, storageKey, { provider: artifact.storageProvider, artifact }, opts);
   }
 
-  private async locate(storageKey: string, providerName?: string): Promise<{ provider: StorageProvider; name: string }> {
-    assertSafeKey(storageKey, 'storageKey');
-    if (providerName !== undefined) return { provider: this.provider(providerName), name: providerName };
-    const artifact = await this.catalog.get(storageKey);
+  private async recorded(storageKey: string): Promise<CatalogArtifact> {
+    const artifact = await this.catalog.get(assertSafeKey(storageKey, 'storageKey'));
     if (!artifact) throw new NotFoundError(`artifact ${storageKey} not found`);
-    return { provider: this.provider(artifact.storageProvider), name: artifact.storageProvider };
+    return artifact;
   }
 
   /** The public reference of a catalog record: its URL is public only for public artifacts. */
