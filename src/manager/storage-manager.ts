@@ -11,7 +11,8 @@ import { spoolToFile } from '../content/spool.ts';
 import { processMirrorQueue } from '../lifecycle/mirrors.ts';
 import type { MirrorReport } from '../lifecycle/mirrors.ts';
 import { assertSafeId, assertSafeKey, buildArtifactKey, buildTempKey } from '../keys.ts';
-import { isContentTypeAllowed, isWellFormedContentType, normalizeContentType } from '../content/content-types.ts';
+import { assertArtifactType } from '../content/artifact-types.ts';
+import { canonicalContentType, isContentTypeAllowed, isWellFormedContentType, normalizeContentType } from '../content/content-types.ts';
 import { inMemoryBytes, sha256OffThread, toByteStream } from '../content/source.ts';
 import { validateContent } from '../content/validate-stream.ts';
 import type { ContentDigest } from '../content/validate-stream.ts';
@@ -23,6 +24,11 @@ import type { Catalog, CatalogArtifact, ListArtifactsQuery, UsageFigures } from 
 import { META, referenceMetadata } from './artifact-reference.ts';
 import type { ArtifactReference, Visibility } from './artifact-reference.ts';
 import { selectProvider } from './routing.ts';
+import { ReadIntegrity } from './read-integrity.ts';
+import type { IntegrityFigures } from './read-integrity.ts';
+import type { ContentCheck } from '../content/verify-stream.ts';
+import { verifyArtifacts } from '../operations/verify.ts';
+import type { VerifyOptions, VerifyReport } from '../operations/verify.ts';
 
 export interface StoreArtifactInput {
   artifactId: string;
@@ -70,6 +76,14 @@ export interface ArtifactPage {
   nextCursor?: string;
 }
 
+/** A deleted artifact in the trash. */
+export type TrashedReference = ArtifactReference & { deletedAt: string; deletedBy?: string; purgeAfter: string };
+
+export interface TrashPage {
+  items: TrashedReference[];
+  nextCursor?: string;
+}
+
 export interface ActorOptions {
   /** Who is acting, for the audit trail. */
   actor?: string;
@@ -79,7 +93,12 @@ export interface StorageMetrics {
   providers: Record<string, ProviderFigures>;
   /** Stored artifacts and bytes per provider and tenant, from the catalog. */
   utilisation: { provider: string; tenantId: string; count: number; bytes: number }[];
+  /** Corrupt copies found by verified reads and scrubs, and repairs, by provider. */
+  integrity: IntegrityFigures;
 }
+
+/** A stored object's open file; `check`, when present, is to be fed every byte sent and asked at the end. */
+export type VerifiedFile = OpenFile & { check?: ContentCheck };
 
 export interface HealthReport {
   ok: boolean;
@@ -142,6 +161,8 @@ export class StorageManager {
   readonly config: StorageConfig;
   /** Where every artifact is recorded; lookups by key and listings read it. */
   readonly catalog: Catalog;
+  /** Verified reads: checks, corrupt copies, read repair (see ReadIntegrity). */
+  readonly integrity: ReadIntegrity;
   private readonly providers = new Map<string, StorageProvider>();
   private closed = false;
 
@@ -154,6 +175,7 @@ export class StorageManager {
     this.config = config;
     this.catalog = catalog;
     this.recorder = recorder;
+    this.integrity = new ReadIntegrity(this);
     for (const [name, provider] of providers) this.providers.set(name, provider);
   }
 
@@ -167,6 +189,7 @@ export class StorageManager {
     const contentType = this.checkContentType(input.contentType);
     const createdAt = new Date();
     const storageKey = buildArtifactKey({ tenantId, artifactType: input.artifactType, ...(input.boardId === undefined ? {} : { boardId: input.boardId }), artifactId: input.artifactId, ...(input.variant === undefined ? {} : { variant: input.variant }), contentType, now: createdAt });
+    assertArtifactType(this.config.artifactTypes, input.artifactType, contentType);
     return this.write(storageKey, {
       artifactId: input.artifactId, artifactType: input.artifactType, tenantId, ...(input.boardId === undefined ? {} : { boardId: input.boardId }),
       variant: storageKey.slice(storageKey.lastIndexOf('/') + 1), visibility: checkVisibility(input.visibility), createdAt: createdAt.toISOString(),
@@ -297,12 +320,15 @@ export class StorageManager {
    * A stream of the artifact's bytes, or of `start`..`end` (inclusive). `providerName` says where
    * the artifact lives (it saves a catalog lookup; `ref.storageProvider`); when that provider is
    * down or has lost the object, the read goes to the other copies. `{ exact: true }` reads from
-   * that provider only.
+   * that provider only. A whole read is checked against the recorded SHA-256 as it passes: a
+   * corrupt copy errors with a CorruptionError before the stream ends. A ranged read cannot be checked.
    */
   async openDownload(storageKey: string, range?: ByteRange, providerName?: string, opts: ReadOptions = {}): Promise<Readable> {
     this.assertOpen();
-    const copies = await this.copiesOf(storageKey, providerName, opts);
-    return wrap(() => copies.openDownload(storageKey, range), `reading ${storageKey} on ${copies.serving}`);
+    const whole = range === undefined ? await this.catalog.get(assertSafeKey(storageKey, 'storageKey')) : undefined;
+    const copies = await this.copiesOf(storageKey, providerName, opts, whole);
+    const stream = await wrap(() => copies.openDownload(storageKey, range), `reading ${storageKey} on ${copies.serving}`);
+    return whole ? this.integrity.verify(stream, whole, copies.serving) : stream;
   }
 
   /**
@@ -310,10 +336,13 @@ export class StorageManager {
    * local files (a provider with openFile); undefined otherwise, and the caller uses openDownload.
    * The caller reads the file and closes its handle. Fails over as openDownload does.
    */
-  async openFile(storageKey: string, range?: ByteRange, providerName?: string, opts: ReadOptions = {}): Promise<OpenFile | undefined> {
+  async openFile(storageKey: string, range?: ByteRange, providerName?: string, opts: ReadOptions = {}): Promise<VerifiedFile | undefined> {
     this.assertOpen();
-    const copies = await this.copiesOf(storageKey, providerName, opts);
-    return wrap(() => copies.openFile(storageKey, range), `reading ${storageKey} on ${copies.serving}`);
+    const whole = range === undefined ? await this.catalog.get(assertSafeKey(storageKey, 'storageKey')) : undefined;
+    const copies = await this.copiesOf(storageKey, providerName, opts, whole);
+    const file = await wrap(() => copies.openFile(storageKey, range), `reading ${storageKey} on ${copies.serving}`);
+    const check = file && whole ? this.integrity.check(whole, copies.serving) : undefined;
+    return check ? { ...file!, check } : file;
   }
 
   /**
@@ -366,6 +395,7 @@ export class StorageManager {
     const contentType = this.checkContentType(request.contentType);
     const size = this.checkDeclaredSize(request.size);
     const storageKey = buildArtifactKey({ tenantId, artifactType: request.artifactType, ...(request.boardId === undefined ? {} : { boardId: request.boardId }), artifactId: request.artifactId, ...(request.variant === undefined ? {} : { variant: request.variant }), contentType });
+    assertArtifactType(this.config.artifactTypes, request.artifactType, contentType);
     const name = selectProvider(this.config.routingRules, this.config.defaultProvider, { artifactType: request.artifactType, contentType, tenantId, ...(size === undefined ? {} : { size }) });
     const provider = this.provider(name);
     const maxSize = size ?? this.config.maxFileSize;
@@ -386,7 +416,7 @@ export class StorageManager {
     this.assertOpen();
     const pending = await this.catalog.getPendingUpload(assertSafeKey(storageKey, 'storageKey'));
     if (!pending || Date.parse(pending.expires_at) <= Date.now()) throw new NotFoundError(`no upload is expected for ${storageKey}`);
-    if (normalizeContentType(opts.contentType) !== pending.content_type) {
+    if (canonicalContentType(opts.contentType) !== pending.content_type) {
       throw new ValidationError(`the upload was signed for ${pending.content_type}, not ${normalizeContentType(opts.contentType)}`, { code: 'CONTENT_MISMATCH' });
     }
     const provider = this.provider(pending.provider);
@@ -448,10 +478,11 @@ export class StorageManager {
     return this.reference({ ...artifact, visibility: wanted }, moved?.url);
   }
 
-  /** Counts and bytes of a tenant's artifacts, by artifact type and by provider. */
-  async getStats(tenantId: string): Promise<UsageFigures> {
+  /** Counts and bytes of a tenant's artifacts, by artifact type and by provider; the trash apart. */
+  async getStats(tenantId: string): Promise<UsageFigures & { trash: { count: number; bytes: number } }> {
     this.assertOpen();
-    return this.catalog.usage(tenantId);
+    const [usage, trash] = await Promise.all([this.catalog.usage(tenantId), this.catalog.trash.usage(tenantId)]);
+    return { ...usage, trash };
   }
 
   /** The catalog and every provider, each asked for a cheap real round trip. */
@@ -478,13 +509,19 @@ export class StorageManager {
   }
 
   /**
-   * Delete an artifact; true when something was deleted, false when it did not exist. The object
-   * goes first, then the record: a failure leaves the artifact listed and the delete can be retried.
+   * Delete an artifact; true when something was deleted, false when it did not exist. With a trash
+   * (`trash_retention` > 0) the artifact moves to it: gone from reads and listings, back with
+   * `undelete` until the cleanup task purges it. Temporary files, `permanent`, and a trash
+   * retention of 0 delete at once: the object goes first, then the record, so a failure leaves
+   * the artifact listed and the delete can be retried.
    */
-  async deleteArtifact(storageKey: string, providerName?: string, opts: ActorOptions = {}): Promise<boolean> {
+  async deleteArtifact(storageKey: string, providerName?: string, opts: ActorOptions & { permanent?: boolean } = {}): Promise<boolean> {
     this.assertOpen();
     const artifact = await this.catalog.get(assertSafeKey(storageKey, 'storageKey'));
     if (!artifact) return false;
+    if (!opts.permanent && providerName === undefined && this.config.trashRetentionSeconds > 0 && artifact.artifactType !== TEMP_ARTIFACT_TYPE) {
+      return this.catalog.trash.put(storageKey, { ...(opts.actor ? { actor: opts.actor } : {}), purgeAfter: new Date(Date.now() + this.config.trashRetentionSeconds * 1000) });
+    }
     const name = providerName ?? artifact.storageProvider;
     await wrap(() => this.provider(name).delete(storageKey), `deleting ${storageKey} from ${name}`);
     // Every mirror copy goes too (finished or not: a copy under way may have landed).
@@ -492,6 +529,24 @@ export class StorageManager {
       await wrap(() => this.provider(copy.provider).delete(storageKey), `deleting ${storageKey} from its mirror ${copy.provider}`);
     }
     return this.catalog.remove(storageKey, artifact.tenantId, opts.actor);
+  }
+
+  /** Bring a deleted artifact back from the trash; a NotFoundError when it is not there (never deleted, or purged). */
+  async undelete(storageKey: string, opts: ActorOptions = {}): Promise<ArtifactReference> {
+    this.assertOpen();
+    const restored = await this.catalog.trash.restore(assertSafeKey(storageKey, 'storageKey'), opts);
+    if (!restored) throw new NotFoundError(`artifact ${storageKey} is not in the trash (never deleted, or purged after trash_retention)`);
+    return this.reference(restored);
+  }
+
+  /** A tenant's deleted artifacts (in the trash until purged), in key order, a page at a time. */
+  async listTrash(query: { tenantId?: string; boardId?: string; limit?: number; cursor?: string } = {}): Promise<TrashPage> {
+    this.assertOpen();
+    const page = await this.catalog.trash.list({ ...query, tenantId: query.tenantId ?? DEFAULT_TENANT });
+    return {
+      items: page.items.map(({ deletedAt, deletedBy, purgeAfter, ...artifact }) => ({ ...this.reference(artifact), deletedAt, ...(deletedBy ? { deletedBy } : {}), purgeAfter })),
+      ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}),
+    };
   }
 
   /** A tenant's artifacts in key order, a page at a time. */
@@ -519,7 +574,17 @@ export class StorageManager {
    */
   async metrics(): Promise<StorageMetrics> {
     this.assertOpen();
-    return { providers: this.recorder.snapshot(), utilisation: await this.catalog.usageByProviderAndTenant() };
+    return { providers: this.recorder.snapshot(), utilisation: await this.catalog.usageByProviderAndTenant(), integrity: this.integrity.snapshot() };
+  }
+
+  /**
+   * Scrub: read artifacts (all, or a tenant's, a board's, a provider's, a random sample), recompute
+   * SHA-256 and size, and report each copy as ok, corrupt, missing or size_mismatch, and objects
+   * no record knows as orphans; with `repair`, restore bad copies from a verified good one.
+   */
+  async verify(options: VerifyOptions = {}): Promise<VerifyReport> {
+    this.assertOpen();
+    return verifyArtifacts(this, options);
   }
 
   /** The provider registered under `name`. */
@@ -537,6 +602,7 @@ export class StorageManager {
     if (this.closed) return;
     this.closed = true;
     await this.mirroring;
+    await this.integrity.settled();
     await Promise.all([...this.providers.values()].map((p) => p.close?.()));
     await this.catalog.close();
   }
@@ -562,12 +628,22 @@ export class StorageManager {
     })().finally(() => { this.mirroring = undefined; });
   }
 
-  /** The artifact's copies as one provider (see artifactCopies); looked up in the catalog unless `providerName` says where it lives. */
-  private async copiesOf(storageKey: string, providerName: string | undefined, opts: ReadOptions): Promise<FailoverProvider> {
+  /**
+   * The artifact's copies as one provider (see artifactCopies): where `providerName` (or else the
+   * catalog) says it lives first. A copy known to be corrupt is read last, after the good copies,
+   * until it is repaired.
+   */
+  private async copiesOf(storageKey: string, providerName: string | undefined, opts: ReadOptions, artifact?: CatalogArtifact): Promise<FailoverProvider> {
     assertSafeKey(storageKey, 'storageKey');
-    if (providerName !== undefined) return artifactCopies(this, storageKey, { provider: providerName }, opts);
-    const artifact = await this.recorded(storageKey);
-    return artifactCopies(this, storageKey, { provider: artifact.storageProvider, artifact }, opts);
+    const record = artifact ?? (providerName === undefined ? await this.recorded(storageKey) : undefined);
+    const where = providerName ?? record!.storageProvider;
+    if (!opts.exact && this.integrity.isSuspect(storageKey, where)) {
+      const known = record ?? await this.catalog.get(storageKey);
+      const good = known ? await this.integrity.goodCopies(known, where) : [];
+      const replica = (name: string) => ({ name, provider: this.provider(name) });
+      if (good.length) return failoverProvider({ primary: replica(good[0]!), others: () => [...good.slice(1), where].map(replica) });
+    }
+    return artifactCopies(this, storageKey, { provider: where, ...(record ? { artifact: record } : {}) }, opts);
   }
 
   private async recorded(storageKey: string): Promise<CatalogArtifact> {
@@ -588,7 +664,7 @@ export class StorageManager {
     if (typeof contentType !== 'string' || !isWellFormedContentType(contentType)) {
       throw new ValidationError(`contentType "${String(contentType)}" is not a valid content type`, { code: 'CONTENT_TYPE_NOT_ALLOWED' });
     }
-    const type = normalizeContentType(contentType);
+    const type = canonicalContentType(contentType);
     if (!isContentTypeAllowed(this.config.allowedContentTypes, type)) {
       throw new ValidationError(`content type ${type} is not allowed (allowed: ${this.config.allowedContentTypes.join(', ')}); add it to allowed_content_types to accept it`, { code: 'CONTENT_TYPE_NOT_ALLOWED', details: { contentType: type } });
     }
