@@ -3,6 +3,7 @@ export { createStorageManager, createDevelopmentStorage } from './manager/create
 export type { CreateStorageManagerOptions, DevelopmentStorageOptions } from './manager/create.ts';
 export { StorageManager } from './manager/storage-manager.ts';
 export type { StoreArtifactInput, UploadUrlRequest, UploadUrl, DownloadUrlOptions, ArtifactPage, ActorOptions, HealthReport } from './manager/storage-manager.ts';
+export type { TrashedReference, TrashPage } from './manager/storage-manager.ts';
 export type { ArtifactReference, Visibility } from './manager/artifact-reference.ts';
 export type { StorageMetrics, VerifiedFile } from './manager/storage-manager.ts';
 export { ReadIntegrity } from './manager/read-integrity.ts';

@@ -7,6 +7,49 @@ export interface CatalogTables {
   audit_log: AuditRow;
   copies: CopyRow;
   scheduled_runs: ScheduledRunRow;
+  trash: TrashRow;
+  migration_runs: MigrationRunRow;
+  migration_items: MigrationItemRow;
+}
+
+/** A deleted artifact: its row as it was, and when the purge may remove it. */
+export interface TrashRow extends ArtifactRow {
+  deleted_at: string;
+  deleted_by: string | null;
+  purge_after: string;
+}
+
+export type MigrationStatus = 'running' | 'completed' | 'partial' | 'interrupted' | 'rolled_back' | 'finalized';
+
+export interface MigrationRunRow {
+  id: string;
+  from_provider: string;
+  to_provider: string;
+  /** The filters as JSON. */
+  filters: string;
+  concurrency: number;
+  status: MigrationStatus;
+  /** 1 once every matching artifact has an item row (planning is resumable too). */
+  planned: number;
+  /** `host:pid` of the process running it. */
+  owner: string | null;
+  heartbeat_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+/**
+ * One artifact of a migration. `copying`: the destination may hold a copy (resume copies it again
+ * over the same key, or deletes it); `switched`: verified and the row points at the destination.
+ */
+export type MigrationItemState = 'pending' | 'copying' | 'switched' | 'skipped' | 'failed' | 'finalized' | 'rolled_back';
+
+export interface MigrationItemRow {
+  run_id: string;
+  storage_key: string;
+  size: number;
+  state: MigrationItemState;
+  reason: string | null;
 }
 
 /** When a periodic job (the scrub) last started, and on which node. */
@@ -76,4 +119,4 @@ export interface AuditRow {
 /** An audit row as written: its id is made by the writer (a time-ordered UUID), not the database. */
 export type AuditInsert = Omit<AuditRow, 'id'> & { id: string };
 
-export type AuditAction = 'stored' | 'deleted' | 'visibility_changed' | 'url_signed' | 'upload_presigned' | 'upload_completed' | 'moved' | 'corruption_detected' | 'repaired';
+export type AuditAction = 'stored' | 'deleted' | 'visibility_changed' | 'url_signed' | 'upload_presigned' | 'upload_completed' | 'moved' | 'corruption_detected' | 'repaired' | 'restored' | 'purged';

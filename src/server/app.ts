@@ -28,6 +28,7 @@ import { signUrlsRoute } from './routes/sign-urls.ts';
 import { createUploadRoute } from './routes/create-upload.ts';
 import { completeUploadRoute } from './routes/complete-upload.ts';
 import { statsRoute } from './routes/stats.ts';
+import { listTrashRoute, restoreFromTrashRoute } from './routes/trash.ts';
 import { healthRoutes } from './routes/health.ts';
 import { metricsRoute } from './routes/metrics.ts';
 import { signedDownloadRoute, signedUploadRoute } from './routes/signed.ts';
@@ -164,6 +165,8 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
     createUploadRoute(api, ctx);
     completeUploadRoute(api, ctx);
     statsRoute(api, ctx);
+    listTrashRoute(api, ctx);
+    restoreFromTrashRoute(api, ctx);
     await api.register(async (uploads) => {
       streamBodies(uploads);
       await uploads.register(multipart, { throwFileSizeLimit: true, limits: { fileSize: storage.config.maxFileSize + 1 } });
