@@ -6,12 +6,14 @@ import { Kysely, Migrator, PostgresDialect, sql } from 'kysely';
 import type { Transaction } from 'kysely';
 import { ConfigError, ProviderUnavailableError, StorageError } from '../errors.ts';
 import { assertSafeId, assertSafePrefix } from '../keys.ts';
-import { decodeCursor, encodeCursor, listLimit } from '../providers/list-cursor.ts';
+import { decodeCursor, encodeCursor, invalidCursor, listLimit } from '../providers/list-cursor.ts';
 import type { ArtifactReference, Visibility } from '../manager/artifact-reference.ts';
 import { catalogMigrations } from './migrations.ts';
 import { nodeSqliteDialect } from './node-sqlite-dialect.ts';
 import { SqliteWrites } from './sqlite-writes.ts';
 import { BackgroundCheckpointer } from '../sqlite/background-checkpoint.ts';
+import { TrashRecords } from './trash-records.ts';
+import { MigrationRecords } from './migration-records.ts';
 import type { ArtifactRow, AuditAction, AuditInsert, CatalogTables, PendingUploadRow, UploadState } from './tables.ts';
 
 export type { AuditAction, PendingUploadRow, UploadState } from './tables.ts';
@@ -61,10 +63,22 @@ export class Catalog {
   private sqliteWrites: SqliteWrites | undefined;
   /** SQLite in a file: WAL checkpoints run on a worker thread, not inside a store's commit. */
   private checkpointer: BackgroundCheckpointer | undefined;
+  /** Deleted artifacts kept for `trash_retention` (see TrashRecords). */
+  readonly trash: TrashRecords;
+  /** Provider migrations: their runs and per-artifact state. */
+  readonly migrations: MigrationRecords;
 
   private constructor(db: Kysely<CatalogTables>, dialect: 'sqlite' | 'postgres') {
     this.db = db;
     this.dialect = dialect;
+    const run = <T>(what: string, operation: () => Promise<T>) => this.run(what, operation);
+    this.trash = new TrashRecords(db, run);
+    this.migrations = new MigrationRecords(db, run);
+  }
+
+  /** The query layer itself, for operations that read whole tables (backups). */
+  get kysely(): Kysely<CatalogTables> {
+    return this.db;
   }
 
   /** Connect and bring the schema up to date. */
@@ -72,7 +86,8 @@ export class Catalog {
     const { db, dialect, sqlite, path } = await connect(options.databaseUrl, options.dataDir);
     const catalog = new Catalog(db, dialect);
     try {
-      const { error } = await new Migrator({ db, provider: catalogMigrations }).migrateToLatest();
+      // Migration names were handed out to parallel work (0003, 0006, ...): a database may have run a later one first.
+      const { error } = await new Migrator({ db, provider: catalogMigrations, allowUnorderedMigrations: true }).migrateToLatest();
       if (error) throw error;
       // The migrator's queries have opened the connection.
       const connection = sqlite?.();
@@ -142,6 +157,8 @@ export class Catalog {
     const tenant = assertSafeId('tenantId', query.tenantId ?? 'default');
     const limit = listLimit(query.limit);
     const after = decodeCursor(query.cursor);
+    // A cursor names a key of this tenant's listing; any other is not one this listing issued.
+    if (after && !after.startsWith(`${tenant}/`)) throw invalidCursor();
     let select = this.db.selectFrom('artifacts').selectAll().where('tenant_id', '=', tenant);
     if (query.boardId !== undefined) select = select.where('board_id', '=', assertSafeId('boardId', query.boardId));
     if (query.artifactType !== undefined) select = select.where('artifact_type', '=', assertSafeId('artifactType', query.artifactType));
@@ -214,9 +231,12 @@ export class Catalog {
     }));
   }
 
-  /** Every artifact in key order after `afterKey` (for rebalancing). */
-  async artifactsAfter(afterKey: string, limit: number): Promise<CatalogArtifact[]> {
-    const rows = await this.run('reading artifacts', () => this.db.selectFrom('artifacts').selectAll().where('storage_key', '>', afterKey).orderBy('storage_key').limit(limit).execute());
+  /** Every artifact (of one tenant, one board) in key order after `afterKey` (rebalancing, scrubs). */
+  async artifactsAfter(afterKey: string, limit: number, filters: { tenantId?: string; boardId?: string } = {}): Promise<CatalogArtifact[]> {
+    let select = this.db.selectFrom('artifacts').selectAll().where('storage_key', '>', afterKey);
+    if (filters.tenantId !== undefined) select = select.where('tenant_id', '=', assertSafeId('tenantId', filters.tenantId));
+    if (filters.boardId !== undefined) select = select.where('board_id', '=', assertSafeId('boardId', filters.boardId));
+    const rows = await this.run('reading artifacts', () => select.orderBy('storage_key').limit(limit).execute());
     return rows.map(fromRow);
   }
 
@@ -309,10 +329,13 @@ export class Catalog {
     return rows.map(fromRow);
   }
 
-  /** Keys recorded on one provider, in key order after `afterKey`. */
+  /** Keys recorded on one provider (live or in the trash), in key order after `afterKey`. */
   async keysOnProvider(provider: string, afterKey: string, limit: number): Promise<string[]> {
-    const rows = await this.run('reading keys', () => this.db.selectFrom('artifacts').select('storage_key').where('provider', '=', provider).where('storage_key', '>', afterKey).orderBy('storage_key').limit(limit).execute());
-    return rows.map((r) => r.storage_key);
+    const [live, trashed] = await this.run('reading keys', () => Promise.all([
+      this.db.selectFrom('artifacts').select('storage_key').where('provider', '=', provider).where('storage_key', '>', afterKey).orderBy('storage_key').limit(limit).execute(),
+      this.db.selectFrom('trash').select('storage_key').where('provider', '=', provider).where('storage_key', '>', afterKey).orderBy('storage_key').limit(limit).execute(),
+    ]));
+    return [...live, ...trashed].map((r) => r.storage_key).sort().slice(0, limit);
   }
 
   /**
@@ -331,6 +354,19 @@ export class Catalog {
       } finally {
         await sql`SELECT pg_advisory_unlock(${lockId}::bigint)`.execute(connection);
       }
+    });
+  }
+
+  /**
+   * Claim this interval's run of a periodic job: true for exactly one caller (of every process
+   * sharing the catalog) once `intervalMs` has passed since the last claimed start.
+   */
+  async claimScheduledRun(name: string, holder: string, now: Date, intervalMs: number): Promise<boolean> {
+    const cutoff = new Date(now.getTime() - intervalMs).toISOString();
+    return this.run('claiming a scheduled run', async () => {
+      await this.db.insertInto('scheduled_runs').values({ name, started_at: new Date(0).toISOString(), holder: null }).onConflict((oc) => oc.column('name').doNothing()).execute();
+      const result = await this.db.updateTable('scheduled_runs').set({ started_at: now.toISOString(), holder }).where('name', '=', name).where('started_at', '<=', cutoff).executeTakeFirst();
+      return Number(result.numUpdatedRows) > 0;
     });
   }
 
@@ -362,7 +398,7 @@ export class Catalog {
   }
 }
 
-async function insertAudit(db: Kysely<CatalogTables> | Transaction<CatalogTables>, events: AuditEvent[]): Promise<void> {
+export async function insertAudit(db: Kysely<CatalogTables> | Transaction<CatalogTables>, events: AuditEvent[]): Promise<void> {
   if (events.length === 0) return;
   await db.insertInto('audit_log').values(auditRows(events)).execute();
 }
@@ -403,7 +439,7 @@ async function connect(databaseUrl: string | undefined, dataDir: string): Promis
   throw new ConfigError('database_url: use a postgres:// URL, or sqlite:PATH (the default is a SQLite file in the data directory)');
 }
 
-function toRow(a: CatalogArtifact): ArtifactRow {
+export function toRow(a: CatalogArtifact): ArtifactRow {
   return {
     storage_key: a.storageKey, provider: a.storageProvider, tenant_id: a.tenantId, board_id: a.boardId ?? null,
     artifact_type: a.artifactType, artifact_id: a.artifactId, variant: a.variant, content_type: a.contentType,
@@ -412,7 +448,7 @@ function toRow(a: CatalogArtifact): ArtifactRow {
   };
 }
 
-function fromRow(r: ArtifactRow): CatalogArtifact {
+export function fromRow(r: ArtifactRow): CatalogArtifact {
   return {
     artifactId: r.artifact_id, storageKey: r.storage_key, storageProvider: r.provider, contentType: r.content_type,
     size: Number(r.size), sha256: r.sha256, visibility: r.visibility === 'public' ? 'public' : 'private', createdAt: r.created_at,

@@ -28,6 +28,7 @@ import { signUrlsRoute } from './routes/sign-urls.ts';
 import { createUploadRoute } from './routes/create-upload.ts';
 import { completeUploadRoute } from './routes/complete-upload.ts';
 import { statsRoute } from './routes/stats.ts';
+import { listTrashRoute, restoreFromTrashRoute } from './routes/trash.ts';
 import { healthRoutes } from './routes/health.ts';
 import { metricsRoute } from './routes/metrics.ts';
 import { signedDownloadRoute, signedUploadRoute } from './routes/signed.ts';
@@ -91,6 +92,13 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
     clientErrorHandler: answerClientError,
   });
+  // Corrupt copies found by verified reads, and their repairs, go to the log (never bytes or secrets).
+  const stopIntegrityLog = storage.integrity.onEvent((event) => {
+    if (event.type === 'corruption') app.log.error({ storageKey: event.storageKey, provider: event.provider, details: event.error.details }, 'corrupt copy found');
+    else if (event.type === 'repaired') app.log.warn({ storageKey: event.storageKey, provider: event.provider, from: event.from }, 'corrupt copy repaired');
+    else app.log.error({ storageKey: event.storageKey, provider: event.provider, reason: event.error }, 'corrupt copy could not be repaired');
+  });
+  app.addHook('onClose', async () => { stopIntegrityLog(); });
 
   app.setErrorHandler(function onError(error, request, reply) {
     ctx.metrics.errors.inc({ code: renderError(error).code });
@@ -157,6 +165,8 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
     createUploadRoute(api, ctx);
     completeUploadRoute(api, ctx);
     statsRoute(api, ctx);
+    listTrashRoute(api, ctx);
+    restoreFromTrashRoute(api, ctx);
     await api.register(async (uploads) => {
       streamBodies(uploads);
       await uploads.register(multipart, { throwFileSizeLimit: true, limits: { fileSize: storage.config.maxFileSize + 1 } });

@@ -22,7 +22,7 @@ export const serverSectionSchema = z.object({
   /** How long in-flight requests may take to finish on SIGTERM/SIGINT before connections are cut. */
   shutdown_timeout: duration.default('10s'),
   log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  /** Small artifacts kept in memory by SHA-256 (immutable, so always correct). */
+  /** Small artifacts kept in memory by storage key, only once their bytes matched the recorded SHA-256. */
   cache: z.object({
     max_object_size: size.default('256KB'),
     max_total_size: size.default('64MB'),
