@@ -21,7 +21,10 @@ export type StorageErrorCode =
   | 'INSUFFICIENT_STORAGE'
   | 'CORRUPTION'
   | 'CONFLICT'
-  | 'NOT_SUPPORTED';
+  | 'NOT_SUPPORTED'
+  | 'REQUEST_TIMEOUT'
+  | 'TOO_MANY_UPLOADS'
+  | 'SERVER_BUSY';
 
 export interface StorageErrorOptions {
   cause?: unknown;
@@ -111,6 +114,9 @@ const STATUS_BY_CODE: Partial<Record<StorageErrorCode, number>> = {
   CONFLICT: 409,
   UNAUTHENTICATED: 401,
   NOT_SUPPORTED: 501,
+  REQUEST_TIMEOUT: 408,
+  TOO_MANY_UPLOADS: 429,
+  SERVER_BUSY: 503,
 };
 
 export function isStorageError(error: unknown): error is StorageError {

@@ -1,5 +1,5 @@
-import { DatabaseSync } from 'node:sqlite';
-import type { StatementSync } from 'node:sqlite';
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import { sqlite } from '../sqlite/node-sqlite.ts';
 import type { SqliteDatabase, SqliteDialect, SqliteStatement } from 'kysely';
 
 /**
@@ -12,7 +12,7 @@ import type { SqliteDatabase, SqliteDialect, SqliteStatement } from 'kysely';
 export function nodeSqliteDialect(Dialect: typeof SqliteDialect, path: string, opened?: (db: DatabaseSync) => void): SqliteDialect {
   return new Dialect({
     database: async () => {
-      const db = new DatabaseSync(path);
+      const db = new sqlite.DatabaseSync(path);
       // The busy timeout first: switching to WAL waits for a lock when another process opens the file at once.
       db.exec('PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;');
       opened?.(db);
