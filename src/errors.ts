@@ -23,7 +23,10 @@ export type StorageErrorCode =
   | 'RATE_LIMITED'
   | 'CORRUPTION'
   | 'CONFLICT'
-  | 'NOT_SUPPORTED';
+  | 'NOT_SUPPORTED'
+  | 'REQUEST_TIMEOUT'
+  | 'TOO_MANY_UPLOADS'
+  | 'SERVER_BUSY';
 
 export interface StorageErrorOptions {
   cause?: unknown;
@@ -115,6 +118,9 @@ const STATUS_BY_CODE: Partial<Record<StorageErrorCode, number>> = {
   NOT_SUPPORTED: 501,
   QUOTA_EXCEEDED: 507,
   RATE_LIMITED: 429,
+  REQUEST_TIMEOUT: 408,
+  TOO_MANY_UPLOADS: 429,
+  SERVER_BUSY: 503,
 };
 
 export function isStorageError(error: unknown): error is StorageError {

@@ -3,7 +3,15 @@ export { createStorageManager, createDevelopmentStorage } from './manager/create
 export type { CreateStorageManagerOptions, DevelopmentStorageOptions } from './manager/create.ts';
 export { StorageManager } from './manager/storage-manager.ts';
 export type { StoreArtifactInput, UploadUrlRequest, UploadUrl, DownloadUrlOptions, ArtifactPage, ActorOptions, HealthReport } from './manager/storage-manager.ts';
+export type { TrashedReference, TrashPage } from './manager/storage-manager.ts';
 export type { ArtifactReference, Visibility } from './manager/artifact-reference.ts';
+export type { StorageMetrics, VerifiedFile } from './manager/storage-manager.ts';
+export { ReadIntegrity } from './manager/read-integrity.ts';
+export type { IntegrityEvent, IntegrityFigures } from './manager/read-integrity.ts';
+export { verifyArtifacts, allGood } from './operations/verify.ts';
+export type { VerifyOptions, VerifyReport, VerifyProblem, VerifyStatus } from './operations/verify.ts';
+export { ContentCheck, verifyStream } from './content/verify-stream.ts';
+export type { ExpectedContent } from './content/verify-stream.ts';
 export { Catalog } from './catalog/catalog.ts';
 export type { ListArtifactsQuery, CatalogArtifact, UsageFigures, AuditEvent, AuditAction } from './catalog/catalog.ts';
 export { selectProvider } from './manager/routing.ts';
@@ -28,6 +36,7 @@ export type { SupabaseProvider, SupabaseProviderConfig } from './providers/supab
 export { signUrl, verifySignedUrl, verifySignedRequest, SIGNED_PATH } from './providers/signed-url.ts';
 export type { SignedUrlClaims, SignedMethod } from './providers/signed-url.ts';
 export { encodeCursor, decodeCursor } from './providers/list-cursor.ts';
+export type { Layer } from './layers/layer.ts';
 
 export { buildArtifactKey, buildTempKey, parseArtifactKey, assertSafeId, assertSafeKey } from './keys.ts';
 export type { ArtifactKeyParts, ParsedArtifactKey } from './keys.ts';
@@ -55,11 +64,4 @@ export {
 } from './errors.ts';
 export type { StorageErrorCode, StorageErrorOptions } from './errors.ts';
 
-export { createServer } from './server/app.ts';
-export type { CreateServerOptions, BoardsStorageServer } from './server/app.ts';
-export { startServer } from './server/start.ts';
-export type { StartServerOptions, RunningServer } from './server/start.ts';
-export { resolveServerConfig } from './server/server-config.ts';
-export type { ServerConfig, AuthSettings } from './server/server-config.ts';
-export { mintToken, resolveJwtSecret } from './server/auth.ts';
-export type { MintTokenOptions, Principal } from './server/auth.ts';
+// The HTTP service is `boards-storage/server` (src/server/index.ts): the library loads none of it.

@@ -2,19 +2,23 @@ import { createHash, randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import type { DatabaseSync } from 'node:sqlite';
 import { isAbsolute, join, resolve } from 'node:path';
-import { Kysely, Migrator, PostgresDialect, sql } from 'kysely';
-import type { Transaction } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
+import type * as KyselyModule from 'kysely';
 import { ConfigError, ProviderUnavailableError, StorageError } from '../errors.ts';
+import { assertOptionalPackages } from '../config/optional-packages.ts';
 import { assertSafeId, assertSafePrefix } from '../keys.ts';
-import { decodeCursor, encodeCursor, listLimit } from '../providers/list-cursor.ts';
+import { decodeCursor, encodeCursor, invalidCursor, listLimit } from '../providers/list-cursor.ts';
 import type { ArtifactReference, Visibility } from '../manager/artifact-reference.ts';
 import { catalogMigrations } from './migrations.ts';
 import { nodeSqliteDialect } from './node-sqlite-dialect.ts';
+import { loadKysely, sql } from './kysely-runtime.ts';
 import { SqliteWrites } from './sqlite-writes.ts';
 import { BackgroundCheckpointer } from '../sqlite/background-checkpoint.ts';
-import type { ArtifactRow, AuditAction, AuditInsert, CatalogTables, PendingUploadRow } from './tables.ts';
+import { TrashRecords } from './trash-records.ts';
+import { MigrationRecords } from './migration-records.ts';
+import type { ArtifactRow, AuditAction, AuditInsert, CatalogTables, PendingUploadRow, UploadState } from './tables.ts';
 
-export type { AuditAction, PendingUploadRow } from './tables.ts';
+export type { AuditAction, PendingUploadRow, UploadState } from './tables.ts';
 
 /** An artifact as the catalog records it: the reference less its URL, plus lifecycle fields. */
 export type CatalogArtifact = Omit<ArtifactReference, 'storageUrl'> & { jobId?: string; generationId?: string; expiresAt?: string };
@@ -61,18 +65,32 @@ export class Catalog {
   private sqliteWrites: SqliteWrites | undefined;
   /** SQLite in a file: WAL checkpoints run on a worker thread, not inside a store's commit. */
   private checkpointer: BackgroundCheckpointer | undefined;
+  /** Deleted artifacts kept for `trash_retention` (see TrashRecords). */
+  readonly trash: TrashRecords;
+  /** Provider migrations: their runs and per-artifact state. */
+  readonly migrations: MigrationRecords;
 
   private constructor(db: Kysely<CatalogTables>, dialect: 'sqlite' | 'postgres') {
     this.db = db;
     this.dialect = dialect;
+    const run = <T>(what: string, operation: () => Promise<T>) => this.run(what, operation);
+    this.trash = new TrashRecords(db, run);
+    this.migrations = new MigrationRecords(db, run);
+  }
+
+  /** The query layer itself, for operations that read whole tables (backups). */
+  get kysely(): Kysely<CatalogTables> {
+    return this.db;
   }
 
   /** Connect and bring the schema up to date. */
   static async open(options: { databaseUrl?: string; dataDir: string }): Promise<Catalog> {
-    const { db, dialect, sqlite, path } = await connect(options.databaseUrl, options.dataDir);
+    const kysely = await loadKysely();
+    const { db, dialect, sqlite, path } = await connect(kysely, options.databaseUrl, options.dataDir);
     const catalog = new Catalog(db, dialect);
     try {
-      const { error } = await new Migrator({ db, provider: catalogMigrations }).migrateToLatest();
+      // Migration names were handed out to parallel work (0003, 0006, ...): a database may have run a later one first.
+      const { error } = await new kysely.Migrator({ db, provider: catalogMigrations, allowUnorderedMigrations: true }).migrateToLatest();
       if (error) throw error;
       // The migrator's queries have opened the connection.
       const connection = sqlite?.();
@@ -142,6 +160,8 @@ export class Catalog {
     const tenant = assertSafeId('tenantId', query.tenantId ?? 'default');
     const limit = listLimit(query.limit);
     const after = decodeCursor(query.cursor);
+    // A cursor names a key of this tenant's listing; any other is not one this listing issued.
+    if (after && !after.startsWith(`${tenant}/`)) throw invalidCursor();
     let select = this.db.selectFrom('artifacts').selectAll().where('tenant_id', '=', tenant);
     if (query.boardId !== undefined) select = select.where('board_id', '=', assertSafeId('boardId', query.boardId));
     if (query.artifactType !== undefined) select = select.where('artifact_type', '=', assertSafeId('artifactType', query.artifactType));
@@ -222,9 +242,12 @@ export class Catalog {
     }));
   }
 
-  /** Every artifact in key order after `afterKey` (for rebalancing). */
-  async artifactsAfter(afterKey: string, limit: number): Promise<CatalogArtifact[]> {
-    const rows = await this.run('reading artifacts', () => this.db.selectFrom('artifacts').selectAll().where('storage_key', '>', afterKey).orderBy('storage_key').limit(limit).execute());
+  /** Every artifact (of one tenant, one board) in key order after `afterKey` (rebalancing, scrubs). */
+  async artifactsAfter(afterKey: string, limit: number, filters: { tenantId?: string; boardId?: string } = {}): Promise<CatalogArtifact[]> {
+    let select = this.db.selectFrom('artifacts').selectAll().where('storage_key', '>', afterKey);
+    if (filters.tenantId !== undefined) select = select.where('tenant_id', '=', assertSafeId('tenantId', filters.tenantId));
+    if (filters.boardId !== undefined) select = select.where('board_id', '=', assertSafeId('boardId', filters.boardId));
+    const rows = await this.run('reading artifacts', () => select.orderBy('storage_key').limit(limit).execute());
     return rows.map(fromRow);
   }
 
@@ -253,7 +276,8 @@ export class Catalog {
     return rows.map(fromRow);
   }
 
-  async addPendingUpload(upload: PendingUploadRow): Promise<void> {
+  async addPendingUpload(input: Omit<PendingUploadRow, 'state' | 'exact_size' | 'received_size' | 'received_sha256'> & { exact_size?: number | null }): Promise<void> {
+    const upload: PendingUploadRow = { ...input, state: 'presigned', exact_size: input.exact_size ?? null, received_size: null, received_sha256: null };
     await this.run('recording a pending upload', () => this.db.transaction().execute(async (tx) => {
       await tx.insertInto('pending_uploads').values(upload).execute();
       await insertAudit(tx, [{ action: 'upload_presigned', tenantId: upload.tenant_id, storageKey: upload.storage_key, ...(upload.actor ? { actor: upload.actor } : {}), details: { provider: upload.provider, maxSize: upload.max_size } }]);
@@ -262,7 +286,19 @@ export class Catalog {
 
   async getPendingUpload(storageKey: string): Promise<PendingUploadRow | undefined> {
     const row = await this.run('reading pending uploads', () => this.db.selectFrom('pending_uploads').selectAll().where('storage_key', '=', storageKey).executeTakeFirst());
-    return row ? { ...row, max_size: Number(row.max_size) } : undefined;
+    return row ? pendingUpload(row) : undefined;
+  }
+
+  /**
+   * Move a pending upload from one of `from` to `to` in one statement: of two callers racing for
+   * the same upload exactly one gets the row back. `received` records what landed.
+   */
+  async moveUpload(storageKey: string, from: UploadState[], to: UploadState, received?: { size: number; sha256: string }): Promise<PendingUploadRow | undefined> {
+    const row = await this.run('updating a pending upload', () => this.db.updateTable('pending_uploads')
+      .set({ state: to, ...(received ? { received_size: received.size, received_sha256: received.sha256 } : {}) })
+      .where('storage_key', '=', storageKey).where('state', 'in', from)
+      .returningAll().executeTakeFirst());
+    return row ? pendingUpload(row) : undefined;
   }
 
   async removePendingUpload(storageKey: string): Promise<void> {
@@ -291,7 +327,7 @@ export class Catalog {
       const rows = await this.db.deleteFrom('pending_uploads')
         .where('storage_key', 'in', this.db.selectFrom('pending_uploads').select('storage_key').where('expires_at', '<=', at).orderBy('expires_at').limit(limit))
         .returningAll().execute();
-      return rows.map((r) => ({ ...r, max_size: Number(r.max_size) }));
+      return rows.map(pendingUpload);
     });
   }
 
@@ -304,10 +340,13 @@ export class Catalog {
     return rows.map(fromRow);
   }
 
-  /** Keys recorded on one provider, in key order after `afterKey`. */
+  /** Keys recorded on one provider (live or in the trash), in key order after `afterKey`. */
   async keysOnProvider(provider: string, afterKey: string, limit: number): Promise<string[]> {
-    const rows = await this.run('reading keys', () => this.db.selectFrom('artifacts').select('storage_key').where('provider', '=', provider).where('storage_key', '>', afterKey).orderBy('storage_key').limit(limit).execute());
-    return rows.map((r) => r.storage_key);
+    const [live, trashed] = await this.run('reading keys', () => Promise.all([
+      this.db.selectFrom('artifacts').select('storage_key').where('provider', '=', provider).where('storage_key', '>', afterKey).orderBy('storage_key').limit(limit).execute(),
+      this.db.selectFrom('trash').select('storage_key').where('provider', '=', provider).where('storage_key', '>', afterKey).orderBy('storage_key').limit(limit).execute(),
+    ]));
+    return [...live, ...trashed].map((r) => r.storage_key).sort().slice(0, limit);
   }
 
   /**
@@ -326,6 +365,19 @@ export class Catalog {
       } finally {
         await sql`SELECT pg_advisory_unlock(${lockId}::bigint)`.execute(connection);
       }
+    });
+  }
+
+  /**
+   * Claim this interval's run of a periodic job: true for exactly one caller (of every process
+   * sharing the catalog) once `intervalMs` has passed since the last claimed start.
+   */
+  async claimScheduledRun(name: string, holder: string, now: Date, intervalMs: number): Promise<boolean> {
+    const cutoff = new Date(now.getTime() - intervalMs).toISOString();
+    return this.run('claiming a scheduled run', async () => {
+      await this.db.insertInto('scheduled_runs').values({ name, started_at: new Date(0).toISOString(), holder: null }).onConflict((oc) => oc.column('name').doNothing()).execute();
+      const result = await this.db.updateTable('scheduled_runs').set({ started_at: now.toISOString(), holder }).where('name', '=', name).where('started_at', '<=', cutoff).executeTakeFirst();
+      return Number(result.numUpdatedRows) > 0;
     });
   }
 
@@ -357,7 +409,7 @@ export class Catalog {
   }
 }
 
-async function insertAudit(db: Kysely<CatalogTables> | Transaction<CatalogTables>, events: AuditEvent[]): Promise<void> {
+export async function insertAudit(db: Kysely<CatalogTables> | Transaction<CatalogTables>, events: AuditEvent[]): Promise<void> {
   if (events.length === 0) return;
   await db.insertInto('audit_log').values(auditRows(events)).execute();
 }
@@ -369,7 +421,7 @@ function auditRows(events: AuditEvent[]): AuditInsert[] {
   }));
 }
 
-async function connect(databaseUrl: string | undefined, dataDir: string): Promise<{ db: Kysely<CatalogTables>; dialect: 'sqlite' | 'postgres'; sqlite?: () => DatabaseSync | undefined; path?: string }> {
+async function connect(kysely: typeof KyselyModule, databaseUrl: string | undefined, dataDir: string): Promise<{ db: Kysely<CatalogTables>; dialect: 'sqlite' | 'postgres'; sqlite?: () => DatabaseSync | undefined; path?: string }> {
   if (databaseUrl === undefined || databaseUrl.startsWith('sqlite:') || databaseUrl.startsWith('file:')) {
     const given = databaseUrl?.replace(/^(sqlite|file):(\/\/)?/, '');
     let path: string;
@@ -381,9 +433,10 @@ async function connect(databaseUrl: string | undefined, dataDir: string): Promis
       });
     }
     let connection: DatabaseSync | undefined;
-    return { db: new Kysely<CatalogTables>({ dialect: nodeSqliteDialect(path, (opened) => { connection = opened; }) }), dialect: 'sqlite', sqlite: () => connection, path };
+    return { db: new kysely.Kysely<CatalogTables>({ dialect: nodeSqliteDialect(kysely.SqliteDialect, path, (opened) => { connection = opened; }) }), dialect: 'sqlite', sqlite: () => connection, path };
   }
   if (/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    assertOptionalPackages('postgres', 'database_url');
     const pg = (await import('pg')).default;
     const int8 = 20;
     const pool = new pg.Pool({
@@ -393,12 +446,12 @@ async function connect(databaseUrl: string | undefined, dataDir: string): Promis
       // Sizes are bigint columns; they fit a JavaScript number (up to 8 PiB), so read them as numbers.
       types: { getTypeParser: ((oid: number, format?: string) => (oid === int8 ? Number : pg.types.getTypeParser(oid, format as never))) as never },
     });
-    return { db: new Kysely<CatalogTables>({ dialect: new PostgresDialect({ pool }) }), dialect: 'postgres' };
+    return { db: new kysely.Kysely<CatalogTables>({ dialect: new kysely.PostgresDialect({ pool }) }), dialect: 'postgres' };
   }
   throw new ConfigError('database_url: use a postgres:// URL, or sqlite:PATH (the default is a SQLite file in the data directory)');
 }
 
-function toRow(a: CatalogArtifact): ArtifactRow {
+export function toRow(a: CatalogArtifact): ArtifactRow {
   return {
     storage_key: a.storageKey, provider: a.storageProvider, tenant_id: a.tenantId, board_id: a.boardId ?? null,
     artifact_type: a.artifactType, artifact_id: a.artifactId, variant: a.variant, content_type: a.contentType,
@@ -407,7 +460,7 @@ function toRow(a: CatalogArtifact): ArtifactRow {
   };
 }
 
-function fromRow(r: ArtifactRow): CatalogArtifact {
+export function fromRow(r: ArtifactRow): CatalogArtifact {
   return {
     artifactId: r.artifact_id, storageKey: r.storage_key, storageProvider: r.provider, contentType: r.content_type,
     size: Number(r.size), sha256: r.sha256, visibility: r.visibility === 'public' ? 'public' : 'private', createdAt: r.created_at,
@@ -445,4 +498,10 @@ export function auditId(): string {
 /** A stable 63-bit id for a lock name. */
 function advisoryLockId(name: string): string {
   return BigInt.asIntN(64, BigInt('0x' + createHash('sha256').update(`boards-storage:${name}`).digest('hex').slice(0, 16))).toString();
+}
+
+/** PostgreSQL returns bigint columns as strings. */
+function pendingUpload(row: PendingUploadRow): PendingUploadRow {
+  const count = (v: number | string | null) => (v === null ? null : Number(v));
+  return { ...row, max_size: Number(row.max_size), exact_size: count(row.exact_size), received_size: count(row.received_size) };
 }

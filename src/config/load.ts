@@ -4,10 +4,11 @@ import { createRequire } from 'node:module';
 import type * as Yaml from 'yaml';
 import { ConfigError } from '../errors.ts';
 import { isWellFormedContentType } from '../content/content-types.ts';
+import type { ArtifactFamily } from '../content/artifact-types.ts';
 import { formatIssues } from './provider-config.ts';
 import { storageConfigSchema } from './schema.ts';
 import type { RawStorageConfig, StorageConfigInput } from './schema.ts';
-import { parseSize } from './sizes.ts';
+import { parseDuration, parseSize } from './sizes.ts';
 
 export interface RoutingCondition {
   artifactType?: string[];
@@ -31,6 +32,8 @@ export interface ProviderEntry {
   fallback?: string;
   mirrors: string[];
   spool: boolean;
+  /** Whole reads are checked against the recorded SHA-256 (default true). */
+  verify_reads: boolean;
 }
 
 /** The configuration after parsing: typed, units resolved, defaults applied. */
@@ -40,12 +43,17 @@ export interface StorageConfig {
   routingRules: RoutingRule[];
   maxFileSize: number;
   allowedContentTypes: string[];
+  /** Artifact type -> the family of content it holds; `temp` is the manager's own and never listed. */
+  artifactTypes: Record<string, ArtifactFamily>;
   dataDir: string;
   signingSecret?: string;
   databaseUrl?: string;
+  /** Seconds a deleted artifact stays in the trash; 0: deletes are immediate and final. */
+  trashRetentionSeconds: number;
   server: Record<string, unknown>;
   auth: Record<string, unknown>;
   cleanup: Record<string, unknown>;
+  scrub: Record<string, unknown>;
   generation: Record<string, unknown>;
   quotas: Record<string, unknown>;
   webhooks: unknown[];
@@ -139,6 +147,14 @@ function applyEnvironment(raw: Record<string, unknown>, env: Record<string, stri
   set('BOARDS_STORAGE_SIGNING_SECRET', (v) => { config.signing_secret = v; });
   set('BOARDS_STORAGE_DATABASE_URL', (v) => { config.database_url = v; });
   set('BOARDS_STORAGE_REDIS_URL', (v) => { config.redis_url = v; });
+  set('BOARDS_STORAGE_SCRUB_INTERVAL', (v) => { config.scrub = { ...(config.scrub as object | undefined), interval: /^\d+(\.\d+)?$/.test(v) ? Number(v) : v }; });
+  set('BOARDS_STORAGE_SCRUB_RATE_MB_S', (v) => { config.scrub = { ...(config.scrub as object | undefined), rate_mb_s: Number(v) }; });
+  set('BOARDS_STORAGE_TRASH_RETENTION', (v) => { config.trash_retention = /^\d+$/.test(v) ? Number(v) : v; });
+  // Where the service is reached: signed URLs of local/memory providers point there (see public-url.ts).
+  const server = (overrides: Record<string, unknown>) => { config.server = { ...(config.server as Record<string, unknown> | undefined), ...overrides }; };
+  set('BOARDS_STORAGE_PUBLIC_URL', (v) => server({ public_url: v }));
+  set('BOARDS_STORAGE_HOST', (v) => server({ host: v }));
+  set('BOARDS_STORAGE_PORT', (v) => server({ port: v }));
 
   const providers = { ...(config.providers as Record<string, { type?: string; config?: Record<string, unknown> }> | undefined) };
   const dataDir = typeof config.data_dir === 'string' ? config.data_dir : '.boards-storage';
@@ -167,6 +183,7 @@ function resolve(raw: RawStorageConfig, origin: string): StorageConfig {
       throw new ConfigError(`${at('allowed_content_types')}: "${type}" is not a content type or a "type/*" pattern`);
     }
   }
+  if (Object.hasOwn(raw.artifact_types, 'temp')) throw new ConfigError(`${at('artifact_types.temp')}: "temp" is reserved for the temporary files of generation jobs`);
   for (const [name, entry] of Object.entries(raw.providers)) {
     if (entry.fallback !== undefined && !(entry.fallback in raw.providers)) {
       throw new ConfigError(`${at(`providers.${name}.fallback`)}: "${entry.fallback}" is not one of the configured providers (${Object.keys(raw.providers).join(', ')})`);
@@ -200,12 +217,15 @@ function resolve(raw: RawStorageConfig, origin: string): StorageConfig {
     routingRules,
     maxFileSize: parseSize(raw.max_file_size, at('max_file_size')),
     allowedContentTypes: raw.allowed_content_types,
+    artifactTypes: raw.artifact_types,
     dataDir: raw.data_dir,
     ...(raw.signing_secret === undefined ? {} : { signingSecret: raw.signing_secret }),
     ...(raw.database_url === undefined ? {} : { databaseUrl: raw.database_url }),
+    trashRetentionSeconds: parseDuration(raw.trash_retention, at('trash_retention')),
     server: raw.server,
     auth: raw.auth,
     cleanup: raw.cleanup,
+    scrub: raw.scrub,
     generation: raw.generation,
     quotas: raw.quotas,
     webhooks: raw.webhooks,

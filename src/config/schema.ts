@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_ALLOWED_CONTENT_TYPES } from '../content/content-types.ts';
+import { ARTIFACT_FAMILIES, DEFAULT_ARTIFACT_TYPES } from '../content/artifact-types.ts';
 
 const size = z.union([z.number().int().nonnegative(), z.string().min(1)]);
 const oneOrMany = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
@@ -42,24 +43,38 @@ export const providerEntrySchema = z.object({
   mirrors: z.array(z.string().min(1)).default([]),
   /** Spool one-shot streams to a temporary file first, so that they can be retried and failed over. */
   spool: z.boolean().default(false),
+  /**
+   * Check every whole read from this provider against the recorded SHA-256 as the bytes pass (a
+   * corrupt copy fails with CorruptionError before its last byte). Ranged reads cannot be checked.
+   */
+  verify_reads: z.boolean().default(true),
 }).strict();
 
 /** The object under `storage:` in YAML, as users write it. */
 export const storageConfigSchema = z.object({
   default_provider: z.string().min(1).default('local'),
-  providers: z.record(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'provider names are letters, digits, "_" and "-"'), providerEntrySchema),
+  // Optional: without providers, the embedded default (local disk under data_dir) is added before parsing.
+  providers: z.record(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'provider names are letters, digits, "_" and "-"'), providerEntrySchema).default({}),
   routing_rules: z.array(z.object({ condition: routingConditionSchema.optional(), provider: z.string().min(1) }).strict()).default([]),
   max_file_size: size.default('5GB'),
   allowed_content_types: z.array(z.string().min(1)).min(1).default([...DEFAULT_ALLOWED_CONTENT_TYPES]),
+  /** Artifact type -> the family of content it holds (image, video, audio, text, model, any); replaces the default list. */
+  artifact_types: z.record(z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, 'artifact types are letters, digits, ".", "_" and "-"'), z.enum(ARTIFACT_FAMILIES))
+    .refine((types) => Object.keys(types).length > 0, 'list at least one artifact type')
+    .default({ ...DEFAULT_ARTIFACT_TYPES }),
   /** Where the service keeps its own state: signing secret, SQLite catalog, default local files. */
   data_dir: z.string().min(1).default('.boards-storage'),
   /** HMAC secret for the local provider's signed URLs; generated into data_dir when absent. */
   signing_secret: z.string().min(32, 'use at least 32 characters').optional(),
   database_url: z.string().min(1).optional(),
+  /** How long a deleted artifact stays in the trash (undeletable) before the cleanup task purges it: `7d`, `12h`, seconds; 0 turns the trash off. */
+  trash_retention: z.union([z.number().nonnegative(), z.string().min(1)]).default('7d'),
   // The sections below belong to the server, auth and lifecycle; they are checked where they are used.
   server: z.record(z.string(), z.unknown()).default({}),
   auth: z.record(z.string(), z.unknown()).default({}),
   cleanup: z.record(z.string(), z.unknown()).default({}),
+  /** The background scrub (see src/config/scrub-config.ts). */
+  scrub: z.record(z.string(), z.unknown()).default({}),
   generation: z.record(z.string(), z.unknown()).default({}),
   /** Per-tenant limits on stored bytes and artifacts (see src/quotas). */
   quotas: z.record(z.string(), z.unknown()).default({}),

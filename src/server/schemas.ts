@@ -219,6 +219,7 @@ export const statsResponse = {
       description: 'present when the tenant has a quota (storage.quotas): live artifacts against the limits; the trash is not counted',
       properties: { used: usageFigures, allowed: usageFigures },
     },
+    trash: { type: 'object', description: 'deleted artifacts still in the trash (not in the figures above)', properties: countAndBytes },
   },
 } as const;
 

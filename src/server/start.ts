@@ -5,6 +5,7 @@ import { createStorageManager } from '../manager/create.ts';
 import type { StorageManager } from '../manager/storage-manager.ts';
 import { startCleanupTask } from '../lifecycle/cleanup-task.ts';
 import { startMirrorTask } from '../lifecycle/mirrors.ts';
+import { startScrubTask } from '../operations/scrub-task.ts';
 import { createServer } from './app.ts';
 import type { BoardsStorageServer, CreateServerOptions } from './app.ts';
 import { resolveServerConfig, serverBaseUrl } from './server-config.ts';
@@ -56,7 +57,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   // The TTL sweep of temporary files and expired uploads, every cleanup.cleanup_interval_hours.
   const stopCleanup = startCleanupTask(storage, {
     onSweep: (report) => {
-      if (report.expiredArtifacts || report.expiredUploads || report.failures.length) server.app.log.info({ expiredArtifacts: report.expiredArtifacts, expiredUploads: report.expiredUploads, failures: report.failures.length }, 'cleanup sweep');
+      if (report.expiredArtifacts || report.expiredUploads || report.purgedFromTrash || report.failures.length) server.app.log.info({ expiredArtifacts: report.expiredArtifacts, expiredUploads: report.expiredUploads, purgedFromTrash: report.purgedFromTrash, failures: report.failures.length }, 'cleanup sweep');
     },
     onError: (error) => server.app.log.warn({ err: error }, 'cleanup sweep failed'),
   });
@@ -64,6 +65,11 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   const stopMirrors = startMirrorTask(storage, { onError: (error) => server.app.log.warn({ err: error }, 'mirror pass failed') });
   // Resumable uploads left unfinished past their expiration.
   const stopTusSweep = startTusSweep(server.tus, config.tus.sweepIntervalMs, (error) => server.app.log.warn({ err: error }, 'TUS sweep failed'));
+  // The background scrub (scrub.interval), one node at a time, at scrub.rate_mb_s.
+  const stopScrub = startScrubTask(storage, {
+    onScrub: (report) => server.app.log.info({ counts: report.counts, artifacts: report.artifacts, bytes: report.bytes }, 'scrub pass'),
+    onError: (error) => server.app.log.warn({ err: error }, 'scrub pass failed'),
+  });
   let closing: Promise<void> | undefined;
   return {
     ...server,
@@ -80,6 +86,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
           await stopCleanup();
           await stopMirrors();
           await stopTusSweep();
+          await stopScrub();
           await storage.close();
         }
       })();

@@ -67,7 +67,7 @@ describe('CORS with server.cors.origins', async () => {
   });
 
   it('TUS answers carry the grant for an allowed origin only, and expose the upload headers', async () => {
-    const create = (origin: string) => fetch(`${server.url}/v1/uploads/tus`, { method: 'POST', headers: { ...alice, ...TUS, origin, 'upload-length': '5', 'upload-metadata': `artifactType ${Buffer.from('notes').toString('base64')},contentType ${Buffer.from('text/plain').toString('base64')}` } });
+    const create = (origin: string) => fetch(`${server.url}/v1/uploads/tus`, { method: 'POST', headers: { ...alice, ...TUS, origin, 'upload-length': '5', 'upload-metadata': `artifactType ${Buffer.from('text').toString('base64')},contentType ${Buffer.from('text/plain').toString('base64')}` } });
     const allowed = await create(APP);
     assert.equal(allowed.status, 201);
     assert.equal(allowed.headers.get('access-control-allow-origin'), APP);
@@ -92,7 +92,7 @@ describe('CORS with no origins configured', async () => {
     const simple = await fetch(`${server.url}/v1/artifacts/${ref.storageKey}`, { headers: { ...alice, origin: APP } });
     assert.equal(simple.status, 200);
     assert.equal(simple.headers.get('access-control-allow-origin'), null);
-    const tus = await fetch(`${server.url}/v1/uploads/tus`, { method: 'POST', headers: { ...alice, ...TUS, origin: APP, 'upload-length': '5', 'upload-metadata': `artifactType ${Buffer.from('notes').toString('base64')},contentType ${Buffer.from('text/plain').toString('base64')}` } });
+    const tus = await fetch(`${server.url}/v1/uploads/tus`, { method: 'POST', headers: { ...alice, ...TUS, origin: APP, 'upload-length': '5', 'upload-metadata': `artifactType ${Buffer.from('text').toString('base64')},contentType ${Buffer.from('text/plain').toString('base64')}` } });
     assert.equal(tus.status, 201);
     assert.equal(tus.headers.get('access-control-allow-origin'), null);
   });

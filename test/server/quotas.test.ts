@@ -14,7 +14,7 @@ const text = (n: number, c = 'a') => Buffer.alloc(n, c);
 for (const database of testDatabases) {
   describe(`quotas on ${database.name}`, async () => {
     const server = await startTestServer({ database, storage: { quotas: { default: { bytes: '10KB', artifacts: 3 }, tenants: { big: { bytes: '1MB' } } } } });
-    const store = async (tenant: string, body: Buffer | ReadableStream<Uint8Array>) => fetch(`${server.url}/v1/artifacts?artifactType=notes`, {
+    const store = async (tenant: string, body: Buffer | ReadableStream<Uint8Array>) => fetch(`${server.url}/v1/artifacts?artifactType=text`, {
       method: 'POST', headers: { ...await server.as(tenant), 'content-type': 'text/plain' }, body, ...(body instanceof ReadableStream ? { duplex: 'half' } : {}),
     } as RequestInit);
     const count = async (tenant: string) => (await server.storage.listArtifacts({ tenantId: tenant, limit: 1000 })).items.length;
@@ -49,7 +49,7 @@ for (const database of testDatabases) {
     it('holds TUS uploads to the quota at creation, from their declared length', async () => {
       const res = await fetch(`${server.url}/v1/uploads/tus`, {
         method: 'POST',
-        headers: { ...await server.as('bob'), 'tus-resumable': '1.0.0', 'upload-length': String(4 * KB), 'upload-metadata': `artifactType ${Buffer.from('notes').toString('base64')},contentType ${Buffer.from('text/plain').toString('base64')}` },
+        headers: { ...await server.as('bob'), 'tus-resumable': '1.0.0', 'upload-length': String(4 * KB), 'upload-metadata': `artifactType ${Buffer.from('text').toString('base64')},contentType ${Buffer.from('text/plain').toString('base64')}` },
       });
       assert.equal(res.status, 507);
       assert.equal((JSON.parse(await res.text()) as QuotaError).error.code, 'QUOTA_EXCEEDED');
@@ -57,9 +57,9 @@ for (const database of testDatabases) {
 
     it('holds direct uploads to the quota when presigned with a size, and when completed with what landed', async () => {
       const bob = await server.as('bob');
-      const presigned = await fetch(`${server.url}/v1/uploads`, { method: 'POST', headers: jsonHeaders(bob), body: JSON.stringify({ artifactType: 'notes', contentType: 'text/plain', size: 4 * KB }) });
+      const presigned = await fetch(`${server.url}/v1/uploads`, { method: 'POST', headers: jsonHeaders(bob), body: JSON.stringify({ artifactType: 'text', contentType: 'text/plain', size: 4 * KB }) });
       assert.equal(presigned.status, 507);
-      const open = await fetch(`${server.url}/v1/uploads`, { method: 'POST', headers: jsonHeaders(bob), body: JSON.stringify({ artifactType: 'notes', contentType: 'text/plain' }) });
+      const open = await fetch(`${server.url}/v1/uploads`, { method: 'POST', headers: jsonHeaders(bob), body: JSON.stringify({ artifactType: 'text', contentType: 'text/plain' }) });
       assert.equal(open.status, 201);
       const upload = await open.json() as { url: string; headers: Record<string, string>; storageKey: string };
       assert.equal((await fetch(upload.url, { method: 'PUT', headers: upload.headers, body: text(4 * KB) })).status, 204);

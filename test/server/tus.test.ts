@@ -51,12 +51,12 @@ describe('TUS uploads', async () => {
     const body = Buffer.from('{"prompt":"a fox"}');
     const res = await fetch(`${server.url}/v1/uploads/tus`, {
       method: 'POST',
-      headers: { ...alice, ...TUS, 'upload-length': String(body.length), 'upload-metadata': metadataHeader({ artifactType: 'prompt', contentType: 'application/json' }), 'content-type': 'application/offset+octet-stream' },
+      headers: { ...alice, ...TUS, 'upload-length': String(body.length), 'upload-metadata': metadataHeader({ artifactType: 'text', contentType: 'application/json' }), 'content-type': 'application/offset+octet-stream' },
       body,
     });
     assert.equal(res.status, 201, await res.clone().text());
     const key = res.headers.get('storage-key')!;
-    assert.match(key, /^alice\/prompt\//);
+    assert.match(key, /^alice\/text\//);
     assert.equal(res.headers.get('upload-offset'), String(body.length));
     const got = await fetch(`${server.url}/v1/artifacts/${key}`, { headers: alice });
     assert.equal(await got.text(), body.toString());
@@ -81,10 +81,10 @@ describe('TUS uploads', async () => {
 
   it('refuses at creation what would be refused at the end: a type not allowed, a length over max_file_size, missing or unsafe metadata', async () => {
     const create = (meta: Record<string, string>, length: number) => fetch(`${server.url}/v1/uploads/tus`, { method: 'POST', headers: { ...alice, ...TUS, 'upload-length': String(length), 'upload-metadata': metadataHeader(meta) } });
-    const notAllowed = await create({ artifactType: 'x', contentType: 'application/x-msdownload' }, 10);
+    const notAllowed = await create({ artifactType: 'text', contentType: 'application/x-msdownload' }, 10);
     assert.equal(notAllowed.status, 415);
     assert.match(await notAllowed.text(), /CONTENT_TYPE_NOT_ALLOWED/);
-    assert.equal((await create({ artifactType: 'x', contentType: 'image/png' }, server.storage.config.maxFileSize + 1)).status, 413);
+    assert.equal((await create({ artifactType: 'text', contentType: 'image/png' }, server.storage.config.maxFileSize + 1)).status, 413);
     assert.equal((await create({ contentType: 'image/png' }, 10)).status, 400);
     const unsafe = await create({ artifactType: 'image', contentType: 'image/png', boardId: '../etc' }, 10);
     assert.equal(unsafe.status, 400);
@@ -93,7 +93,7 @@ describe('TUS uploads', async () => {
   });
 
   it('termination: DELETE removes a partial upload; HEAD then finds nothing', async () => {
-    const created = await fetch(`${server.url}/v1/uploads/tus`, { method: 'POST', headers: { ...alice, ...TUS, 'upload-length': '1000', 'upload-metadata': metadataHeader({ artifactType: 'notes', contentType: 'text/plain' }) } });
+    const created = await fetch(`${server.url}/v1/uploads/tus`, { method: 'POST', headers: { ...alice, ...TUS, 'upload-length': '1000', 'upload-metadata': metadataHeader({ artifactType: 'text', contentType: 'text/plain' }) } });
     assert.equal(created.status, 201);
     const location = new URL(created.headers.get('location')!, server.url).toString();
     const patched = await fetch(location, { method: 'PATCH', headers: { ...alice, ...TUS, 'upload-offset': '0', 'content-type': 'application/offset+octet-stream' }, body: Buffer.alloc(400, 97) });
@@ -108,7 +108,7 @@ describe('TUS uploads', async () => {
   });
 
   it('tenancy: another tenant cannot see, append to or terminate an upload; no token is a 401', async () => {
-    const created = await fetch(`${server.url}/v1/uploads/tus`, { method: 'POST', headers: { ...alice, ...TUS, 'upload-length': '10', 'upload-metadata': metadataHeader({ artifactType: 'notes', contentType: 'text/plain' }) } });
+    const created = await fetch(`${server.url}/v1/uploads/tus`, { method: 'POST', headers: { ...alice, ...TUS, 'upload-length': '10', 'upload-metadata': metadataHeader({ artifactType: 'text', contentType: 'text/plain' }) } });
     const location = new URL(created.headers.get('location')!, server.url).toString();
     assert.match(location, /\/v1\/uploads\/tus\/alice_[0-9a-f]{32}$/);
     const bob = await server.as('bob');
@@ -127,7 +127,7 @@ describe('TUS uploads', async () => {
   });
 
   it('expiration: an upload unfinished past server.tus.expiration is swept, with its partial file', async () => {
-    const created = await fetch(`${server.url}/v1/uploads/tus`, { method: 'POST', headers: { ...alice, ...TUS, 'upload-length': '1000', 'upload-metadata': metadataHeader({ artifactType: 'notes', contentType: 'text/plain' }), 'content-type': 'application/offset+octet-stream' }, body: Buffer.alloc(100, 97) });
+    const created = await fetch(`${server.url}/v1/uploads/tus`, { method: 'POST', headers: { ...alice, ...TUS, 'upload-length': '1000', 'upload-metadata': metadataHeader({ artifactType: 'text', contentType: 'text/plain' }), 'content-type': 'application/offset+octet-stream' }, body: Buffer.alloc(100, 97) });
     assert.equal(created.status, 201);
     assert.ok(created.headers.get('upload-expires'));
     const location = new URL(created.headers.get('location')!, server.url).toString();
