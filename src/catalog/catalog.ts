@@ -4,7 +4,7 @@ import type { DatabaseSync } from 'node:sqlite';
 import { isAbsolute, join, resolve } from 'node:path';
 import { Kysely, Migrator, PostgresDialect, sql } from 'kysely';
 import type { Transaction } from 'kysely';
-import { ConfigError, ProviderUnavailableError, StorageError } from '../errors.ts';
+import { ConfigError, InsufficientStorageError, isDiskFull, ProviderUnavailableError, StorageError } from '../errors.ts';
 import { assertSafeId, assertSafePrefix } from '../keys.ts';
 import { decodeCursor, encodeCursor, invalidCursor, listLimit } from '../providers/list-cursor.ts';
 import type { ArtifactReference, Visibility } from '../manager/artifact-reference.ts';
@@ -12,6 +12,7 @@ import { catalogMigrations } from './migrations.ts';
 import { nodeSqliteDialect } from './node-sqlite-dialect.ts';
 import { SqliteWrites } from './sqlite-writes.ts';
 import { BackgroundCheckpointer } from '../sqlite/background-checkpoint.ts';
+import { createPrivateFile } from '../sqlite/private-file.ts';
 import { TrashRecords } from './trash-records.ts';
 import { MigrationRecords } from './migration-records.ts';
 import type { ArtifactRow, AuditAction, AuditInsert, CatalogTables, PendingUploadRow, UploadState } from './tables.ts';
@@ -385,6 +386,9 @@ export class Catalog {
       return await operation();
     } catch (error) {
       if (error instanceof StorageError) throw error;
+      if (isDiskFull(error)) {
+        throw new InsufficientStorageError(`catalog: ${what} failed: the disk holding the catalog is full; free space (delete artifacts permanently, empty the trash) and retry`, { cause: error });
+      }
       const code = (error as { code?: string }).code;
       // Connection trouble is retryable; anything else is a bug or a constraint, reported as is.
       if (code === 'ECONNREFUSED' || code === 'ETIMEDOUT' || code === 'ECONNRESET' || code === '57P01' || code === 'SQLITE_BUSY' || code === 'ERR_SQLITE_ERROR' && /locked|busy/i.test((error as Error).message)) {
@@ -417,9 +421,12 @@ async function connect(databaseUrl: string | undefined, dataDir: string): Promis
     if (given === ':memory:') path = ':memory:';
     else {
       path = given ? (isAbsolute(given) ? given : resolve(given)) : join(resolve(dataDir), 'catalog.sqlite');
-      await mkdir(join(path, '..'), { recursive: true }).catch((error: unknown) => {
-        throw new ConfigError(`database_url: cannot create the folder of ${path} (${(error as NodeJS.ErrnoException).code})`, { cause: error });
-      });
+      try {
+        await mkdir(join(path, '..'), { recursive: true, mode: 0o700 });
+        createPrivateFile(path);
+      } catch (error) {
+        throw new ConfigError(`database_url: cannot create ${path} or its folder (${(error as NodeJS.ErrnoException).code})`, { cause: error });
+      }
     }
     let connection: DatabaseSync | undefined;
     return { db: new Kysely<CatalogTables>({ dialect: nodeSqliteDialect(path, (opened) => { connection = opened; }) }), dialect: 'sqlite', sqlite: () => connection, path };
