@@ -125,6 +125,51 @@ describe('circuit breaker layer', () => {
   });
 });
 
+describe('an open circuit breaker with retries, in front of a real backend that is down', () => {
+  /** An S3 provider whose endpoint refuses connections; retries with a backoff of a second. */
+  async function downS3(extra: Record<string, unknown> = {}) {
+    const dir = await tempDir('breaker');
+    const silent = createServer();
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const port = (silent.address() as { port: number }).port;
+    await new Promise((r) => silent.close(r)); // now nothing listens there: connections are refused
+    const storage = await createStorageManager({ config: { data_dir: dir, default_provider: 's3', providers: {
+      s3: { type: 's3', config: { bucket: 'down', endpoint: `http://127.0.0.1:${port}`, force_path_style: true, access_key_id: 'k', secret_access_key: 's', max_attempts: 1 }, retry: { max_attempts: 4, base_delay_ms: 1000, max_delay_ms: 1000 }, circuit_breaker: { failure_threshold: 1, reset_timeout_ms: 600_000 }, ...extra },
+      local: { type: 'local', config: { base_path: join(dir, 'files') } },
+    } }, env: {} });
+    after(() => storage.close());
+    const calls = async () => (await storage.metrics()).providers.s3?.operations.upload?.count ?? 0;
+    return { storage, calls };
+  }
+
+  it('fails a store at once, with no call to the backend and no backoff, once the circuit is open', async () => {
+    const { storage, calls } = await downS3();
+    await assert.rejects(store(storage, Buffer.from('opens the circuit')), ProviderUnavailableError);
+    assert.equal(await calls(), 1, 'one real call; its retry met the open circuit and stopped');
+    assert.equal((await storage.metrics()).providers.s3!.breaker, 'open');
+    for (let i = 0; i < 3; i++) {
+      const started = performance.now();
+      await assert.rejects(store(storage, Buffer.from('refused by the open circuit')), (e: unknown) => e instanceof ProviderUnavailableError && /circuit open/.test(e.message));
+      // Only to catch a wait through the retry backoff (a second here); bench/breaker.bench.ts has the figure.
+      const ms = performance.now() - started;
+      assert.ok(ms < 500, `an open circuit failed the store after ${ms.toFixed(0)} ms`);
+    }
+    assert.equal(await calls(), 1, 'the backend was not called while the circuit was open');
+    assert.equal((await storage.metrics()).providers.s3!.retries, 1);
+  });
+
+  it('sends the store to the fallback at once while the circuit is open', async () => {
+    const { storage, calls } = await downS3({ fallback: 'local' });
+    assert.equal((await store(storage, Buffer.from('first'))).storageProvider, 'local');
+    const started = performance.now();
+    const ref = await store(storage, Buffer.from('second'));
+    const ms = performance.now() - started;
+    assert.equal(ref.storageProvider, 'local');
+    assert.ok(ms < 500, `the fallback took the store after ${ms.toFixed(0)} ms`);
+    assert.equal(await calls(), 1);
+  });
+});
+
 describe('timeout layer', () => {
   it('cuts off an operation that never answers', async () => {
     const { storage, flaky } = await managerWith({ timeout_ms: 100 });
