@@ -14,9 +14,9 @@ import { SqliteWrites } from './sqlite-writes.ts';
 import { BackgroundCheckpointer } from '../sqlite/background-checkpoint.ts';
 import { TrashRecords } from './trash-records.ts';
 import { MigrationRecords } from './migration-records.ts';
-import type { ArtifactRow, AuditAction, AuditInsert, CatalogTables, PendingUploadRow } from './tables.ts';
+import type { ArtifactRow, AuditAction, AuditInsert, CatalogTables, PendingUploadRow, UploadState } from './tables.ts';
 
-export type { AuditAction, PendingUploadRow } from './tables.ts';
+export type { AuditAction, PendingUploadRow, UploadState } from './tables.ts';
 
 /** An artifact as the catalog records it: the reference less its URL, plus lifecycle fields. */
 export type CatalogArtifact = Omit<ArtifactReference, 'storageUrl'> & { jobId?: string; generationId?: string; expiresAt?: string };
@@ -86,7 +86,8 @@ export class Catalog {
     const { db, dialect, sqlite, path } = await connect(options.databaseUrl, options.dataDir);
     const catalog = new Catalog(db, dialect);
     try {
-      const { error } = await new Migrator({ db, provider: catalogMigrations }).migrateToLatest();
+      // Migration names were handed out to parallel work (0003, 0006, ...): a database may have run a later one first.
+      const { error } = await new Migrator({ db, provider: catalogMigrations, allowUnorderedMigrations: true }).migrateToLatest();
       if (error) throw error;
       // The migrator's queries have opened the connection.
       const connection = sqlite?.();
@@ -264,7 +265,8 @@ export class Catalog {
     return rows.map(fromRow);
   }
 
-  async addPendingUpload(upload: PendingUploadRow): Promise<void> {
+  async addPendingUpload(input: Omit<PendingUploadRow, 'state' | 'exact_size' | 'received_size' | 'received_sha256'> & { exact_size?: number | null }): Promise<void> {
+    const upload: PendingUploadRow = { ...input, state: 'presigned', exact_size: input.exact_size ?? null, received_size: null, received_sha256: null };
     await this.run('recording a pending upload', () => this.db.transaction().execute(async (tx) => {
       await tx.insertInto('pending_uploads').values(upload).execute();
       await insertAudit(tx, [{ action: 'upload_presigned', tenantId: upload.tenant_id, storageKey: upload.storage_key, ...(upload.actor ? { actor: upload.actor } : {}), details: { provider: upload.provider, maxSize: upload.max_size } }]);
@@ -273,7 +275,19 @@ export class Catalog {
 
   async getPendingUpload(storageKey: string): Promise<PendingUploadRow | undefined> {
     const row = await this.run('reading pending uploads', () => this.db.selectFrom('pending_uploads').selectAll().where('storage_key', '=', storageKey).executeTakeFirst());
-    return row ? { ...row, max_size: Number(row.max_size) } : undefined;
+    return row ? pendingUpload(row) : undefined;
+  }
+
+  /**
+   * Move a pending upload from one of `from` to `to` in one statement: of two callers racing for
+   * the same upload exactly one gets the row back. `received` records what landed.
+   */
+  async moveUpload(storageKey: string, from: UploadState[], to: UploadState, received?: { size: number; sha256: string }): Promise<PendingUploadRow | undefined> {
+    const row = await this.run('updating a pending upload', () => this.db.updateTable('pending_uploads')
+      .set({ state: to, ...(received ? { received_size: received.size, received_sha256: received.sha256 } : {}) })
+      .where('storage_key', '=', storageKey).where('state', 'in', from)
+      .returningAll().executeTakeFirst());
+    return row ? pendingUpload(row) : undefined;
   }
 
   async removePendingUpload(storageKey: string): Promise<void> {
@@ -302,7 +316,7 @@ export class Catalog {
       const rows = await this.db.deleteFrom('pending_uploads')
         .where('storage_key', 'in', this.db.selectFrom('pending_uploads').select('storage_key').where('expires_at', '<=', at).orderBy('expires_at').limit(limit))
         .returningAll().execute();
-      return rows.map((r) => ({ ...r, max_size: Number(r.max_size) }));
+      return rows.map(pendingUpload);
     });
   }
 
@@ -340,6 +354,19 @@ export class Catalog {
       } finally {
         await sql`SELECT pg_advisory_unlock(${lockId}::bigint)`.execute(connection);
       }
+    });
+  }
+
+  /**
+   * Claim this interval's run of a periodic job: true for exactly one caller (of every process
+   * sharing the catalog) once `intervalMs` has passed since the last claimed start.
+   */
+  async claimScheduledRun(name: string, holder: string, now: Date, intervalMs: number): Promise<boolean> {
+    const cutoff = new Date(now.getTime() - intervalMs).toISOString();
+    return this.run('claiming a scheduled run', async () => {
+      await this.db.insertInto('scheduled_runs').values({ name, started_at: new Date(0).toISOString(), holder: null }).onConflict((oc) => oc.column('name').doNothing()).execute();
+      const result = await this.db.updateTable('scheduled_runs').set({ started_at: now.toISOString(), holder }).where('name', '=', name).where('started_at', '<=', cutoff).executeTakeFirst();
+      return Number(result.numUpdatedRows) > 0;
     });
   }
 
@@ -459,4 +486,10 @@ export function auditId(): string {
 /** A stable 63-bit id for a lock name. */
 function advisoryLockId(name: string): string {
   return BigInt.asIntN(64, BigInt('0x' + createHash('sha256').update(`boards-storage:${name}`).digest('hex').slice(0, 16))).toString();
+}
+
+/** PostgreSQL returns bigint columns as strings. */
+function pendingUpload(row: PendingUploadRow): PendingUploadRow {
+  const count = (v: number | string | null) => (v === null ? null : Number(v));
+  return { ...row, max_size: Number(row.max_size), exact_size: count(row.exact_size), received_size: count(row.received_size) };
 }

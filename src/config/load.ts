@@ -53,6 +53,7 @@ export interface StorageConfig {
   server: Record<string, unknown>;
   auth: Record<string, unknown>;
   cleanup: Record<string, unknown>;
+  scrub: Record<string, unknown>;
   generation: Record<string, unknown>;
 }
 
@@ -142,6 +143,8 @@ function applyEnvironment(raw: Record<string, unknown>, env: Record<string, stri
   set('BOARDS_STORAGE_ALLOWED_CONTENT_TYPES', (v) => { config.allowed_content_types = v.split(',').map((s) => s.trim()).filter(Boolean); });
   set('BOARDS_STORAGE_SIGNING_SECRET', (v) => { config.signing_secret = v; });
   set('BOARDS_STORAGE_DATABASE_URL', (v) => { config.database_url = v; });
+  set('BOARDS_STORAGE_SCRUB_INTERVAL', (v) => { config.scrub = { ...(config.scrub as object | undefined), interval: /^\d+(\.\d+)?$/.test(v) ? Number(v) : v }; });
+  set('BOARDS_STORAGE_SCRUB_RATE_MB_S', (v) => { config.scrub = { ...(config.scrub as object | undefined), rate_mb_s: Number(v) }; });
   set('BOARDS_STORAGE_TRASH_RETENTION', (v) => { config.trash_retention = /^\d+$/.test(v) ? Number(v) : v; });
   // Where the service is reached: signed URLs of local/memory providers point there (see public-url.ts).
   const server = (overrides: Record<string, unknown>) => { config.server = { ...(config.server as Record<string, unknown> | undefined), ...overrides }; };
@@ -218,6 +221,7 @@ function resolve(raw: RawStorageConfig, origin: string): StorageConfig {
     server: raw.server,
     auth: raw.auth,
     cleanup: raw.cleanup,
+    scrub: raw.scrub,
     generation: raw.generation,
   };
 }

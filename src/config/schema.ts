@@ -73,6 +73,8 @@ export const storageConfigSchema = z.object({
   server: z.record(z.string(), z.unknown()).default({}),
   auth: z.record(z.string(), z.unknown()).default({}),
   cleanup: z.record(z.string(), z.unknown()).default({}),
+  /** The background scrub (see src/config/scrub-config.ts). */
+  scrub: z.record(z.string(), z.unknown()).default({}),
   generation: z.record(z.string(), z.unknown()).default({}),
 }).strict();
 

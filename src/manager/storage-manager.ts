@@ -403,7 +403,7 @@ export class StorageManager {
     const presigned = await wrap(() => provider.getPresignedUploadUrl(storageKey, { contentType, expiresIn: checkExpiry(request.expiresIn), maxSize }), `presigning an upload on ${name}`);
     await this.catalog.addPendingUpload({
       storage_key: storageKey, provider: name, tenant_id: tenantId, board_id: request.boardId ?? null, artifact_type: request.artifactType,
-      artifact_id: request.artifactId, variant: storageKey.slice(storageKey.lastIndexOf('/') + 1), content_type: contentType, max_size: maxSize,
+      artifact_id: request.artifactId, variant: storageKey.slice(storageKey.lastIndexOf('/') + 1), content_type: contentType, max_size: maxSize, exact_size: size ?? null,
       actor: request.actor ?? null, created_at: new Date().toISOString(), expires_at: presigned.expiresAt,
     });
     return { ...presigned, storageKey, storageProvider: name };
@@ -415,52 +415,83 @@ export class StorageManager {
    */
   async acceptDirectUpload(storageKey: string, content: Readable | AsyncIterable<Uint8Array>, opts: { contentType: string; maxSize: number; signal?: AbortSignal }): Promise<void> {
     this.assertOpen();
-    const pending = await this.catalog.getPendingUpload(assertSafeKey(storageKey, 'storageKey'));
-    if (!pending || Date.parse(pending.expires_at) <= Date.now()) throw new NotFoundError(`no upload is expected for ${storageKey}`);
-    if (canonicalContentType(opts.contentType) !== pending.content_type) {
-      throw new ValidationError(`the upload was signed for ${pending.content_type}, not ${normalizeContentType(opts.contentType)}`, { code: 'CONTENT_MISMATCH' });
+    const known = await this.catalog.getPendingUpload(assertSafeKey(storageKey, 'storageKey'));
+    if (!known || Date.parse(known.expires_at) <= Date.now()) throw new NotFoundError(`no upload is expected for ${storageKey}`);
+    if (canonicalContentType(opts.contentType) !== known.content_type) {
+      throw new ValidationError(`the upload was signed for ${known.content_type}, not ${normalizeContentType(opts.contentType)}`, { code: 'CONTENT_MISMATCH' });
     }
+    // One upload per URL: this PUT holds the upload until it has landed (or failed and left nothing).
+    const pending = await this.catalog.moveUpload(storageKey, ['presigned'], 'receiving');
+    if (!pending) throw usedUpload(storageKey, (await this.catalog.getPendingUpload(storageKey))?.state);
     const provider = this.provider(pending.provider);
-    let complete = false;
-    const checked = validateContent(toByteStream(content), { contentType: pending.content_type, maxSize: Math.min(opts.maxSize, pending.max_size) }, () => { complete = true; });
+    let digest: ContentDigest | undefined;
+    const checked = validateContent(toByteStream(content), { contentType: pending.content_type, maxSize: Math.min(opts.maxSize, pending.max_size), ...(pending.exact_size === null ? {} : { declaredSize: pending.exact_size }) }, (d) => { digest = d; });
     const failure: { error?: unknown } = {};
     try {
-      await provider.upload(storageKey, remembering(checked, failure), { contentType: pending.content_type, metadata: {}, ...(opts.signal ? { signal: opts.signal } : {}) });
+      try {
+        // Never over an object already there: a recorded artifact is immutable.
+        await provider.upload(storageKey, remembering(checked, failure), { contentType: pending.content_type, metadata: {}, ifNotExists: true, ...(opts.signal ? { signal: opts.signal } : {}) });
+      } catch (error) {
+        throw asStorageError(failure.error ?? error, `receiving ${storageKey}`);
+      }
+      if (!digest) {
+        await provider.delete(storageKey).catch(() => undefined);
+        throw new StorageError(`provider "${pending.provider}" returned before reading the whole upload; nothing was kept`);
+      }
     } catch (error) {
-      throw asStorageError(failure.error ?? error, `receiving ${storageKey}`);
+      // Nothing landed: the URL may be used again.
+      await this.catalog.moveUpload(storageKey, ['receiving'], 'presigned').catch(() => undefined);
+      throw error;
     }
-    if (!complete) {
-      await provider.delete(storageKey).catch(() => undefined);
-      throw new StorageError(`provider "${pending.provider}" returned before reading the whole upload; nothing was kept`);
-    }
+    await this.catalog.moveUpload(storageKey, ['receiving'], 'received', { size: digest.size, sha256: digest.sha256 });
   }
 
   /**
-   * Record a direct upload once it has landed: the object is read back through the same checks as
-   * any store (size limit, signature, SHA-256). An object that fails them is deleted.
+   * Record a direct upload once it has landed. What came through the service (local, memory) is
+   * recorded with the size and SHA-256 of the bytes as they arrived; what went to a backend
+   * directly is read back through the same checks as any store (size, signature, SHA-256). An
+   * object that fails them is deleted.
    */
   async completeUpload(storageKey: string, opts: { tenantId: string } & ActorOptions): Promise<ArtifactReference> {
     this.assertOpen();
-    const pending = await this.catalog.getPendingUpload(assertSafeKey(storageKey, 'storageKey'));
-    if (!pending || pending.tenant_id !== opts.tenantId) throw new NotFoundError(`no upload is pending for ${storageKey}`);
-    const provider = this.provider(pending.provider);
-    const landed = await wrap(() => provider.getMetadata(storageKey), `checking ${storageKey} on ${pending.provider}`);
-    let digest: ContentDigest | undefined;
-    try {
-      if (landed.size > pending.max_size) {
-        throw new ValidationError(`the upload has ${landed.size} bytes, more than the ${pending.max_size} it was signed for`, { code: 'CONTENT_TOO_LARGE' });
+    const known = await this.catalog.getPendingUpload(assertSafeKey(storageKey, 'storageKey'));
+    if (!known || known.tenant_id !== opts.tenantId) throw new NotFoundError(`no upload is pending for ${storageKey}`);
+    if (known.state === 'receiving' || known.state === 'completing') throw new StorageError(`the upload of ${storageKey} is still under way; complete it once its PUT has been answered`, { code: 'CONFLICT' });
+    let size: number;
+    let sha256: string;
+    if (known.state === 'received' && known.received_sha256 !== null && known.received_size !== null) {
+      size = known.received_size;
+      sha256 = known.received_sha256;
+    } else {
+      // Held while it is read back: no PUT through the service can start meanwhile.
+      const pending = await this.catalog.moveUpload(storageKey, ['presigned'], 'completing');
+      if (!pending) throw usedUpload(storageKey, (await this.catalog.getPendingUpload(storageKey))?.state);
+      const provider = this.provider(pending.provider);
+      let digest: ContentDigest | undefined;
+      try {
+        const landed = await wrap(() => provider.getMetadata(storageKey), `checking ${storageKey} on ${pending.provider}`);
+        try {
+          if (landed.size > pending.max_size) {
+            throw new ValidationError(`the upload has ${landed.size} bytes, more than the ${pending.max_size} it was signed for`, { code: 'CONTENT_TOO_LARGE' });
+          }
+          const stream = await wrap(() => provider.openDownload(storageKey), `reading back ${storageKey}`);
+          for await (const _ of validateContent(toByteStream(stream), { contentType: pending.content_type, maxSize: pending.max_size, ...(pending.exact_size === null ? {} : { declaredSize: pending.exact_size }) }, (d) => { digest = d; })) { /* the checks are the point */ }
+        } catch (error) {
+          await provider.delete(storageKey).catch(() => undefined);
+          await this.catalog.removePendingUpload(storageKey);
+          throw asStorageError(error, `checking the upload ${storageKey}`);
+        }
+      } catch (error) {
+        await this.catalog.moveUpload(storageKey, ['completing'], 'presigned').catch(() => undefined);
+        throw error;
       }
-      const stream = await wrap(() => provider.openDownload(storageKey), `reading back ${storageKey}`);
-      for await (const _ of validateContent(toByteStream(stream), { contentType: pending.content_type, maxSize: pending.max_size }, (d) => { digest = d; })) { /* the checks are the point */ }
-    } catch (error) {
-      await provider.delete(storageKey).catch(() => undefined);
-      await this.catalog.removePendingUpload(storageKey);
-      throw asStorageError(error, `checking the upload ${storageKey}`);
+      size = digest!.size;
+      sha256 = digest!.sha256;
     }
     const artifact: CatalogArtifact = {
-      artifactId: pending.artifact_id, storageKey, storageProvider: pending.provider, contentType: pending.content_type,
-      size: digest!.size, sha256: digest!.sha256, visibility: 'private', createdAt: new Date().toISOString(), tenantId: pending.tenant_id,
-      ...(pending.board_id === null ? {} : { boardId: pending.board_id }), artifactType: pending.artifact_type, variant: pending.variant, metadata: {},
+      artifactId: known.artifact_id, storageKey, storageProvider: known.provider, contentType: known.content_type,
+      size, sha256, visibility: 'private', createdAt: new Date().toISOString(), tenantId: known.tenant_id,
+      ...(known.board_id === null ? {} : { boardId: known.board_id }), artifactType: known.artifact_type, variant: known.variant, metadata: {},
     };
     await this.catalog.record(artifact, opts.actor, 'upload_completed');
     return this.reference(artifact);
@@ -723,6 +754,13 @@ function checkFilename(filename: string): string {
     throw new ValidationError('filename may not contain control characters, quotes, slashes or backslashes, and is at most 255 characters');
   }
   return filename;
+}
+
+/** Why a PUT or a completion cannot take an upload: gone, under way, or used already. */
+function usedUpload(storageKey: string, state: string | undefined): StorageError {
+  if (state === undefined) return new NotFoundError(`no upload is expected for ${storageKey}`);
+  if (state === 'receiving' || state === 'completing') return new StorageError(`another upload to ${storageKey} is under way; an upload URL is good for one upload`, { code: 'CONFLICT' });
+  return new StorageError(`${storageKey} has been uploaded already; an upload URL is good for one upload (ask for a new one)`, { code: 'CONFLICT' });
 }
 
 /** A stream that can be read once; asking again is a bug the retry layer must not hit. */

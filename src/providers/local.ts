@@ -1,5 +1,5 @@
 import { constants, createReadStream } from 'node:fs';
-import { access, copyFile, mkdir, open, realpath, rename, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
+import { access, copyFile, link, mkdir, open, realpath, rename, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -102,6 +102,7 @@ export class LocalProvider implements StorageProvider {
     try {
       staged = this.index.stageNew({ key, size: 0, contentType: opts.contentType, lastModified: new Date().toISOString(), metadata: {} });
       const replacing = !staged;
+      if (replacing && opts.ifNotExists) throw new StorageError(`local: ${key} exists already or is being stored; it is not replaced`, { code: 'CONFLICT' });
       const handle = await this.openTemp(key, tempPath, folderReady);
       tempCreated = true;
       let size: number;
@@ -119,7 +120,8 @@ export class LocalProvider implements StorageProvider {
       }
       // Every byte is written (and flushed, with fsync on): closing and renaming are independent,
       // so both run at once; the object becomes visible only when both are done.
-      const [closed, renamed] = await Promise.allSettled([handle.close(), rename(tempPath, target)]);
+      // Without replacing: a hard link fails if anything is at the key, then the temp name goes.
+      const [closed, renamed] = await Promise.allSettled([handle.close(), opts.ifNotExists ? link(tempPath, target).then(() => unlink(tempPath)) : rename(tempPath, target)]);
       if (renamed.status === 'rejected') throw renamed.reason;
       if (closed.status === 'rejected') {
         await rm(target, { force: true });
