@@ -223,6 +223,46 @@ describe('timeout layer', () => {
   });
 });
 
+describe('default timeouts', () => {
+  it('bound every operation of a provider configured with no timeout (30 s)', async (t) => {
+    const { storage, flaky } = await managerWith({});
+    flaky.hang = true;
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const pending = assert.rejects(storage.provider('flaky').exists('k/x'), (e: unknown) => e instanceof ProviderUnavailableError && /exists timed out after 30000 ms/.test(e.message));
+    await new Promise((r) => setImmediate(r));
+    t.mock.timers.tick(30_000);
+    await pending;
+  });
+
+  it('fail an upload the backend stops answering (upload_idle_timeout_ms), on a real server that accepts and never answers', async () => {
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => { sockets.push(socket); socket.resume(); });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    after(() => { for (const s of sockets) s.destroy(); silent.close(); });
+    const port = (silent.address() as { port: number }).port;
+    const dir = await tempDir('idle');
+    const storage = await createStorageManager({ config: { data_dir: dir, default_provider: 's3', providers: { s3: { type: 's3', upload_idle_timeout_ms: 300, config: { bucket: 'silent-bucket', endpoint: `http://127.0.0.1:${port}`, force_path_style: true, access_key_id: 'k', secret_access_key: 's', request_timeout_ms: 60_000, max_attempts: 1 } } } }, env: {} });
+    after(() => storage.close());
+    const started = Date.now();
+    await assert.rejects(store(storage, Buffer.alloc(64 * 1024, 1)), (e: unknown) => e instanceof ProviderUnavailableError && /upload made no progress for 300 ms/.test(e.message));
+    assert.ok(Date.now() - started < 3000, `took ${Date.now() - started} ms`);
+  });
+
+  it('do not count the time the content itself takes (a slow client) against the backend', async () => {
+    const dir = await tempDir('slow-client');
+    const slowStorage = await createStorageManager({ config: { data_dir: dir, signing_secret: 's'.repeat(32), default_provider: 'local', providers: { local: { type: 'local', upload_idle_timeout_ms: 100, config: { base_path: join(dir, 'files') } } } }, env: {} });
+    after(() => slowStorage.close());
+    async function* trickle() {
+      for (let i = 0; i < 3; i++) {
+        await new Promise((r) => setTimeout(r, 250));
+        yield Buffer.from(`part ${i} `);
+      }
+    }
+    const ref = await store(slowStorage, trickle());
+    assert.equal(Buffer.from(await slowStorage.download(ref.storageKey)).toString(), 'part 0 part 1 part 2 ');
+  });
+});
+
 describe('fallback', () => {
   it('writes to the fallback while the routed provider is down, and records where the artifact is', async () => {
     const { storage, flaky } = await managerWith({ retry: { max_attempts: 2, base_delay_ms: 1, max_delay_ms: 2 }, fallback: 'local' });
