@@ -2,14 +2,16 @@ import { createHash, randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import type { DatabaseSync } from 'node:sqlite';
 import { isAbsolute, join, resolve } from 'node:path';
-import { Kysely, Migrator, PostgresDialect, sql } from 'kysely';
-import type { Transaction } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
+import type * as KyselyModule from 'kysely';
 import { ConfigError, InsufficientStorageError, isDiskFull, ProviderUnavailableError, StorageError } from '../errors.ts';
+import { assertOptionalPackages } from '../config/optional-packages.ts';
 import { assertSafeId, assertSafePrefix } from '../keys.ts';
 import { decodeCursor, encodeCursor, invalidCursor, listLimit } from '../providers/list-cursor.ts';
 import type { ArtifactReference, Visibility } from '../manager/artifact-reference.ts';
 import { catalogMigrations } from './migrations.ts';
 import { nodeSqliteDialect } from './node-sqlite-dialect.ts';
+import { loadKysely, sql } from './kysely-runtime.ts';
 import { SqliteWrites } from './sqlite-writes.ts';
 import { BackgroundCheckpointer } from '../sqlite/background-checkpoint.ts';
 import { createPrivateFile } from '../sqlite/private-file.ts';
@@ -84,11 +86,12 @@ export class Catalog {
 
   /** Connect and bring the schema up to date. */
   static async open(options: { databaseUrl?: string; dataDir: string }): Promise<Catalog> {
-    const { db, dialect, sqlite, path } = await connect(options.databaseUrl, options.dataDir);
+    const kysely = await loadKysely();
+    const { db, dialect, sqlite, path } = await connect(kysely, options.databaseUrl, options.dataDir);
     const catalog = new Catalog(db, dialect);
     try {
       // Migration names were handed out to parallel work (0003, 0006, ...): a database may have run a later one first.
-      const { error } = await new Migrator({ db, provider: catalogMigrations, allowUnorderedMigrations: true }).migrateToLatest();
+      const { error } = await new kysely.Migrator({ db, provider: catalogMigrations, allowUnorderedMigrations: true }).migrateToLatest();
       if (error) throw error;
       // The migrator's queries have opened the connection.
       const connection = sqlite?.();
@@ -414,7 +417,7 @@ function auditRows(events: AuditEvent[]): AuditInsert[] {
   }));
 }
 
-async function connect(databaseUrl: string | undefined, dataDir: string): Promise<{ db: Kysely<CatalogTables>; dialect: 'sqlite' | 'postgres'; sqlite?: () => DatabaseSync | undefined; path?: string }> {
+async function connect(kysely: typeof KyselyModule, databaseUrl: string | undefined, dataDir: string): Promise<{ db: Kysely<CatalogTables>; dialect: 'sqlite' | 'postgres'; sqlite?: () => DatabaseSync | undefined; path?: string }> {
   if (databaseUrl === undefined || databaseUrl.startsWith('sqlite:') || databaseUrl.startsWith('file:')) {
     const given = databaseUrl?.replace(/^(sqlite|file):(\/\/)?/, '');
     let path: string;
@@ -429,9 +432,10 @@ async function connect(databaseUrl: string | undefined, dataDir: string): Promis
       }
     }
     let connection: DatabaseSync | undefined;
-    return { db: new Kysely<CatalogTables>({ dialect: nodeSqliteDialect(path, (opened) => { connection = opened; }) }), dialect: 'sqlite', sqlite: () => connection, path };
+    return { db: new kysely.Kysely<CatalogTables>({ dialect: nodeSqliteDialect(kysely.SqliteDialect, path, (opened) => { connection = opened; }) }), dialect: 'sqlite', sqlite: () => connection, path };
   }
   if (/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    assertOptionalPackages('postgres', 'database_url');
     const pg = (await import('pg')).default;
     const int8 = 20;
     const pool = new pg.Pool({
@@ -441,7 +445,7 @@ async function connect(databaseUrl: string | undefined, dataDir: string): Promis
       // Sizes are bigint columns; they fit a JavaScript number (up to 8 PiB), so read them as numbers.
       types: { getTypeParser: ((oid: number, format?: string) => (oid === int8 ? Number : pg.types.getTypeParser(oid, format as never))) as never },
     });
-    return { db: new Kysely<CatalogTables>({ dialect: new PostgresDialect({ pool }) }), dialect: 'postgres' };
+    return { db: new kysely.Kysely<CatalogTables>({ dialect: new kysely.PostgresDialect({ pool }) }), dialect: 'postgres' };
   }
   throw new ConfigError('database_url: use a postgres:// URL, or sqlite:PATH (the default is a SQLite file in the data directory)');
 }

@@ -248,12 +248,13 @@ export class StorageManager {
    * nothing is left: no object, no record.
    */
   private async write(storageKey: string, record: Omit<CatalogArtifact, 'storageKey' | 'storageProvider' | 'contentType' | 'size' | 'sha256'>, contentType: string, input: { content: ArtifactContent; size?: number; signal?: AbortSignal; actor?: string }): Promise<ArtifactReference> {
-    const size = this.checkDeclaredSize(input.size);
+    const bytes = inMemoryBytes(input.content);
+    // Content in memory has a known length: size rules and providers get it without being told.
+    const size = this.checkDeclaredSize(input.size) ?? bytes?.length;
     let providerName = selectProvider(this.config.routingRules, this.config.defaultProvider, { artifactType: record.artifactType, contentType, tenantId: record.tenantId, ...(size === undefined ? {} : { size }) });
     const entry = this.config.providers[providerName];
     const objectMetadata = referenceMetadata(record);
     let digest: ContentDigest | undefined;
-    const bytes = inMemoryBytes(input.content);
     const precomputed = bytes && bytes.length <= this.config.maxFileSize ? sha256OffThread(bytes) : undefined;
     precomputed?.catch(() => undefined);
     const spool = !bytes && entry?.spool ? await spoolToFile(input.content, join(this.config.dataDir, 'spool'), this.config.maxFileSize, input.signal) : undefined;
