@@ -65,3 +65,4 @@ export {
 export type { StorageErrorCode, StorageErrorOptions } from './errors.ts';
 
 // The HTTP service is `boards-storage/server` (src/server/index.ts): the library loads none of it.
+export { signWebhook, verifyWebhookSignature } from './webhooks/webhook-signature.ts';

@@ -4,6 +4,7 @@ import { loadConfig } from '../config/load.ts';
 import { parseCleanupConfig } from '../config/cleanup-config.ts';
 import { parseScrubConfig } from '../config/scrub-config.ts';
 import { parseGenerationConfig } from '../generation/generation-config.ts';
+import { parseWebhooks } from '../webhooks/webhook-config.ts';
 import type { ConfigSource, LoadConfigOptions, StorageConfig } from '../config/load.ts';
 import { dataDirSecret } from '../config/secrets.ts';
 import { serviceBaseUrl } from '../config/public-url.ts';
@@ -35,6 +36,7 @@ export async function createStorageManager(source?: string | CreateStorageManage
   parseCleanupConfig(config.cleanup);
   parseScrubConfig(config.scrub);
   parseGenerationConfig(config.generation);
+  parseWebhooks(config.webhooks);
   const metrics = new MetricsRecorder();
   const providers = await createProviders(config, metrics);
   let catalog: Catalog;

@@ -38,6 +38,7 @@ import { metricsRoute } from './routes/metrics.ts';
 import { signedDownloadRoute, signedUploadRoute } from './routes/signed.ts';
 import { TusUploads } from './tus/tus-uploads.ts';
 import { tusRoutes } from './tus/tus-routes.ts';
+import { webhookDeliveriesRoute } from './routes/webhook-deliveries.ts';
 
 export interface CreateServerOptions {
   /** The manager the service serves; the caller closes it after the server. */
@@ -187,6 +188,7 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
     completeUploadRoute(api, ctx);
     statsRoute(api, ctx);
     await tusRoutes(api, tus);
+    webhookDeliveriesRoute(api, ctx);
     listTrashRoute(api, ctx);
     restoreFromTrashRoute(api, ctx);
     await api.register(async (uploads) => {

@@ -10,6 +10,8 @@ import { createServer } from './app.ts';
 import type { BoardsStorageServer, CreateServerOptions } from './app.ts';
 import { resolveServerConfig, serverBaseUrl } from './server-config.ts';
 import { startTusSweep } from './tus/tus-sweep.ts';
+import { parseWebhooks } from '../webhooks/webhook-config.ts';
+import { startWebhookTask } from '../webhooks/webhook-task.ts';
 
 export interface StartServerOptions {
   /** YAML file; default BOARDS_STORAGE_CONFIG, else the embedded default (local disk + SQLite under data_dir). */
@@ -63,6 +65,12 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   });
   // Mirror copies that failed are tried again in the background.
   const stopMirrors = startMirrorTask(storage, { onError: (error) => server.app.log.warn({ err: error }, 'mirror pass failed') });
+  // Webhooks: the trigger writes events only while some are configured; the outbox is delivered in the background.
+  const webhooks = parseWebhooks(storage.config.webhooks);
+  await storage.catalog.webhooks.setEnabled(webhooks.length > 0);
+  const stopWebhooks = webhooks.length > 0
+    ? startWebhookTask(storage.catalog, webhooks, { onError: (error) => server.app.log.warn({ err: error }, 'webhook delivery pass failed') })
+    : async () => undefined;
   // Resumable uploads left unfinished past their expiration.
   const stopTusSweep = startTusSweep(server.tus, config.tus.sweepIntervalMs, (error) => server.app.log.warn({ err: error }, 'TUS sweep failed'));
   // The background scrub (scrub.interval), one node at a time, at scrub.rate_mb_s.
@@ -86,6 +94,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
           await stopCleanup();
           await stopMirrors();
           await stopTusSweep();
+          await stopWebhooks();
           await stopScrub();
           await storage.close();
         }
