@@ -21,7 +21,12 @@ export type StorageErrorCode =
   | 'INSUFFICIENT_STORAGE'
   | 'CORRUPTION'
   | 'CONFLICT'
-  | 'NOT_SUPPORTED';
+  | 'NOT_SUPPORTED'
+  | 'MEDIA_MISMATCH'
+  | 'MEDIA_UNREADABLE'
+  | 'MEDIA_TOO_LARGE'
+  | 'TRANSFORMS_DISABLED'
+  | 'TOO_BUSY';
 
 export interface StorageErrorOptions {
   cause?: unknown;
@@ -111,6 +116,11 @@ const STATUS_BY_CODE: Partial<Record<StorageErrorCode, number>> = {
   CONFLICT: 409,
   UNAUTHENTICATED: 401,
   NOT_SUPPORTED: 501,
+  MEDIA_MISMATCH: 422,
+  MEDIA_UNREADABLE: 422,
+  MEDIA_TOO_LARGE: 422,
+  TRANSFORMS_DISABLED: 403,
+  TOO_BUSY: 503,
 };
 
 export function isStorageError(error: unknown): error is StorageError {

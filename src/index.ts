@@ -63,3 +63,8 @@ export { resolveServerConfig } from './server/server-config.ts';
 export type { ServerConfig, AuthSettings } from './server/server-config.ts';
 export { mintToken, resolveJwtSecret } from './server/auth.ts';
 export type { MintTokenOptions, Principal } from './server/auth.ts';
+export type { VariantSummary } from './manager/artifact-reference.ts';
+export type { MediaFacts } from './media/media-facts.ts';
+export type { VariantSpecInput, VariantFit, VariantFormat } from './media/media-config.ts';
+export type { VariantReport } from './media/variant-queue.ts';
+export { startVariantTask } from './media/variant-queue.ts';

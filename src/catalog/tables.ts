@@ -6,6 +6,20 @@ export interface CatalogTables {
   pending_uploads: PendingUploadRow;
   audit_log: AuditRow;
   copies: CopyRow;
+  variant_jobs: VariantJobRow;
+}
+
+/** A preset variant to make in the background: a durable queue, like the mirror copies. */
+export interface VariantJobRow {
+  /** The original the variant is made from. */
+  storage_key: string;
+  /** The preset's name (`thumb_256`). */
+  name: string;
+  status: 'pending' | 'done' | 'skipped';
+  attempts: number;
+  /** Pending: when the job may next run (also a claim's lease). */
+  next_attempt_at: string;
+  last_error: string | null;
 }
 
 export interface CopyRow {
@@ -37,6 +51,12 @@ export interface ArtifactRow {
   generation_id: string | null;
   /** Temporary artifacts only: when cleanup may remove it. */
   expires_at: string | null;
+  /** Media facts read from the bytes, as JSON. */
+  media: string | null;
+  /** An image's ThumbHash, base64. */
+  placeholder: string | null;
+  /** Variants only: the storage key of the original they were made from. */
+  original_key: string | null;
 }
 
 export interface PendingUploadRow {
@@ -68,4 +88,4 @@ export interface AuditRow {
 /** An audit row as written: its id is made by the writer (a time-ordered UUID), not the database. */
 export type AuditInsert = Omit<AuditRow, 'id'> & { id: string };
 
-export type AuditAction = 'stored' | 'deleted' | 'visibility_changed' | 'url_signed' | 'upload_presigned' | 'upload_completed' | 'moved';
+export type AuditAction = 'stored' | 'deleted' | 'visibility_changed' | 'url_signed' | 'upload_presigned' | 'upload_completed' | 'moved' | 'media_corrected';

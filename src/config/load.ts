@@ -47,6 +47,10 @@ export interface StorageConfig {
   auth: Record<string, unknown>;
   cleanup: Record<string, unknown>;
   generation: Record<string, unknown>;
+  /** The media, variants and transforms sections, parsed by src/media/media-config.ts. */
+  media?: Record<string, unknown>;
+  variants?: Record<string, unknown>;
+  transforms?: Record<string, unknown>;
 }
 
 export type ConfigSource = string | StorageConfigInput | StorageConfig | undefined;
@@ -203,6 +207,9 @@ function resolve(raw: RawStorageConfig, origin: string): StorageConfig {
     auth: raw.auth,
     cleanup: raw.cleanup,
     generation: raw.generation,
+    media: raw.media,
+    variants: raw.variants,
+    transforms: raw.transforms,
   };
 }
 

@@ -61,6 +61,10 @@ export const storageConfigSchema = z.object({
   auth: z.record(z.string(), z.unknown()).default({}),
   cleanup: z.record(z.string(), z.unknown()).default({}),
   generation: z.record(z.string(), z.unknown()).default({}),
+  /** Media analysis, variant presets per artifact type, on-the-fly transforms (src/media/media-config.ts). */
+  media: z.record(z.string(), z.unknown()).default({}),
+  variants: z.record(z.string(), z.unknown()).default({}),
+  transforms: z.record(z.string(), z.unknown()).default({}),
 }).strict();
 
 export type StorageConfigInput = z.input<typeof storageConfigSchema>;

@@ -5,6 +5,7 @@ import { createStorageManager } from '../manager/create.ts';
 import type { StorageManager } from '../manager/storage-manager.ts';
 import { startCleanupTask } from '../lifecycle/cleanup-task.ts';
 import { startMirrorTask } from '../lifecycle/mirrors.ts';
+import { startVariantTask } from '../media/variant-queue.ts';
 import { createServer } from './app.ts';
 import type { BoardsStorageServer, CreateServerOptions } from './app.ts';
 import { resolveServerConfig, serverBaseUrl } from './server-config.ts';
@@ -61,6 +62,11 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   });
   // Mirror copies that failed are tried again in the background.
   const stopMirrors = startMirrorTask(storage, { onError: (error) => server.app.log.warn({ err: error }, 'mirror pass failed') });
+  // Preset variants queued by stores (also those left by a process that stopped) are made in the background.
+  const stopVariants = startVariantTask(storage, {
+    onError: (error) => server.app.log.warn({ err: error }, 'variant pass failed'),
+    onSkipped: (report) => { for (const s of report.skipped) server.app.log.warn({ storageKey: s.key, variant: s.name }, `variant skipped: ${s.reason}`); },
+  });
   let closing: Promise<void> | undefined;
   return {
     ...server,
@@ -76,6 +82,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
           clearTimeout(deadline);
           await stopCleanup();
           await stopMirrors();
+          await stopVariants();
           await storage.close();
         }
       })();
