@@ -296,7 +296,7 @@ export class StorageManager {
         await this.catalog.audit([{ action: 'media_corrected', tenantId: record.tenantId, storageKey, ...(input.actor ? { actor: input.actor } : {}), details: { corrections: analysis.corrections } }]);
       }
       if (this.config.providers[providerName]?.mirrors.length) this.copyToMirrors();
-      if (presets.length) this.makeVariants();
+      if (presets.length && this.mediaConfig.media.background_variants) this.makeVariants();
       // A private artifact never gets a URL that works without a signature.
       return this.reference(artifact, record.visibility === 'public' ? (provider.getPublicUrl?.(storageKey) ?? uploaded.url) : undefined);
     } finally {
@@ -548,8 +548,9 @@ export class StorageManager {
   }
 
   /** @internal The one write path for variants (src/media): beside the original, on its provider, linked to it. */
-  async storeVariantContent(original: CatalogArtifact, fileName: string, contentType: string, content: ArtifactContent, actor?: string): Promise<ArtifactReference> {
-    const type = this.checkContentType(contentType);
+  async storeVariantContent(original: CatalogArtifact, fileName: string, contentType: string, content: ArtifactContent, actor?: string, madeHere = false): Promise<ArtifactReference> {
+    // What sharp made here is one of its own formats; what a caller sends passes the allowlist.
+    const type = madeHere ? contentType : this.checkContentType(contentType);
     return this.write(siblingKey(original.storageKey, assertSafeId('name', fileName)), {
       artifactId: original.artifactId, artifactType: original.artifactType, tenantId: original.tenantId, ...(original.boardId === undefined ? {} : { boardId: original.boardId }),
       variant: fileName, visibility: original.visibility, createdAt: new Date().toISOString(), metadata: {}, originalKey: original.storageKey,

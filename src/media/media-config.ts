@@ -43,6 +43,11 @@ export const mediaSectionSchema = z.object({
   analysis_max_bytes: z.number().int().min(1024).max(512 * 1024 * 1024).default(32 * 1024 * 1024),
   /** The ffmpeg that takes video poster frames; without it video variants are skipped. */
   ffmpeg_path: z.string().min(1).default('ffmpeg'),
+  /**
+   * Each store starts a background pass over the variant queue. Off: jobs wait for a worker
+   * (startVariantTask, the server's task, or flushVariants), e.g. in a process of their own.
+   */
+  background_variants: z.boolean().default(true),
   /** Background variant jobs made at once by one process. */
   variant_concurrency: z.number().int().min(1).max(64).default(2),
 }).strict();

@@ -68,7 +68,7 @@ export async function createVariant(storage: StorageManager, original: CatalogAr
   const made = (async () => {
     if (await storage.catalog.get(key)) return storage.getArtifact(key);
     const bytes = await render(storage, original, spec, options.queue ?? true);
-    return storage.storeVariantContent(original, fileName, FORMAT_CONTENT_TYPES[spec.format], bytes, options.actor);
+    return storage.storeVariantContent(original, fileName, FORMAT_CONTENT_TYPES[spec.format], bytes, options.actor, true);
   })().finally(() => inFlight.delete(key));
   inFlight.set(key, made);
   return made;
