@@ -22,11 +22,13 @@ export type StorageErrorCode =
   | 'CORRUPTION'
   | 'CONFLICT'
   | 'NOT_SUPPORTED'
+  | 'REQUEST_TIMEOUT'
+  | 'TOO_MANY_UPLOADS'
+  | 'SERVER_BUSY'
   | 'MEDIA_MISMATCH'
   | 'MEDIA_UNREADABLE'
   | 'MEDIA_TOO_LARGE'
-  | 'TRANSFORMS_DISABLED'
-  | 'TOO_BUSY';
+  | 'TRANSFORMS_DISABLED';
 
 export interface StorageErrorOptions {
   cause?: unknown;
@@ -116,11 +118,13 @@ const STATUS_BY_CODE: Partial<Record<StorageErrorCode, number>> = {
   CONFLICT: 409,
   UNAUTHENTICATED: 401,
   NOT_SUPPORTED: 501,
+  REQUEST_TIMEOUT: 408,
+  TOO_MANY_UPLOADS: 429,
+  SERVER_BUSY: 503,
   MEDIA_MISMATCH: 422,
   MEDIA_UNREADABLE: 422,
   MEDIA_TOO_LARGE: 422,
   TRANSFORMS_DISABLED: 403,
-  TOO_BUSY: 503,
 };
 
 export function isStorageError(error: unknown): error is StorageError {

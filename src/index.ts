@@ -3,7 +3,15 @@ export { createStorageManager, createDevelopmentStorage } from './manager/create
 export type { CreateStorageManagerOptions, DevelopmentStorageOptions } from './manager/create.ts';
 export { StorageManager } from './manager/storage-manager.ts';
 export type { StoreArtifactInput, UploadUrlRequest, UploadUrl, DownloadUrlOptions, ArtifactPage, ActorOptions, HealthReport } from './manager/storage-manager.ts';
+export type { TrashedReference, TrashPage } from './manager/storage-manager.ts';
 export type { ArtifactReference, Visibility } from './manager/artifact-reference.ts';
+export type { StorageMetrics, VerifiedFile } from './manager/storage-manager.ts';
+export { ReadIntegrity } from './manager/read-integrity.ts';
+export type { IntegrityEvent, IntegrityFigures } from './manager/read-integrity.ts';
+export { verifyArtifacts, allGood } from './operations/verify.ts';
+export type { VerifyOptions, VerifyReport, VerifyProblem, VerifyStatus } from './operations/verify.ts';
+export { ContentCheck, verifyStream } from './content/verify-stream.ts';
+export type { ExpectedContent } from './content/verify-stream.ts';
 export { Catalog } from './catalog/catalog.ts';
 export type { ListArtifactsQuery, CatalogArtifact, UsageFigures, AuditEvent, AuditAction } from './catalog/catalog.ts';
 export { selectProvider } from './manager/routing.ts';

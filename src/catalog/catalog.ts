@@ -13,6 +13,8 @@ import { catalogMigrations } from './migrations.ts';
 import { nodeSqliteDialect } from './node-sqlite-dialect.ts';
 import { SqliteWrites } from './sqlite-writes.ts';
 import { BackgroundCheckpointer } from '../sqlite/background-checkpoint.ts';
+import { TrashRecords } from './trash-records.ts';
+import { MigrationRecords } from './migration-records.ts';
 import type { ArtifactRow, AuditAction, AuditInsert, CatalogTables, PendingUploadRow } from './tables.ts';
 
 export type { AuditAction, PendingUploadRow } from './tables.ts';
@@ -62,10 +64,22 @@ export class Catalog {
   private sqliteWrites: SqliteWrites | undefined;
   /** SQLite in a file: WAL checkpoints run on a worker thread, not inside a store's commit. */
   private checkpointer: BackgroundCheckpointer | undefined;
+  /** Deleted artifacts kept for `trash_retention` (see TrashRecords). */
+  readonly trash: TrashRecords;
+  /** Provider migrations: their runs and per-artifact state. */
+  readonly migrations: MigrationRecords;
 
   private constructor(db: Kysely<CatalogTables>, dialect: 'sqlite' | 'postgres') {
     this.db = db;
     this.dialect = dialect;
+    const run = <T>(what: string, operation: () => Promise<T>) => this.run(what, operation);
+    this.trash = new TrashRecords(db, run);
+    this.migrations = new MigrationRecords(db, run);
+  }
+
+  /** The query layer itself, for operations that read whole tables (backups). */
+  get kysely(): Kysely<CatalogTables> {
+    return this.db;
   }
 
   /** Connect and bring the schema up to date. */
@@ -260,9 +274,12 @@ export class Catalog {
     }));
   }
 
-  /** Every artifact in key order after `afterKey` (for rebalancing). */
-  async artifactsAfter(afterKey: string, limit: number): Promise<CatalogArtifact[]> {
-    const rows = await this.run('reading artifacts', () => this.db.selectFrom('artifacts').selectAll().where('storage_key', '>', afterKey).orderBy('storage_key').limit(limit).execute());
+  /** Every artifact (of one tenant, one board) in key order after `afterKey` (rebalancing, scrubs). */
+  async artifactsAfter(afterKey: string, limit: number, filters: { tenantId?: string; boardId?: string } = {}): Promise<CatalogArtifact[]> {
+    let select = this.db.selectFrom('artifacts').selectAll().where('storage_key', '>', afterKey);
+    if (filters.tenantId !== undefined) select = select.where('tenant_id', '=', assertSafeId('tenantId', filters.tenantId));
+    if (filters.boardId !== undefined) select = select.where('board_id', '=', assertSafeId('boardId', filters.boardId));
+    const rows = await this.run('reading artifacts', () => select.orderBy('storage_key').limit(limit).execute());
     return rows.map(fromRow);
   }
 
@@ -342,10 +359,13 @@ export class Catalog {
     return rows.map(fromRow);
   }
 
-  /** Keys recorded on one provider, in key order after `afterKey`. */
+  /** Keys recorded on one provider (live or in the trash), in key order after `afterKey`. */
   async keysOnProvider(provider: string, afterKey: string, limit: number): Promise<string[]> {
-    const rows = await this.run('reading keys', () => this.db.selectFrom('artifacts').select('storage_key').where('provider', '=', provider).where('storage_key', '>', afterKey).orderBy('storage_key').limit(limit).execute());
-    return rows.map((r) => r.storage_key);
+    const [live, trashed] = await this.run('reading keys', () => Promise.all([
+      this.db.selectFrom('artifacts').select('storage_key').where('provider', '=', provider).where('storage_key', '>', afterKey).orderBy('storage_key').limit(limit).execute(),
+      this.db.selectFrom('trash').select('storage_key').where('provider', '=', provider).where('storage_key', '>', afterKey).orderBy('storage_key').limit(limit).execute(),
+    ]));
+    return [...live, ...trashed].map((r) => r.storage_key).sort().slice(0, limit);
   }
 
   /**
@@ -395,7 +415,7 @@ export class Catalog {
   }
 }
 
-async function insertAudit(db: Kysely<CatalogTables> | Transaction<CatalogTables>, events: AuditEvent[]): Promise<void> {
+export async function insertAudit(db: Kysely<CatalogTables> | Transaction<CatalogTables>, events: AuditEvent[]): Promise<void> {
   if (events.length === 0) return;
   await db.insertInto('audit_log').values(auditRows(events)).execute();
 }
@@ -436,7 +456,7 @@ async function connect(databaseUrl: string | undefined, dataDir: string): Promis
   throw new ConfigError('database_url: use a postgres:// URL, or sqlite:PATH (the default is a SQLite file in the data directory)');
 }
 
-function toRow(a: CatalogArtifact): ArtifactRow {
+export function toRow(a: CatalogArtifact): ArtifactRow {
   return {
     storage_key: a.storageKey, provider: a.storageProvider, tenant_id: a.tenantId, board_id: a.boardId ?? null,
     artifact_type: a.artifactType, artifact_id: a.artifactId, variant: a.variant, content_type: a.contentType,
@@ -446,7 +466,7 @@ function toRow(a: CatalogArtifact): ArtifactRow {
   };
 }
 
-function fromRow(r: ArtifactRow): CatalogArtifact {
+export function fromRow(r: ArtifactRow): CatalogArtifact {
   return {
     artifactId: r.artifact_id, storageKey: r.storage_key, storageProvider: r.provider, contentType: r.content_type,
     size: Number(r.size), sha256: r.sha256, visibility: r.visibility === 'public' ? 'public' : 'private', createdAt: r.created_at,

@@ -78,6 +78,60 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('copies_due').on('copies').columns(['status', 'next_attempt_at']).execute();
     },
   },
+  '0006_operations': {
+    // Soft delete, and provider migrations whose state survives the process that runs them.
+    async up(db: Kysely<unknown>) {
+      // A deleted artifact's row moves here whole; its object stays where it was until the purge.
+      await db.schema.createTable('trash')
+        .addColumn('storage_key', 'text', (c) => c.primaryKey())
+        .addColumn('provider', 'text', (c) => c.notNull())
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('board_id', 'text')
+        .addColumn('artifact_type', 'text', (c) => c.notNull())
+        .addColumn('artifact_id', 'text', (c) => c.notNull())
+        .addColumn('variant', 'text', (c) => c.notNull())
+        .addColumn('content_type', 'text', (c) => c.notNull())
+        .addColumn('size', 'bigint', (c) => c.notNull())
+        .addColumn('sha256', 'text', (c) => c.notNull())
+        .addColumn('visibility', 'text', (c) => c.notNull())
+        .addColumn('metadata', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('job_id', 'text')
+        .addColumn('generation_id', 'text')
+        .addColumn('expires_at', 'text')
+        .addColumn('deleted_at', 'text', (c) => c.notNull())
+        .addColumn('deleted_by', 'text')
+        .addColumn('purge_after', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('trash_tenant_key').on('trash').columns(['tenant_id', 'storage_key']).execute();
+      await db.schema.createIndex('trash_purge').on('trash').columns(['purge_after']).execute();
+      await db.schema.createIndex('trash_provider_key').on('trash').columns(['provider', 'storage_key']).execute();
+
+      await db.schema.createTable('migration_runs')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('from_provider', 'text', (c) => c.notNull())
+        .addColumn('to_provider', 'text', (c) => c.notNull())
+        .addColumn('filters', 'text', (c) => c.notNull())
+        .addColumn('concurrency', 'integer', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('planned', 'integer', (c) => c.notNull())
+        .addColumn('owner', 'text')
+        .addColumn('heartbeat_at', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createTable('migration_items')
+        .addColumn('run_id', 'text', (c) => c.notNull())
+        .addColumn('storage_key', 'text', (c) => c.notNull())
+        .addColumn('size', 'bigint', (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('reason', 'text')
+        .addPrimaryKeyConstraint('migration_items_pk', ['run_id', 'storage_key'])
+        .execute();
+      await db.schema.createIndex('migration_items_state').on('migration_items').columns(['run_id', 'state', 'storage_key']).execute();
+      await db.schema.createIndex('migration_items_key').on('migration_items').columns(['storage_key']).execute();
+    },
+  },
   '0007_media': {
     // Media facts and placeholders on every artifact; variants linked to their original (listings
     // leave them out, deleting the original takes them along); the durable queue of preset variants.
@@ -85,6 +139,10 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable('artifacts').addColumn('media', 'text').execute();
       await db.schema.alterTable('artifacts').addColumn('placeholder', 'text').execute();
       await db.schema.alterTable('artifacts').addColumn('original_key', 'text').execute();
+      // A row moves whole between artifacts and the trash: the trash has the same columns.
+      await db.schema.alterTable('trash').addColumn('media', 'text').execute();
+      await db.schema.alterTable('trash').addColumn('placeholder', 'text').execute();
+      await db.schema.alterTable('trash').addColumn('original_key', 'text').execute();
       await db.schema.createIndex('artifacts_original').on('artifacts').columns(['original_key']).execute();
       await db.schema.createTable('variant_jobs')
         .addColumn('storage_key', 'text', (c) => c.notNull())

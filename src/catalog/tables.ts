@@ -6,7 +6,50 @@ export interface CatalogTables {
   pending_uploads: PendingUploadRow;
   audit_log: AuditRow;
   copies: CopyRow;
+  trash: TrashRow;
+  migration_runs: MigrationRunRow;
+  migration_items: MigrationItemRow;
   variant_jobs: VariantJobRow;
+}
+
+/** A deleted artifact: its row as it was, and when the purge may remove it. */
+export interface TrashRow extends ArtifactRow {
+  deleted_at: string;
+  deleted_by: string | null;
+  purge_after: string;
+}
+
+export type MigrationStatus = 'running' | 'completed' | 'partial' | 'interrupted' | 'rolled_back' | 'finalized';
+
+export interface MigrationRunRow {
+  id: string;
+  from_provider: string;
+  to_provider: string;
+  /** The filters as JSON. */
+  filters: string;
+  concurrency: number;
+  status: MigrationStatus;
+  /** 1 once every matching artifact has an item row (planning is resumable too). */
+  planned: number;
+  /** `host:pid` of the process running it. */
+  owner: string | null;
+  heartbeat_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+/**
+ * One artifact of a migration. `copying`: the destination may hold a copy (resume copies it again
+ * over the same key, or deletes it); `switched`: verified and the row points at the destination.
+ */
+export type MigrationItemState = 'pending' | 'copying' | 'switched' | 'skipped' | 'failed' | 'finalized' | 'rolled_back';
+
+export interface MigrationItemRow {
+  run_id: string;
+  storage_key: string;
+  size: number;
+  state: MigrationItemState;
+  reason: string | null;
 }
 
 /** A preset variant to make in the background: a durable queue, like the mirror copies. */
@@ -88,4 +131,4 @@ export interface AuditRow {
 /** An audit row as written: its id is made by the writer (a time-ordered UUID), not the database. */
 export type AuditInsert = Omit<AuditRow, 'id'> & { id: string };
 
-export type AuditAction = 'stored' | 'deleted' | 'visibility_changed' | 'url_signed' | 'upload_presigned' | 'upload_completed' | 'moved' | 'media_corrected';
+export type AuditAction = 'stored' | 'deleted' | 'visibility_changed' | 'url_signed' | 'upload_presigned' | 'upload_completed' | 'moved' | 'corruption_detected' | 'repaired' | 'restored' | 'purged' | 'media_corrected';

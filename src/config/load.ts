@@ -7,7 +7,7 @@ import { isWellFormedContentType } from '../content/content-types.ts';
 import { formatIssues } from './provider-config.ts';
 import { storageConfigSchema } from './schema.ts';
 import type { RawStorageConfig, StorageConfigInput } from './schema.ts';
-import { parseSize } from './sizes.ts';
+import { parseDuration, parseSize } from './sizes.ts';
 
 export interface RoutingCondition {
   artifactType?: string[];
@@ -31,6 +31,8 @@ export interface ProviderEntry {
   fallback?: string;
   mirrors: string[];
   spool: boolean;
+  /** Whole reads are checked against the recorded SHA-256 (default true). */
+  verify_reads: boolean;
 }
 
 /** The configuration after parsing: typed, units resolved, defaults applied. */
@@ -43,6 +45,8 @@ export interface StorageConfig {
   dataDir: string;
   signingSecret?: string;
   databaseUrl?: string;
+  /** Seconds a deleted artifact stays in the trash; 0: deletes are immediate and final. */
+  trashRetentionSeconds: number;
   server: Record<string, unknown>;
   auth: Record<string, unknown>;
   cleanup: Record<string, unknown>;
@@ -139,6 +143,12 @@ function applyEnvironment(raw: Record<string, unknown>, env: Record<string, stri
   set('BOARDS_STORAGE_ALLOWED_CONTENT_TYPES', (v) => { config.allowed_content_types = v.split(',').map((s) => s.trim()).filter(Boolean); });
   set('BOARDS_STORAGE_SIGNING_SECRET', (v) => { config.signing_secret = v; });
   set('BOARDS_STORAGE_DATABASE_URL', (v) => { config.database_url = v; });
+  set('BOARDS_STORAGE_TRASH_RETENTION', (v) => { config.trash_retention = /^\d+$/.test(v) ? Number(v) : v; });
+  // Where the service is reached: signed URLs of local/memory providers point there (see public-url.ts).
+  const server = (overrides: Record<string, unknown>) => { config.server = { ...(config.server as Record<string, unknown> | undefined), ...overrides }; };
+  set('BOARDS_STORAGE_PUBLIC_URL', (v) => server({ public_url: v }));
+  set('BOARDS_STORAGE_HOST', (v) => server({ host: v }));
+  set('BOARDS_STORAGE_PORT', (v) => server({ port: v }));
 
   const providers = { ...(config.providers as Record<string, { type?: string; config?: Record<string, unknown> }> | undefined) };
   const dataDir = typeof config.data_dir === 'string' ? config.data_dir : '.boards-storage';
@@ -203,6 +213,7 @@ function resolve(raw: RawStorageConfig, origin: string): StorageConfig {
     dataDir: raw.data_dir,
     ...(raw.signing_secret === undefined ? {} : { signingSecret: raw.signing_secret }),
     ...(raw.database_url === undefined ? {} : { databaseUrl: raw.database_url }),
+    trashRetentionSeconds: parseDuration(raw.trash_retention, at('trash_retention')),
     server: raw.server,
     auth: raw.auth,
     cleanup: raw.cleanup,

@@ -42,6 +42,11 @@ export const providerEntrySchema = z.object({
   mirrors: z.array(z.string().min(1)).default([]),
   /** Spool one-shot streams to a temporary file first, so that they can be retried and failed over. */
   spool: z.boolean().default(false),
+  /**
+   * Check every whole read from this provider against the recorded SHA-256 as the bytes pass (a
+   * corrupt copy fails with CorruptionError before its last byte). Ranged reads cannot be checked.
+   */
+  verify_reads: z.boolean().default(true),
 }).strict();
 
 /** The object under `storage:` in YAML, as users write it. */
@@ -56,6 +61,8 @@ export const storageConfigSchema = z.object({
   /** HMAC secret for the local provider's signed URLs; generated into data_dir when absent. */
   signing_secret: z.string().min(32, 'use at least 32 characters').optional(),
   database_url: z.string().min(1).optional(),
+  /** How long a deleted artifact stays in the trash (undeletable) before the cleanup task purges it: `7d`, `12h`, seconds; 0 turns the trash off. */
+  trash_retention: z.union([z.number().nonnegative(), z.string().min(1)]).default('7d'),
   // The sections below belong to the server, auth and lifecycle; they are checked where they are used.
   server: z.record(z.string(), z.unknown()).default({}),
   auth: z.record(z.string(), z.unknown()).default({}),

@@ -1,29 +1,18 @@
-import { createHash } from 'node:crypto';
-import { CorruptionError } from '../errors.ts';
 import type { StorageManager } from '../manager/storage-manager.ts';
 import type { CatalogArtifact } from '../catalog/catalog.ts';
+import { ContentCheck, verifyStream } from '../content/verify-stream.ts';
 
 /**
  * Copy an artifact's bytes from one provider to another, streaming, with its content type and
- * metadata; the copy's SHA-256 must match the recorded one, or the copy is deleted and a
- * CorruptionError thrown.
+ * metadata. The bytes are checked against the recorded SHA-256 and size on their way: a corrupt
+ * source fails the upload before its last byte (a CorruptionError), so the target never commits
+ * them and an object already there (a copy being repaired) stays as it was.
  */
 export async function copyVerified(storage: StorageManager, artifact: CatalogArtifact, from: string, to: string): Promise<void> {
   const source = storage.provider(from);
   const target = storage.provider(to);
   const { metadata } = await source.getMetadata(artifact.storageKey);
-  const hash = createHash('sha256');
   const stream = await source.openDownload(artifact.storageKey);
-  async function* hashed(): AsyncGenerator<Uint8Array> {
-    for await (const chunk of stream) {
-      hash.update(chunk as Buffer);
-      yield chunk as Buffer;
-    }
-  }
-  await target.upload(artifact.storageKey, hashed(), { contentType: artifact.contentType, size: artifact.size, metadata: { ...metadata } });
-  const sha256 = hash.digest('hex');
-  if (artifact.sha256 && sha256 !== artifact.sha256) {
-    await target.delete(artifact.storageKey).catch(() => undefined);
-    throw new CorruptionError(`${artifact.storageKey}: the bytes read from ${from} do not match the recorded SHA-256; nothing was copied to ${to}`);
-  }
+  const content = artifact.sha256 ? verifyStream(stream, new ContentCheck({ storageKey: artifact.storageKey, provider: from, sha256: artifact.sha256, size: artifact.size })) : stream;
+  await target.upload(artifact.storageKey, content, { contentType: artifact.contentType, size: artifact.size, metadata: { ...metadata } });
 }

@@ -13,7 +13,8 @@ const PAGE = 1000;
 
 /**
  * Compare each provider's listing with the catalog, key by key in order (a merge of two sorted
- * streams, so memory stays bounded whatever the size). Pending direct uploads are not orphans.
+ * streams, so memory stays bounded whatever the size). Pending direct uploads, the trash and copies held by
+ * an unfinished migration are not orphans.
  */
 export async function findOrphans(storage: StorageManager, options: { fix?: boolean; actor?: string } = {}): Promise<OrphanReport> {
   const report: OrphanReport = { unrecordedObjects: [], missingObjects: [], fixed: 0 };
@@ -31,7 +32,7 @@ export async function findOrphans(storage: StorageManager, options: { fix?: bool
         report.missingObjects.push({ provider: name, key: record.value.key });
         record = await recorded.next();
       } else if (!object.done && (record.done || object.value.key < record.value.key)) {
-        if (!(await storage.catalog.getPendingUpload(object.value.key))) report.unrecordedObjects.push({ provider: name, key: object.value.key, size: object.value.size });
+        if (!(await storage.catalog.getPendingUpload(object.value.key)) && !(await storage.catalog.migrations.holdsObject(name, object.value.key))) report.unrecordedObjects.push({ provider: name, key: object.value.key, size: object.value.size });
         object = await objects.next();
       } else {
         object = await objects.next();

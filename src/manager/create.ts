@@ -5,6 +5,7 @@ import { parseCleanupConfig } from '../config/cleanup-config.ts';
 import { parseGenerationConfig } from '../generation/generation-config.ts';
 import type { ConfigSource, LoadConfigOptions, StorageConfig } from '../config/load.ts';
 import { dataDirSecret } from '../config/secrets.ts';
+import { serviceBaseUrl } from '../config/public-url.ts';
 import { providerFactory } from '../providers/registry.ts';
 import type { StorageProvider } from '../providers/provider.ts';
 import { Catalog } from '../catalog/catalog.ts';
@@ -69,7 +70,9 @@ async function createProviders(config: StorageConfig, metrics: MetricsRecorder):
       const factory = providerFactory(entry.type, `storage.providers.${name}.type`);
       let provider: StorageProvider;
       try {
-        provider = await factory(entry.config, { name, dataDir: resolve(config.dataDir), ...(signingSecret ? { signingSecret } : {}) });
+        // Self-signed URLs point at the service as configured, whoever signs them (CLI, library, serve).
+        const providerConfig = SELF_SIGNING_TYPES.has(entry.type) && entry.config.serve_url_base === undefined ? { ...entry.config, serve_url_base: serviceBaseUrl(config.server) } : entry.config;
+        provider = await factory(providerConfig, { name, dataDir: resolve(config.dataDir), ...(signingSecret ? { signingSecret } : {}) });
       } catch (error) {
         if (error instanceof ConfigError) throw error;
         throw new ConfigError(`storage.providers.${name}: could not be created: ${(error as Error).message}`, { cause: error });

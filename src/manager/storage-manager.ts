@@ -29,6 +29,11 @@ import { TransformSlots } from '../media/transform-slots.ts';
 import { createVariant, parseVariantSpec, siblingKey, storeVariant, summarizeVariant, variantByName } from '../media/variants.ts';
 import { processVariantQueue } from '../media/variant-queue.ts';
 import type { VariantReport } from '../media/variant-queue.ts';
+import { ReadIntegrity } from './read-integrity.ts';
+import type { IntegrityFigures } from './read-integrity.ts';
+import type { ContentCheck } from '../content/verify-stream.ts';
+import { verifyArtifacts } from '../operations/verify.ts';
+import type { VerifyOptions, VerifyReport } from '../operations/verify.ts';
 
 export interface StoreArtifactInput {
   artifactId: string;
@@ -81,6 +86,14 @@ export interface ArtifactPage {
   nextCursor?: string;
 }
 
+/** A deleted artifact in the trash. */
+export type TrashedReference = ArtifactReference & { deletedAt: string; deletedBy?: string; purgeAfter: string };
+
+export interface TrashPage {
+  items: TrashedReference[];
+  nextCursor?: string;
+}
+
 export interface ActorOptions {
   /** Who is acting, for the audit trail. */
   actor?: string;
@@ -90,7 +103,12 @@ export interface StorageMetrics {
   providers: Record<string, ProviderFigures>;
   /** Stored artifacts and bytes per provider and tenant, from the catalog. */
   utilisation: { provider: string; tenantId: string; count: number; bytes: number }[];
+  /** Corrupt copies found by verified reads and scrubs, and repairs, by provider. */
+  integrity: IntegrityFigures;
 }
+
+/** A stored object's open file; `check`, when present, is to be fed every byte sent and asked at the end. */
+export type VerifiedFile = OpenFile & { check?: ContentCheck };
 
 export interface HealthReport {
   ok: boolean;
@@ -148,6 +166,8 @@ export class StorageManager {
   readonly config: StorageConfig;
   /** Where every artifact is recorded; lookups by key and listings read it. */
   readonly catalog: Catalog;
+  /** Verified reads: checks, corrupt copies, read repair (see ReadIntegrity). */
+  readonly integrity: ReadIntegrity;
   private readonly providers = new Map<string, StorageProvider>();
   private closed = false;
 
@@ -168,6 +188,7 @@ export class StorageManager {
     this.recorder = recorder;
     this.mediaConfig = parseMediaConfig(config);
     this.transformSlots = new TransformSlots(this.mediaConfig.transforms.max_concurrent, this.mediaConfig.transforms.max_queue);
+    this.integrity = new ReadIntegrity(this);
     for (const [name, provider] of providers) this.providers.set(name, provider);
   }
 
@@ -325,10 +346,18 @@ export class StorageManager {
     return Buffer.concat(chunks);
   }
 
-  /** A stream of the artifact's bytes, or of `start`..`end` (inclusive). */
+  /**
+   * A stream of the artifact's bytes, or of `start`..`end` (inclusive). A whole read is checked
+   * against the recorded SHA-256 as it passes: a corrupt copy errors with a CorruptionError before
+   * the stream ends. A ranged read cannot be checked.
+   */
   async openDownload(storageKey: string, range?: ByteRange, providerName?: string): Promise<Readable> {
     this.assertOpen();
-    return this.fromAnyCopy(storageKey, providerName, (provider) => provider.openDownload(storageKey, range), 'reading');
+    const whole = range === undefined ? await this.catalog.get(assertSafeKey(storageKey, 'storageKey')) : undefined;
+    return this.fromAnyCopy(storageKey, providerName, async (provider, name) => {
+      const stream = await provider.openDownload(storageKey, range);
+      return whole ? this.integrity.verify(stream, whole, name) : stream;
+    }, 'reading');
   }
 
   /**
@@ -336,9 +365,14 @@ export class StorageManager {
    * (a provider with openFile); undefined otherwise, and the caller uses openDownload. The caller
    * reads the file and closes its handle.
    */
-  async openFile(storageKey: string, range?: ByteRange, providerName?: string): Promise<OpenFile | undefined> {
+  async openFile(storageKey: string, range?: ByteRange, providerName?: string): Promise<VerifiedFile | undefined> {
     this.assertOpen();
-    return this.fromAnyCopy(storageKey, providerName, async (provider) => provider.openFile?.(storageKey, range), 'reading');
+    const whole = range === undefined ? await this.catalog.get(assertSafeKey(storageKey, 'storageKey')) : undefined;
+    return this.fromAnyCopy(storageKey, providerName, async (provider, name) => {
+      const file = await provider.openFile?.(storageKey, range);
+      const check = file && whole ? this.integrity.check(whole, name) : undefined;
+      return check ? { ...file!, check } : file;
+    }, 'reading');
   }
 
   /** A time-limited URL that downloads the artifact without other credentials. */
@@ -460,10 +494,11 @@ export class StorageManager {
     return this.reference({ ...artifact, visibility: wanted }, moved?.url);
   }
 
-  /** Counts and bytes of a tenant's artifacts, by artifact type and by provider. */
-  async getStats(tenantId: string): Promise<UsageFigures> {
+  /** Counts and bytes of a tenant's artifacts, by artifact type and by provider; the trash apart. */
+  async getStats(tenantId: string): Promise<UsageFigures & { trash: { count: number; bytes: number } }> {
     this.assertOpen();
-    return this.catalog.usage(tenantId);
+    const [usage, trash] = await Promise.all([this.catalog.usage(tenantId), this.catalog.trash.usage(tenantId)]);
+    return { ...usage, trash };
   }
 
   /** The catalog and every provider, each asked for a cheap real round trip. */
@@ -490,16 +525,23 @@ export class StorageManager {
   }
 
   /**
-   * Delete an artifact; true when something was deleted, false when it did not exist. The object
-   * goes first, then the record: a failure leaves the artifact listed and the delete can be retried.
+   * Delete an artifact; true when something was deleted, false when it did not exist. With a trash
+   * (`trash_retention` > 0) the artifact moves to it: gone from reads and listings, back with
+   * `undelete` until the cleanup task purges it. Temporary files, `permanent`, and a trash
+   * retention of 0 delete at once: the object goes first, then the record, so a failure leaves
+   * the artifact listed and the delete can be retried.
    */
-  async deleteArtifact(storageKey: string, providerName?: string, opts: ActorOptions = {}): Promise<boolean> {
+  async deleteArtifact(storageKey: string, providerName?: string, opts: ActorOptions & { permanent?: boolean } = {}): Promise<boolean> {
     this.assertOpen();
     const artifact = await this.catalog.get(assertSafeKey(storageKey, 'storageKey'));
     if (!artifact) return false;
-    // Its variants go first: a failure leaves the original listed, and deleting it again finishes.
+    // Its variants go first and for good (they are made again on demand): a failure leaves the
+    // original listed, and deleting it again finishes.
     if (!artifact.originalKey) {
-      for (const variant of await this.catalog.variantsOf([storageKey])) await this.deleteArtifact(variant.storageKey, undefined, opts);
+      for (const variant of await this.catalog.variantsOf([storageKey])) await this.deleteArtifact(variant.storageKey, undefined, { ...opts, permanent: true });
+    }
+    if (!opts.permanent && providerName === undefined && this.config.trashRetentionSeconds > 0 && artifact.artifactType !== TEMP_ARTIFACT_TYPE) {
+      return this.catalog.trash.put(storageKey, { ...(opts.actor ? { actor: opts.actor } : {}), purgeAfter: new Date(Date.now() + this.config.trashRetentionSeconds * 1000) });
     }
     const name = providerName ?? artifact.storageProvider;
     await wrap(() => this.provider(name).delete(storageKey), `deleting ${storageKey} from ${name}`);
@@ -508,6 +550,24 @@ export class StorageManager {
       await wrap(() => this.provider(copy.provider).delete(storageKey), `deleting ${storageKey} from its mirror ${copy.provider}`);
     }
     return this.catalog.remove(storageKey, artifact.tenantId, opts.actor);
+  }
+
+  /** Bring a deleted artifact back from the trash; a NotFoundError when it is not there (never deleted, or purged). */
+  async undelete(storageKey: string, opts: ActorOptions = {}): Promise<ArtifactReference> {
+    this.assertOpen();
+    const restored = await this.catalog.trash.restore(assertSafeKey(storageKey, 'storageKey'), opts);
+    if (!restored) throw new NotFoundError(`artifact ${storageKey} is not in the trash (never deleted, or purged after trash_retention)`);
+    return this.reference(restored);
+  }
+
+  /** A tenant's deleted artifacts (in the trash until purged), in key order, a page at a time. */
+  async listTrash(query: { tenantId?: string; boardId?: string; limit?: number; cursor?: string } = {}): Promise<TrashPage> {
+    this.assertOpen();
+    const page = await this.catalog.trash.list({ ...query, tenantId: query.tenantId ?? DEFAULT_TENANT });
+    return {
+      items: page.items.map(({ deletedAt, deletedBy, purgeAfter, ...artifact }) => ({ ...this.reference(artifact), deletedAt, ...(deletedBy ? { deletedBy } : {}), purgeAfter })),
+      ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}),
+    };
   }
 
   /** A tenant's artifacts in key order, a page at a time. */
@@ -595,7 +655,17 @@ export class StorageManager {
    */
   async metrics(): Promise<StorageMetrics> {
     this.assertOpen();
-    return { providers: this.recorder.snapshot(), utilisation: await this.catalog.usageByProviderAndTenant() };
+    return { providers: this.recorder.snapshot(), utilisation: await this.catalog.usageByProviderAndTenant(), integrity: this.integrity.snapshot() };
+  }
+
+  /**
+   * Scrub: read artifacts (all, or a tenant's, a board's, a provider's, a random sample), recompute
+   * SHA-256 and size, and report each copy as ok, corrupt, missing or size_mismatch, and objects
+   * no record knows as orphans; with `repair`, restore bad copies from a verified good one.
+   */
+  async verify(options: VerifyOptions = {}): Promise<VerifyReport> {
+    this.assertOpen();
+    return verifyArtifacts(this, options);
   }
 
   /** The provider registered under `name`. */
@@ -614,6 +684,7 @@ export class StorageManager {
     this.closed = true;
     await this.mirroring;
     await this.variantPass;
+    await this.integrity.settled();
     await Promise.all([...this.providers.values()].map((p) => p.close?.()));
     await this.catalog.close();
   }
@@ -641,18 +712,28 @@ export class StorageManager {
 
   /**
    * Run a read on the artifact's provider; when that provider is down, on each finished mirror
-   * copy in turn.
+   * copy in turn. A copy known to be corrupt is read from a good copy until it is repaired.
    */
-  private async fromAnyCopy<T>(storageKey: string, providerName: string | undefined, read: (provider: StorageProvider) => Promise<T>, verb: string): Promise<T> {
+  private async fromAnyCopy<T>(storageKey: string, providerName: string | undefined, read: (provider: StorageProvider, name: string) => Promise<T>, verb: string): Promise<T> {
     const { provider, name } = await this.locate(storageKey, providerName);
+    if (providerName === undefined && this.integrity.isSuspect(storageKey, name)) {
+      const artifact = await this.catalog.get(storageKey);
+      for (const good of artifact ? await this.integrity.goodCopies(artifact, name) : []) {
+        try {
+          return await read(this.provider(good), good);
+        } catch {
+          // try the next copy, then the suspect one itself
+        }
+      }
+    }
     try {
-      return await read(provider);
+      return await read(provider, name);
     } catch (error) {
       if (!(error instanceof ProviderUnavailableError) || providerName !== undefined) throw asStorageError(error, `${verb} ${storageKey} on ${name}`);
       for (const copy of await this.catalog.copiesOf(storageKey)) {
         if (copy.status !== 'done') continue;
         try {
-          return await read(this.provider(copy.provider));
+          return await read(this.provider(copy.provider), copy.provider);
         } catch {
           // try the next copy
         }

@@ -3,7 +3,7 @@ import { StorageError } from '../errors.ts';
 /**
  * At most `limit` image transforms at once in this process, whoever asks (HTTP, on-demand
  * variants, background jobs); up to `maxQueue` more wait in line, and past that a request is
- * refused at once (503 TOO_BUSY) rather than piling up memory. sharp runs off the event loop, so
+ * refused at once (503 SERVER_BUSY) rather than piling up memory. sharp runs off the event loop, so
  * with the work bounded the service keeps answering other requests.
  */
 export class TransformSlots {
@@ -21,7 +21,7 @@ export class TransformSlots {
     if (this.running >= this.limit) {
       // Background jobs always wait; requests wait only while the line is short.
       if (options.queue === false && this.waiting.length >= this.maxQueue) {
-        throw new StorageError(`${this.running} image transforms are running and ${this.waiting.length} are waiting; try again shortly`, { code: 'TOO_BUSY', details: { retryAfterSeconds: 1 } });
+        throw new StorageError(`${this.running} image transforms are running and ${this.waiting.length} are waiting; try again shortly`, { code: 'SERVER_BUSY', details: { retryAfterSeconds: 1 } });
       }
       await new Promise<void>((resolve) => this.waiting.push(resolve));
     } else {

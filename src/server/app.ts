@@ -13,7 +13,8 @@ import { ContentCache } from './content-cache.ts';
 import type { RouteContext } from './context.ts';
 import { errorBody, handleError, renderError } from './errors.ts';
 import { ServerMetrics } from './metrics.ts';
-import { streamBodies } from './request-body.ts';
+import { closesAfterEarlyAnswer, drainAfterEarlyAnswer, streamBodies } from './request-body.ts';
+import { UploadSlots } from './upload-slots.ts';
 import { artifactReferenceSchema, errorSchema } from './schemas.ts';
 import { resolveServerConfig } from './server-config.ts';
 import type { ServerConfig } from './server-config.ts';
@@ -27,6 +28,7 @@ import { signUrlsRoute } from './routes/sign-urls.ts';
 import { createUploadRoute } from './routes/create-upload.ts';
 import { completeUploadRoute } from './routes/complete-upload.ts';
 import { statsRoute } from './routes/stats.ts';
+import { listTrashRoute, restoreFromTrashRoute } from './routes/trash.ts';
 import { healthRoutes } from './routes/health.ts';
 import { metricsRoute } from './routes/metrics.ts';
 import { signedDownloadRoute, signedUploadRoute } from './routes/signed.ts';
@@ -73,6 +75,7 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
     metrics: new ServerMetrics({ processMetrics: options.processMetrics ?? true }),
     cache: new ContentCache(config.cache.maxObjectBytes, config.cache.maxTotalBytes),
     signingSecrets: await signingSecrets(storage),
+    uploads: new UploadSlots({ maxTotal: config.maxConcurrentUploads, maxPerTenant: config.maxConcurrentUploadsPerTenant }),
   };
   ctx.metrics.watchStorage(storage);
 
@@ -89,6 +92,13 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
     clientErrorHandler: answerClientError,
   });
+  // Corrupt copies found by verified reads, and their repairs, go to the log (never bytes or secrets).
+  const stopIntegrityLog = storage.integrity.onEvent((event) => {
+    if (event.type === 'corruption') app.log.error({ storageKey: event.storageKey, provider: event.provider, details: event.error.details }, 'corrupt copy found');
+    else if (event.type === 'repaired') app.log.warn({ storageKey: event.storageKey, provider: event.provider, from: event.from }, 'corrupt copy repaired');
+    else app.log.error({ storageKey: event.storageKey, provider: event.provider, reason: event.error }, 'corrupt copy could not be repaired');
+  });
+  app.addHook('onClose', async () => { stopIntegrityLog(); });
 
   app.setErrorHandler(function onError(error, request, reply) {
     ctx.metrics.errors.inc({ code: renderError(error).code });
@@ -98,7 +108,15 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
     ctx.metrics.errors.inc({ code: 'NOT_FOUND' });
     void reply.code(404).send(errorBody('NOT_FOUND', `no route ${request.method} ${redactUrl(request.url.split('?', 1)[0]!)}`));
   });
+  // An answer sent before the body was read (401, 413, 415, 400): a remainder too large to drain
+  // closes the connection, and says so; a smaller one is read and discarded after the answer, so
+  // the client's next request on this connection is answered.
+  app.addHook('onSend', async (request, reply) => {
+    // A body that stalled (408) is not worth waiting for either.
+    if (closesAfterEarlyAnswer(request.raw) || (reply.statusCode === 408 && !request.raw.complete)) reply.header('connection', 'close');
+  });
   app.addHook('onResponse', async (request, reply) => {
+    drainAfterEarlyAnswer(request.raw);
     const route = request.routeOptions.url ?? 'unmatched';
     ctx.metrics.requests.inc({ method: request.method, route, status: reply.statusCode });
     const sent = Number(reply.getHeader('content-length'));
@@ -147,6 +165,8 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
     createUploadRoute(api, ctx);
     completeUploadRoute(api, ctx);
     statsRoute(api, ctx);
+    listTrashRoute(api, ctx);
+    restoreFromTrashRoute(api, ctx);
     await api.register(async (uploads) => {
       streamBodies(uploads);
       await uploads.register(multipart, { throwFileSizeLimit: true, limits: { fileSize: storage.config.maxFileSize + 1 } });

@@ -1,6 +1,8 @@
 /**
- * Small artifacts in memory, keyed by SHA-256: content under a hash never changes, so an entry is
- * never stale. Bounded in total bytes; the least recently used entries go first.
+ * Small artifacts in memory, keyed by storage key and recorded SHA-256: an artifact's bytes never
+ * change, so an entry is never stale; each artifact has its own entry, so a corrupt copy of one
+ * never answers for another with the same hash. The caller puts in only bytes whose hash matched.
+ * Bounded in total bytes; the least recently used entries go first.
  */
 export class ContentCache {
   private readonly entries = new Map<string, Buffer>();
@@ -18,18 +20,18 @@ export class ContentCache {
     return size > 0 && size <= this.maxObjectBytes;
   }
 
-  get(sha256: string): Buffer | undefined {
-    const hit = this.entries.get(sha256);
+  get(key: string): Buffer | undefined {
+    const hit = this.entries.get(key);
     if (hit) {
-      this.entries.delete(sha256);
-      this.entries.set(sha256, hit);
+      this.entries.delete(key);
+      this.entries.set(key, hit);
     }
     return hit;
   }
 
-  set(sha256: string, bytes: Buffer): void {
-    if (!sha256 || !this.accepts(bytes.length) || this.entries.has(sha256)) return;
-    this.entries.set(sha256, bytes);
+  set(key: string, bytes: Buffer): void {
+    if (!key || !this.accepts(bytes.length) || this.entries.has(key)) return;
+    this.entries.set(key, bytes);
     this.totalBytes += bytes.length;
     for (const [key, value] of this.entries) {
       if (this.totalBytes <= this.maxTotalBytes) break;

@@ -9,6 +9,7 @@ import type { ContentCache } from './content-cache.ts';
 import { AuthenticationError } from './errors.ts';
 import type { ServerMetrics } from './metrics.ts';
 import type { ServerConfig } from './server-config.ts';
+import type { UploadSlots } from './upload-slots.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -25,6 +26,8 @@ export interface RouteContext {
   cache: ContentCache;
   /** Secrets that sign the local/memory providers' URLs (the manager's, and any provider's own). */
   signingSecrets: string[];
+  /** Uploads in progress, capped in total and per tenant. */
+  uploads: UploadSlots;
 }
 
 export function principalOf(request: FastifyRequest): Principal {

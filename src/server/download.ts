@@ -1,9 +1,10 @@
+import { createHash } from 'node:crypto';
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { StorageError, ValidationError } from '../errors.ts';
 import type { ArtifactReference } from '../manager/artifact-reference.ts';
-import type { OpenFile } from '../providers/provider.ts';
+import type { VerifiedFile } from '../manager/storage-manager.ts';
 import type { RouteContext } from './context.ts';
 import { errorBody } from './errors.ts';
 
@@ -12,6 +13,10 @@ import { errorBody } from './errors.ts';
  * ETag (the SHA-256), If-None-Match (304), a single Range (206, 416), Cache-Control by visibility,
  * Content-Disposition on request. Small artifacts come from the cache; a local provider's file is
  * read into a few buffers that are reused (sendFile); other providers' bytes stream.
+ *
+ * A 200 is checked against the recorded SHA-256 as it goes (verified reads): the last bytes are
+ * held back until the hash matched, so a corrupt copy is a response cut short of its
+ * Content-Length, never a complete 200 with wrong bytes. The cache holds only bytes that matched.
  */
 
 /** Buffers per file response, and their size: at most this much of one response is in flight. */
@@ -97,18 +102,23 @@ export async function sendArtifact(ctx: RouteContext, request: FastifyRequest, r
   });
 
   if (ctx.cache.accepts(ref.size) && ref.sha256) {
-    let whole = ctx.cache.get(ref.sha256);
+    // Under the storage key (and its hash): one tenant's corrupt copy never answers for another's identical artifact.
+    const cacheKey = `${ref.storageKey}\n${ref.sha256}`;
+    let whole = ctx.cache.get(cacheKey);
     if (whole) ctx.metrics.cacheHits.inc();
     else {
-      whole = await readAll(await ctx.storage.openDownload(ref.storageKey, undefined, ref.storageProvider), ref.size);
-      ctx.cache.set(ref.sha256, whole);
+      // Read whole (verified, unless the provider's verify_reads is off) before any byte is sent.
+      whole = await readAll(await ctx.storage.openDownload(ref.storageKey), ref.size);
+      // Kept only when the bytes are the recorded ones, whatever the provider's verify_reads says.
+      if (createHash('sha256').update(whole).digest('hex') === ref.sha256) ctx.cache.set(cacheKey, whole);
     }
     return reply.send(range.kind === 'partial' ? whole.subarray(start, end + 1) : whole);
   }
+  // The artifact's provider is found from the catalog (not named): a copy known to be corrupt is read from a good one.
   const byteRange = range.kind === 'partial' ? { start, end } : undefined;
-  const file = await ctx.storage.openFile(ref.storageKey, byteRange, ref.storageProvider);
+  const file = await ctx.storage.openFile(ref.storageKey, byteRange);
   if (file) return sendFile(reply, file, length);
-  const stream = await ctx.storage.openDownload(ref.storageKey, byteRange, ref.storageProvider);
+  const stream = await ctx.storage.openDownload(ref.storageKey, byteRange);
   return reply.send(stream);
 }
 
@@ -119,9 +129,10 @@ export async function sendArtifact(ctx: RouteContext, request: FastifyRequest, r
  * heap every ~64 MB) and never has more than FILE_BUFFERS writes in flight. The first read happens
  * before the headers go, so a file that cannot be read is an error response; a failure after that
  * cuts the response short of its Content-Length. A client that goes away stops the reads. The
- * file is closed in every case.
+ * file is closed in every case. With `file.check` each buffer is hashed before it is written and
+ * the last one is written only when the whole file matched its recorded SHA-256.
  */
-async function sendFile(reply: FastifyReply, file: OpenFile, length: number): Promise<FastifyReply> {
+async function sendFile(reply: FastifyReply, file: VerifiedFile, length: number): Promise<FastifyReply> {
   const res = reply.raw;
   let hijacked = false;
   try {
@@ -131,6 +142,9 @@ async function sendFile(reply: FastifyReply, file: OpenFile, length: number): Pr
     let position = file.start;
     let buffer = free.pop()!;
     let filled = await readInto(file, buffer, position, end);
+    // A file of one buffer is checked whole before its headers: a mismatch is an error response.
+    const checkedWhole = file.check !== undefined && filled >= length;
+    if (checkedWhole) verifyLast(file, buffer.subarray(0, filled));
     reply.hijack();
     hijacked = true;
     res.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
@@ -144,11 +158,16 @@ async function sendFile(reply: FastifyReply, file: OpenFile, length: number): Pr
     res.once('close', woken);
     try {
       for (;;) {
+        const sending = buffer;
+        const bytes = filled === sending.length ? sending : sending.subarray(0, filled);
+        if (file.check && !checkedWhole) {
+          if (position + filled >= end) verifyLast(file, bytes);
+          else file.check.update(bytes);
+        }
         position += filled;
         file.sent?.(filled);
-        const sending = buffer;
         writing++;
-        res.write(filled === sending.length ? sending : sending.subarray(0, filled), (error) => {
+        res.write(bytes, (error) => {
           writing--;
           if (error) stopped = true;
           else free.push(sending);
@@ -165,6 +184,8 @@ async function sendFile(reply: FastifyReply, file: OpenFile, length: number): Pr
         if (res.destroyed) break;
       }
     } catch (error) {
+      // A file that ended short is a corrupt copy too: its check reports it.
+      if (file.check && (error as StorageError).code === 'CORRUPTION') file.check.finish();
       reply.log.warn({ err: error }, 'a file download failed after its headers were sent; the response is cut short');
       // What was read goes out first (with the headers), then the connection is cut.
       await writesComplete();
@@ -180,8 +201,15 @@ async function sendFile(reply: FastifyReply, file: OpenFile, length: number): Pr
   }
 }
 
+/** Hash the last bytes of a checked file and throw its CorruptionError when the whole does not match. */
+function verifyLast(file: VerifiedFile, bytes: Buffer): void {
+  file.check!.update(bytes);
+  const error = file.check!.finish();
+  if (error) throw error;
+}
+
 /** Fill `buffer` (or what is left before `end`) from `position`; a file that ends early is an error. */
-async function readInto(file: OpenFile, buffer: Buffer, position: number, end: number): Promise<number> {
+async function readInto(file: VerifiedFile, buffer: Buffer, position: number, end: number): Promise<number> {
   const want = Math.min(buffer.length, end - position);
   let filled = 0;
   while (filled < want) {

@@ -76,5 +76,7 @@ export function handleError(this: unknown, error: unknown, request: FastifyReque
   if (rendered.status >= 500) request.log.error({ err: error }, 'request failed');
   else request.log.info({ code: rendered.code, status: rendered.status }, rendered.message);
   reply.header('cache-control', 'no-store');
+  const retryAfter = error instanceof StorageError ? error.details.retryAfterSeconds : undefined;
+  if (typeof retryAfter === 'number') reply.header('retry-after', String(retryAfter));
   void reply.code(rendered.status).type('application/json; charset=utf-8').send(errorBody(rendered.code, rendered.message));
 }

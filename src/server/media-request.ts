@@ -41,7 +41,7 @@ export async function resolveVariant(ctx: RouteContext, reply: FastifyReply, ori
     if (!transforms.enabled) throw new StorageError('on-the-fly transforms are turned off here (transforms.enabled); ask for a preset with ?variant=', { code: 'TRANSFORMS_DISABLED' });
     return await ctx.storage.createVariant(original.storageKey, bucketTransform(wanted.transform, transforms), actor ? { actor } : {});
   } catch (error) {
-    if (error instanceof StorageError && error.code === 'TOO_BUSY') reply.header('retry-after', '1');
+    if (error instanceof StorageError && error.code === 'SERVER_BUSY') reply.header('retry-after', '1');
     throw error;
   }
 }

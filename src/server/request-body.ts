@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { StorageError, ValidationError } from '../errors.ts';
@@ -13,16 +14,44 @@ export function streamBodies(app: FastifyInstance): void {
 
 /**
  * The bytes of a client's body, counted; a client that breaks off or sends a malformed body is a
- * client error (400), never a server fault, and the manager leaves nothing behind.
+ * client error (400), never a server fault, and the manager leaves nothing behind. A client that
+ * sends nothing for `idleMs` gets a 408. Read with listeners of our own (not the stream's async
+ * iterator, which destroys the request, and with it the socket, before the error is answered):
+ * when reading stops early the stream is left intact, so the answer reaches the client and the
+ * connection is then drained or closed (see drainAfterEarlyAnswer).
  */
-export async function* clientBytes(stream: Readable | AsyncIterable<Uint8Array>, count: (bytes: number) => void): AsyncGenerator<Uint8Array> {
+export async function* clientBytes(stream: Readable, count: (bytes: number) => void, idleMs = 0): AsyncGenerator<Uint8Array> {
+  let wake: (() => void) | undefined;
+  let failure: unknown;
+  let ended = false;
+  const onReadable = () => wake?.();
+  const onEnd = () => { ended = true; wake?.(); };
+  const onError = (error: unknown) => { failure ??= error; wake?.(); };
+  const onClose = () => { if (!ended) failure ??= Object.assign(new Error('aborted'), { code: 'ECONNRESET' }); wake?.(); };
+  stream.on('readable', onReadable).on('end', onEnd).on('error', onError).on('close', onClose);
   try {
-    for await (const chunk of stream) {
-      count(chunk.length);
-      yield chunk;
+    for (;;) {
+      const chunk = stream.destroyed ? null : stream.read() as Uint8Array | null;
+      if (chunk !== null) {
+        count(chunk.length);
+        yield chunk;
+        continue;
+      }
+      if (failure !== undefined) throw clientBodyError(failure);
+      if (ended || stream.readableEnded) return;
+      // Gone before (or while) we listened: no event will come.
+      if (stream.destroyed) throw clientBodyError(stream.errored ?? Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
+      await new Promise<void>((resolve, reject) => {
+        const timer = idleMs > 0 ? setTimeout(() => reject(new StorageError(`no body bytes arrived for ${idleMs / 1000} s; send the body without pauses (server.body_idle_timeout); nothing was stored`, { code: 'REQUEST_TIMEOUT' })), idleMs) : undefined;
+        wake = () => {
+          clearTimeout(timer);
+          wake = undefined;
+          resolve();
+        };
+      });
     }
-  } catch (error) {
-    throw clientBodyError(error);
+  } finally {
+    stream.off('readable', onReadable).off('end', onEnd).off('error', onError).off('close', onClose);
   }
 }
 
@@ -41,4 +70,42 @@ export function clientGone(request: FastifyRequest): AbortSignal {
     if (!request.raw.complete) controller.abort(new ValidationError('the client went away before its body was complete'));
   });
   return controller.signal;
+}
+
+/** How much of a body the service reads and discards after answering early, and for how long. */
+export const DRAIN_MAX_BYTES = 4 * 1024 * 1024;
+export const DRAIN_MAX_MS = 5000;
+
+/**
+ * True when the service answers before it has read the whole body (401, 413, 415, 400) and the
+ * declared remainder is more than it will drain: the answer then says `Connection: close`.
+ */
+export function closesAfterEarlyAnswer(request: IncomingMessage): boolean {
+  if (request.complete) return false;
+  const declared = Number(request.headers['content-length']);
+  return Number.isFinite(declared) && declared - request.socket.bytesRead > DRAIN_MAX_BYTES;
+}
+
+/**
+ * After an early answer, read and discard what remains of the body so that the next request on
+ * the connection is parsed and answered (keep-alive clients and connection pools reuse it). A
+ * remainder larger than DRAIN_MAX_BYTES, or one still arriving after DRAIN_MAX_MS (a client
+ * trickling bytes), ends the connection instead: a body never holds a connection open.
+ */
+export function drainAfterEarlyAnswer(request: IncomingMessage): void {
+  if (request.complete || request.destroyed) return;
+  const socket = request.socket;
+  const cut = () => socket.destroy();
+  const timer = setTimeout(cut, DRAIN_MAX_MS);
+  let drained = 0;
+  const done = () => clearTimeout(timer);
+  request.once('end', done).once('close', done);
+  // Whatever was reading (a multipart parser, our reader) is finished with it.
+  request.unpipe();
+  request.removeAllListeners('readable');
+  request.on('data', (chunk: Buffer) => {
+    drained += chunk.length;
+    if (drained > DRAIN_MAX_BYTES) cut();
+  });
+  request.resume();
 }

@@ -244,6 +244,7 @@ export const statsResponse = {
     total: { type: 'object', properties: countAndBytes },
     byArtifactType: { type: 'array', items: { type: 'object', properties: { artifactType: { type: 'string' }, ...countAndBytes } } },
     byProvider: { type: 'array', items: { type: 'object', properties: { provider: { type: 'string' }, ...countAndBytes } } },
+    trash: { type: 'object', description: 'deleted artifacts still in the trash (not in the figures above)', properties: countAndBytes },
   },
 } as const;
 

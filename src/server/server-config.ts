@@ -3,6 +3,7 @@ import { ConfigError } from '../errors.ts';
 import type { StorageConfig } from '../config/load.ts';
 import { formatIssues } from '../config/provider-config.ts';
 import { parseDuration, parseSize } from '../config/sizes.ts';
+import { serviceBaseUrl } from '../config/public-url.ts';
 
 /**
  * The `server:` and `auth:` sections of the configuration, parsed once at start-up. The storage
@@ -21,13 +22,19 @@ export const serverSectionSchema = z.object({
   /** How long in-flight requests may take to finish on SIGTERM/SIGINT before connections are cut. */
   shutdown_timeout: duration.default('10s'),
   log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  /** Small artifacts kept in memory by SHA-256 (immutable, so always correct). */
+  /** Small artifacts kept in memory by storage key, only once their bytes matched the recorded SHA-256. */
   cache: z.object({
     max_object_size: size.default('256KB'),
     max_total_size: size.default('64MB'),
   }).strict().default({ max_object_size: '256KB', max_total_size: '64MB' }),
   /** Most keys in one POST /v1/urls. */
   max_batch_urls: z.number().int().positive().max(10_000).default(1000),
+  /** An upload body that sends nothing for this long is answered 408 and its connection closed. */
+  body_idle_timeout: duration.default('30s'),
+  /** Uploads in progress at once (POST /v1/artifacts and signed PUTs); more are answered 503 with Retry-After. */
+  max_concurrent_uploads: z.coerce.number().int().positive().default(256),
+  /** Uploads in progress at once for one tenant; more are answered 429 with Retry-After. */
+  max_concurrent_uploads_per_tenant: z.coerce.number().int().positive().default(32),
 }).strict();
 
 export const authSectionSchema = z.object({
@@ -66,6 +73,10 @@ export interface ServerConfig {
   logLevel: string;
   cache: { maxObjectBytes: number; maxTotalBytes: number };
   maxBatchUrls: number;
+  /** 0: no idle limit. */
+  bodyIdleTimeoutMs: number;
+  maxConcurrentUploads: number;
+  maxConcurrentUploadsPerTenant: number;
   auth: AuthSettings;
 }
 
@@ -104,6 +115,9 @@ export function resolveServerConfig(config: Pick<StorageConfig, 'server' | 'auth
       maxTotalBytes: parseSize(parsed.cache.max_total_size, 'storage.server.cache.max_total_size'),
     },
     maxBatchUrls: parsed.max_batch_urls,
+    bodyIdleTimeoutMs: parseDuration(parsed.body_idle_timeout, 'storage.server.body_idle_timeout') * 1000,
+    maxConcurrentUploads: parsed.max_concurrent_uploads,
+    maxConcurrentUploadsPerTenant: parsed.max_concurrent_uploads_per_tenant,
     auth: {
       ...(authParsed.jwt_secret === undefined ? {} : { jwtSecret: authParsed.jwt_secret }),
       ...(authParsed.jwks_url === undefined ? {} : { jwksUrl: authParsed.jwks_url }),
@@ -119,7 +133,5 @@ export function resolveServerConfig(config: Pick<StorageConfig, 'server' | 'auth
 
 /** The URL clients use to reach a server listening on host:port (or the configured public_url). */
 export function serverBaseUrl(config: Pick<ServerConfig, 'host' | 'port' | 'publicUrl'>): string {
-  if (config.publicUrl) return config.publicUrl;
-  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
-  return `http://${host.includes(':') ? `[${host}]` : host}:${config.port}`;
+  return serviceBaseUrl({ public_url: config.publicUrl, host: config.host, port: config.port });
 }

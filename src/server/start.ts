@@ -56,7 +56,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   // The TTL sweep of temporary files and expired uploads, every cleanup.cleanup_interval_hours.
   const stopCleanup = startCleanupTask(storage, {
     onSweep: (report) => {
-      if (report.expiredArtifacts || report.expiredUploads || report.failures.length) server.app.log.info({ expiredArtifacts: report.expiredArtifacts, expiredUploads: report.expiredUploads, failures: report.failures.length }, 'cleanup sweep');
+      if (report.expiredArtifacts || report.expiredUploads || report.purgedFromTrash || report.failures.length) server.app.log.info({ expiredArtifacts: report.expiredArtifacts, expiredUploads: report.expiredUploads, purgedFromTrash: report.purgedFromTrash, failures: report.failures.length }, 'cleanup sweep');
     },
     onError: (error) => server.app.log.warn({ err: error }, 'cleanup sweep failed'),
   });

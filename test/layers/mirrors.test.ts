@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { createStorageManager, ProviderUnavailableError } from '../../src/index.ts';
 import type { StorageConfigInput } from '../../src/index.ts';
 import { processMirrorQueue } from '../../src/lifecycle/mirrors.ts';
+import { sweepExpired } from '../../src/lifecycle/expiry-sweep.ts';
 import { rebalance } from '../../src/lifecycle/rebalance.ts';
 import { storedFiles, tempDir } from '../helpers.ts';
 import { testDatabases } from '../catalog/databases.ts';
@@ -41,6 +42,9 @@ for (const database of testDatabases) {
         assert.equal(Buffer.from(await storage.download(ref.storageKey)).toString(), 'mirrored words');
         primary.openDownload = saved;
         assert.equal(await storage.deleteArtifact(ref.storageKey), true);
+        // In the trash, every copy stays; the purge removes them all.
+        assert.deepEqual(await storedFiles(join(target.dataDir, 'mirror')), [ref.storageKey]);
+        assert.equal((await sweepExpired(storage, { now: () => new Date(Date.now() + 8 * 86400_000) })).purgedFromTrash, 1);
         assert.deepEqual(await storedFiles(join(target.dataDir, 'primary')), []);
         assert.deepEqual(await storedFiles(join(target.dataDir, 'mirror')), []);
         assert.deepEqual(await storage.catalog.copiesOf(ref.storageKey), []);

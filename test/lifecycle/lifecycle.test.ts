@@ -89,8 +89,12 @@ for (const database of testDatabases) {
         assert.equal(none.matched.length, 0, 'nothing is 30 days old today');
         const real = await applyRetention(storage, { olderThanSeconds: 30 * 86400, now: future, actor: 'ops' });
         assert.equal(real.deleted, 2);
+        // Into the trash first; the sweep purges them once trash_retention (7 days) has passed.
+        assert.deepEqual(await storedFiles(files), [old.storageKey, oldText.storageKey].sort());
+        assert.equal((await sweepExpired(storage, { now: () => new Date(Date.now() + 6 * 24 * HOUR) })).purgedFromTrash, 0);
+        assert.equal((await sweepExpired(storage, { now: () => new Date(Date.now() + 8 * 24 * HOUR) })).purgedFromTrash, 2);
         assert.deepEqual(await storedFiles(files), []);
-        assert.deepEqual((await storage.catalog.auditTrail(oldText.storageKey)).map((e) => [e.action, e.actor]), [['stored', undefined], ['deleted', 'ops']]);
+        assert.deepEqual((await storage.catalog.auditTrail(oldText.storageKey)).map((e) => [e.action, e.actor]), [['stored', undefined], ['deleted', 'ops'], ['purged', 'cleanup']]);
       } finally {
         await storage.close();
       }

@@ -64,8 +64,16 @@ describe('variants beside their original', () => {
     await assert.rejects(storage.storeVariant(original.storageKey, '../escape.png', own), /name may contain only/);
     assert.equal((await storedFiles(files)).length, 3);
     assert.equal(await storage.deleteArtifact(original.storageKey), true);
-    assert.deepEqual(await storedFiles(files), []);
+    // The original waits in the trash (its file stays until the purge); its variants are gone for good.
+    assert.deepEqual(await storedFiles(files), [original.storageKey]);
     assert.equal(await storage.exists(stored.storageKey), false);
+    assert.deepEqual((await storage.listTrash()).items.map((i) => i.storageKey), [original.storageKey]);
+    const restored = await storage.undelete(original.storageKey);
+    assert.equal(restored.variants, undefined);
+    // Without a trash, everything goes at once.
+    await storage.createVariant(original.storageKey, { name: 'thumb', width: 100 });
+    assert.equal(await storage.deleteArtifact(original.storageKey, undefined, { permanent: true }), true);
+    assert.deepEqual(await storedFiles(files), []);
     await storage.close();
   });
 

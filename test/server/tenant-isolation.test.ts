@@ -19,6 +19,8 @@ interface Fixtures {
   aliceDisposable: () => Promise<string>;
   bobPendingKey: string;
   missingAliceKey: string;
+  /** An artifact of bob's in the trash. */
+  bobTrashedKey: string;
 }
 
 interface Row {
@@ -87,6 +89,12 @@ const table: Row[] = [
   { caller: 'service-as-alice', route: 'DELETE /v1/artifacts/{key}', request: (f) => ({ method: 'DELETE', path: `/v1/artifacts/${f.bobKey}` }), expect: 404 },
   { caller: 'service-as-alice', route: 'POST /v1/urls', request: (f) => ({ method: 'POST', path: '/v1/urls', body: { keys: [f.bobKey] } }), expect: 404 },
   { caller: 'service-as-bob', route: 'GET /v1/info/{key}', request: (f) => ({ method: 'GET', path: `/v1/info/${f.bobKey}` }), expect: 200 },
+  // The trash.
+  { caller: 'none', route: 'GET /v1/trash', request: () => ({ method: 'GET', path: '/v1/trash' }), expect: 401 },
+  { caller: 'none', route: 'POST /v1/trash/{key}/restore', request: (f) => ({ method: 'POST', path: `/v1/trash/${f.bobTrashedKey}/restore` }), expect: 401 },
+  { caller: 'alice', route: 'GET /v1/trash', request: () => ({ method: 'GET', path: '/v1/trash' }), expect: 200 },
+  { caller: 'alice', route: 'POST /v1/trash/{key}/restore', request: (f) => ({ method: 'POST', path: `/v1/trash/${f.bobTrashedKey}/restore` }), expect: 404 },
+  { caller: 'service-as-alice', route: 'POST /v1/trash/{key}/restore', request: (f) => ({ method: 'POST', path: `/v1/trash/${f.bobTrashedKey}/restore` }), expect: 404 },
 ];
 
 // Every server is started before any test is registered: the root's `after` hooks (which close
@@ -114,6 +122,11 @@ for (const database of testDatabases) {
     bobPendingKey: pending.storageKey,
     missingAliceKey: alice.storageKey.replace(/_[0-9a-f]{8}\//, '_00000000/'),
     aliceDisposable: async () => (await server.put('alice', png, 'image/png')).storageKey,
+    bobTrashedKey: await (async () => {
+      const key = (await server.put('bob', png, 'image/png')).storageKey;
+      await server.storage.deleteArtifact(key);
+      return key;
+    })(),
   };
 
   suites.push(() => describe(`tenant isolation on ${database.name}: caller x route x status`, () => {

@@ -149,7 +149,7 @@ describe('variants and transforms over HTTP', () => {
     const busy = results.filter((r) => r.status === 503);
     assert.ok(busy.length >= 1, `statuses ${statuses}`);
     assert.equal(busy[0]!.headers.get('retry-after'), '1');
-    assert.equal(((await busy[0]!.json()) as { error: { code: string } }).error.code, 'TOO_BUSY');
+    assert.equal(((await busy[0]!.json()) as { error: { code: string } }).error.code, 'SERVER_BUSY');
     assert.ok(healthMs < 1000, `healthz took ${healthMs} ms while transforms ran`);
     assert.equal(server.storage.transformSlots.active, 0);
   });

@@ -36,7 +36,7 @@ storage:
     assert.equal(config.defaultProvider, 'fast');
     assert.equal(config.maxFileSize, 250 * 1024 * 1024);
     assert.deepEqual(config.allowedContentTypes, ['image/*', 'text/plain']);
-    assert.deepEqual(config.providers.fast, { type: 'local', config: { base_path: '/srv/boards/files', public_url_base: 'https://cdn.example.com' }, mirrors: [], spool: false });
+    assert.deepEqual(config.providers.fast, { type: 'local', config: { base_path: '/srv/boards/files', public_url_base: 'https://cdn.example.com' }, mirrors: [], spool: false, verify_reads: true });
     assert.deepEqual(config.routingRules, [{ condition: { contentType: ['video/*'], sizeGt: 1024 ** 3 }, provider: 'spare' }, { provider: 'fast' }]);
   });
 
@@ -94,12 +94,12 @@ storage:
 
   it('maps BOARDS_STORAGE_* variables over the embedded default', () => {
     const config = loadConfig(undefined, { env: { BOARDS_STORAGE_LOCAL_BASE_PATH: '/data/files', BOARDS_STORAGE_LOCAL_PUBLIC_URL_BASE: 'https://cdn.test', BOARDS_STORAGE_MAX_FILE_SIZE: '10MB', BOARDS_STORAGE_DEFAULT_PROVIDER: 'local', BOARDS_STORAGE_ALLOWED_CONTENT_TYPES: 'image/png, text/plain' } });
-    assert.deepEqual(config.providers, { local: { type: 'local', config: { base_path: '/data/files', public_url_base: 'https://cdn.test' }, mirrors: [], spool: false } });
+    assert.deepEqual(config.providers, { local: { type: 'local', config: { base_path: '/data/files', public_url_base: 'https://cdn.test' }, mirrors: [], spool: false, verify_reads: true } });
     assert.equal(config.maxFileSize, 10 * 1024 * 1024);
     assert.deepEqual(config.allowedContentTypes, ['image/png', 'text/plain']);
     assert.equal(loadConfig(undefined, { env: { BOARDS_STORAGE_MAX_FILE_SIZE: '1234' } }).maxFileSize, 1234);
     const defaults = loadConfig(undefined, { env: {} });
-    assert.deepEqual(defaults.providers, { local: { type: 'local', config: { base_path: join('.boards-storage', 'files') }, mirrors: [], spool: false } });
+    assert.deepEqual(defaults.providers, { local: { type: 'local', config: { base_path: join('.boards-storage', 'files') }, mirrors: [], spool: false, verify_reads: true } });
     assert.equal(defaults.maxFileSize, 5 * 1024 ** 3);
     assert.equal(loadConfig(undefined, { env: { BOARDS_STORAGE_DATA_DIR: '/var/lib/boards' } }).providers.local!.config.base_path, '/var/lib/boards/files');
     assert.throws(() => loadConfig(undefined, { env: { BOARDS_STORAGE_DEFAULT_PROVIDER: 's3' } }), configError('default_provider'));

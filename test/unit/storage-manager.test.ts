@@ -47,7 +47,16 @@ describe('StorageManager on the local disk', () => {
     assert.equal(await storage.exists(ref.storageKey), false);
     await assert.rejects(storage.getArtifact(ref.storageKey), NotFoundError);
     await assert.rejects(storage.download(ref.storageKey), NotFoundError);
+    assert.deepEqual((await storage.listArtifacts({ tenantId: 'user123' })).items, []);
+    // The trash keeps the object until the purge, and undelete brings the artifact back whole.
+    assert.deepEqual(await storedFiles(files), [ref.storageKey]);
+    assert.deepEqual((await storage.listTrash({ tenantId: 'user123' })).items.map((i) => i.storageKey), [ref.storageKey]);
+    assert.equal((await storage.undelete(ref.storageKey)).sha256, ref.sha256);
+    assert.deepEqual(Buffer.from(await storage.download(ref.storageKey)), png);
+    assert.equal(await storage.deleteArtifact(ref.storageKey, undefined, { permanent: true }), true);
+    assert.equal(await storage.exists(ref.storageKey), false);
     assert.deepEqual(await storedFiles(files), []);
+    assert.deepEqual((await storage.listTrash({ tenantId: 'user123' })).items, []);
   });
 
   it('accepts every content form', async () => {

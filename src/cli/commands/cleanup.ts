@@ -9,7 +9,7 @@ import type { CommandContext } from '../command-context.ts';
 
 export function registerCleanup(program: Command, run: CommandContext): void {
   program.command('cleanup')
-    .description('remove expired temporary files and uploads (--temp), apply a retention age (--older-than), or find orphans (--orphans)')
+    .description('remove expired temporary files and uploads and purge the trash past trash_retention (--temp), apply a retention age (--older-than), or find orphans (--orphans)')
     .option('--temp', 'delete temporary files past their TTL and presigned uploads never completed')
     .option('--older-than <duration>', 'delete artifacts created longer ago than this: 30d, 12h, 2w')
     .option('-t, --type <artifactType>', 'with --older-than: only this artifact type')
@@ -24,7 +24,7 @@ export function registerCleanup(program: Command, run: CommandContext): void {
       if (opts.temp) {
         const sweep = await sweepExpired(storage);
         results.temp = sweep;
-        lines.push(sweep.ran ? `expired: ${sweep.expiredArtifacts} temporary files and ${sweep.expiredUploads} uploads removed${sweep.failures.length ? `; ${sweep.failures.length} objects could not be removed (see --orphans)` : ''}` : 'expired: another process is sweeping; nothing done');
+        lines.push(sweep.ran ? `expired: ${sweep.expiredArtifacts} temporary files and ${sweep.expiredUploads} uploads removed, ${sweep.purgedFromTrash} deleted artifacts purged from the trash${sweep.failures.length ? `; ${sweep.failures.length} objects could not be removed (see --orphans)` : ''}` : 'expired: another process is sweeping; nothing done');
       }
       if (opts.olderThan) {
         const retention = await applyRetention(storage, { olderThanSeconds: parseDuration(opts.olderThan, '--older-than'), ...(opts.type ? { artifactType: opts.type } : {}), ...(opts.tenant ? { tenantId: opts.tenant } : {}), dryRun: Boolean(opts.dryRun) });

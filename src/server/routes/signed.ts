@@ -69,7 +69,8 @@ export function signedUploadRoute(app: FastifyInstance, ctx: RouteContext): void
     if (Number.isFinite(length) && length > maxSize) {
       throw new ValidationError(`the upload's ${length} bytes exceed the ${maxSize} it was signed for`, { code: 'CONTENT_TOO_LARGE', details: { limit: maxSize } });
     }
-    const body = clientBytes(request.body as Readable ?? request.raw, (n) => ctx.metrics.bytesIn.inc({ route: SIGNED_ROUTE }, n));
+    reply.raw.once('close', ctx.uploads.acquire(key.slice(0, key.indexOf('/'))));
+    const body = clientBytes(request.body as Readable ?? request.raw, (n) => ctx.metrics.bytesIn.inc({ route: SIGNED_ROUTE }, n), ctx.config.bodyIdleTimeoutMs);
     try {
       await ctx.storage.acceptDirectUpload(key, Readable.from(body, { objectMode: false }), { contentType, maxSize, signal: clientGone(request) });
     } catch (error) {

@@ -23,6 +23,8 @@ export function storeArtifactRoute(app: FastifyInstance, ctx: RouteContext): voi
     const principal = principalOf(request);
     const tenantId = tenantOf(request);
     const query = request.query;
+    // Held until the answer is sent: the temp file and the connection are in use until then.
+    reply.raw.once('close', ctx.uploads.acquire(tenantId));
     const upload = request.isMultipart() ? await multipartUpload(request, ctx, query) : rawUpload(request, ctx);
     const artifactId = query.artifactId ?? upload.suggestedId ?? randomUUID();
     const signal = clientGone(request);
@@ -58,7 +60,7 @@ function rawUpload(request: FastifyRequest, ctx: RouteContext): Upload {
   const size = length !== undefined && request.headers['transfer-encoding'] === undefined ? Number(length) : undefined;
   return {
     contentType: normalizeContentType(header),
-    content: clientBytes(request.body as Readable ?? request.raw, (n) => ctx.metrics.bytesIn.inc({ route: '/v1/artifacts' }, n)),
+    content: clientBytes(request.body as Readable ?? request.raw, (n) => ctx.metrics.bytesIn.inc({ route: '/v1/artifacts' }, n), ctx.config.bodyIdleTimeoutMs),
     ...(size !== undefined && Number.isSafeInteger(size) ? { size } : {}),
   };
 }
@@ -83,7 +85,7 @@ async function multipartUpload(request: FastifyRequest, ctx: RouteContext, query
   const stem = idFromFileName(part.filename);
   return {
     contentType,
-    content: clientBytes(part.file, (n) => ctx.metrics.bytesIn.inc({ route: '/v1/artifacts' }, n)),
+    content: clientBytes(part.file, (n) => ctx.metrics.bytesIn.inc({ route: '/v1/artifacts' }, n), ctx.config.bodyIdleTimeoutMs),
     ...(stem ? { suggestedId: stem } : {}),
   };
 }
