@@ -193,6 +193,13 @@ export class Catalog {
     };
   }
 
+  /** Up to `limit` artifacts whose keys start with `prefix`, in key order (a range scan on the key). */
+  async withKeyPrefix(prefix: string, limit: number): Promise<CatalogArtifact[]> {
+    // Keys use only [A-Za-z0-9._/-], all below "~": [prefix, prefix~) is exactly the prefix range.
+    const rows = await this.run('reading the catalog', () => this.db.selectFrom('artifacts').selectAll().where('storage_key', '>=', prefix).where('storage_key', '<', `${prefix}~`).orderBy('storage_key').limit(limit).execute());
+    return rows.map(fromRow);
+  }
+
   /** The variants of these originals, in key order. */
   async variantsOf(originalKeys: string[]): Promise<CatalogArtifact[]> {
     if (originalKeys.length === 0) return [];

@@ -26,7 +26,7 @@ import type { MediaFacts } from '../media/media-facts.ts';
 import { mediaKind } from '../media/media-facts.ts';
 import { StoreAnalysis } from '../media/store-analysis.ts';
 import { TransformSlots } from '../media/transform-slots.ts';
-import { createVariant, parseVariantSpec, siblingKey, storeVariant, summarizeVariant, variantByName } from '../media/variants.ts';
+import { createVariant, parseVariantSpec, siblingKey, storeVariant, summarizeVariant, variantByName, variantFileName, variantName } from '../media/variants.ts';
 import { processVariantQueue } from '../media/variant-queue.ts';
 import type { VariantReport } from '../media/variant-queue.ts';
 import { ReadIntegrity } from './read-integrity.ts';
@@ -250,10 +250,10 @@ export class StorageManager {
    * SHA-256 to the provider the routing rules choose, then the catalog records it. On any failure
    * nothing is left: no object, no record.
    */
-  private async write(storageKey: string, record: Omit<CatalogArtifact, 'storageKey' | 'storageProvider' | 'contentType' | 'size' | 'sha256'>, contentType: string, input: { content: ArtifactContent; size?: number; signal?: AbortSignal; actor?: string; media?: Partial<MediaFacts>; provider?: string }): Promise<ArtifactReference> {
+  private async write(storageKey: string, record: Omit<CatalogArtifact, 'storageKey' | 'storageProvider' | 'contentType' | 'size' | 'sha256'>, contentType: string, input: { content: ArtifactContent; size?: number; signal?: AbortSignal; actor?: string; media?: Partial<MediaFacts>; provider?: string; analyzed?: boolean }): Promise<ArtifactReference> {
     const size = this.checkDeclaredSize(input.size);
     // Media facts are read from the bytes as they pass (images, video, audio); see src/media.
-    const analysis = StoreAnalysis.for(contentType, this.mediaConfig, { ...(input.media ? { media: input.media } : {}), metadata: record.metadata });
+    const analysis = input.analyzed ? undefined : StoreAnalysis.for(contentType, this.mediaConfig, { ...(input.media ? { media: input.media } : {}), metadata: record.metadata });
     let providerName = input.provider ?? selectProvider(this.config.routingRules, this.config.defaultProvider, { artifactType: record.artifactType, contentType, tenantId: record.tenantId, ...(size === undefined ? {} : { size }) });
     let provider = this.provider(providerName);
     const entry = this.config.providers[providerName];
@@ -326,11 +326,12 @@ export class StorageManager {
   }
 
   /** The reference of a stored artifact. */
-  async getArtifact(storageKey: string): Promise<ArtifactReference> {
+  async getArtifact(storageKey: string, opts: { variants?: boolean } = {}): Promise<ArtifactReference> {
     this.assertOpen();
     const artifact = await this.catalog.get(assertSafeKey(storageKey, 'storageKey'));
     if (!artifact) throw new NotFoundError(`artifact ${storageKey} not found`);
-    return this.reference(artifact, undefined, artifact.originalKey ? undefined : await this.catalog.variantsOf([storageKey]));
+    // `variants: false` saves a query where only the artifact itself is wanted (serving its bytes).
+    return this.reference(artifact, undefined, artifact.originalKey || opts.variants === false ? undefined : await this.catalog.variantsOf([storageKey]));
   }
 
   async exists(storageKey: string): Promise<boolean> {
@@ -585,7 +586,10 @@ export class StorageManager {
    */
   async createVariant(storageKey: string, spec: VariantSpecInput, opts: ActorOptions = {}): Promise<ArtifactReference> {
     this.assertOpen();
-    return createVariant(this, await this.original(storageKey), parseVariantSpec(spec), { ...(opts.actor ? { actor: opts.actor } : {}), queue: false });
+    const parsed = parseVariantSpec(spec);
+    // A variant made before is one lookup by its key (the cached path of HTTP transforms).
+    const made = await this.madeVariant(storageKey, variantFileName(parsed));
+    return made ?? createVariant(this, await this.original(storageKey), parsed, { ...(opts.actor ? { actor: opts.actor } : {}), queue: false });
   }
 
   /** Store a variant the caller made, beside its original; the name's extension gives its content type unless `contentType` is given. */
@@ -597,6 +601,10 @@ export class StorageManager {
   /** The variant called `name` (`thumb_256`): stored already, or made now from its artifact type's preset. */
   async getVariant(storageKey: string, name: string, opts: ActorOptions = {}): Promise<ArtifactReference> {
     this.assertOpen();
+    // One range read by key finds a variant made before, whatever its extension: the cached path.
+    const made = (await this.catalog.withKeyPrefix(siblingKey(assertSafeKey(storageKey, 'storageKey'), `${assertSafeId('variant', name)}.`), 5))
+      .find((v) => v.originalKey === storageKey && variantName(v.variant) === name);
+    if (made) return this.reference(made);
     return variantByName(this, this.mediaConfig, await this.original(storageKey), name, opts);
   }
 
@@ -608,13 +616,19 @@ export class StorageManager {
   }
 
   /** @internal The one write path for variants (src/media): beside the original, on its provider, linked to it. */
-  async storeVariantContent(original: CatalogArtifact, fileName: string, contentType: string, content: ArtifactContent, actor?: string, madeHere = false): Promise<ArtifactReference> {
-    // What sharp made here is one of its own formats; what a caller sends passes the allowlist.
+  async storeVariantContent(original: CatalogArtifact, fileName: string, contentType: string, content: ArtifactContent, actor?: string, madeHere?: MediaFacts): Promise<ArtifactReference> {
+    // What sharp made here is one of its own formats, its facts known; what a caller sends passes the allowlist and is analysed.
     const type = madeHere ? contentType : this.checkContentType(contentType);
     return this.write(siblingKey(original.storageKey, assertSafeId('name', fileName)), {
       artifactId: original.artifactId, artifactType: original.artifactType, tenantId: original.tenantId, ...(original.boardId === undefined ? {} : { boardId: original.boardId }),
-      variant: fileName, visibility: original.visibility, createdAt: new Date().toISOString(), metadata: {}, originalKey: original.storageKey,
-    }, type, { content, provider: original.storageProvider, ...(actor ? { actor } : {}) });
+      variant: fileName, visibility: original.visibility, createdAt: new Date().toISOString(), metadata: {}, originalKey: original.storageKey, ...(madeHere ? { media: madeHere } : {}),
+    }, type, { content, provider: original.storageProvider, ...(actor ? { actor } : {}), ...(madeHere ? { analyzed: true } : {}) });
+  }
+
+  /** The variant `fileName` of `originalKey` when it has been made. */
+  private async madeVariant(originalKey: string, fileName: string): Promise<ArtifactReference | undefined> {
+    const variant = await this.catalog.get(siblingKey(assertSafeKey(originalKey, 'storageKey'), fileName));
+    return variant?.originalKey === originalKey ? this.reference(variant) : undefined;
   }
 
   private async original(storageKey: string): Promise<CatalogArtifact> {

@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { NotFoundError, StorageError, ValidationError } from '../errors.ts';
+import { CorruptionError, NotFoundError, StorageError, ValidationError } from '../errors.ts';
 import { assertSafeId } from '../keys.ts';
 import { contentTypeForFileName } from '../content/content-types.ts';
 import type { CatalogArtifact } from '../catalog/catalog.ts';
@@ -67,8 +69,8 @@ export async function createVariant(storage: StorageManager, original: CatalogAr
   if (running) return running;
   const made = (async () => {
     if (await storage.catalog.get(key)) return storage.getArtifact(key);
-    const bytes = await render(storage, original, spec, options.queue ?? true);
-    return storage.storeVariantContent(original, fileName, FORMAT_CONTENT_TYPES[spec.format], bytes, options.actor, true);
+    const made = await render(storage, original, spec, options.queue ?? true);
+    return storage.storeVariantContent(original, fileName, FORMAT_CONTENT_TYPES[spec.format], made.data, options.actor, made.facts);
   })().finally(() => inFlight.delete(key));
   inFlight.set(key, made);
   return made;
@@ -91,6 +93,7 @@ export async function storeVariant(storage: StorageManager, original: CatalogArt
 
 /** The variant of `original` called `name`: stored already, or made now from its preset. */
 export async function variantByName(storage: StorageManager, config: MediaConfig, original: CatalogArtifact, name: string, options: { actor?: string } = {}): Promise<ArtifactReference> {
+  if (original.originalKey) throw new NotFoundError(`${original.storageKey} is a variant; its variants are its original's`);
   const existing = (await storage.catalog.variantsOf([original.storageKey])).find((v) => variantName(v.variant) === name || v.variant === name);
   if (existing) return storage.getArtifact(existing.storageKey);
   const preset = config.variants[original.artifactType]?.find((spec) => spec.name === name);
@@ -98,7 +101,7 @@ export async function variantByName(storage: StorageManager, config: MediaConfig
   return createVariant(storage, original, preset, { ...options, queue: false });
 }
 
-async function render(storage: StorageManager, original: CatalogArtifact, spec: VariantSpec, queue: boolean): Promise<Buffer> {
+async function render(storage: StorageManager, original: CatalogArtifact, spec: VariantSpec, queue: boolean): Promise<Awaited<ReturnType<typeof renderImage>>> {
   const config = storage.mediaConfig;
   const limits = imageLimits(config);
   const kind = mediaKind(original.contentType);
@@ -106,15 +109,28 @@ async function render(storage: StorageManager, original: CatalogArtifact, spec: 
     const media = original.media;
     // The facts recorded at store time refuse a bomb before a byte is read.
     if (media?.width !== undefined && media.height !== undefined) assertHeaderWithinPixels(media.width, media.height, limits);
-    const bytes = await readImage(await storage.openDownload(original.storageKey), original.size, limits);
-    return storage.transformSlots.run(() => renderImage(bytes, spec, limits), { queue });
+    // Read inside the slot: at most max_concurrent originals are in memory at once.
+    // Facts recorded at store time say whether sharp must look at the header again (frames).
+    const known = media?.width !== undefined && media.height !== undefined && media.animated === false;
+    return storage.transformSlots.run(async () => {
+      const { bytes, verify } = await readOriginal(storage, original, limits);
+      // The SHA-256 is checked on this thread while sharp decodes on its own; a mismatch discards the result.
+      const rendering = renderImage(bytes, spec, limits, { inspected: known });
+      try {
+        verify();
+      } catch (error) {
+        await rendering.catch(() => undefined);
+        throw error;
+      }
+      return rendering;
+    }, { queue });
   }
   if (kind === 'video') {
     const ffmpeg = config.media.ffmpeg_path;
     if (!await hasFfmpeg(ffmpeg)) throw ffmpegMissing(ffmpeg);
     return storage.transformSlots.run(async () => {
       const frame = await posterFrame(await storage.openDownload(original.storageKey), join(storage.config.dataDir, 'tmp'), ffmpeg);
-      return renderImage(frame, spec, limits);
+      return renderImage(frame, spec, limits, { inspected: false });
     }, { queue });
   }
   throw new ValidationError(`variants are made from images and videos, not ${original.contentType}; store one with storeVariant`);
@@ -123,6 +139,40 @@ async function render(storage: StorageManager, original: CatalogArtifact, spec: 
 function assertHeaderWithinPixels(width: number, height: number, limits: ImageLimits): void {
   if (width * height > limits.maxPixels) {
     throw new ValidationError(`the image is ${width}x${height} pixels, more than the ${limits.maxPixels} allowed (transforms.max_pixels); it is not decoded`, { code: 'MEDIA_TOO_LARGE', details: { width, height, limit: limits.maxPixels } });
+  }
+}
+
+/**
+ * The original image, whole, its header checked after the first bytes, before the rest is read.
+ * A local file is read in one go into one buffer and its SHA-256 checked here; other providers'
+ * bytes stream (and are verified by the read path).
+ */
+async function readOriginal(storage: StorageManager, original: CatalogArtifact, limits: ImageLimits): Promise<{ bytes: Buffer; verify: () => void }> {
+  const file = await storage.openFile(original.storageKey, undefined, original.storageProvider);
+  if (!file) return { bytes: await readImage(await storage.openDownload(original.storageKey), original.size, limits), verify: () => undefined };
+  try {
+    const head = Math.min(HEAD_BYTES, file.size);
+    const whole = Buffer.allocUnsafe(file.size);
+    await readFully(file.handle, whole, 0, head);
+    assertHeaderWithinLimits(whole.subarray(0, head), limits);
+    await readFully(file.handle, whole, head, file.size);
+    file.sent?.(file.size);
+    const verify = () => {
+      if (original.sha256 && createHash('sha256').update(whole).digest('hex') !== original.sha256) {
+        throw new CorruptionError(`${original.storageKey} does not match its recorded SHA-256; it was not transformed`);
+      }
+    };
+    return { bytes: whole, verify };
+  } finally {
+    await file.handle.close();
+  }
+}
+
+async function readFully(handle: FileHandle, buffer: Buffer, from: number, to: number): Promise<void> {
+  for (let at = from; at < to;) {
+    const { bytesRead } = await handle.read(buffer, at, to - at, at);
+    if (bytesRead === 0) throw new CorruptionError(`the stored file ended at ${at} bytes, short of the ${to} recorded`);
+    at += bytesRead;
   }
 }
 

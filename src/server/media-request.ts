@@ -34,12 +34,12 @@ export function claimedVariant(claim: string | undefined): { variant: string } |
 }
 
 /** The reference to send: the original's variant, made now when it is a preset or transform not made yet. */
-export async function resolveVariant(ctx: RouteContext, reply: FastifyReply, original: ArtifactReference, wanted: { variant: string } | { transform: TransformQuery }, actor?: string): Promise<ArtifactReference> {
+export async function resolveVariant(ctx: RouteContext, reply: FastifyReply, originalKey: string, wanted: { variant: string } | { transform: TransformQuery }, actor?: string): Promise<ArtifactReference> {
   try {
-    if ('variant' in wanted) return await ctx.storage.getVariant(original.storageKey, wanted.variant, actor ? { actor } : {});
+    if ('variant' in wanted) return await ctx.storage.getVariant(originalKey, wanted.variant, actor ? { actor } : {});
     const transforms = ctx.storage.mediaConfig.transforms;
     if (!transforms.enabled) throw new StorageError('on-the-fly transforms are turned off here (transforms.enabled); ask for a preset with ?variant=', { code: 'TRANSFORMS_DISABLED' });
-    return await ctx.storage.createVariant(original.storageKey, bucketTransform(wanted.transform, transforms), actor ? { actor } : {});
+    return await ctx.storage.createVariant(originalKey, bucketTransform(wanted.transform, transforms), actor ? { actor } : {});
   } catch (error) {
     if (error instanceof StorageError && error.code === 'SERVER_BUSY') reply.header('retry-after', '1');
     throw error;

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { RouteContext } from '../context.ts';
-import { keyParam, ownArtifact } from '../context.ts';
+import { keyParam, ownArtifact, ownKey } from '../context.ts';
 import { sendArtifact } from '../download.ts';
 import { requestedVariant, resolveVariant } from '../media-request.ts';
 import type { MediaQuery } from '../media-request.ts';
@@ -26,9 +26,10 @@ export function readArtifactRoute(app: FastifyInstance, ctx: RouteContext): void
       },
     },
     handler: async (request, reply) => {
-      let ref = await ownArtifact(ctx.storage, request, keyParam(request));
+      const key = keyParam(request);
       const wanted = requestedVariant(request.query);
-      if (wanted) ref = await resolveVariant(ctx, reply, ref, wanted, request.principal?.subject);
+      // A variant's key is in its original's folder, so the tenant check of the key covers it.
+      const ref = wanted ? await resolveVariant(ctx, reply, ownKey(request, key).key, wanted, request.principal?.subject) : await ownArtifact(ctx.storage, request, key, { variants: false });
       const download = request.query.download;
       const filename = download === undefined ? undefined : (download || ref.storageKey.slice(ref.storageKey.lastIndexOf('/') + 1));
       return sendArtifact(ctx, request, reply, ref, filename === undefined ? {} : { filename });

@@ -38,10 +38,9 @@ export function signedDownloadRoute(app: FastifyInstance, ctx: RouteContext): vo
     handler: async (request, reply) => {
       const key = keyParam(request);
       const claims = verify(ctx, request, key);
-      let ref = await ctx.storage.getArtifact(key);
       // A variant or transform only when the signature names it: the URL's other parameters are ignored.
       const wanted = claimedVariant(claims.transform);
-      if (wanted) ref = await resolveVariant(ctx, reply, ref, wanted);
+      const ref = wanted ? await resolveVariant(ctx, reply, key, wanted) : await ctx.storage.getArtifact(key, { variants: false });
       return sendArtifact(ctx, request, reply, ref, claims.filename ? { filename: claims.filename } : {});
     },
   });
