@@ -104,9 +104,18 @@ export type VerifiedFile = OpenFile & { check?: ContentCheck };
 
 export interface HealthReport {
   ok: boolean;
-  catalog: { ok: boolean; ms: number; error?: string };
+  catalog: HealthCheck;
   /** Per provider: a real round trip's outcome and latency, and the circuit breaker's state. */
-  providers: Record<string, { ok: boolean; ms: number; error?: string; breaker?: string }>;
+  providers: Record<string, HealthCheck & { breaker?: string }>;
+}
+
+export interface HealthCheck {
+  ok: boolean;
+  ms: number;
+  /** What failed, for operators: may name paths and hosts. */
+  error?: string;
+  /** The failure's stable code (a StorageError's, or TIMEOUT): what may be shown to anyone. */
+  code?: string;
 }
 
 export interface UploadUrlRequest {
@@ -528,7 +537,8 @@ export class StorageManager {
         await Promise.race([check(), new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${HEALTH_TIMEOUT_MS} ms`)), HEALTH_TIMEOUT_MS); })]);
         return { ok: true, ms: Math.round(performance.now() - started) };
       } catch (error) {
-        return { ok: false, ms: Math.round(performance.now() - started), error: (error as Error).message };
+        const code = error instanceof StorageError ? error.code : /no answer within/.test((error as Error).message) ? 'TIMEOUT' : 'STORAGE_ERROR';
+        return { ok: false, ms: Math.round(performance.now() - started), error: (error as Error).message, code };
       } finally {
         clearTimeout(timer);
       }
