@@ -194,6 +194,14 @@ export class Catalog {
     };
   }
 
+  /** A tenant's live artifacts and their bytes, in one indexed query (for quotas). */
+  async tenantTotals(tenantId: string): Promise<{ artifacts: number; bytes: number }> {
+    const row = await this.run('reading usage', () => this.db.selectFrom('artifacts')
+      .select([sql<string | number>`count(*)`.as('count'), sql<string | number | null>`sum(size)`.as('bytes')])
+      .where('tenant_id', '=', assertSafeId('tenantId', tenantId)).executeTakeFirst());
+    return { artifacts: Number(row?.count ?? 0), bytes: Number(row?.bytes ?? 0) };
+  }
+
   /** Every copy of an artifact besides its primary (pending or done). */
   async copiesOf(storageKey: string): Promise<{ provider: string; status: 'pending' | 'done' }[]> {
     const rows = await this.run('reading copies', () => this.db.selectFrom('copies').select(['provider', 'status']).where('storage_key', '=', storageKey).orderBy('provider').execute());

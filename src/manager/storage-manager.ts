@@ -24,6 +24,8 @@ import type { Catalog, CatalogArtifact, ListArtifactsQuery, UsageFigures } from 
 import { META, referenceMetadata } from './artifact-reference.ts';
 import type { ArtifactReference, Visibility } from './artifact-reference.ts';
 import { selectProvider } from './routing.ts';
+import { parseQuotaConfig } from '../quotas/quota-config.ts';
+import { QuotaGuard } from '../quotas/quota-guard.ts';
 import { ReadIntegrity } from './read-integrity.ts';
 import type { IntegrityFigures } from './read-integrity.ts';
 import type { ContentCheck } from '../content/verify-stream.ts';
@@ -172,6 +174,8 @@ export class StorageManager {
   readonly config: StorageConfig;
   /** Where every artifact is recorded; lookups by key and listings read it. */
   readonly catalog: Catalog;
+  /** Per-tenant limits (storage.quotas), checked on every store. */
+  readonly quotas: QuotaGuard;
   /** Verified reads: checks, corrupt copies, read repair (see ReadIntegrity). */
   readonly integrity: ReadIntegrity;
   private readonly providers = new Map<string, StorageProvider>();
@@ -186,6 +190,7 @@ export class StorageManager {
     this.config = config;
     this.catalog = catalog;
     this.recorder = recorder;
+    this.quotas = new QuotaGuard(parseQuotaConfig(config.quotas ?? {}), (tenantId) => catalog.tenantTotals(tenantId));
     this.integrity = new ReadIntegrity(this);
     for (const [name, provider] of providers) this.providers.set(name, provider);
   }
@@ -253,6 +258,7 @@ export class StorageManager {
     const bytes = inMemoryBytes(input.content);
     // Content in memory has a known length: size rules and providers get it without being told.
     const size = this.checkDeclaredSize(input.size) ?? bytes?.length;
+    await this.quotas.assertRoom(record.tenantId, size ?? 0);
     let providerName = selectProvider(this.config.routingRules, this.config.defaultProvider, { artifactType: record.artifactType, contentType, tenantId: record.tenantId, ...(size === undefined ? {} : { size }) });
     const entry = this.config.providers[providerName];
     const objectMetadata = referenceMetadata(record);
@@ -293,6 +299,8 @@ export class StorageManager {
       }
       const artifact: CatalogArtifact = { ...record, storageKey, storageProvider: providerName, contentType, size: digest.size, sha256: digest.sha256 };
       try {
+        // The real size, now known: a stream of unknown length is held to the quota too.
+        await this.quotas.assertRoom(record.tenantId, digest.size);
         await this.catalog.record(artifact, input.actor, 'stored', this.config.providers[providerName]?.mirrors ?? []);
       } catch (error) {
         // Never leave an object the catalog does not know.
@@ -406,6 +414,7 @@ export class StorageManager {
     const tenantId = request.tenantId ?? DEFAULT_TENANT;
     const contentType = this.checkContentType(request.contentType);
     const size = this.checkDeclaredSize(request.size);
+    await this.quotas.assertRoom(tenantId, size ?? 0);
     const storageKey = buildArtifactKey({ tenantId, artifactType: request.artifactType, ...(request.boardId === undefined ? {} : { boardId: request.boardId }), artifactId: request.artifactId, ...(request.variant === undefined ? {} : { variant: request.variant }), contentType });
     assertArtifactType(this.config.artifactTypes, request.artifactType, contentType);
     const name = selectProvider(this.config.routingRules, this.config.defaultProvider, { artifactType: request.artifactType, contentType, tenantId, ...(size === undefined ? {} : { size }) });
@@ -498,6 +507,14 @@ export class StorageManager {
       }
       size = digest!.size;
       sha256 = digest!.sha256;
+    }
+    try {
+      await this.quotas.assertRoom(known.tenant_id, size);
+    } catch (error) {
+      // Over quota with what landed: the object goes, as for any other failed check.
+      await this.provider(known.provider).delete(storageKey).catch(() => undefined);
+      await this.catalog.removePendingUpload(storageKey);
+      throw error;
     }
     const artifact: CatalogArtifact = {
       artifactId: known.artifact_id, storageKey, storageProvider: known.provider, contentType: known.content_type,
