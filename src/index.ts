@@ -12,6 +12,8 @@ export { verifyArtifacts, allGood } from './operations/verify.ts';
 export type { VerifyOptions, VerifyReport, VerifyProblem, VerifyStatus } from './operations/verify.ts';
 export { ContentCheck, verifyStream } from './content/verify-stream.ts';
 export type { ExpectedContent } from './content/verify-stream.ts';
+export { syncMirrors } from './operations/sync-mirrors.ts';
+export type { SyncMirrorsOptions, SyncMirrorsReport } from './operations/sync-mirrors.ts';
 export { Catalog } from './catalog/catalog.ts';
 export type { ListArtifactsQuery, CatalogArtifact, UsageFigures, AuditEvent, AuditAction } from './catalog/catalog.ts';
 export { selectProvider } from './manager/routing.ts';

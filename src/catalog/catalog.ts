@@ -280,6 +280,14 @@ export class Catalog {
     }));
   }
 
+  /** Queue copies of a stored artifact to these providers, due now; a copy already queued or done is left as it is. */
+  async queueCopies(storageKey: string, providers: string[]): Promise<void> {
+    if (providers.length === 0) return;
+    const now = new Date().toISOString();
+    const rows = providers.map((provider) => ({ storage_key: storageKey, provider, status: 'pending' as const, attempts: 0, next_attempt_at: now, last_error: null }));
+    await this.run('queueing mirror copies', () => this.db.insertInto('copies').values(rows).onConflict((oc) => oc.columns(['storage_key', 'provider']).doNothing()).execute());
+  }
+
   async finishCopy(storageKey: string, provider: string): Promise<void> {
     await this.run('finishing a copy', () => this.db.updateTable('copies').set({ status: 'done', last_error: null }).where('storage_key', '=', storageKey).where('provider', '=', provider).execute());
   }

@@ -40,6 +40,8 @@ import type { IntegrityFigures } from './read-integrity.ts';
 import type { ContentCheck } from '../content/verify-stream.ts';
 import { verifyArtifacts } from '../operations/verify.ts';
 import type { VerifyOptions, VerifyReport } from '../operations/verify.ts';
+import { syncMirrors } from '../operations/sync-mirrors.ts';
+import type { SyncMirrorsOptions, SyncMirrorsReport } from '../operations/sync-mirrors.ts';
 
 export interface StoreArtifactInput {
   artifactId: string;
@@ -781,6 +783,16 @@ export class StorageManager {
     await this.integrity.settled();
     await Promise.all([...this.providers.values()].map((p) => p.close?.()));
     await this.catalog.close();
+  }
+
+  /**
+   * Backfill mirrors: every artifact gets a verified, recorded copy on each mirror its provider
+   * has now (artifacts moved home from a fallback, a mirror added later). Run it again to resume.
+   */
+  async syncMirrors(options: SyncMirrorsOptions = {}): Promise<SyncMirrorsReport> {
+    this.assertOpen();
+    if (options.provider !== undefined) this.provider(options.provider);
+    return syncMirrors(this, options);
   }
 
   /** Wait for the background mirror pass, then copy whatever else is due; returns that pass's report. */
