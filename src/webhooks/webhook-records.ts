@@ -37,8 +37,16 @@ export class WebhookRecords {
     return this.run('fanning out webhook events', () => this.db.transaction().execute(async (tx) => {
       const events = await tx.selectFrom('webhook_events').selectAll().where('fanned_out', '=', 0).orderBy('at').orderBy('id').limit(limit).execute();
       for (const event of events) {
-        const type = EVENT_OF_ACTION[event.action];
+        let type = EVENT_OF_ACTION[event.action];
         const details = JSON.parse(event.details) as Record<string, unknown>;
+        if (type === 'artifact.stored') {
+          // A stored variant (its record names its original) is the variant becoming ready.
+          const stored = await tx.selectFrom('artifacts').select('original_key').where('storage_key', '=', event.storage_key).executeTakeFirst();
+          if (stored?.original_key) {
+            type = 'variant.ready';
+            details.originalKey = stored.original_key;
+          }
+        }
         const rows: WebhookDeliveryRow[] = webhooks.filter((w) => type && w.events.includes(type)).map((w) => ({
           id: deliveryId(event.id, w.url),
           event_id: event.id, event_type: type!, url: w.url, tenant_id: event.tenant_id, storage_key: event.storage_key,

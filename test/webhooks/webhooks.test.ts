@@ -9,6 +9,7 @@ import { media } from '../fixtures/media.ts';
 import { parseWebhooks } from '../../src/webhooks/webhook-config.ts';
 import { deliverWebhooks } from '../../src/webhooks/webhook-delivery.ts';
 import { verifyWebhookSignature } from '../../src/webhooks/webhook-signature.ts';
+import { storeVariant } from '../../src/media/variants.ts';
 
 /** Webhooks: events written with each change, delivered signed, at least once, through the SSRF guard. */
 
@@ -38,7 +39,7 @@ for (const database of testDatabases) {
     const hook = await receiver([500]);
     const blocked = await receiver();
     const webhooksConfig = [
-      { url: hook.url, events: ['artifact.stored', 'artifact.deleted', 'artifact.visibility_changed'], secret: SECRET, allow_private_network: true },
+      { url: hook.url, events: ['artifact.stored', 'artifact.deleted', 'artifact.visibility_changed', 'variant.ready'], secret: SECRET, allow_private_network: true },
       // Loopback without allow_private_network: the SSRF guard refuses it.
       { url: blocked.url, events: ['artifact.stored'], secret: SECRET },
     ];
@@ -87,6 +88,20 @@ for (const database of testDatabases) {
       // Attempts of one pass run concurrently: the events arrive in any order.
       assert.deepEqual(hook.received.map((r) => r.headers['webhook-event']).sort(), ['artifact.deleted', 'artifact.stored', 'artifact.visibility_changed']);
       assert.ok(hook.received.every((r) => JSON.parse(r.body).data.storageKey === ref.storageKey));
+    });
+
+    it('sends variant.ready when a variant of an artifact is stored, naming its original', async () => {
+      const ref = await server.put('alice', media.png(700), 'image/png');
+      const original = (await server.storage.catalog.get(ref.storageKey))!;
+      const variant = await storeVariant(server.storage, original, 'thumb', media.png(200), { contentType: 'image/png' });
+      hook.received.length = 0;
+      const report = await deliverWebhooks(records, webhooks, { now });
+      const events = hook.received.map((r) => JSON.parse(r.body) as { type: string; data: { storageKey: string; originalKey?: string } });
+      const ready = events.find((e) => e.type === 'variant.ready');
+      assert.ok(ready, JSON.stringify({ events, report, pending: await records.recent({ limit: 5 }) }));
+      assert.equal(ready.data.storageKey, variant.storageKey);
+      assert.equal(ready.data.originalKey, ref.storageKey);
+      assert.equal(events.filter((e) => e.type === 'artifact.stored' && e.data.storageKey === variant.storageKey).length, 0);
     });
 
     it('never delivers to a private address without allow_private_network, and gives up a day after the event', async () => {
