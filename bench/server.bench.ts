@@ -10,6 +10,9 @@
  * Without `nginx` on PATH the nginx comparisons are skipped (install: apt-get install -y nginx-light).
  *
  *   node bench/server.bench.ts     (BENCH_SERVER_ROUNDS=3, BENCH_SERVER_SMALL_SECONDS=10, BENCH_SERVER_BIG_MIB=1024)
+ * The service's GETs are verified reads (every byte hashed and checked against the recorded
+ * SHA-256, the default); BENCH_SERVER_VERIFY_READS=false measures them unchecked, for comparison.
+ * BENCH_SERVER_PARTS=upload,download,small runs only some parts (default all).
  *
  * Also imported by server-load.bench.ts for startService().
  */
@@ -44,7 +47,7 @@ export interface ServiceChild {
 }
 
 /** Start `startServer()` (what `boards-storage serve` runs) in a child on 127.0.0.1, port 0, with local disk + SQLite under `root`. */
-export async function startService(root: string, options: { maxFileSize?: string } = {}): Promise<ServiceChild> {
+export async function startService(root: string, options: { maxFileSize?: string; verifyReads?: boolean } = {}): Promise<ServiceChild> {
   const filesDir = join(root, 'files');
   const secret = randomBytes(32).toString('hex');
   const configPath = join(root, 'storage.yaml');
@@ -57,6 +60,7 @@ export async function startService(root: string, options: { maxFileSize?: string
     '      type: local',
     '      config:',
     `        base_path: ${JSON.stringify(filesDir)}`,
+    `      verify_reads: ${options.verifyReads ?? true}`,
     '  server:',
     '    log_level: warn',
     '  auth:',
@@ -333,6 +337,8 @@ async function main(): Promise<void> {
   const ROUNDS = Number(process.env.BENCH_SERVER_ROUNDS ?? 3);
   const SMALL_SECONDS = Number(process.env.BENCH_SERVER_SMALL_SECONDS ?? 10);
   const BIG = Number(process.env.BENCH_SERVER_BIG_MIB ?? 1024) * MiB;
+  const VERIFY_READS = process.env.BENCH_SERVER_VERIFY_READS !== 'false';
+  const PARTS = new Set((process.env.BENCH_SERVER_PARTS ?? 'upload,download,small').split(','));
   const hasNginx = spawnSync('nginx', ['-v'], { stdio: 'ignore' }).status === 0;
   if (!hasNginx) console.log('\n*** SKIP server download and small-object benchmarks against nginx: `nginx` is not on PATH; install with: apt-get install -y nginx-light ***\n');
 
@@ -345,7 +351,7 @@ async function main(): Promise<void> {
   let nginx: Nginx | undefined;
   let bare: ChildProcess | undefined;
   try {
-    service = await startService(root);
+    service = await startService(root, { verifyReads: VERIFY_READS });
     bare = fork(import.meta.filename, ['--bare-upload', bareDir, service.filesDir], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const bareUrl = (await message<{ url: string }>(bare, (m) => typeof (m as { url?: unknown }).url === 'string')).url;
     const auth = { authorization: await service.bearer('bench') };
@@ -369,7 +375,9 @@ async function main(): Promise<void> {
       if (answer.status !== 201) throw new Error(`bare upload: ${answer.status}`);
       await rm((JSON.parse(answer.body) as { path: string }).path);
     };
-    for (let round = 0; round < ROUNDS; round++) {
+    // Without the upload part, one unmeasured upload makes the artifact the download reads.
+    if (!PARTS.has('upload')) await uploadService();
+    for (let round = 0; round < (PARTS.has('upload') ? ROUNDS : 0); round++) {
       if (round % 2 === 0) { await uploadService(); await uploadBare(); } else { await uploadBare(); await uploadService(); }
       console.log(`upload round ${round + 1}/${ROUNDS}: service ${uploads.service.at(-1)!.toFixed(0)} MiB/s, bare http+sha256 ${uploads.bare.at(-1)!.toFixed(0)} MiB/s`);
     }
@@ -378,7 +386,7 @@ async function main(): Promise<void> {
 
     // 2. Download 1 GiB: the service (Bearer) vs nginx serving the same file.
     const downloads = { service: [] as number[], nginx: [] as number[], bare: [] as number[] };
-    if (nginx) {
+    if (nginx && PARTS.has('download')) {
       const fetchBig = async (url: string, headers: Record<string, string>) => {
         let got = { status: 0, bytes: 0 };
         const s = await seconds(async () => { got = await get(url, headers); });
@@ -404,7 +412,7 @@ async function main(): Promise<void> {
 
     // 3. 64 KiB artifacts, 64 connections, for SMALL_SECONDS per side and round.
     const small = { service: [] as number[], nginx: [] as number[] };
-    if (nginx) {
+    if (nginx && PARTS.has('small')) {
       const keys: string[] = [];
       for (let i = 0; i < 16; i++) {
         const answer = await postBuffer(`${service.url}/v1/artifacts?artifactType=model&artifactId=small${i}`, randomBytes(64 * 1024), { ...auth, ...octet });
@@ -425,12 +433,13 @@ async function main(): Promise<void> {
     }
 
     console.log(`server bench: ${BIG / MiB} MiB transfers, medians of the rounds above; service peak RSS ${(await service.peakRssMb()).toFixed(0)} MB`);
-    reportRatio('server upload 1 GiB (POST /v1/artifacts vs bare http + sha256 to disk)', median(uploads.service), median(uploads.bare), 'MiB/s', 0.8);
-    if (nginx) {
-      reportRatio('server download 1 GiB (GET /v1/artifacts, Bearer, vs nginx sendfile)', median(downloads.service), median(downloads.nginx), 'MiB/s', 0.9);
+    if (PARTS.has('upload')) reportRatio('server upload 1 GiB (POST /v1/artifacts vs bare http + sha256 to disk)', median(uploads.service), median(uploads.bare), 'MiB/s', 0.8);
+    if (nginx && PARTS.has('download')) {
+      console.log(`download rounds: service ${downloads.service.map((v) => v.toFixed(0)).join(', ')} MiB/s; nginx ${downloads.nginx.map((v) => v.toFixed(0)).join(', ')} MiB/s`);
+      reportRatio(`server download 1 GiB, verified reads ${VERIFY_READS ? 'on' : 'OFF'} (GET /v1/artifacts, Bearer, vs nginx sendfile)`, median(downloads.service), median(downloads.nginx), 'MiB/s', 0.9);
       console.log(`(reference, no target: a bare Node http server piping fs.createReadStream of the same file: ${downloads.bare.map((v) => v.toFixed(0)).join(', ')} MiB/s, median ${median(downloads.bare).toFixed(0)}, ${(median(downloads.bare) / median(downloads.nginx)).toFixed(2)} of nginx)`);
-      reportRatio('server 64 KiB GETs, 64 connections (Bearer vs nginx unauthenticated)', median(small.service), median(small.nginx), 'req/s', 0.5);
     }
+    if (nginx && PARTS.has('small')) reportRatio('server 64 KiB GETs, 64 connections (Bearer vs nginx unauthenticated)', median(small.service), median(small.nginx), 'req/s', 0.5);
   } finally {
     agent.destroy();
     await nginx?.stop();
