@@ -19,7 +19,7 @@
 import { fork, spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, readFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { Agent, createServer, request } from 'node:http';
 import type { IncomingMessage } from 'node:http';
@@ -333,6 +333,19 @@ async function hammer(base: string, paths: string[], headers: Record<string, str
 // ---------------------------------------------------------------------------------------------
 // The benchmark
 
+/** A process's CPU seconds (user + system) from /proc: its main thread's, and all its threads'; undefined off Linux. */
+function cpuSeconds(pid: number): { main: number; all: number } | undefined {
+  const ticks = (path: string) => {
+    const fields = readFileSync(path, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  };
+  try {
+    return { main: ticks(`/proc/${pid}/task/${pid}/stat`), all: ticks(`/proc/${pid}/stat`) };
+  } catch {
+    return undefined;
+  }
+}
+
 async function main(): Promise<void> {
   const ROUNDS = Number(process.env.BENCH_SERVER_ROUNDS ?? 3);
   const SMALL_SECONDS = Number(process.env.BENCH_SERVER_SMALL_SECONDS ?? 10);
@@ -386,6 +399,8 @@ async function main(): Promise<void> {
 
     // 2. Download 1 GiB: the service (Bearer) vs nginx serving the same file.
     const downloads = { service: [] as number[], nginx: [] as number[], bare: [] as number[] };
+    // The service's CPU time per download (main thread, and all its threads): steadier than MiB/s on a busy machine.
+    const serviceCpu: { main: number; all: number }[] = [];
     if (nginx && PARTS.has('download')) {
       const fetchBig = async (url: string, headers: Record<string, string>) => {
         let got = { status: 0, bytes: 0 };
@@ -393,13 +408,19 @@ async function main(): Promise<void> {
         if (got.status !== 200 || got.bytes !== BIG) throw new Error(`${url}: ${got.status}, ${got.bytes} bytes`);
         return mibps(s);
       };
-      const viaService = async () => { downloads.service.push(await fetchBig(`${service!.url}/v1/artifacts/${bigKey}`, auth)); };
+      const viaService = async () => {
+        const before = cpuSeconds(service!.pid);
+        downloads.service.push(await fetchBig(`${service!.url}/v1/artifacts/${bigKey}`, auth));
+        const after = cpuSeconds(service!.pid);
+        if (before && after) serviceCpu.push({ main: after.main - before.main, all: after.all - before.all });
+      };
       const viaNginx = async () => { downloads.nginx.push(await fetchBig(`${nginx!.url}/${bigKey}`, {})); };
       // One unmeasured pass each: the file in the page cache, both connections open, code warm.
       await viaService();
       await viaNginx();
       downloads.service.length = 0;
       downloads.nginx.length = 0;
+      serviceCpu.length = 0;
       // For reference only: plain Node streaming of the same file (fs.createReadStream piped to the response).
       for (let i = 0; i < 3; i++) downloads.bare.push(await fetchBig(`${bareUrl}/${bigKey}`, {}));
       const rounds = Math.max(ROUNDS, 5);
@@ -436,6 +457,7 @@ async function main(): Promise<void> {
     if (PARTS.has('upload')) reportRatio('server upload 1 GiB (POST /v1/artifacts vs bare http + sha256 to disk)', median(uploads.service), median(uploads.bare), 'MiB/s', 0.8);
     if (nginx && PARTS.has('download')) {
       console.log(`download rounds: service ${downloads.service.map((v) => v.toFixed(0)).join(', ')} MiB/s; nginx ${downloads.nginx.map((v) => v.toFixed(0)).join(', ')} MiB/s`);
+      if (serviceCpu.length) console.log(`service CPU per ${BIG / MiB} MiB GET (verified reads ${VERIFY_READS ? 'on' : 'off'}): main thread ${median(serviceCpu.map((c) => c.main)).toFixed(2)} s, all threads ${median(serviceCpu.map((c) => c.all)).toFixed(2)} s (medians)`);
       reportRatio(`server download 1 GiB, verified reads ${VERIFY_READS ? 'on' : 'OFF'} (GET /v1/artifacts, Bearer, vs nginx sendfile)`, median(downloads.service), median(downloads.nginx), 'MiB/s', 0.9);
       console.log(`(reference, no target: a bare Node http server piping fs.createReadStream of the same file: ${downloads.bare.map((v) => v.toFixed(0)).join(', ')} MiB/s, median ${median(downloads.bare).toFixed(0)}, ${(median(downloads.bare) / median(downloads.nginx)).toFixed(2)} of nginx)`);
     }
