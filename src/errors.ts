@@ -19,6 +19,8 @@ export type StorageErrorCode =
   | 'ACCESS_DENIED'
   | 'PROVIDER_UNAVAILABLE'
   | 'INSUFFICIENT_STORAGE'
+  | 'QUOTA_EXCEEDED'
+  | 'RATE_LIMITED'
   | 'CORRUPTION'
   | 'CONFLICT'
   | 'NOT_SUPPORTED'
@@ -114,6 +116,8 @@ const STATUS_BY_CODE: Partial<Record<StorageErrorCode, number>> = {
   CONFLICT: 409,
   UNAUTHENTICATED: 401,
   NOT_SUPPORTED: 501,
+  QUOTA_EXCEEDED: 507,
+  RATE_LIMITED: 429,
   REQUEST_TIMEOUT: 408,
   TOO_MANY_UPLOADS: 429,
   SERVER_BUSY: 503,
@@ -126,6 +130,7 @@ export function isStorageError(error: unknown): error is StorageError {
 /** Map a Node filesystem error to the library's types, keeping the original as `cause`. */
 export function fromFsError(error: unknown, what: string): StorageError {
   if (error instanceof StorageError) return error;
+  if (isDiskFull(error)) return new InsufficientStorageError(`${what}: the disk is full (${(error as Error).message}); free space and retry`, { cause: error });
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   switch (code) {
     case 'ENOENT':
@@ -145,4 +150,16 @@ export function fromFsError(error: unknown, what: string): StorageError {
     default:
       return new StorageError(`${what}: ${(error as Error)?.message ?? String(error)}`, { cause: error });
   }
+}
+
+/**
+ * A write refused for want of space: ENOSPC/EDQUOT from the filesystem, SQLITE_FULL from SQLite
+ * ("database or disk is full", primary result code 13), disk_full (53100) from PostgreSQL.
+ */
+export function isDiskFull(error: unknown): boolean {
+  const e = error as { code?: unknown; errcode?: unknown; message?: unknown } | undefined;
+  if (!e || typeof e !== 'object') return false;
+  if (e.code === 'ENOSPC' || e.code === 'EDQUOT' || e.code === '53100') return true;
+  if (typeof e.errcode === 'number' && (e.errcode & 0xff) === 13) return true;
+  return typeof e.message === 'string' && /database or disk is full/i.test(e.message);
 }

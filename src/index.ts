@@ -12,6 +12,8 @@ export { verifyArtifacts, allGood } from './operations/verify.ts';
 export type { VerifyOptions, VerifyReport, VerifyProblem, VerifyStatus } from './operations/verify.ts';
 export { ContentCheck, verifyStream } from './content/verify-stream.ts';
 export type { ExpectedContent } from './content/verify-stream.ts';
+export { syncMirrors } from './operations/sync-mirrors.ts';
+export type { SyncMirrorsOptions, SyncMirrorsReport } from './operations/sync-mirrors.ts';
 export { Catalog } from './catalog/catalog.ts';
 export type { ListArtifactsQuery, CatalogArtifact, UsageFigures, AuditEvent, AuditAction } from './catalog/catalog.ts';
 export { selectProvider } from './manager/routing.ts';
@@ -36,6 +38,7 @@ export type { SupabaseProvider, SupabaseProviderConfig } from './providers/supab
 export { signUrl, verifySignedUrl, verifySignedRequest, SIGNED_PATH } from './providers/signed-url.ts';
 export type { SignedUrlClaims, SignedMethod } from './providers/signed-url.ts';
 export { encodeCursor, decodeCursor } from './providers/list-cursor.ts';
+export type { Layer } from './layers/layer.ts';
 
 export { buildArtifactKey, buildTempKey, parseArtifactKey, assertSafeId, assertSafeKey } from './keys.ts';
 export type { ArtifactKeyParts, ParsedArtifactKey } from './keys.ts';
@@ -63,11 +66,4 @@ export {
 } from './errors.ts';
 export type { StorageErrorCode, StorageErrorOptions } from './errors.ts';
 
-export { createServer } from './server/app.ts';
-export type { CreateServerOptions, BoardsStorageServer } from './server/app.ts';
-export { startServer } from './server/start.ts';
-export type { StartServerOptions, RunningServer } from './server/start.ts';
-export { resolveServerConfig } from './server/server-config.ts';
-export type { ServerConfig, AuthSettings } from './server/server-config.ts';
-export { mintToken, resolveJwtSecret } from './server/auth.ts';
-export type { MintTokenOptions, Principal } from './server/auth.ts';
+// The HTTP service is `boards-storage/server` (src/server/index.ts): the library loads none of it.

@@ -89,6 +89,17 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0005_uploads': {
+    // A presigned upload's life: presigned -> receiving (one PUT holds it) -> received (what
+    // landed: its size and SHA-256 as the bytes arrived) -> recorded by completion. `exact_size`
+    // is the byte count the URL was signed for, when the caller gave one.
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('pending_uploads').addColumn('state', 'text', (c) => c.notNull().defaultTo('presigned')).execute();
+      await db.schema.alterTable('pending_uploads').addColumn('exact_size', 'bigint').execute();
+      await db.schema.alterTable('pending_uploads').addColumn('received_size', 'bigint').execute();
+      await db.schema.alterTable('pending_uploads').addColumn('received_sha256', 'text').execute();
+    },
+  },
   '0006_operations': {
     // Soft delete, and provider migrations whose state survives the process that runs them.
     async up(db: Kysely<unknown>) {

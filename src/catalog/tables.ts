@@ -103,7 +103,16 @@ export interface PendingUploadRow {
   actor: string | null;
   created_at: string;
   expires_at: string;
+  /** presigned -> receiving (a PUT through the service holds it) -> received; `completing` while completion reads back. */
+  state: UploadState;
+  /** The byte count the upload was signed for, when the caller gave one: exactly this many. */
+  exact_size: number | null;
+  /** What landed through the service: its size and the SHA-256 of the bytes as they arrived. */
+  received_size: number | null;
+  received_sha256: string | null;
 }
+
+export type UploadState = 'presigned' | 'receiving' | 'received' | 'completing';
 
 export interface AuditRow {
   id: Generated<string>;

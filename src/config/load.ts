@@ -27,6 +27,7 @@ export interface ProviderEntry {
   type: string;
   config: Record<string, unknown>;
   timeout_ms?: number;
+  upload_idle_timeout_ms?: number;
   retry?: { max_attempts: number; base_delay_ms: number; max_delay_ms: number; max_total_ms: number };
   circuit_breaker?: { failure_threshold?: number; error_rate?: number; window_ms: number; min_requests: number; reset_timeout_ms: number };
   fallback?: string;
@@ -55,6 +56,9 @@ export interface StorageConfig {
   cleanup: Record<string, unknown>;
   scrub: Record<string, unknown>;
   generation: Record<string, unknown>;
+  quotas: Record<string, unknown>;
+  webhooks: unknown[];
+  redisUrl?: string;
 }
 
 export type ConfigSource = string | StorageConfigInput | StorageConfig | undefined;
@@ -143,6 +147,7 @@ function applyEnvironment(raw: Record<string, unknown>, env: Record<string, stri
   set('BOARDS_STORAGE_ALLOWED_CONTENT_TYPES', (v) => { config.allowed_content_types = v.split(',').map((s) => s.trim()).filter(Boolean); });
   set('BOARDS_STORAGE_SIGNING_SECRET', (v) => { config.signing_secret = v; });
   set('BOARDS_STORAGE_DATABASE_URL', (v) => { config.database_url = v; });
+  set('BOARDS_STORAGE_REDIS_URL', (v) => { config.redis_url = v; });
   set('BOARDS_STORAGE_SCRUB_INTERVAL', (v) => { config.scrub = { ...(config.scrub as object | undefined), interval: /^\d+(\.\d+)?$/.test(v) ? Number(v) : v }; });
   set('BOARDS_STORAGE_SCRUB_RATE_MB_S', (v) => { config.scrub = { ...(config.scrub as object | undefined), rate_mb_s: Number(v) }; });
   set('BOARDS_STORAGE_TRASH_RETENTION', (v) => { config.trash_retention = /^\d+$/.test(v) ? Number(v) : v; });
@@ -223,6 +228,9 @@ function resolve(raw: RawStorageConfig, origin: string): StorageConfig {
     cleanup: raw.cleanup,
     scrub: raw.scrub,
     generation: raw.generation,
+    quotas: raw.quotas,
+    webhooks: raw.webhooks,
+    ...(raw.redis_url === undefined ? {} : { redisUrl: raw.redis_url }),
   };
 }
 

@@ -24,11 +24,15 @@ import type { Catalog, CatalogArtifact, ListArtifactsQuery, UsageFigures } from 
 import { META, referenceMetadata } from './artifact-reference.ts';
 import type { ArtifactReference, Visibility } from './artifact-reference.ts';
 import { selectProvider } from './routing.ts';
+import { parseQuotaConfig } from '../quotas/quota-config.ts';
+import { QuotaGuard } from '../quotas/quota-guard.ts';
 import { ReadIntegrity } from './read-integrity.ts';
 import type { IntegrityFigures } from './read-integrity.ts';
 import type { ContentCheck } from '../content/verify-stream.ts';
 import { verifyArtifacts } from '../operations/verify.ts';
 import type { VerifyOptions, VerifyReport } from '../operations/verify.ts';
+import { syncMirrors } from '../operations/sync-mirrors.ts';
+import type { SyncMirrorsOptions, SyncMirrorsReport } from '../operations/sync-mirrors.ts';
 
 export interface StoreArtifactInput {
   artifactId: string;
@@ -102,9 +106,18 @@ export type VerifiedFile = OpenFile & { check?: ContentCheck };
 
 export interface HealthReport {
   ok: boolean;
-  catalog: { ok: boolean; ms: number; error?: string };
+  catalog: HealthCheck;
   /** Per provider: a real round trip's outcome and latency, and the circuit breaker's state. */
-  providers: Record<string, { ok: boolean; ms: number; error?: string; breaker?: string }>;
+  providers: Record<string, HealthCheck & { breaker?: string }>;
+}
+
+export interface HealthCheck {
+  ok: boolean;
+  ms: number;
+  /** What failed, for operators: may name paths and hosts. */
+  error?: string;
+  /** The failure's stable code (a StorageError's, or TIMEOUT): what may be shown to anyone. */
+  code?: string;
 }
 
 export interface UploadUrlRequest {
@@ -161,6 +174,8 @@ export class StorageManager {
   readonly config: StorageConfig;
   /** Where every artifact is recorded; lookups by key and listings read it. */
   readonly catalog: Catalog;
+  /** Per-tenant limits (storage.quotas), checked on every store. */
+  readonly quotas: QuotaGuard;
   /** Verified reads: checks, corrupt copies, read repair (see ReadIntegrity). */
   readonly integrity: ReadIntegrity;
   private readonly providers = new Map<string, StorageProvider>();
@@ -175,6 +190,7 @@ export class StorageManager {
     this.config = config;
     this.catalog = catalog;
     this.recorder = recorder;
+    this.quotas = new QuotaGuard(parseQuotaConfig(config.quotas ?? {}), (tenantId) => catalog.tenantTotals(tenantId));
     this.integrity = new ReadIntegrity(this);
     for (const [name, provider] of providers) this.providers.set(name, provider);
   }
@@ -239,12 +255,14 @@ export class StorageManager {
    * nothing is left: no object, no record.
    */
   private async write(storageKey: string, record: Omit<CatalogArtifact, 'storageKey' | 'storageProvider' | 'contentType' | 'size' | 'sha256'>, contentType: string, input: { content: ArtifactContent; size?: number; signal?: AbortSignal; actor?: string }): Promise<ArtifactReference> {
-    const size = this.checkDeclaredSize(input.size);
+    const bytes = inMemoryBytes(input.content);
+    // Content in memory has a known length: size rules and providers get it without being told.
+    const size = this.checkDeclaredSize(input.size) ?? bytes?.length;
+    await this.quotas.assertRoom(record.tenantId, size ?? 0);
     let providerName = selectProvider(this.config.routingRules, this.config.defaultProvider, { artifactType: record.artifactType, contentType, tenantId: record.tenantId, ...(size === undefined ? {} : { size }) });
     const entry = this.config.providers[providerName];
     const objectMetadata = referenceMetadata(record);
     let digest: ContentDigest | undefined;
-    const bytes = inMemoryBytes(input.content);
     const precomputed = bytes && bytes.length <= this.config.maxFileSize ? sha256OffThread(bytes) : undefined;
     precomputed?.catch(() => undefined);
     const spool = !bytes && entry?.spool ? await spoolToFile(input.content, join(this.config.dataDir, 'spool'), this.config.maxFileSize, input.signal) : undefined;
@@ -281,6 +299,8 @@ export class StorageManager {
       }
       const artifact: CatalogArtifact = { ...record, storageKey, storageProvider: providerName, contentType, size: digest.size, sha256: digest.sha256 };
       try {
+        // The real size, now known: a stream of unknown length is held to the quota too.
+        await this.quotas.assertRoom(record.tenantId, digest.size);
         await this.catalog.record(artifact, input.actor, 'stored', this.config.providers[providerName]?.mirrors ?? []);
       } catch (error) {
         // Never leave an object the catalog does not know.
@@ -394,6 +414,7 @@ export class StorageManager {
     const tenantId = request.tenantId ?? DEFAULT_TENANT;
     const contentType = this.checkContentType(request.contentType);
     const size = this.checkDeclaredSize(request.size);
+    await this.quotas.assertRoom(tenantId, size ?? 0);
     const storageKey = buildArtifactKey({ tenantId, artifactType: request.artifactType, ...(request.boardId === undefined ? {} : { boardId: request.boardId }), artifactId: request.artifactId, ...(request.variant === undefined ? {} : { variant: request.variant }), contentType });
     assertArtifactType(this.config.artifactTypes, request.artifactType, contentType);
     const name = selectProvider(this.config.routingRules, this.config.defaultProvider, { artifactType: request.artifactType, contentType, tenantId, ...(size === undefined ? {} : { size }) });
@@ -402,7 +423,7 @@ export class StorageManager {
     const presigned = await wrap(() => provider.getPresignedUploadUrl(storageKey, { contentType, expiresIn: checkExpiry(request.expiresIn), maxSize }), `presigning an upload on ${name}`);
     await this.catalog.addPendingUpload({
       storage_key: storageKey, provider: name, tenant_id: tenantId, board_id: request.boardId ?? null, artifact_type: request.artifactType,
-      artifact_id: request.artifactId, variant: storageKey.slice(storageKey.lastIndexOf('/') + 1), content_type: contentType, max_size: maxSize,
+      artifact_id: request.artifactId, variant: storageKey.slice(storageKey.lastIndexOf('/') + 1), content_type: contentType, max_size: maxSize, exact_size: size ?? null,
       actor: request.actor ?? null, created_at: new Date().toISOString(), expires_at: presigned.expiresAt,
     });
     return { ...presigned, storageKey, storageProvider: name };
@@ -414,52 +435,91 @@ export class StorageManager {
    */
   async acceptDirectUpload(storageKey: string, content: Readable | AsyncIterable<Uint8Array>, opts: { contentType: string; maxSize: number; signal?: AbortSignal }): Promise<void> {
     this.assertOpen();
-    const pending = await this.catalog.getPendingUpload(assertSafeKey(storageKey, 'storageKey'));
-    if (!pending || Date.parse(pending.expires_at) <= Date.now()) throw new NotFoundError(`no upload is expected for ${storageKey}`);
-    if (canonicalContentType(opts.contentType) !== pending.content_type) {
-      throw new ValidationError(`the upload was signed for ${pending.content_type}, not ${normalizeContentType(opts.contentType)}`, { code: 'CONTENT_MISMATCH' });
+    const known = await this.catalog.getPendingUpload(assertSafeKey(storageKey, 'storageKey'));
+    if (!known || Date.parse(known.expires_at) <= Date.now()) throw new NotFoundError(`no upload is expected for ${storageKey}`);
+    if (canonicalContentType(opts.contentType) !== known.content_type) {
+      throw new ValidationError(`the upload was signed for ${known.content_type}, not ${normalizeContentType(opts.contentType)}`, { code: 'CONTENT_MISMATCH' });
     }
+    // One upload per URL: this PUT holds the upload until it has landed (or failed and left nothing).
+    const pending = await this.catalog.moveUpload(storageKey, ['presigned'], 'receiving');
+    if (!pending) throw usedUpload(storageKey, (await this.catalog.getPendingUpload(storageKey))?.state);
     const provider = this.provider(pending.provider);
-    let complete = false;
-    const checked = validateContent(toByteStream(content), { contentType: pending.content_type, maxSize: Math.min(opts.maxSize, pending.max_size) }, () => { complete = true; });
+    let digest: ContentDigest | undefined;
+    const checked = validateContent(toByteStream(content), { contentType: pending.content_type, maxSize: Math.min(opts.maxSize, pending.max_size), ...(pending.exact_size === null ? {} : { declaredSize: pending.exact_size }) }, (d) => { digest = d; });
     const failure: { error?: unknown } = {};
     try {
-      await provider.upload(storageKey, remembering(checked, failure), { contentType: pending.content_type, metadata: {}, ...(opts.signal ? { signal: opts.signal } : {}) });
+      try {
+        // Never over an object already there: a recorded artifact is immutable.
+        await provider.upload(storageKey, remembering(checked, failure), { contentType: pending.content_type, metadata: {}, ifNotExists: true, ...(opts.signal ? { signal: opts.signal } : {}) });
+      } catch (error) {
+        throw asStorageError(failure.error ?? error, `receiving ${storageKey}`);
+      }
+      if (!digest) {
+        await provider.delete(storageKey).catch(() => undefined);
+        throw new StorageError(`provider "${pending.provider}" returned before reading the whole upload; nothing was kept`);
+      }
     } catch (error) {
-      throw asStorageError(failure.error ?? error, `receiving ${storageKey}`);
+      // Nothing landed: the URL may be used again.
+      await this.catalog.moveUpload(storageKey, ['receiving'], 'presigned').catch(() => undefined);
+      throw error;
     }
-    if (!complete) {
-      await provider.delete(storageKey).catch(() => undefined);
-      throw new StorageError(`provider "${pending.provider}" returned before reading the whole upload; nothing was kept`);
-    }
+    await this.catalog.moveUpload(storageKey, ['receiving'], 'received', { size: digest.size, sha256: digest.sha256 });
   }
 
   /**
-   * Record a direct upload once it has landed: the object is read back through the same checks as
-   * any store (size limit, signature, SHA-256). An object that fails them is deleted.
+   * Record a direct upload once it has landed. What came through the service (local, memory) is
+   * recorded with the size and SHA-256 of the bytes as they arrived; what went to a backend
+   * directly is read back through the same checks as any store (size, signature, SHA-256). An
+   * object that fails them is deleted.
    */
   async completeUpload(storageKey: string, opts: { tenantId: string } & ActorOptions): Promise<ArtifactReference> {
     this.assertOpen();
-    const pending = await this.catalog.getPendingUpload(assertSafeKey(storageKey, 'storageKey'));
-    if (!pending || pending.tenant_id !== opts.tenantId) throw new NotFoundError(`no upload is pending for ${storageKey}`);
-    const provider = this.provider(pending.provider);
-    const landed = await wrap(() => provider.getMetadata(storageKey), `checking ${storageKey} on ${pending.provider}`);
-    let digest: ContentDigest | undefined;
-    try {
-      if (landed.size > pending.max_size) {
-        throw new ValidationError(`the upload has ${landed.size} bytes, more than the ${pending.max_size} it was signed for`, { code: 'CONTENT_TOO_LARGE' });
+    const known = await this.catalog.getPendingUpload(assertSafeKey(storageKey, 'storageKey'));
+    if (!known || known.tenant_id !== opts.tenantId) throw new NotFoundError(`no upload is pending for ${storageKey}`);
+    if (known.state === 'receiving' || known.state === 'completing') throw new StorageError(`the upload of ${storageKey} is still under way; complete it once its PUT has been answered`, { code: 'CONFLICT' });
+    let size: number;
+    let sha256: string;
+    if (known.state === 'received' && known.received_sha256 !== null && known.received_size !== null) {
+      size = known.received_size;
+      sha256 = known.received_sha256;
+    } else {
+      // Held while it is read back: no PUT through the service can start meanwhile.
+      const pending = await this.catalog.moveUpload(storageKey, ['presigned'], 'completing');
+      if (!pending) throw usedUpload(storageKey, (await this.catalog.getPendingUpload(storageKey))?.state);
+      const provider = this.provider(pending.provider);
+      let digest: ContentDigest | undefined;
+      try {
+        const landed = await wrap(() => provider.getMetadata(storageKey), `checking ${storageKey} on ${pending.provider}`);
+        try {
+          if (landed.size > pending.max_size) {
+            throw new ValidationError(`the upload has ${landed.size} bytes, more than the ${pending.max_size} it was signed for`, { code: 'CONTENT_TOO_LARGE' });
+          }
+          const stream = await wrap(() => provider.openDownload(storageKey), `reading back ${storageKey}`);
+          for await (const _ of validateContent(toByteStream(stream), { contentType: pending.content_type, maxSize: pending.max_size, ...(pending.exact_size === null ? {} : { declaredSize: pending.exact_size }) }, (d) => { digest = d; })) { /* the checks are the point */ }
+        } catch (error) {
+          await provider.delete(storageKey).catch(() => undefined);
+          await this.catalog.removePendingUpload(storageKey);
+          throw asStorageError(error, `checking the upload ${storageKey}`);
+        }
+      } catch (error) {
+        await this.catalog.moveUpload(storageKey, ['completing'], 'presigned').catch(() => undefined);
+        throw error;
       }
-      const stream = await wrap(() => provider.openDownload(storageKey), `reading back ${storageKey}`);
-      for await (const _ of validateContent(toByteStream(stream), { contentType: pending.content_type, maxSize: pending.max_size }, (d) => { digest = d; })) { /* the checks are the point */ }
+      size = digest!.size;
+      sha256 = digest!.sha256;
+    }
+    try {
+      await this.quotas.assertRoom(known.tenant_id, size);
     } catch (error) {
-      await provider.delete(storageKey).catch(() => undefined);
+      // Over quota with what landed: the object goes, as for any other failed check.
+      await this.provider(known.provider).delete(storageKey).catch(() => undefined);
       await this.catalog.removePendingUpload(storageKey);
-      throw asStorageError(error, `checking the upload ${storageKey}`);
+      throw error;
     }
     const artifact: CatalogArtifact = {
-      artifactId: pending.artifact_id, storageKey, storageProvider: pending.provider, contentType: pending.content_type,
-      size: digest!.size, sha256: digest!.sha256, visibility: 'private', createdAt: new Date().toISOString(), tenantId: pending.tenant_id,
-      ...(pending.board_id === null ? {} : { boardId: pending.board_id }), artifactType: pending.artifact_type, variant: pending.variant, metadata: {},
+      artifactId: known.artifact_id, storageKey, storageProvider: known.provider, contentType: known.content_type,
+      size, sha256, visibility: 'private', createdAt: new Date().toISOString(), tenantId: known.tenant_id,
+      ...(known.board_id === null ? {} : { boardId: known.board_id }), artifactType: known.artifact_type, variant: known.variant, metadata: {},
     };
     await this.catalog.record(artifact, opts.actor, 'upload_completed');
     return this.reference(artifact);
@@ -494,7 +554,8 @@ export class StorageManager {
         await Promise.race([check(), new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${HEALTH_TIMEOUT_MS} ms`)), HEALTH_TIMEOUT_MS); })]);
         return { ok: true, ms: Math.round(performance.now() - started) };
       } catch (error) {
-        return { ok: false, ms: Math.round(performance.now() - started), error: (error as Error).message };
+        const code = error instanceof StorageError ? error.code : /no answer within/.test((error as Error).message) ? 'TIMEOUT' : 'STORAGE_ERROR';
+        return { ok: false, ms: Math.round(performance.now() - started), error: (error as Error).message, code };
       } finally {
         clearTimeout(timer);
       }
@@ -605,6 +666,16 @@ export class StorageManager {
     await this.integrity.settled();
     await Promise.all([...this.providers.values()].map((p) => p.close?.()));
     await this.catalog.close();
+  }
+
+  /**
+   * Backfill mirrors: every artifact gets a verified, recorded copy on each mirror its provider
+   * has now (artifacts moved home from a fallback, a mirror added later). Run it again to resume.
+   */
+  async syncMirrors(options: SyncMirrorsOptions = {}): Promise<SyncMirrorsReport> {
+    this.assertOpen();
+    if (options.provider !== undefined) this.provider(options.provider);
+    return syncMirrors(this, options);
   }
 
   /** Wait for the background mirror pass, then copy whatever else is due; returns that pass's report. */
@@ -722,6 +793,13 @@ function checkFilename(filename: string): string {
     throw new ValidationError('filename may not contain control characters, quotes, slashes or backslashes, and is at most 255 characters');
   }
   return filename;
+}
+
+/** Why a PUT or a completion cannot take an upload: gone, under way, or used already. */
+function usedUpload(storageKey: string, state: string | undefined): StorageError {
+  if (state === undefined) return new NotFoundError(`no upload is expected for ${storageKey}`);
+  if (state === 'receiving' || state === 'completing') return new StorageError(`another upload to ${storageKey} is under way; an upload URL is good for one upload`, { code: 'CONFLICT' });
+  return new StorageError(`${storageKey} has been uploaded already; an upload URL is good for one upload (ask for a new one)`, { code: 'CONFLICT' });
 }
 
 /** A stream that can be read once; asking again is a bug the retry layer must not hit. */

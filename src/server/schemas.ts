@@ -6,6 +6,8 @@
 const safeId = { type: 'string', pattern: '^[A-Za-z0-9._-]{1,128}$' } as const;
 const tenantQuery = { ...safeId, description: 'service tokens only: the tenant to act for (or the X-Tenant-Id header)' } as const;
 
+const usageFigures = { type: 'object', properties: { bytes: { type: 'integer' }, artifacts: { type: 'integer' } } } as const;
+
 export const errorSchema = {
   $id: 'Error',
   type: 'object',
@@ -14,7 +16,15 @@ export const errorSchema = {
     error: {
       type: 'object',
       required: ['code', 'message'],
-      properties: { code: { type: 'string' }, message: { type: 'string' } },
+      properties: {
+        code: { type: 'string' },
+        message: { type: 'string' },
+        quota: {
+          type: 'object',
+          description: 'QUOTA_EXCEEDED (507) only: the tenant\'s usage, its limits and what the refused store asked for',
+          properties: { used: usageFigures, allowed: usageFigures, requested: usageFigures },
+        },
+      },
     },
   },
 } as const;
@@ -204,11 +214,16 @@ export const statsResponse = {
     total: { type: 'object', properties: countAndBytes },
     byArtifactType: { type: 'array', items: { type: 'object', properties: { artifactType: { type: 'string' }, ...countAndBytes } } },
     byProvider: { type: 'array', items: { type: 'object', properties: { provider: { type: 'string' }, ...countAndBytes } } },
+    quota: {
+      type: 'object',
+      description: 'present when the tenant has a quota (storage.quotas): live artifacts against the limits; the trash is not counted',
+      properties: { used: usageFigures, allowed: usageFigures },
+    },
     trash: { type: 'object', description: 'deleted artifacts still in the trash (not in the figures above)', properties: countAndBytes },
   },
 } as const;
 
-const check = { type: 'object', properties: { ok: { type: 'boolean' }, ms: { type: 'number' }, error: { type: 'string' } } } as const;
+const check = { type: 'object', properties: { ok: { type: 'boolean' }, ms: { type: 'number' }, error: { type: 'string', description: 'the failure\'s code; the server log has its message' }, breaker: { type: 'string' } } } as const;
 
 export const healthResponse = {
   type: 'object',
