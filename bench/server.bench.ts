@@ -63,6 +63,8 @@ export async function startService(root: string, options: { maxFileSize?: string
     `      verify_reads: ${options.verifyReads ?? true}`,
     '  server:',
     '    log_level: warn',
+    // One tenant drives the whole load: its share of uploads in progress must not be what is measured.
+    '    max_concurrent_uploads_per_tenant: 256',
     '  auth:',
     `    jwt_secret: ${secret}`,
     '',
