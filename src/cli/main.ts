@@ -14,6 +14,7 @@ import { registerServe } from './commands/serve.ts';
 import { registerToken } from './commands/token.ts';
 import { registerCleanup } from './commands/cleanup.ts';
 import { registerRebalance } from './commands/rebalance.ts';
+import { registerMigrate } from './commands/migrate.ts';
 
 export function buildProgram(): Command {
   const program = new Command('boards-storage')
@@ -50,6 +51,7 @@ export function buildProgram(): Command {
   registerToken(program);
   registerCleanup(program, run);
   registerRebalance(program, run);
+  registerMigrate(program, run);
   return program;
 }
 
