@@ -15,6 +15,8 @@ import { registerToken } from './commands/token.ts';
 import { registerCleanup } from './commands/cleanup.ts';
 import { registerRebalance } from './commands/rebalance.ts';
 import { registerMigrate } from './commands/migrate.ts';
+import { registerBackup } from './commands/backup.ts';
+import { registerRestore } from './commands/restore.ts';
 
 export function buildProgram(): Command {
   const program = new Command('boards-storage')
@@ -52,6 +54,8 @@ export function buildProgram(): Command {
   registerCleanup(program, run);
   registerRebalance(program, run);
   registerMigrate(program, run);
+  registerBackup(program, run);
+  registerRestore(program, run);
   return program;
 }
 

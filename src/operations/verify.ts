@@ -142,9 +142,12 @@ async function findOrphans(storage: StorageManager, options: VerifyOptions, repo
 }
 
 async function isRecordedOn(storage: StorageManager, key: string, provider: string): Promise<boolean> {
-  const artifact = await storage.catalog.get(key);
-  if (!artifact) return (await storage.catalog.getPendingUpload(key)) !== undefined;
+  // A deleted artifact's object stays in place while it is in the trash.
+  const artifact = (await storage.catalog.get(key)) ?? (await storage.catalog.trash.get(key));
+  if (!artifact) return (await storage.catalog.getPendingUpload(key)) !== undefined || storage.catalog.migrations.holdsObject(provider, key);
   if (artifact.storageProvider === provider) return true;
+  // A migration keeps the source copy until it is finalized, and writes the destination's before the switch.
+  if (await storage.catalog.migrations.holdsObject(provider, key)) return true;
   // A pending copy may have landed already: it is on its way to being recorded, not an orphan.
   return (await storage.catalog.copiesOf(key)).some((copy) => copy.provider === provider);
 }
