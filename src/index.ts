@@ -71,3 +71,12 @@ export { resolveServerConfig } from './server/server-config.ts';
 export type { ServerConfig, AuthSettings } from './server/server-config.ts';
 export { mintToken, resolveJwtSecret } from './server/auth.ts';
 export type { MintTokenOptions, Principal } from './server/auth.ts';
+
+export { resumeMigration, migrationStatus, listMigrations, finalizeMigration, rollbackMigration } from './operations/migrate.ts';
+export type { MigrateOptions, MigrationJob, MigrationProgress, MigrationReport, MigrationStatus } from './operations/migrate.ts';
+export { backup, listBackups } from './operations/backup.ts';
+export type { BackupOptions, BackupManifest } from './operations/backup.ts';
+export { restore } from './operations/restore.ts';
+export type { RestoreOptions, RestoreReport } from './operations/restore.ts';
+export { pointInTimeRestore } from './operations/point-in-time.ts';
+export type { PointInTimeOptions, PointInTimeReport } from './operations/point-in-time.ts';
