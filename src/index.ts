@@ -74,7 +74,7 @@ export type { MintTokenOptions, Principal } from './server/auth.ts';
 
 export { resumeMigration, migrationStatus, listMigrations, finalizeMigration, rollbackMigration } from './operations/migrate.ts';
 export type { MigrateOptions, MigrationJob, MigrationProgress, MigrationReport, MigrationStatus } from './operations/migrate.ts';
-export { backup, listBackups } from './operations/backup.ts';
+export { backup } from './operations/backup.ts';
 export type { BackupOptions, BackupManifest } from './operations/backup.ts';
 export { restore } from './operations/restore.ts';
 export type { RestoreOptions, RestoreReport } from './operations/restore.ts';
