@@ -1,11 +1,12 @@
 /**
- * The Cloud Storage emulator from the pinned `firebase-tools` package, serving the GCS JSON API on
+ * The Cloud Storage emulator from the pinned `firebase-tools` package (installed by
+ * `scripts/gcs-emulator.sh` into its state folder, not a dependency of the project), serving the GCS JSON API on
  * 127.0.0.1 without Java: its Firebase rules runtime (a Java process) is never started, and only
  * the GCS routes (`/storage/v1/...`, `/upload/storage/v1/...`, `/{bucket}/{object}`) are used,
  * which firebase-tools serves through its admin layer without rules. `scripts/gcs-emulator.sh`
  * starts this file; run it directly only for debugging:
  *
- *   node scripts/gcs-emulator.ts --port 9199 --dir /some/state/dir
+ *   node scripts/gcs-emulator.ts --port 9199 --dir /some/state/dir --tools /where/firebase-tools/is/installed
  *
  * Two gaps of the emulator are filled here, both as the GCS JSON API documents them, so the
  * provider's real code paths run against it:
@@ -22,9 +23,7 @@ import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-
-const require = createRequire(import.meta.url);
+import { join, resolve } from 'node:path';
 
 interface Upload { id: string; size: number; status: string; bucketId: string; objectId: string }
 interface Emulator {
@@ -46,6 +45,8 @@ for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i]!.repla
 const port = Number(args.get('port') ?? 9199);
 const dir = args.get('dir') ?? join(process.cwd(), '.gcs-emulator');
 const projectId = args.get('project') ?? 'boards-test';
+// firebase-tools is resolved from the folder the script installed it into.
+const require = createRequire(resolve(args.get('tools') ?? join(dir, 'tools'), 'package.json'));
 
 // The emulator keeps its blobs under os.tmpdir(): point that at our state directory.
 mkdirSync(join(dir, 'tmp'), { recursive: true });

@@ -36,6 +36,7 @@ export type { SupabaseProvider, SupabaseProviderConfig } from './providers/supab
 export { signUrl, verifySignedUrl, verifySignedRequest, SIGNED_PATH } from './providers/signed-url.ts';
 export type { SignedUrlClaims, SignedMethod } from './providers/signed-url.ts';
 export { encodeCursor, decodeCursor } from './providers/list-cursor.ts';
+export type { Layer } from './layers/layer.ts';
 
 export { buildArtifactKey, buildTempKey, parseArtifactKey, assertSafeId, assertSafeKey } from './keys.ts';
 export type { ArtifactKeyParts, ParsedArtifactKey } from './keys.ts';
@@ -63,14 +64,7 @@ export {
 } from './errors.ts';
 export type { StorageErrorCode, StorageErrorOptions } from './errors.ts';
 
-export { createServer } from './server/app.ts';
-export type { CreateServerOptions, BoardsStorageServer } from './server/app.ts';
-export { startServer } from './server/start.ts';
-export type { StartServerOptions, RunningServer } from './server/start.ts';
-export { resolveServerConfig } from './server/server-config.ts';
-export type { ServerConfig, AuthSettings } from './server/server-config.ts';
-export { mintToken, resolveJwtSecret } from './server/auth.ts';
-export type { MintTokenOptions, Principal } from './server/auth.ts';
+// The HTTP service is `boards-storage/server` (src/server/index.ts): the library loads none of it.
 
 export { resumeMigration, migrationStatus, listMigrations, finalizeMigration, rollbackMigration } from './operations/migrate.ts';
 export type { MigrateOptions, MigrationJob, MigrationProgress, MigrationReport, MigrationStatus } from './operations/migrate.ts';

@@ -67,6 +67,19 @@ describe('boards-storage CLI', () => {
     assert.deepEqual(JSON.parse(json.stderr).error.code, 'SECURITY_VIOLATION');
   });
 
+  it('blames --id, not the file name, for a bad --id', async () => {
+    const cwd = await tempDir('cli-bad-id');
+    await writeFile(join(cwd, 'fox.png'), media.png());
+    const bad = await cli(cwd, 'put', 'fox.png', '--type', 'image', '--id', 'bad id');
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /^boards-storage: SECURITY_VIOLATION: --id may contain only letters, digits/);
+    assert.doesNotMatch(bad.stderr, /file name/);
+    await writeFile(join(cwd, 'my fox.png'), media.png());
+    const named = await cli(cwd, 'put', 'my fox.png', '--type', 'image');
+    assert.match(named.stderr, /the file name "my fox\.png" is not a safe artifact id; pass --id/);
+    assert.equal((await cli(cwd, 'put', 'my fox.png', '--type', 'image', '--id', 'fox')).code, 0);
+  });
+
   it('checks every provider with doctor (the signed URL needs a running service: see test/server/public-url.test.ts)', async () => {
     const cwd = await tempDir('cli-doctor');
     const doctor = await cli(cwd, '--json', 'doctor');

@@ -2,21 +2,24 @@ import { createHash, randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import type { DatabaseSync } from 'node:sqlite';
 import { isAbsolute, join, resolve } from 'node:path';
-import { Kysely, Migrator, PostgresDialect, sql } from 'kysely';
-import type { Transaction } from 'kysely';
-import { ConfigError, ProviderUnavailableError, StorageError } from '../errors.ts';
+import type { Kysely, Transaction } from 'kysely';
+import type * as KyselyModule from 'kysely';
+import { ConfigError, InsufficientStorageError, isDiskFull, ProviderUnavailableError, StorageError } from '../errors.ts';
+import { assertOptionalPackages } from '../config/optional-packages.ts';
 import { assertSafeId, assertSafePrefix } from '../keys.ts';
-import { decodeCursor, encodeCursor, listLimit } from '../providers/list-cursor.ts';
+import { decodeCursor, encodeCursor, invalidCursor, listLimit } from '../providers/list-cursor.ts';
 import type { ArtifactReference, Visibility } from '../manager/artifact-reference.ts';
 import { catalogMigrations } from './migrations.ts';
 import { nodeSqliteDialect } from './node-sqlite-dialect.ts';
+import { loadKysely, sql } from './kysely-runtime.ts';
 import { SqliteWrites } from './sqlite-writes.ts';
 import { BackgroundCheckpointer } from '../sqlite/background-checkpoint.ts';
+import { createPrivateFile } from '../sqlite/private-file.ts';
 import { TrashRecords } from './trash-records.ts';
 import { MigrationRecords } from './migration-records.ts';
-import type { ArtifactRow, AuditAction, AuditInsert, CatalogTables, PendingUploadRow } from './tables.ts';
+import type { ArtifactRow, AuditAction, AuditInsert, CatalogTables, PendingUploadRow, UploadState } from './tables.ts';
 
-export type { AuditAction, PendingUploadRow } from './tables.ts';
+export type { AuditAction, PendingUploadRow, UploadState } from './tables.ts';
 
 /** An artifact as the catalog records it: the reference less its URL, plus lifecycle fields. */
 export type CatalogArtifact = Omit<ArtifactReference, 'storageUrl'> & { jobId?: string; generationId?: string; expiresAt?: string };
@@ -83,10 +86,12 @@ export class Catalog {
 
   /** Connect and bring the schema up to date. */
   static async open(options: { databaseUrl?: string; dataDir: string }): Promise<Catalog> {
-    const { db, dialect, sqlite, path } = await connect(options.databaseUrl, options.dataDir);
+    const kysely = await loadKysely();
+    const { db, dialect, sqlite, path } = await connect(kysely, options.databaseUrl, options.dataDir);
     const catalog = new Catalog(db, dialect);
     try {
-      const { error } = await new Migrator({ db, provider: catalogMigrations }).migrateToLatest();
+      // Migration names were handed out to parallel work (0003, 0006, ...): a database may have run a later one first.
+      const { error } = await new kysely.Migrator({ db, provider: catalogMigrations, allowUnorderedMigrations: true }).migrateToLatest();
       if (error) throw error;
       // The migrator's queries have opened the connection.
       const connection = sqlite?.();
@@ -160,6 +165,8 @@ export class Catalog {
     const tenant = assertSafeId('tenantId', query.tenantId ?? 'default');
     const limit = listLimit(query.limit);
     const after = decodeCursor(query.cursor);
+    // A cursor names a key of this tenant's listing; any other is not one this listing issued.
+    if (after && !after.startsWith(`${tenant}/`)) throw invalidCursor();
     let select = this.db.selectFrom('artifacts').selectAll().where('tenant_id', '=', tenant);
     if (query.boardId !== undefined) select = select.where('board_id', '=', assertSafeId('boardId', query.boardId));
     if (query.artifactType !== undefined) select = select.where('artifact_type', '=', assertSafeId('artifactType', query.artifactType));
@@ -266,7 +273,8 @@ export class Catalog {
     return rows.map(fromRow);
   }
 
-  async addPendingUpload(upload: PendingUploadRow): Promise<void> {
+  async addPendingUpload(input: Omit<PendingUploadRow, 'state' | 'exact_size' | 'received_size' | 'received_sha256'> & { exact_size?: number | null }): Promise<void> {
+    const upload: PendingUploadRow = { ...input, state: 'presigned', exact_size: input.exact_size ?? null, received_size: null, received_sha256: null };
     await this.run('recording a pending upload', () => this.db.transaction().execute(async (tx) => {
       await tx.insertInto('pending_uploads').values(upload).execute();
       await insertAudit(tx, [{ action: 'upload_presigned', tenantId: upload.tenant_id, storageKey: upload.storage_key, ...(upload.actor ? { actor: upload.actor } : {}), details: { provider: upload.provider, maxSize: upload.max_size } }]);
@@ -275,7 +283,19 @@ export class Catalog {
 
   async getPendingUpload(storageKey: string): Promise<PendingUploadRow | undefined> {
     const row = await this.run('reading pending uploads', () => this.db.selectFrom('pending_uploads').selectAll().where('storage_key', '=', storageKey).executeTakeFirst());
-    return row ? { ...row, max_size: Number(row.max_size) } : undefined;
+    return row ? pendingUpload(row) : undefined;
+  }
+
+  /**
+   * Move a pending upload from one of `from` to `to` in one statement: of two callers racing for
+   * the same upload exactly one gets the row back. `received` records what landed.
+   */
+  async moveUpload(storageKey: string, from: UploadState[], to: UploadState, received?: { size: number; sha256: string }): Promise<PendingUploadRow | undefined> {
+    const row = await this.run('updating a pending upload', () => this.db.updateTable('pending_uploads')
+      .set({ state: to, ...(received ? { received_size: received.size, received_sha256: received.sha256 } : {}) })
+      .where('storage_key', '=', storageKey).where('state', 'in', from)
+      .returningAll().executeTakeFirst());
+    return row ? pendingUpload(row) : undefined;
   }
 
   async removePendingUpload(storageKey: string): Promise<void> {
@@ -304,7 +324,7 @@ export class Catalog {
       const rows = await this.db.deleteFrom('pending_uploads')
         .where('storage_key', 'in', this.db.selectFrom('pending_uploads').select('storage_key').where('expires_at', '<=', at).orderBy('expires_at').limit(limit))
         .returningAll().execute();
-      return rows.map((r) => ({ ...r, max_size: Number(r.max_size) }));
+      return rows.map(pendingUpload);
     });
   }
 
@@ -345,6 +365,19 @@ export class Catalog {
     });
   }
 
+  /**
+   * Claim this interval's run of a periodic job: true for exactly one caller (of every process
+   * sharing the catalog) once `intervalMs` has passed since the last claimed start.
+   */
+  async claimScheduledRun(name: string, holder: string, now: Date, intervalMs: number): Promise<boolean> {
+    const cutoff = new Date(now.getTime() - intervalMs).toISOString();
+    return this.run('claiming a scheduled run', async () => {
+      await this.db.insertInto('scheduled_runs').values({ name, started_at: new Date(0).toISOString(), holder: null }).onConflict((oc) => oc.column('name').doNothing()).execute();
+      const result = await this.db.updateTable('scheduled_runs').set({ started_at: now.toISOString(), holder }).where('name', '=', name).where('started_at', '<=', cutoff).executeTakeFirst();
+      return Number(result.numUpdatedRows) > 0;
+    });
+  }
+
   async ping(): Promise<void> {
     await this.run('reaching the catalog', () => sql`SELECT 1`.execute(this.db));
   }
@@ -360,6 +393,9 @@ export class Catalog {
       return await operation();
     } catch (error) {
       if (error instanceof StorageError) throw error;
+      if (isDiskFull(error)) {
+        throw new InsufficientStorageError(`catalog: ${what} failed: the disk holding the catalog is full; free space (delete artifacts permanently, empty the trash) and retry`, { cause: error });
+      }
       const code = (error as { code?: string }).code;
       // Connection trouble is retryable; anything else is a bug or a constraint, reported as is.
       if (code === 'ECONNREFUSED' || code === 'ETIMEDOUT' || code === 'ECONNRESET' || code === '57P01' || code === 'SQLITE_BUSY' || code === 'ERR_SQLITE_ERROR' && /locked|busy/i.test((error as Error).message)) {
@@ -385,21 +421,25 @@ function auditRows(events: AuditEvent[]): AuditInsert[] {
   }));
 }
 
-async function connect(databaseUrl: string | undefined, dataDir: string): Promise<{ db: Kysely<CatalogTables>; dialect: 'sqlite' | 'postgres'; sqlite?: () => DatabaseSync | undefined; path?: string }> {
+async function connect(kysely: typeof KyselyModule, databaseUrl: string | undefined, dataDir: string): Promise<{ db: Kysely<CatalogTables>; dialect: 'sqlite' | 'postgres'; sqlite?: () => DatabaseSync | undefined; path?: string }> {
   if (databaseUrl === undefined || databaseUrl.startsWith('sqlite:') || databaseUrl.startsWith('file:')) {
     const given = databaseUrl?.replace(/^(sqlite|file):(\/\/)?/, '');
     let path: string;
     if (given === ':memory:') path = ':memory:';
     else {
       path = given ? (isAbsolute(given) ? given : resolve(given)) : join(resolve(dataDir), 'catalog.sqlite');
-      await mkdir(join(path, '..'), { recursive: true }).catch((error: unknown) => {
-        throw new ConfigError(`database_url: cannot create the folder of ${path} (${(error as NodeJS.ErrnoException).code})`, { cause: error });
-      });
+      try {
+        await mkdir(join(path, '..'), { recursive: true, mode: 0o700 });
+        createPrivateFile(path);
+      } catch (error) {
+        throw new ConfigError(`database_url: cannot create ${path} or its folder (${(error as NodeJS.ErrnoException).code})`, { cause: error });
+      }
     }
     let connection: DatabaseSync | undefined;
-    return { db: new Kysely<CatalogTables>({ dialect: nodeSqliteDialect(path, (opened) => { connection = opened; }) }), dialect: 'sqlite', sqlite: () => connection, path };
+    return { db: new kysely.Kysely<CatalogTables>({ dialect: nodeSqliteDialect(kysely.SqliteDialect, path, (opened) => { connection = opened; }) }), dialect: 'sqlite', sqlite: () => connection, path };
   }
   if (/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    assertOptionalPackages('postgres', 'database_url');
     const pg = (await import('pg')).default;
     const int8 = 20;
     const pool = new pg.Pool({
@@ -409,7 +449,7 @@ async function connect(databaseUrl: string | undefined, dataDir: string): Promis
       // Sizes are bigint columns; they fit a JavaScript number (up to 8 PiB), so read them as numbers.
       types: { getTypeParser: ((oid: number, format?: string) => (oid === int8 ? Number : pg.types.getTypeParser(oid, format as never))) as never },
     });
-    return { db: new Kysely<CatalogTables>({ dialect: new PostgresDialect({ pool }) }), dialect: 'postgres' };
+    return { db: new kysely.Kysely<CatalogTables>({ dialect: new kysely.PostgresDialect({ pool }) }), dialect: 'postgres' };
   }
   throw new ConfigError('database_url: use a postgres:// URL, or sqlite:PATH (the default is a SQLite file in the data directory)');
 }
@@ -461,4 +501,10 @@ export function auditId(): string {
 /** A stable 63-bit id for a lock name. */
 function advisoryLockId(name: string): string {
   return BigInt.asIntN(64, BigInt('0x' + createHash('sha256').update(`boards-storage:${name}`).digest('hex').slice(0, 16))).toString();
+}
+
+/** PostgreSQL returns bigint columns as strings. */
+function pendingUpload(row: PendingUploadRow): PendingUploadRow {
+  const count = (v: number | string | null) => (v === null ? null : Number(v));
+  return { ...row, max_size: Number(row.max_size), exact_size: count(row.exact_size), received_size: count(row.received_size) };
 }

@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { sql } from './kysely-runtime.ts';
 import type { Kysely } from 'kysely';
 import { insertAudit } from './catalog.ts';
 import type { CatalogTables, MigrationItemRow, MigrationItemState, MigrationRunRow, MigrationStatus } from './tables.ts';

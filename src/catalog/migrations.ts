@@ -78,6 +78,28 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('copies_due').on('copies').columns(['status', 'next_attempt_at']).execute();
     },
   },
+  '0003_scrub': {
+    // Background jobs that run once per interval across every node sharing the catalog (the scrub):
+    // when each last started, claimed with a conditional update.
+    async up(db: Kysely<unknown>) {
+      await db.schema.createTable('scheduled_runs')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('started_at', 'text', (c) => c.notNull())
+        .addColumn('holder', 'text')
+        .execute();
+    },
+  },
+  '0005_uploads': {
+    // A presigned upload's life: presigned -> receiving (one PUT holds it) -> received (what
+    // landed: its size and SHA-256 as the bytes arrived) -> recorded by completion. `exact_size`
+    // is the byte count the URL was signed for, when the caller gave one.
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('pending_uploads').addColumn('state', 'text', (c) => c.notNull().defaultTo('presigned')).execute();
+      await db.schema.alterTable('pending_uploads').addColumn('exact_size', 'bigint').execute();
+      await db.schema.alterTable('pending_uploads').addColumn('received_size', 'bigint').execute();
+      await db.schema.alterTable('pending_uploads').addColumn('received_sha256', 'text').execute();
+    },
+  },
   '0006_operations': {
     // Soft delete, and provider migrations whose state survives the process that runs them.
     async up(db: Kysely<unknown>) {

@@ -1,18 +1,18 @@
-import { DatabaseSync } from 'node:sqlite';
-import type { StatementSync } from 'node:sqlite';
-import { SqliteDialect } from 'kysely';
-import type { SqliteDatabase, SqliteStatement } from 'kysely';
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import { sqlite } from '../sqlite/node-sqlite.ts';
+import type { SqliteDatabase, SqliteDialect, SqliteStatement } from 'kysely';
 
 /**
  * Kysely's SQLite dialect speaks the better-sqlite3 interface; node:sqlite is the same idea with
  * spread parameters. This adapter lets the catalog use the SQLite built into Node (no native addon).
  * `opened` receives the one connection once Kysely opens it (on its first query), for statements
- * the catalog prepares itself; it must use it only while it holds Kysely's connection.
+ * the catalog prepares itself; it must use it only while it holds Kysely's connection. `Dialect` is
+ * Kysely's class, passed in because the catalog loads Kysely on first use.
  */
-export function nodeSqliteDialect(path: string, opened?: (db: DatabaseSync) => void): SqliteDialect {
-  return new SqliteDialect({
+export function nodeSqliteDialect(Dialect: typeof SqliteDialect, path: string, opened?: (db: DatabaseSync) => void): SqliteDialect {
+  return new Dialect({
     database: async () => {
-      const db = new DatabaseSync(path);
+      const db = new sqlite.DatabaseSync(path);
       // The busy timeout first: switching to WAL waits for a lock when another process opens the file at once.
       db.exec('PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;');
       opened?.(db);

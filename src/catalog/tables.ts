@@ -6,6 +6,7 @@ export interface CatalogTables {
   pending_uploads: PendingUploadRow;
   audit_log: AuditRow;
   copies: CopyRow;
+  scheduled_runs: ScheduledRunRow;
   trash: TrashRow;
   migration_runs: MigrationRunRow;
   migration_items: MigrationItemRow;
@@ -49,6 +50,13 @@ export interface MigrationItemRow {
   size: number;
   state: MigrationItemState;
   reason: string | null;
+}
+
+/** When a periodic job (the scrub) last started, and on which node. */
+export interface ScheduledRunRow {
+  name: string;
+  started_at: string;
+  holder: string | null;
 }
 
 export interface CopyRow {
@@ -95,7 +103,16 @@ export interface PendingUploadRow {
   actor: string | null;
   created_at: string;
   expires_at: string;
+  /** presigned -> receiving (a PUT through the service holds it) -> received; `completing` while completion reads back. */
+  state: UploadState;
+  /** The byte count the upload was signed for, when the caller gave one: exactly this many. */
+  exact_size: number | null;
+  /** What landed through the service: its size and the SHA-256 of the bytes as they arrived. */
+  received_size: number | null;
+  received_sha256: string | null;
 }
+
+export type UploadState = 'presigned' | 'receiving' | 'received' | 'completing';
 
 export interface AuditRow {
   id: Generated<string>;

@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { sql } from './kysely-runtime.ts';
 import type { Kysely } from 'kysely';
 import { StorageError } from '../errors.ts';
 import { assertSafeId } from '../keys.ts';

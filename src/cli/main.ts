@@ -17,6 +17,7 @@ import { registerRebalance } from './commands/rebalance.ts';
 import { registerMigrate } from './commands/migrate.ts';
 import { registerBackup } from './commands/backup.ts';
 import { registerRestore } from './commands/restore.ts';
+import { registerVerify } from './commands/verify.ts';
 
 export function buildProgram(): Command {
   const program = new Command('boards-storage')
@@ -56,6 +57,7 @@ export function buildProgram(): Command {
   registerMigrate(program, run);
   registerBackup(program, run);
   registerRestore(program, run);
+  registerVerify(program, run);
   return program;
 }
 

@@ -73,3 +73,28 @@ export function jobProgressBar(label: string, enabled: boolean): JobProgressBar 
     },
   };
 }
+
+/**
+ * A progress bar over a count of items (artifacts) on stderr when it is a terminal; nothing
+ * otherwise. `total` may be an estimate; the bar stops at it.
+ */
+export function progressBar(label: string, total: number | undefined, enabled: boolean): { update(done: number, bytes: number): void; stop(): void } {
+  const bar = enabled && process.stderr.isTTY
+    ? new cliProgress.SingleBar({
+      format: `${label} [{bar}] {value} of {total} | {read} read`,
+      stream: process.stderr,
+      hideCursor: true,
+      clearOnComplete: false,
+    }, cliProgress.Presets.shades_classic)
+    : undefined;
+  bar?.start(total ?? 0, 0, { read: formatBytes(0) });
+  return {
+    update(done, bytes) {
+      if (total !== undefined && done > total) bar?.setTotal(done);
+      bar?.update(done, { read: formatBytes(bytes) });
+    },
+    stop() {
+      bar?.stop();
+    },
+  };
+}

@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import type * as Yaml from 'yaml';
 import { ConfigError } from '../errors.ts';
 import { isWellFormedContentType } from '../content/content-types.ts';
+import type { ArtifactFamily } from '../content/artifact-types.ts';
 import { formatIssues } from './provider-config.ts';
 import { storageConfigSchema } from './schema.ts';
 import type { RawStorageConfig, StorageConfigInput } from './schema.ts';
@@ -26,6 +27,7 @@ export interface ProviderEntry {
   type: string;
   config: Record<string, unknown>;
   timeout_ms?: number;
+  upload_idle_timeout_ms?: number;
   retry?: { max_attempts: number; base_delay_ms: number; max_delay_ms: number; max_total_ms: number };
   circuit_breaker?: { failure_threshold?: number; error_rate?: number; window_ms: number; min_requests: number; reset_timeout_ms: number };
   fallback?: string;
@@ -42,6 +44,8 @@ export interface StorageConfig {
   routingRules: RoutingRule[];
   maxFileSize: number;
   allowedContentTypes: string[];
+  /** Artifact type -> the family of content it holds; `temp` is the manager's own and never listed. */
+  artifactTypes: Record<string, ArtifactFamily>;
   dataDir: string;
   signingSecret?: string;
   databaseUrl?: string;
@@ -50,6 +54,7 @@ export interface StorageConfig {
   server: Record<string, unknown>;
   auth: Record<string, unknown>;
   cleanup: Record<string, unknown>;
+  scrub: Record<string, unknown>;
   generation: Record<string, unknown>;
 }
 
@@ -139,6 +144,8 @@ function applyEnvironment(raw: Record<string, unknown>, env: Record<string, stri
   set('BOARDS_STORAGE_ALLOWED_CONTENT_TYPES', (v) => { config.allowed_content_types = v.split(',').map((s) => s.trim()).filter(Boolean); });
   set('BOARDS_STORAGE_SIGNING_SECRET', (v) => { config.signing_secret = v; });
   set('BOARDS_STORAGE_DATABASE_URL', (v) => { config.database_url = v; });
+  set('BOARDS_STORAGE_SCRUB_INTERVAL', (v) => { config.scrub = { ...(config.scrub as object | undefined), interval: /^\d+(\.\d+)?$/.test(v) ? Number(v) : v }; });
+  set('BOARDS_STORAGE_SCRUB_RATE_MB_S', (v) => { config.scrub = { ...(config.scrub as object | undefined), rate_mb_s: Number(v) }; });
   set('BOARDS_STORAGE_TRASH_RETENTION', (v) => { config.trash_retention = /^\d+$/.test(v) ? Number(v) : v; });
   // Where the service is reached: signed URLs of local/memory providers point there (see public-url.ts).
   const server = (overrides: Record<string, unknown>) => { config.server = { ...(config.server as Record<string, unknown> | undefined), ...overrides }; };
@@ -173,6 +180,7 @@ function resolve(raw: RawStorageConfig, origin: string): StorageConfig {
       throw new ConfigError(`${at('allowed_content_types')}: "${type}" is not a content type or a "type/*" pattern`);
     }
   }
+  if (Object.hasOwn(raw.artifact_types, 'temp')) throw new ConfigError(`${at('artifact_types.temp')}: "temp" is reserved for the temporary files of generation jobs`);
   for (const [name, entry] of Object.entries(raw.providers)) {
     if (entry.fallback !== undefined && !(entry.fallback in raw.providers)) {
       throw new ConfigError(`${at(`providers.${name}.fallback`)}: "${entry.fallback}" is not one of the configured providers (${Object.keys(raw.providers).join(', ')})`);
@@ -206,6 +214,7 @@ function resolve(raw: RawStorageConfig, origin: string): StorageConfig {
     routingRules,
     maxFileSize: parseSize(raw.max_file_size, at('max_file_size')),
     allowedContentTypes: raw.allowed_content_types,
+    artifactTypes: raw.artifact_types,
     dataDir: raw.data_dir,
     ...(raw.signing_secret === undefined ? {} : { signingSecret: raw.signing_secret }),
     ...(raw.database_url === undefined ? {} : { databaseUrl: raw.database_url }),
@@ -213,6 +222,7 @@ function resolve(raw: RawStorageConfig, origin: string): StorageConfig {
     server: raw.server,
     auth: raw.auth,
     cleanup: raw.cleanup,
+    scrub: raw.scrub,
     generation: raw.generation,
   };
 }

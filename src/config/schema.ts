@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_ALLOWED_CONTENT_TYPES } from '../content/content-types.ts';
+import { ARTIFACT_FAMILIES, DEFAULT_ARTIFACT_TYPES } from '../content/artifact-types.ts';
 
 const size = z.union([z.number().int().nonnegative(), z.string().min(1)]);
 const oneOrMany = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
@@ -16,8 +17,13 @@ export const routingConditionSchema = z.object({
 export const providerEntrySchema = z.object({
   type: z.string().min(1),
   config: z.record(z.string(), z.unknown()).default({}),
-  /** Each attempt of each operation fails after this long (ProviderUnavailableError). */
+  /**
+   * Each attempt of each operation, uploads included, fails after this long (ProviderUnavailableError).
+   * Unset: 30 s for every operation but upload, whose total time is unbounded (see upload_idle_timeout_ms).
+   */
   timeout_ms: z.number().int().min(1).max(86_400_000).optional(),
+  /** An upload attempt fails when the provider takes no chunk, or gives no answer after the last, for this long (default 60 s). */
+  upload_idle_timeout_ms: z.number().int().min(1).max(86_400_000).optional(),
   retry: z.object({
     /** Attempts in all, the first one included. */
     max_attempts: z.number().int().min(1).max(20).default(3),
@@ -52,10 +58,15 @@ export const providerEntrySchema = z.object({
 /** The object under `storage:` in YAML, as users write it. */
 export const storageConfigSchema = z.object({
   default_provider: z.string().min(1).default('local'),
-  providers: z.record(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'provider names are letters, digits, "_" and "-"'), providerEntrySchema),
+  // Optional: without providers, the embedded default (local disk under data_dir) is added before parsing.
+  providers: z.record(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'provider names are letters, digits, "_" and "-"'), providerEntrySchema).default({}),
   routing_rules: z.array(z.object({ condition: routingConditionSchema.optional(), provider: z.string().min(1) }).strict()).default([]),
   max_file_size: size.default('5GB'),
   allowed_content_types: z.array(z.string().min(1)).min(1).default([...DEFAULT_ALLOWED_CONTENT_TYPES]),
+  /** Artifact type -> the family of content it holds (image, video, audio, text, model, any); replaces the default list. */
+  artifact_types: z.record(z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, 'artifact types are letters, digits, ".", "_" and "-"'), z.enum(ARTIFACT_FAMILIES))
+    .refine((types) => Object.keys(types).length > 0, 'list at least one artifact type')
+    .default({ ...DEFAULT_ARTIFACT_TYPES }),
   /** Where the service keeps its own state: signing secret, SQLite catalog, default local files. */
   data_dir: z.string().min(1).default('.boards-storage'),
   /** HMAC secret for the local provider's signed URLs; generated into data_dir when absent. */
@@ -67,6 +78,8 @@ export const storageConfigSchema = z.object({
   server: z.record(z.string(), z.unknown()).default({}),
   auth: z.record(z.string(), z.unknown()).default({}),
   cleanup: z.record(z.string(), z.unknown()).default({}),
+  /** The background scrub (see src/config/scrub-config.ts). */
+  scrub: z.record(z.string(), z.unknown()).default({}),
   generation: z.record(z.string(), z.unknown()).default({}),
 }).strict();
 

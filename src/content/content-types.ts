@@ -22,9 +22,29 @@ const BY_EXTENSION: Record<string, string> = {
   pth: 'application/octet-stream', gguf: 'application/octet-stream', onnx: 'application/octet-stream',
 };
 
+/**
+ * Other names in common use for the types above (what Python's `mimetypes`, `file --mime-type`,
+ * browsers and older tools print), and the one each is recorded as. The one alias table: the
+ * manager, the routing rules and the generation context all compare canonical types.
+ */
+const ALIASES: Record<string, string> = {
+  'image/jpg': 'image/jpeg', 'image/pjpeg': 'image/jpeg', 'image/x-png': 'image/png', 'image/x-webp': 'image/webp',
+  'audio/x-wav': 'audio/wav', 'audio/wave': 'audio/wav', 'audio/vnd.wave': 'audio/wav', 'audio/x-pn-wav': 'audio/wav',
+  'audio/mp3': 'audio/mpeg', 'audio/x-mp3': 'audio/mpeg', 'audio/mpeg3': 'audio/mpeg', 'audio/x-mpeg-3': 'audio/mpeg', 'audio/x-mpeg': 'audio/mpeg',
+  'audio/x-flac': 'audio/flac', 'audio/x-ogg': 'audio/ogg', 'audio/vorbis': 'audio/ogg',
+  'video/x-quicktime': 'video/quicktime', 'video/x-webm': 'video/webm',
+  'text/x-markdown': 'text/markdown', 'text/json': 'application/json', 'application/x-json': 'application/json',
+};
+
 /** `image/png; charset=x` -> `image/png` */
 export function normalizeContentType(contentType: string): string {
   return contentType.split(';', 1)[0]!.trim().toLowerCase();
+}
+
+/** The normalized type under its canonical name: `audio/x-wav` -> `audio/wav`, `image/jpg` -> `image/jpeg`. */
+export function canonicalContentType(contentType: string): string {
+  const type = normalizeContentType(contentType);
+  return ALIASES[type] ?? type;
 }
 
 export function extensionForContentType(contentType: string): string {

@@ -50,6 +50,9 @@ export async function assertSignatureMatches(head: Uint8Array, declaredType: str
   accepted ??= supported.has(declared) ? [declared] : undefined;
   if (!accepted) return; // a media type file-type does not know
   const detected = await parser.fromBuffer(head);
+  if (head.length === 0) {
+    throw new ValidationError(`the body is empty (0 bytes), but a ${declared} artifact needs its bytes; send the file's content (curl's --data-binary @FILE sends nothing when FILE does not exist)`, { code: 'CONTENT_MISMATCH', details: { declared, size: 0 } });
+  }
   if (!detected || !accepted.includes(detected.mime)) {
     const what = detected ? `looks like ${detected.mime}` : 'carries no recognisable signature';
     throw new ValidationError(`the content was declared as ${declared} but ${what}`, { code: 'CONTENT_MISMATCH', details: { declared, detected: detected?.mime } });

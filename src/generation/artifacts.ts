@@ -97,8 +97,8 @@ interface FormatInfo {
   contentType: string;
   extension: string;
   /**
-   * Content-Type headers a provider may send for this format besides the generic binary ones.
-   * `type/*` patterns allowed.
+   * Content-Type headers a provider may send for this format besides the generic binary ones,
+   * by canonical name (aliases such as `image/jpg` are resolved first). `type/*` patterns allowed.
    */
   accepts: readonly string[];
 }
@@ -106,21 +106,21 @@ interface FormatInfo {
 /** Format -> the content type it is stored as, its file extension, and what a response may call it. */
 export const FORMATS: Record<ImageFormat | VideoFormat | AudioFormat | TextFormat | ModelFormat, FormatInfo> = {
   png: { contentType: 'image/png', extension: 'png', accepts: ['image/png', 'image/apng'] },
-  jpeg: { contentType: 'image/jpeg', extension: 'jpg', accepts: ['image/jpeg', 'image/jpg', 'image/pjpeg'] },
-  jpg: { contentType: 'image/jpeg', extension: 'jpg', accepts: ['image/jpeg', 'image/jpg', 'image/pjpeg'] },
+  jpeg: { contentType: 'image/jpeg', extension: 'jpg', accepts: ['image/jpeg'] },
+  jpg: { contentType: 'image/jpeg', extension: 'jpg', accepts: ['image/jpeg'] },
   webp: { contentType: 'image/webp', extension: 'webp', accepts: ['image/webp'] },
   gif: { contentType: 'image/gif', extension: 'gif', accepts: ['image/gif'] },
   avif: { contentType: 'image/avif', extension: 'avif', accepts: ['image/avif'] },
   mp4: { contentType: 'video/mp4', extension: 'mp4', accepts: ['video/mp4', 'application/mp4', 'video/x-m4v'] },
   webm: { contentType: 'video/webm', extension: 'webm', accepts: ['video/webm'] },
   mov: { contentType: 'video/quicktime', extension: 'mov', accepts: ['video/quicktime'] },
-  mp3: { contentType: 'audio/mpeg', extension: 'mp3', accepts: ['audio/mpeg', 'audio/mp3', 'audio/mpeg3', 'audio/x-mpeg-3'] },
-  wav: { contentType: 'audio/wav', extension: 'wav', accepts: ['audio/wav', 'audio/x-wav', 'audio/wave', 'audio/vnd.wave'] },
+  mp3: { contentType: 'audio/mpeg', extension: 'mp3', accepts: ['audio/mpeg'] },
+  wav: { contentType: 'audio/wav', extension: 'wav', accepts: ['audio/wav'] },
   ogg: { contentType: 'audio/ogg', extension: 'ogg', accepts: ['audio/ogg', 'application/ogg', 'audio/opus'] },
-  flac: { contentType: 'audio/flac', extension: 'flac', accepts: ['audio/flac', 'audio/x-flac'] },
+  flac: { contentType: 'audio/flac', extension: 'flac', accepts: ['audio/flac'] },
   text: { contentType: 'text/plain', extension: 'txt', accepts: ['text/plain'] },
-  markdown: { contentType: 'text/markdown', extension: 'md', accepts: ['text/markdown', 'text/x-markdown', 'text/plain'] },
-  json: { contentType: 'application/json', extension: 'json', accepts: ['application/json', 'text/json'] },
+  markdown: { contentType: 'text/markdown', extension: 'md', accepts: ['text/markdown', 'text/plain'] },
+  json: { contentType: 'application/json', extension: 'json', accepts: ['application/json'] },
   // Weights have no registered media types: providers send octet-stream or a vendor application/* type.
   safetensors: { contentType: 'application/octet-stream', extension: 'safetensors', accepts: ['application/*'] },
   ckpt: { contentType: 'application/octet-stream', extension: 'ckpt', accepts: ['application/*'] },

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StorageError, ValidationError } from '../errors.ts';
 import { assertSafeId } from '../keys.ts';
-import { contentTypeForFileName, contentTypeMatches } from '../content/content-types.ts';
+import { canonicalContentType, contentTypeForFileName, contentTypeMatches } from '../content/content-types.ts';
 import type { ArtifactContent } from '../content/source.ts';
 import type { StorageManager } from '../manager/storage-manager.ts';
 import type { ArtifactReference, Visibility } from '../manager/artifact-reference.ts';
@@ -291,7 +291,7 @@ function assertDeclaredType(response: SafeResponse, format: keyof typeof FORMATS
   const type = response.contentType;
   if (type === undefined || GENERIC_CONTENT_TYPES.has(type)) return;
   const info = FORMATS[format];
-  if (info.accepts.some((pattern) => contentTypeMatches(pattern, type))) return;
+  if (info.accepts.some((pattern) => contentTypeMatches(pattern, canonicalContentType(type)))) return;
   throw new ValidationError(`the result was declared as ${format} (${info.contentType}) but the provider sent ${type}`, { code: 'CONTENT_MISMATCH', details: { declared: info.contentType, received: type } });
 }
 

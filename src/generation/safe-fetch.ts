@@ -1,6 +1,7 @@
-import http from 'node:http';
-import https from 'node:https';
+import { createRequire } from 'node:module';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type * as Http from 'node:http';
+import type * as Https from 'node:https';
 import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -144,6 +145,19 @@ function statusError(status: number, url: URL, headers: IncomingHttpHeaders): St
   return error;
 }
 
+const require = createRequire(import.meta.url);
+let clients: { http: typeof Http; https: typeof Https } | undefined;
+
+/**
+ * node:http and node:https load on the first download, and through require: an ESM import of
+ * node:http reads every export, and its WebSocket getters load undici (about 12 MB of memory) that
+ * a download never uses.
+ */
+function httpClient(secure: boolean): typeof Http | typeof Https {
+  clients ??= { http: require('node:http') as typeof Http, https: require('node:https') as typeof Https };
+  return secure ? clients.https : clients.http;
+}
+
 /**
  * One request, no redirects followed. The connection goes only to addresses the guard accepted:
  * an IP literal is checked here (Node connects to literals without a lookup), a name through
@@ -160,7 +174,7 @@ function requestOnce(url: URL, policy: DownloadPolicy, signal: AbortSignal): Pro
     const secure = url.protocol === 'https:';
     let failure: Error | undefined;
     let settled = false;
-    const request = (secure ? https : http).request(url, {
+    const request = httpClient(secure).request(url, {
       method: 'GET',
       agent: false, // a fresh connection per request: every connection goes through the lookup guard
       lookup: guardedLookup(check, policy.resolveHost),

@@ -1,6 +1,11 @@
-import type { StorageManager } from '../manager/storage-manager.ts';
+import type { StorageProvider } from '../providers/provider.ts';
 import type { CatalogArtifact } from '../catalog/catalog.ts';
 import { ContentCheck, verifyStream } from '../content/verify-stream.ts';
+
+/** What a copy needs: the providers by name (a StorageManager is one). */
+export interface ProviderLookup {
+  provider(name: string): StorageProvider;
+}
 
 /**
  * Copy an artifact's bytes from one provider to another, streaming, with its content type and
@@ -8,7 +13,7 @@ import { ContentCheck, verifyStream } from '../content/verify-stream.ts';
  * source fails the upload before its last byte (a CorruptionError), so the target never commits
  * them and an object already there (a copy being repaired) stays as it was.
  */
-export async function copyVerified(storage: StorageManager, artifact: CatalogArtifact, from: string, to: string): Promise<void> {
+export async function copyVerified(storage: ProviderLookup, artifact: CatalogArtifact, from: string, to: string): Promise<void> {
   const source = storage.provider(from);
   const target = storage.provider(to);
   const { metadata } = await source.getMetadata(artifact.storageKey);

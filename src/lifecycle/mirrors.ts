@@ -1,5 +1,11 @@
-import type { StorageManager } from '../manager/storage-manager.ts';
+import type { Catalog } from '../catalog/catalog.ts';
 import { copyVerified } from './copy-object.ts';
+import type { ProviderLookup } from './copy-object.ts';
+
+/** What mirroring needs (a StorageManager is one): it imports no manager, so the manager can import it. */
+export interface MirrorContext extends ProviderLookup {
+  readonly catalog: Catalog;
+}
 
 export interface MirrorReport {
   copied: number;
@@ -14,7 +20,7 @@ const MAX_BACKOFF_MS = 3600_000;
  * this at once do not copy the same one; a failed copy is tried again later with exponential
  * backoff, and one whose worker died comes due when its lease ends.
  */
-export async function processMirrorQueue(storage: StorageManager, options: { now?: () => Date; limit?: number } = {}): Promise<MirrorReport> {
+export async function processMirrorQueue(storage: MirrorContext, options: { now?: () => Date; limit?: number } = {}): Promise<MirrorReport> {
   const now = options.now ?? (() => new Date());
   const report: MirrorReport = { copied: 0, failed: [] };
   for (;;) {
@@ -38,7 +44,7 @@ export async function processMirrorQueue(storage: StorageManager, options: { now
 }
 
 /** Retry due mirror copies every `intervalMs` in the background (stores start a pass themselves). */
-export function startMirrorTask(storage: StorageManager, options: { intervalMs?: number; onError?: (error: unknown) => void } = {}): () => Promise<void> {
+export function startMirrorTask(storage: MirrorContext & { flushMirrors(): Promise<unknown> }, options: { intervalMs?: number; onError?: (error: unknown) => void } = {}): () => Promise<void> {
   let running: Promise<void> | undefined;
   const timer = setInterval(() => {
     running ??= storage.flushMirrors().then(() => undefined, options.onError).finally(() => { running = undefined; });

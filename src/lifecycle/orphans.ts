@@ -32,7 +32,10 @@ export async function findOrphans(storage: StorageManager, options: { fix?: bool
         report.missingObjects.push({ provider: name, key: record.value.key });
         record = await recorded.next();
       } else if (!object.done && (record.done || object.value.key < record.value.key)) {
-        if (!(await storage.catalog.getPendingUpload(object.value.key)) && !(await storage.catalog.migrations.holdsObject(name, object.value.key))) report.unrecordedObjects.push({ provider: name, key: object.value.key, size: object.value.size });
+        // A mirror copy is recorded in `copies`, not as the artifact's provider; a migration's copy in its items: not orphans.
+        const key = object.value.key;
+        const known = (await storage.catalog.getPendingUpload(key)) !== undefined || (await storage.catalog.copiesOf(key)).some((copy) => copy.provider === name) || (await storage.catalog.migrations.holdsObject(name, key));
+        if (!known) report.unrecordedObjects.push({ provider: name, key, size: object.value.size });
         object = await objects.next();
       } else {
         object = await objects.next();

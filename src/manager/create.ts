@@ -2,6 +2,7 @@ import { join, resolve } from 'node:path';
 import { ConfigError } from '../errors.ts';
 import { loadConfig } from '../config/load.ts';
 import { parseCleanupConfig } from '../config/cleanup-config.ts';
+import { parseScrubConfig } from '../config/scrub-config.ts';
 import { parseGenerationConfig } from '../generation/generation-config.ts';
 import type { ConfigSource, LoadConfigOptions, StorageConfig } from '../config/load.ts';
 import { dataDirSecret } from '../config/secrets.ts';
@@ -32,6 +33,7 @@ export async function createStorageManager(source?: string | CreateStorageManage
     : loadConfig(source.config, { ...options, ...(source.env ? { env: source.env } : {}) });
   // Sections read later (cleanup sweeps, generation downloads) fail here when wrong, not at first use.
   parseCleanupConfig(config.cleanup);
+  parseScrubConfig(config.scrub);
   parseGenerationConfig(config.generation);
   const metrics = new MetricsRecorder();
   const providers = await createProviders(config, metrics);

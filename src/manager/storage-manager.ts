@@ -2,13 +2,17 @@ import type { Readable } from 'node:stream';
 import { ConfigError, NotFoundError, ProviderUnavailableError, SecurityError, StorageError, ValidationError } from '../errors.ts';
 import { join } from 'node:path';
 import { composeLayers } from '../layers/compose.ts';
+import { defaultFailsOver, failoverProvider } from '../layers/failover.ts';
+import type { FailoverProvider } from '../layers/failover.ts';
+import { artifactCopies } from './artifact-copies.ts';
 import { MetricsRecorder } from '../layers/metrics.ts';
 import type { ProviderFigures } from '../layers/metrics.ts';
 import { spoolToFile } from '../content/spool.ts';
 import { processMirrorQueue } from '../lifecycle/mirrors.ts';
 import type { MirrorReport } from '../lifecycle/mirrors.ts';
 import { assertSafeId, assertSafeKey, buildArtifactKey, buildTempKey } from '../keys.ts';
-import { isContentTypeAllowed, isWellFormedContentType, normalizeContentType } from '../content/content-types.ts';
+import { assertArtifactType } from '../content/artifact-types.ts';
+import { canonicalContentType, isContentTypeAllowed, isWellFormedContentType, normalizeContentType } from '../content/content-types.ts';
 import { inMemoryBytes, sha256OffThread, toByteStream } from '../content/source.ts';
 import { validateContent } from '../content/validate-stream.ts';
 import type { ContentDigest } from '../content/validate-stream.ts';
@@ -100,9 +104,18 @@ export type VerifiedFile = OpenFile & { check?: ContentCheck };
 
 export interface HealthReport {
   ok: boolean;
-  catalog: { ok: boolean; ms: number; error?: string };
+  catalog: HealthCheck;
   /** Per provider: a real round trip's outcome and latency, and the circuit breaker's state. */
-  providers: Record<string, { ok: boolean; ms: number; error?: string; breaker?: string }>;
+  providers: Record<string, HealthCheck & { breaker?: string }>;
+}
+
+export interface HealthCheck {
+  ok: boolean;
+  ms: number;
+  /** What failed, for operators: may name paths and hosts. */
+  error?: string;
+  /** The failure's stable code (a StorageError's, or TIMEOUT): what may be shown to anyone. */
+  code?: string;
 }
 
 export interface UploadUrlRequest {
@@ -126,6 +139,11 @@ export interface UploadUrl {
   expiresAt: string;
   storageKey: string;
   storageProvider: string;
+}
+
+export interface ReadOptions {
+  /** Read from the named provider only: no failover to the artifact's other copies. */
+  exact?: boolean;
 }
 
 export interface DownloadUrlOptions {
@@ -182,6 +200,7 @@ export class StorageManager {
     const contentType = this.checkContentType(input.contentType);
     const createdAt = new Date();
     const storageKey = buildArtifactKey({ tenantId, artifactType: input.artifactType, ...(input.boardId === undefined ? {} : { boardId: input.boardId }), artifactId: input.artifactId, ...(input.variant === undefined ? {} : { variant: input.variant }), contentType, now: createdAt });
+    assertArtifactType(this.config.artifactTypes, input.artifactType, contentType);
     return this.write(storageKey, {
       artifactId: input.artifactId, artifactType: input.artifactType, tenantId, ...(input.boardId === undefined ? {} : { boardId: input.boardId }),
       variant: storageKey.slice(storageKey.lastIndexOf('/') + 1), visibility: checkVisibility(input.visibility), createdAt: createdAt.toISOString(),
@@ -231,13 +250,13 @@ export class StorageManager {
    * nothing is left: no object, no record.
    */
   private async write(storageKey: string, record: Omit<CatalogArtifact, 'storageKey' | 'storageProvider' | 'contentType' | 'size' | 'sha256'>, contentType: string, input: { content: ArtifactContent; size?: number; signal?: AbortSignal; actor?: string }): Promise<ArtifactReference> {
-    const size = this.checkDeclaredSize(input.size);
+    const bytes = inMemoryBytes(input.content);
+    // Content in memory has a known length: size rules and providers get it without being told.
+    const size = this.checkDeclaredSize(input.size) ?? bytes?.length;
     let providerName = selectProvider(this.config.routingRules, this.config.defaultProvider, { artifactType: record.artifactType, contentType, tenantId: record.tenantId, ...(size === undefined ? {} : { size }) });
-    let provider = this.provider(providerName);
     const entry = this.config.providers[providerName];
     const objectMetadata = referenceMetadata(record);
     let digest: ContentDigest | undefined;
-    const bytes = inMemoryBytes(input.content);
     const precomputed = bytes && bytes.length <= this.config.maxFileSize ? sha256OffThread(bytes) : undefined;
     precomputed?.catch(() => undefined);
     const spool = !bytes && entry?.spool ? await spoolToFile(input.content, join(this.config.dataDir, 'spool'), this.config.maxFileSize, input.signal) : undefined;
@@ -253,23 +272,21 @@ export class StorageManager {
       }), failure);
       const options = { contentType, ...(size === undefined ? {} : { size }), metadata: objectMetadata, ...(input.signal ? { signal: input.signal } : {}), ...(replayable ? { replay: attempt } : {}) };
 
-      let uploaded: { url?: string };
+      // The routed provider, and its fallback when it is down and the content can be sent again.
+      const target = failoverProvider({
+        primary: { name: providerName, provider: this.provider(providerName) },
+        others: () => (entry?.fallback ? [{ name: entry.fallback, provider: this.provider(entry.fallback) }] : []),
+        // Down, not refused: content that failed its checks fails anywhere.
+        failsOver: (error) => error instanceof ProviderUnavailableError && failure.error === undefined,
+      });
+      let uploaded: { url?: string; provider: string };
       try {
-        uploaded = await provider.upload(storageKey, attempt(), options);
+        uploaded = await target.upload(storageKey, attempt(), options);
       } catch (error) {
-        const fallback = entry?.fallback;
-        // Down, not refused: the content is fine, so it goes to the fallback if it can be sent again.
-        if (!fallback || failure.error !== undefined || !(error instanceof ProviderUnavailableError) || !replayable) {
-          throw asStorageError(failure.error ?? error, `storing ${storageKey} on ${providerName}`);
-        }
-        providerName = fallback;
-        provider = this.provider(fallback);
-        try {
-          uploaded = await provider.upload(storageKey, attempt(), options);
-        } catch (fallbackError) {
-          throw asStorageError(failure.error ?? fallbackError, `storing ${storageKey} on ${fallback} (fallback after: ${(error as Error).message})`);
-        }
+        throw asStorageError(failure.error ?? error, `storing ${storageKey} on ${providerName}`);
       }
+      providerName = uploaded.provider;
+      const provider = this.provider(providerName);
       if (!digest) {
         await provider.delete(storageKey).catch(() => undefined);
         throw new StorageError(`provider "${providerName}" returned before reading the whole content; nothing was kept`);
@@ -312,58 +329,71 @@ export class StorageManager {
   }
 
   /**
-   * A stream of the artifact's bytes, or of `start`..`end` (inclusive). A whole read is checked
-   * against the recorded SHA-256 as it passes: a corrupt copy errors with a CorruptionError before
-   * the stream ends. A ranged read cannot be checked.
+   * A stream of the artifact's bytes, or of `start`..`end` (inclusive). `providerName` says where
+   * the artifact lives (it saves a catalog lookup; `ref.storageProvider`); when that provider is
+   * down or has lost the object, the read goes to the other copies. `{ exact: true }` reads from
+   * that provider only. A whole read is checked against the recorded SHA-256 as it passes: a
+   * corrupt copy errors with a CorruptionError before the stream ends. A ranged read cannot be checked.
    */
-  async openDownload(storageKey: string, range?: ByteRange, providerName?: string): Promise<Readable> {
+  async openDownload(storageKey: string, range?: ByteRange, providerName?: string, opts: ReadOptions = {}): Promise<Readable> {
     this.assertOpen();
     const whole = range === undefined ? await this.catalog.get(assertSafeKey(storageKey, 'storageKey')) : undefined;
-    return this.fromAnyCopy(storageKey, providerName, async (provider, name) => {
-      const stream = await provider.openDownload(storageKey, range);
-      return whole ? this.integrity.verify(stream, whole, name) : stream;
-    }, 'reading');
+    const copies = await this.copiesOf(storageKey, providerName, opts, whole);
+    const stream = await wrap(() => copies.openDownload(storageKey, range), `reading ${storageKey} on ${copies.serving}`);
+    return whole ? this.integrity.verify(stream, whole, copies.serving) : stream;
   }
 
   /**
-   * The artifact's file itself, open for reading, when its provider keeps objects as local files
-   * (a provider with openFile); undefined otherwise, and the caller uses openDownload. The caller
-   * reads the file and closes its handle.
+   * The artifact's file itself, open for reading, when the provider that answers keeps objects as
+   * local files (a provider with openFile); undefined otherwise, and the caller uses openDownload.
+   * The caller reads the file and closes its handle. Fails over as openDownload does.
    */
-  async openFile(storageKey: string, range?: ByteRange, providerName?: string): Promise<VerifiedFile | undefined> {
+  async openFile(storageKey: string, range?: ByteRange, providerName?: string, opts: ReadOptions = {}): Promise<VerifiedFile | undefined> {
     this.assertOpen();
     const whole = range === undefined ? await this.catalog.get(assertSafeKey(storageKey, 'storageKey')) : undefined;
-    return this.fromAnyCopy(storageKey, providerName, async (provider, name) => {
-      const file = await provider.openFile?.(storageKey, range);
-      const check = file && whole ? this.integrity.check(whole, name) : undefined;
-      return check ? { ...file!, check } : file;
-    }, 'reading');
+    const copies = await this.copiesOf(storageKey, providerName, opts, whole);
+    const file = await wrap(() => copies.openFile(storageKey, range), `reading ${storageKey} on ${copies.serving}`);
+    const check = file && whole ? this.integrity.check(whole, copies.serving) : undefined;
+    return check ? { ...file!, check } : file;
   }
 
-  /** A time-limited URL that downloads the artifact without other credentials. */
-  async getDownloadUrl(storageKey: string, providerName?: string, opts: DownloadUrlOptions = {}): Promise<string> {
+  /**
+   * A time-limited URL that downloads the artifact without other credentials; from another copy
+   * when the artifact's provider is down (as its breaker or its signing call says).
+   */
+  async getDownloadUrl(storageKey: string, providerName?: string, opts: DownloadUrlOptions & ReadOptions = {}): Promise<string> {
     this.assertOpen();
     const expiresIn = checkExpiry(opts.expiresIn);
     const filename = opts.filename ? checkFilename(opts.filename) : undefined;
-    return this.fromAnyCopy(storageKey, providerName, (provider) => provider.getPresignedDownloadUrl(storageKey, { expiresIn, ...(filename ? { filename } : {}) }), 'signing');
+    const copies = await this.copiesOf(storageKey, providerName, opts);
+    return wrap(() => copies.getPresignedDownloadUrl(storageKey, { expiresIn, ...(filename ? { filename } : {}) }), `signing ${storageKey} on ${copies.serving}`);
   }
 
   /** Signed URLs for many keys at once, in the order given. */
-  async getDownloadUrls(storageKeys: string[], providerName?: string, opts: DownloadUrlOptions = {}): Promise<string[]> {
+  async getDownloadUrls(storageKeys: string[], providerName?: string, opts: DownloadUrlOptions & ReadOptions = {}): Promise<string[]> {
+    this.assertOpen();
     const { actor, ...signing } = opts;
     const expiresIn = checkExpiry(opts.expiresIn);
     const urls = new Array<string>(storageKeys.length);
     // Keys on a provider that signs in batches (Supabase) go in one request per provider.
     const batches = new Map<string, number[]>();
     await Promise.all(storageKeys.map(async (key, i) => {
-      const { provider, name } = await this.locate(key, providerName);
-      if (provider.getPresignedDownloadUrls && !signing.filename) batches.set(name, [...(batches.get(name) ?? []), i]);
-      else urls[i] = await this.getDownloadUrl(key, providerName ?? name, signing);
+      const name = providerName ?? (await this.recorded(key)).storageProvider;
+      if (this.provider(name).getPresignedDownloadUrls && !signing.filename) batches.set(name, [...(batches.get(name) ?? []), i]);
+      else urls[i] = await this.getDownloadUrl(key, name, signing);
     }));
-    for (const [name, indexes] of batches) {
-      const signed = await wrap(() => this.provider(name).getPresignedDownloadUrls!(indexes.map((i) => storageKeys[i]!), { expiresIn }), `signing ${indexes.length} keys on ${name}`);
+    await Promise.all([...batches].map(async ([name, indexes]) => {
+      const keys = indexes.map((i) => storageKeys[i]!);
+      let signed: string[];
+      try {
+        signed = await this.provider(name).getPresignedDownloadUrls!(keys, { expiresIn });
+      } catch (error) {
+        // The batch's provider is down: each key is signed on a copy that answers.
+        if (signing.exact || !defaultFailsOver(error, 'getPresignedDownloadUrl')) throw asStorageError(error, `signing ${indexes.length} keys on ${name}`);
+        signed = await Promise.all(keys.map((key) => this.getDownloadUrl(key, name, signing)));
+      }
       indexes.forEach((index, j) => { urls[index] = signed[j]!; });
-    }
+    }));
     if (actor !== undefined) {
       await this.catalog.audit(storageKeys.map((storageKey) => ({ action: 'url_signed' as const, tenantId: storageKey.slice(0, storageKey.indexOf('/')), storageKey, actor, details: { expiresIn } })));
     }
@@ -377,13 +407,14 @@ export class StorageManager {
     const contentType = this.checkContentType(request.contentType);
     const size = this.checkDeclaredSize(request.size);
     const storageKey = buildArtifactKey({ tenantId, artifactType: request.artifactType, ...(request.boardId === undefined ? {} : { boardId: request.boardId }), artifactId: request.artifactId, ...(request.variant === undefined ? {} : { variant: request.variant }), contentType });
+    assertArtifactType(this.config.artifactTypes, request.artifactType, contentType);
     const name = selectProvider(this.config.routingRules, this.config.defaultProvider, { artifactType: request.artifactType, contentType, tenantId, ...(size === undefined ? {} : { size }) });
     const provider = this.provider(name);
     const maxSize = size ?? this.config.maxFileSize;
     const presigned = await wrap(() => provider.getPresignedUploadUrl(storageKey, { contentType, expiresIn: checkExpiry(request.expiresIn), maxSize }), `presigning an upload on ${name}`);
     await this.catalog.addPendingUpload({
       storage_key: storageKey, provider: name, tenant_id: tenantId, board_id: request.boardId ?? null, artifact_type: request.artifactType,
-      artifact_id: request.artifactId, variant: storageKey.slice(storageKey.lastIndexOf('/') + 1), content_type: contentType, max_size: maxSize,
+      artifact_id: request.artifactId, variant: storageKey.slice(storageKey.lastIndexOf('/') + 1), content_type: contentType, max_size: maxSize, exact_size: size ?? null,
       actor: request.actor ?? null, created_at: new Date().toISOString(), expires_at: presigned.expiresAt,
     });
     return { ...presigned, storageKey, storageProvider: name };
@@ -395,52 +426,83 @@ export class StorageManager {
    */
   async acceptDirectUpload(storageKey: string, content: Readable | AsyncIterable<Uint8Array>, opts: { contentType: string; maxSize: number; signal?: AbortSignal }): Promise<void> {
     this.assertOpen();
-    const pending = await this.catalog.getPendingUpload(assertSafeKey(storageKey, 'storageKey'));
-    if (!pending || Date.parse(pending.expires_at) <= Date.now()) throw new NotFoundError(`no upload is expected for ${storageKey}`);
-    if (normalizeContentType(opts.contentType) !== pending.content_type) {
-      throw new ValidationError(`the upload was signed for ${pending.content_type}, not ${normalizeContentType(opts.contentType)}`, { code: 'CONTENT_MISMATCH' });
+    const known = await this.catalog.getPendingUpload(assertSafeKey(storageKey, 'storageKey'));
+    if (!known || Date.parse(known.expires_at) <= Date.now()) throw new NotFoundError(`no upload is expected for ${storageKey}`);
+    if (canonicalContentType(opts.contentType) !== known.content_type) {
+      throw new ValidationError(`the upload was signed for ${known.content_type}, not ${normalizeContentType(opts.contentType)}`, { code: 'CONTENT_MISMATCH' });
     }
+    // One upload per URL: this PUT holds the upload until it has landed (or failed and left nothing).
+    const pending = await this.catalog.moveUpload(storageKey, ['presigned'], 'receiving');
+    if (!pending) throw usedUpload(storageKey, (await this.catalog.getPendingUpload(storageKey))?.state);
     const provider = this.provider(pending.provider);
-    let complete = false;
-    const checked = validateContent(toByteStream(content), { contentType: pending.content_type, maxSize: Math.min(opts.maxSize, pending.max_size) }, () => { complete = true; });
+    let digest: ContentDigest | undefined;
+    const checked = validateContent(toByteStream(content), { contentType: pending.content_type, maxSize: Math.min(opts.maxSize, pending.max_size), ...(pending.exact_size === null ? {} : { declaredSize: pending.exact_size }) }, (d) => { digest = d; });
     const failure: { error?: unknown } = {};
     try {
-      await provider.upload(storageKey, remembering(checked, failure), { contentType: pending.content_type, metadata: {}, ...(opts.signal ? { signal: opts.signal } : {}) });
+      try {
+        // Never over an object already there: a recorded artifact is immutable.
+        await provider.upload(storageKey, remembering(checked, failure), { contentType: pending.content_type, metadata: {}, ifNotExists: true, ...(opts.signal ? { signal: opts.signal } : {}) });
+      } catch (error) {
+        throw asStorageError(failure.error ?? error, `receiving ${storageKey}`);
+      }
+      if (!digest) {
+        await provider.delete(storageKey).catch(() => undefined);
+        throw new StorageError(`provider "${pending.provider}" returned before reading the whole upload; nothing was kept`);
+      }
     } catch (error) {
-      throw asStorageError(failure.error ?? error, `receiving ${storageKey}`);
+      // Nothing landed: the URL may be used again.
+      await this.catalog.moveUpload(storageKey, ['receiving'], 'presigned').catch(() => undefined);
+      throw error;
     }
-    if (!complete) {
-      await provider.delete(storageKey).catch(() => undefined);
-      throw new StorageError(`provider "${pending.provider}" returned before reading the whole upload; nothing was kept`);
-    }
+    await this.catalog.moveUpload(storageKey, ['receiving'], 'received', { size: digest.size, sha256: digest.sha256 });
   }
 
   /**
-   * Record a direct upload once it has landed: the object is read back through the same checks as
-   * any store (size limit, signature, SHA-256). An object that fails them is deleted.
+   * Record a direct upload once it has landed. What came through the service (local, memory) is
+   * recorded with the size and SHA-256 of the bytes as they arrived; what went to a backend
+   * directly is read back through the same checks as any store (size, signature, SHA-256). An
+   * object that fails them is deleted.
    */
   async completeUpload(storageKey: string, opts: { tenantId: string } & ActorOptions): Promise<ArtifactReference> {
     this.assertOpen();
-    const pending = await this.catalog.getPendingUpload(assertSafeKey(storageKey, 'storageKey'));
-    if (!pending || pending.tenant_id !== opts.tenantId) throw new NotFoundError(`no upload is pending for ${storageKey}`);
-    const provider = this.provider(pending.provider);
-    const landed = await wrap(() => provider.getMetadata(storageKey), `checking ${storageKey} on ${pending.provider}`);
-    let digest: ContentDigest | undefined;
-    try {
-      if (landed.size > pending.max_size) {
-        throw new ValidationError(`the upload has ${landed.size} bytes, more than the ${pending.max_size} it was signed for`, { code: 'CONTENT_TOO_LARGE' });
+    const known = await this.catalog.getPendingUpload(assertSafeKey(storageKey, 'storageKey'));
+    if (!known || known.tenant_id !== opts.tenantId) throw new NotFoundError(`no upload is pending for ${storageKey}`);
+    if (known.state === 'receiving' || known.state === 'completing') throw new StorageError(`the upload of ${storageKey} is still under way; complete it once its PUT has been answered`, { code: 'CONFLICT' });
+    let size: number;
+    let sha256: string;
+    if (known.state === 'received' && known.received_sha256 !== null && known.received_size !== null) {
+      size = known.received_size;
+      sha256 = known.received_sha256;
+    } else {
+      // Held while it is read back: no PUT through the service can start meanwhile.
+      const pending = await this.catalog.moveUpload(storageKey, ['presigned'], 'completing');
+      if (!pending) throw usedUpload(storageKey, (await this.catalog.getPendingUpload(storageKey))?.state);
+      const provider = this.provider(pending.provider);
+      let digest: ContentDigest | undefined;
+      try {
+        const landed = await wrap(() => provider.getMetadata(storageKey), `checking ${storageKey} on ${pending.provider}`);
+        try {
+          if (landed.size > pending.max_size) {
+            throw new ValidationError(`the upload has ${landed.size} bytes, more than the ${pending.max_size} it was signed for`, { code: 'CONTENT_TOO_LARGE' });
+          }
+          const stream = await wrap(() => provider.openDownload(storageKey), `reading back ${storageKey}`);
+          for await (const _ of validateContent(toByteStream(stream), { contentType: pending.content_type, maxSize: pending.max_size, ...(pending.exact_size === null ? {} : { declaredSize: pending.exact_size }) }, (d) => { digest = d; })) { /* the checks are the point */ }
+        } catch (error) {
+          await provider.delete(storageKey).catch(() => undefined);
+          await this.catalog.removePendingUpload(storageKey);
+          throw asStorageError(error, `checking the upload ${storageKey}`);
+        }
+      } catch (error) {
+        await this.catalog.moveUpload(storageKey, ['completing'], 'presigned').catch(() => undefined);
+        throw error;
       }
-      const stream = await wrap(() => provider.openDownload(storageKey), `reading back ${storageKey}`);
-      for await (const _ of validateContent(toByteStream(stream), { contentType: pending.content_type, maxSize: pending.max_size }, (d) => { digest = d; })) { /* the checks are the point */ }
-    } catch (error) {
-      await provider.delete(storageKey).catch(() => undefined);
-      await this.catalog.removePendingUpload(storageKey);
-      throw asStorageError(error, `checking the upload ${storageKey}`);
+      size = digest!.size;
+      sha256 = digest!.sha256;
     }
     const artifact: CatalogArtifact = {
-      artifactId: pending.artifact_id, storageKey, storageProvider: pending.provider, contentType: pending.content_type,
-      size: digest!.size, sha256: digest!.sha256, visibility: 'private', createdAt: new Date().toISOString(), tenantId: pending.tenant_id,
-      ...(pending.board_id === null ? {} : { boardId: pending.board_id }), artifactType: pending.artifact_type, variant: pending.variant, metadata: {},
+      artifactId: known.artifact_id, storageKey, storageProvider: known.provider, contentType: known.content_type,
+      size, sha256, visibility: 'private', createdAt: new Date().toISOString(), tenantId: known.tenant_id,
+      ...(known.board_id === null ? {} : { boardId: known.board_id }), artifactType: known.artifact_type, variant: known.variant, metadata: {},
     };
     await this.catalog.record(artifact, opts.actor, 'upload_completed');
     return this.reference(artifact);
@@ -475,7 +537,8 @@ export class StorageManager {
         await Promise.race([check(), new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${HEALTH_TIMEOUT_MS} ms`)), HEALTH_TIMEOUT_MS); })]);
         return { ok: true, ms: Math.round(performance.now() - started) };
       } catch (error) {
-        return { ok: false, ms: Math.round(performance.now() - started), error: (error as Error).message };
+        const code = error instanceof StorageError ? error.code : /no answer within/.test((error as Error).message) ? 'TIMEOUT' : 'STORAGE_ERROR';
+        return { ok: false, ms: Math.round(performance.now() - started), error: (error as Error).message, code };
       } finally {
         clearTimeout(timer);
       }
@@ -626,43 +689,27 @@ export class StorageManager {
   }
 
   /**
-   * Run a read on the artifact's provider; when that provider is down, on each finished mirror
-   * copy in turn. A copy known to be corrupt is read from a good copy until it is repaired.
+   * The artifact's copies as one provider (see artifactCopies): where `providerName` (or else the
+   * catalog) says it lives first. A copy known to be corrupt is read last, after the good copies,
+   * until it is repaired.
    */
-  private async fromAnyCopy<T>(storageKey: string, providerName: string | undefined, read: (provider: StorageProvider, name: string) => Promise<T>, verb: string): Promise<T> {
-    const { provider, name } = await this.locate(storageKey, providerName);
-    if (providerName === undefined && this.integrity.isSuspect(storageKey, name)) {
-      const artifact = await this.catalog.get(storageKey);
-      for (const good of artifact ? await this.integrity.goodCopies(artifact, name) : []) {
-        try {
-          return await read(this.provider(good), good);
-        } catch {
-          // try the next copy, then the suspect one itself
-        }
-      }
+  private async copiesOf(storageKey: string, providerName: string | undefined, opts: ReadOptions, artifact?: CatalogArtifact): Promise<FailoverProvider> {
+    assertSafeKey(storageKey, 'storageKey');
+    const record = artifact ?? (providerName === undefined ? await this.recorded(storageKey) : undefined);
+    const where = providerName ?? record!.storageProvider;
+    if (!opts.exact && this.integrity.isSuspect(storageKey, where)) {
+      const known = record ?? await this.catalog.get(storageKey);
+      const good = known ? await this.integrity.goodCopies(known, where) : [];
+      const replica = (name: string) => ({ name, provider: this.provider(name) });
+      if (good.length) return failoverProvider({ primary: replica(good[0]!), others: () => [...good.slice(1), where].map(replica) });
     }
-    try {
-      return await read(provider, name);
-    } catch (error) {
-      if (!(error instanceof ProviderUnavailableError) || providerName !== undefined) throw asStorageError(error, `${verb} ${storageKey} on ${name}`);
-      for (const copy of await this.catalog.copiesOf(storageKey)) {
-        if (copy.status !== 'done') continue;
-        try {
-          return await read(this.provider(copy.provider), copy.provider);
-        } catch {
-          // try the next copy
-        }
-      }
-      throw asStorageError(error, `${verb} ${storageKey} on ${name}`);
-    }
+    return artifactCopies(this, storageKey, { provider: where, ...(record ? { artifact: record } : {}) }, opts);
   }
 
-  private async locate(storageKey: string, providerName?: string): Promise<{ provider: StorageProvider; name: string }> {
-    assertSafeKey(storageKey, 'storageKey');
-    if (providerName !== undefined) return { provider: this.provider(providerName), name: providerName };
-    const artifact = await this.catalog.get(storageKey);
+  private async recorded(storageKey: string): Promise<CatalogArtifact> {
+    const artifact = await this.catalog.get(assertSafeKey(storageKey, 'storageKey'));
     if (!artifact) throw new NotFoundError(`artifact ${storageKey} not found`);
-    return { provider: this.provider(artifact.storageProvider), name: artifact.storageProvider };
+    return artifact;
   }
 
   /** The public reference of a catalog record: its URL is public only for public artifacts. */
@@ -677,7 +724,7 @@ export class StorageManager {
     if (typeof contentType !== 'string' || !isWellFormedContentType(contentType)) {
       throw new ValidationError(`contentType "${String(contentType)}" is not a valid content type`, { code: 'CONTENT_TYPE_NOT_ALLOWED' });
     }
-    const type = normalizeContentType(contentType);
+    const type = canonicalContentType(contentType);
     if (!isContentTypeAllowed(this.config.allowedContentTypes, type)) {
       throw new ValidationError(`content type ${type} is not allowed (allowed: ${this.config.allowedContentTypes.join(', ')}); add it to allowed_content_types to accept it`, { code: 'CONTENT_TYPE_NOT_ALLOWED', details: { contentType: type } });
     }
@@ -735,6 +782,13 @@ function checkFilename(filename: string): string {
     throw new ValidationError('filename may not contain control characters, quotes, slashes or backslashes, and is at most 255 characters');
   }
   return filename;
+}
+
+/** Why a PUT or a completion cannot take an upload: gone, under way, or used already. */
+function usedUpload(storageKey: string, state: string | undefined): StorageError {
+  if (state === undefined) return new NotFoundError(`no upload is expected for ${storageKey}`);
+  if (state === 'receiving' || state === 'completing') return new StorageError(`another upload to ${storageKey} is under way; an upload URL is good for one upload`, { code: 'CONFLICT' });
+  return new StorageError(`${storageKey} has been uploaded already; an upload URL is good for one upload (ask for a new one)`, { code: 'CONFLICT' });
 }
 
 /** A stream that can be read once; asking again is a bug the retry layer must not hit. */

@@ -119,8 +119,9 @@ function describe(artifact: CatalogArtifact, provider: string, state: Exclude<Co
 }
 
 /**
- * Objects on the providers that no record knows: no artifact row (and no direct upload pending),
- * or a row that places the artifact elsewhere and lists no copy here.
+ * Objects on the providers that no record knows: no artifact row (nor a pending direct upload, a
+ * trashed artifact or a migration's copy), or a row that places the artifact elsewhere and lists
+ * no copy here.
  */
 async function findOrphans(storage: StorageManager, options: VerifyOptions, report: VerifyReport): Promise<void> {
   const prefix = options.tenantId === undefined ? '' : `${options.tenantId}/`;
@@ -142,13 +143,13 @@ async function findOrphans(storage: StorageManager, options: VerifyOptions, repo
 }
 
 async function isRecordedOn(storage: StorageManager, key: string, provider: string): Promise<boolean> {
-  // A deleted artifact's object stays in place while it is in the trash.
-  const artifact = (await storage.catalog.get(key)) ?? (await storage.catalog.trash.get(key));
-  if (!artifact) return (await storage.catalog.getPendingUpload(key)) !== undefined || storage.catalog.migrations.holdsObject(provider, key);
-  if (artifact.storageProvider === provider) return true;
-  // A migration keeps the source copy until it is finalized, and writes the destination's before the switch.
+  const artifact = await storage.catalog.get(key);
+  if (artifact?.storageProvider === provider) return true;
+  // A direct upload not yet completed, a deleted artifact in the trash (its copies too, until the
+  // purge) and a migration's copies are known objects.
+  if (!artifact && ((await storage.catalog.getPendingUpload(key)) !== undefined || (await storage.catalog.trash.get(key)) !== undefined)) return true;
   if (await storage.catalog.migrations.holdsObject(provider, key)) return true;
-  // A pending copy may have landed already: it is on its way to being recorded, not an orphan.
+  // A pending mirror copy may have landed already: it is on its way to being recorded, not an orphan.
   return (await storage.catalog.copiesOf(key)).some((copy) => copy.provider === provider);
 }
 

@@ -1,7 +1,8 @@
-import { DatabaseSync } from 'node:sqlite';
-import type { StatementSync } from 'node:sqlite';
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import { sqlite } from '../sqlite/node-sqlite.ts';
 import type { ListedObject } from './provider.ts';
 import { BackgroundCheckpointer } from '../sqlite/background-checkpoint.ts';
+import { createPrivateFile } from '../sqlite/private-file.ts';
 
 export interface IndexedObject {
   key: string;
@@ -25,7 +26,8 @@ export class LocalIndex {
 
   /** `durable`: every commit is flushed to the disk (synchronous=FULL), not only at checkpoints. */
   constructor(path: string, options: { durable?: boolean } = {}) {
-    this.db = new DatabaseSync(path);
+    createPrivateFile(path);
+    this.db = new sqlite.DatabaseSync(path);
     // The busy timeout first: switching to WAL waits for a lock when another process opens the file at once.
     this.db.exec(`
       PRAGMA busy_timeout = 5000;

@@ -35,11 +35,16 @@ export class MemoryProvider implements StorageProvider {
 
   async upload(key: string, content: AsyncIterable<Uint8Array>, opts: UploadOptions): Promise<{ url?: string }> {
     assertSafeKey(key);
+    const refuse = () => {
+      if (opts.ifNotExists && this.objects.has(key)) throw new StorageError(`memory: ${key} exists already; it is not replaced`, { code: 'CONFLICT' });
+    };
+    refuse();
     const chunks: Uint8Array[] = [];
     for await (const chunk of content) {
       opts.signal?.throwIfAborted();
       chunks.push(chunk);
     }
+    refuse();
     this.objects.set(key, { bytes: Buffer.concat(chunks), contentType: opts.contentType, lastModified: new Date().toISOString(), metadata: { ...opts.metadata } });
     const url = this.getPublicUrl(key);
     return url ? { url } : {};

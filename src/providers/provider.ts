@@ -29,6 +29,12 @@ export interface UploadOptions {
   /** Aborted when the caller gives up; the provider stops and leaves nothing behind. */
   signal?: AbortSignal;
   /**
+   * Refuse (CONFLICT) rather than replace an object that is already there, including at the final
+   * step: a direct upload never replaces a recorded artifact. Honoured by the providers that
+   * receive direct uploads through the service (local, memory).
+   */
+  ifNotExists?: boolean;
+  /**
    * Starts the content again from its first byte, when it can be (bytes in memory, a spooled
    * file). Layers that retry or fail over use it; a one-shot stream has none and is never resent
    * once a byte of it has gone.

@@ -1,4 +1,5 @@
 import { ConfigError } from '../errors.ts';
+import { assertOptionalPackages } from '../config/optional-packages.ts';
 import type { ProviderFactory } from './provider.ts';
 import { createLocalProvider } from './local.ts';
 import { createMemoryProvider } from './memory.ts';
@@ -6,9 +7,20 @@ import { createMemoryProvider } from './memory.ts';
 const factories = new Map<string, ProviderFactory>([
   ['local', createLocalProvider],
   ['memory', createMemoryProvider],
-  ['s3', async (config, ctx) => (await import('./s3.ts')).createS3Provider(config, ctx)], // loads the AWS SDK only when used
-  ['gcs', async (config, ctx) => (await import('./gcs.ts')).createGcsProvider(config, ctx)], // loads @google-cloud/storage only when used
-  ['supabase', async (config, ctx) => (await import('./supabase.ts')).createSupabaseProvider(config, ctx)], // loads storage-js and tus-js-client only when used
+  // The cloud providers load their SDKs (optional peer dependencies) only when configured, and
+  // refuse at start-up, with the install command, when they are missing.
+  ['s3', async (config, ctx) => {
+    assertOptionalPackages('s3', `storage.providers.${ctx.name}`);
+    return (await import('./s3.ts')).createS3Provider(config, ctx);
+  }],
+  ['gcs', async (config, ctx) => {
+    assertOptionalPackages('gcs', `storage.providers.${ctx.name}`);
+    return (await import('./gcs.ts')).createGcsProvider(config, ctx);
+  }],
+  ['supabase', async (config, ctx) => {
+    assertOptionalPackages('supabase', `storage.providers.${ctx.name}`);
+    return (await import('./supabase.ts')).createSupabaseProvider(config, ctx);
+  }],
 ]);
 
 /** Make `type: name` usable in configuration; a later registration of the same name replaces the earlier one. */

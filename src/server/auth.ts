@@ -75,6 +75,8 @@ export class Authenticator {
   private readonly settings: AuthSettings;
   private readonly hmacKey: Uint8Array | undefined;
   private readonly jwks: JWTVerifyGetKey | undefined;
+  /** How a user of this service gets a new token: said in every expired or unverifiable token's 401. */
+  private readonly renewal: string;
   private readonly verified = new Map<string, { principal: Principal; until: number }>();
 
   constructor(settings: AuthSettings, secret: string | undefined) {
@@ -82,6 +84,9 @@ export class Authenticator {
     this.settings = settings;
     this.hmacKey = secret ? new TextEncoder().encode(secret) : undefined;
     this.jwks = settings.jwksUrl ? createRemoteJWKSet(new URL(settings.jwksUrl)) : undefined;
+    this.renewal = this.hmacKey
+      ? `mint a new one with \`boards-storage token --tenant T --sub U\` (with the service's --config or --data-dir, so that it signs with the same secret)${this.jwks ? ', or sign in again with the identity provider' : ''}`
+      : 'sign in again with the identity provider (auth.jwks_url) for a new one';
   }
 
   /** The principal of an `Authorization` header; throws AuthenticationError (401). */
@@ -117,7 +122,7 @@ export class Authenticator {
       if (this.jwks) return (await jwtVerify(token, this.jwks, { ...options, algorithms: ASYMMETRIC_ALGORITHMS })).payload;
       throw new AuthenticationError('TOKEN_INVALID', `tokens signed with ${alg ?? 'an unknown algorithm'} are not accepted`);
     } catch (error) {
-      throw asAuthenticationError(error);
+      throw asAuthenticationError(error, this.renewal);
     }
   }
 
@@ -184,13 +189,14 @@ function headerAlgorithm(token: string): string | undefined {
   }
 }
 
-function asAuthenticationError(error: unknown): StorageError {
+/** `renewal` says how this service's users get a new token. */
+function asAuthenticationError(error: unknown, renewal: string): StorageError {
   if (error instanceof StorageError) return error;
-  if (error instanceof joseErrors.JWTExpired) return new AuthenticationError('TOKEN_EXPIRED', 'the token has expired', { cause: error });
+  if (error instanceof joseErrors.JWTExpired) return new AuthenticationError('TOKEN_EXPIRED', `the token has expired; ${renewal}`, { cause: error });
   if (error instanceof joseErrors.JWKSTimeout || error instanceof joseErrors.JWKSInvalid) {
     return new ProviderUnavailableError('the identity provider\'s keys (auth.jwks_url) could not be fetched', { cause: error });
   }
   if (error instanceof joseErrors.JOSEAlgNotAllowed) return new AuthenticationError('TOKEN_INVALID', 'the token\'s signing algorithm is not accepted', { cause: error });
   if (error instanceof joseErrors.JWTClaimValidationFailed) return new AuthenticationError('TOKEN_INVALID', `the token's ${error.claim} claim is not valid (${error.reason})`, { cause: error });
-  return new AuthenticationError('TOKEN_INVALID', 'the token does not verify', { cause: error });
+  return new AuthenticationError('TOKEN_INVALID', `the token does not verify (it was signed with another secret or key, or altered); ${renewal}`, { cause: error });
 }

@@ -5,6 +5,7 @@ import { createStorageManager } from '../manager/create.ts';
 import type { StorageManager } from '../manager/storage-manager.ts';
 import { startCleanupTask } from '../lifecycle/cleanup-task.ts';
 import { startMirrorTask } from '../lifecycle/mirrors.ts';
+import { startScrubTask } from '../operations/scrub-task.ts';
 import { createServer } from './app.ts';
 import type { BoardsStorageServer, CreateServerOptions } from './app.ts';
 import { resolveServerConfig, serverBaseUrl } from './server-config.ts';
@@ -61,6 +62,11 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   });
   // Mirror copies that failed are tried again in the background.
   const stopMirrors = startMirrorTask(storage, { onError: (error) => server.app.log.warn({ err: error }, 'mirror pass failed') });
+  // The background scrub (scrub.interval), one node at a time, at scrub.rate_mb_s.
+  const stopScrub = startScrubTask(storage, {
+    onScrub: (report) => server.app.log.info({ counts: report.counts, artifacts: report.artifacts, bytes: report.bytes }, 'scrub pass'),
+    onError: (error) => server.app.log.warn({ err: error }, 'scrub pass failed'),
+  });
   let closing: Promise<void> | undefined;
   return {
     ...server,
@@ -76,6 +82,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
           clearTimeout(deadline);
           await stopCleanup();
           await stopMirrors();
+          await stopScrub();
           await storage.close();
         }
       })();

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { createStorageManager } from '../../src/manager/create.ts';
+import type { StorageConfigInput } from '../../src/config/schema.ts';
 import { freePort, startServer } from '../../src/server/start.ts';
 import { media } from '../fixtures/media.ts';
 import { tempDir } from '../helpers.ts';
@@ -29,10 +30,15 @@ async function cli(cwd: string, env: Record<string, string>, ...args: string[]):
   }
 }
 
+/** Local disk under `dataDir`, as the embedded default has it. */
+function localConfig(dataDir: string, extra: Partial<StorageConfigInput> = {}): StorageConfigInput {
+  return { data_dir: dataDir, providers: { local: { type: 'local', config: { base_path: join(dataDir, 'files') } } }, ...extra };
+}
+
 describe('signed URLs of the library', () => {
   it('use server.public_url and BOARDS_STORAGE_PUBLIC_URL for downloads and uploads', async () => {
     const dataDir = await tempDir('public-url');
-    const fromConfig = await createStorageManager({ config: { data_dir: dataDir, server: { public_url: 'https://files.example.com/boards/' } }, env: {} });
+    const fromConfig = await createStorageManager({ config: localConfig(dataDir, { server: { public_url: 'https://files.example.com/boards/' } }), env: {} });
     try {
       const ref = await fromConfig.storeArtifact({ artifactId: 'a', artifactType: 'image', contentType: 'image/png', content: media.png(500) });
       assert.match(await fromConfig.getDownloadUrl(ref.storageKey), /^https:\/\/files\.example\.com\/boards\/v1\/signed\/default\/image\//);
@@ -41,7 +47,7 @@ describe('signed URLs of the library', () => {
     } finally {
       await fromConfig.close();
     }
-    const fromEnv = await createStorageManager({ config: { data_dir: dataDir }, env: { BOARDS_STORAGE_PUBLIC_URL: 'https://cdn.example.net' } });
+    const fromEnv = await createStorageManager({ config: localConfig(dataDir), env: { BOARDS_STORAGE_PUBLIC_URL: 'https://cdn.example.net' } });
     try {
       const upload = await fromEnv.getUploadUrl({ artifactId: 'c', artifactType: 'image', contentType: 'image/png', size: 10 });
       assert.match(upload.url, /^https:\/\/cdn\.example\.net\/v1\/signed\//);
@@ -56,7 +62,7 @@ describe('signed URLs of the library', () => {
     const env = { BOARDS_STORAGE_DATA_DIR: dataDir, BOARDS_STORAGE_PORT: String(port) };
     const service = await startServer({ env, logger: false });
     try {
-      const library = await createStorageManager({ config: { data_dir: dataDir }, env });
+      const library = await createStorageManager({ config: localConfig(dataDir), env });
       try {
         const png = media.png(2000);
         const ref = await library.storeArtifact({ artifactId: 'p', artifactType: 'image', contentType: 'image/png', content: png });

@@ -2,6 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { request } from 'node:http';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -12,6 +13,17 @@ import { tempDir } from '../helpers.ts';
 
 const bin = fileURLToPath(new URL('../../bin/boards-storage.js', import.meta.url));
 const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('BOARDS_STORAGE_')));
+
+/** One line of the banner, run by bash with $TOKEN exported, as a user pastes it. */
+async function shell(line: string, cwd: string, token: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)('bash', ['-c', line], { cwd, env: { ...cleanEnv, TOKEN: token } });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
 
 describe('boards-storage serve', () => {
   it('starts, prints a token and curl lines that work, agrees with `token`, and stops cleanly on SIGTERM', async () => {
@@ -33,17 +45,30 @@ describe('boards-storage serve', () => {
       });
       const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout)![1]!;
       const token = /export TOKEN=(\S+)/.exec(stdout)![1]!;
-      assert.match(stdout, /curl -sS -H "Authorization: Bearer \$TOKEN" -H "Content-Type: image\/png" --data-binary @fox\.png "http:\/\/127\.0\.0\.1:\d+\/v1\/artifacts\?artifactType=image"/);
-      assert.match(stdout, /curl -sS -H "Authorization: Bearer \$TOKEN" -o fox\.png "http:\/\/127\.0\.0\.1:\d+\/v1\/artifacts\/<storageKey>"/);
-
-      // The printed curl lines, as fetch.
+      // The printed curl lines, pasted into a shell as they are (curl and bash, as a user has them).
+      const curlLines = stdout.split('\n').filter((l) => l.startsWith('    curl ')).map((l) => l.trim());
+      assert.equal(curlLines.length, 3, stdout);
+      const [uploadPng, uploadText, download] = curlLines as [string, string, string];
+      assert.match(download, /--fail .*-o downloaded-artifact /);
       const png = media.png(3000);
-      const put = await fetch(`${url}/v1/artifacts?artifactType=image`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'image/png' }, body: png });
-      assert.equal(put.status, 201);
-      const ref = await put.json() as { storageKey: string };
+      await writeFile(join(cwd, 'fox.png'), png);
+      const uploaded = await shell(uploadPng, cwd, token);
+      assert.equal(uploaded.code, 0, uploaded.stderr);
+      const ref = JSON.parse(uploaded.stdout) as { storageKey: string };
       assert.match(ref.storageKey, /^default\/image\//);
-      const got = await fetch(`${url}/v1/artifacts/${ref.storageKey}`, { headers: { authorization: `Bearer ${token}` } });
-      assert.deepEqual(Buffer.from(await got.arrayBuffer()), png);
+      // Pasted with the placeholder left in: curl fails and nothing is written, least of all over fox.png.
+      const placeholder = await shell(download, cwd, token);
+      assert.notEqual(placeholder.code, 0);
+      assert.deepEqual(await readFile(join(cwd, 'fox.png')), png);
+      assert.equal(await stat(join(cwd, 'downloaded-artifact')).catch(() => undefined), undefined);
+      const downloaded = await shell(download.replace('<storageKey>', ref.storageKey), cwd, token);
+      assert.equal(downloaded.code, 0, downloaded.stderr);
+      assert.deepEqual(await readFile(join(cwd, 'downloaded-artifact')), png);
+      assert.deepEqual(await readFile(join(cwd, 'fox.png')), png);
+      // Without a PNG: the text line needs no file.
+      const text = await shell(uploadText, await tempDir('serve-nofile'), token);
+      assert.equal(text.code, 0, text.stderr);
+      assert.match((JSON.parse(text.stdout) as { storageKey: string }).storageKey, /^default\/text\//);
 
       // Signed URLs point at this server.
       const urls = await (await fetch(`${url}/v1/urls`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ keys: [ref.storageKey] }) })).json() as { urls: { url: string }[] };

@@ -36,17 +36,18 @@ export interface TestServer {
   put(tenant: string, bytes: Uint8Array, contentType: string, extra?: { artifactType?: string; boardId?: string; visibility?: 'public' | 'private' }): Promise<ArtifactReference>;
 }
 
-export async function startTestServer(options: { storage?: Partial<StorageConfigInput>; server?: Record<string, unknown>; auth?: Record<string, unknown>; logger?: CreateServerOptions['logger']; database?: TestDatabase } = {}): Promise<TestServer> {
+export async function startTestServer(options: { storage?: Partial<StorageConfigInput> | ((where: { url: string; dataDir: string }) => Partial<StorageConfigInput>); server?: Record<string, unknown>; auth?: Record<string, unknown>; logger?: CreateServerOptions['logger']; database?: TestDatabase } = {}): Promise<TestServer> {
   // Registered first so it runs first: the server closes before its database is dropped.
   const running: { close?: () => Promise<void> } = {};
   after(async () => running.close?.());
   const dataDir = await tempDir('server');
   const filesDir = join(dataDir, 'files');
   const databaseUrl = options.database ? (await options.database.fresh()).databaseUrl : undefined;
-  const storageConfig = { data_dir: dataDir, ...(databaseUrl ? { database_url: databaseUrl } : {}), ...options.storage, server: options.server ?? {}, auth: options.auth ?? {} } as StorageConfigInput;
   // The signed URLs must point at this server; the port is known only after listening, so pick it first.
   const port = await freePort('127.0.0.1');
   const url = `http://127.0.0.1:${port}`;
+  const storageOptions = typeof options.storage === 'function' ? options.storage({ url, dataDir }) : options.storage;
+  const storageConfig = { data_dir: dataDir, ...(databaseUrl ? { database_url: databaseUrl } : {}), ...storageOptions, server: options.server ?? {}, auth: options.auth ?? {} } as StorageConfigInput;
   storageConfig.providers ??= { local: { type: 'local', config: { base_path: filesDir, serve_url_base: url } } };
   const storage = await createStorageManager({ config: storageConfig, env: {} });
   const config = resolveServerConfig(storage.config, {});

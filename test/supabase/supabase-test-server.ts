@@ -1,7 +1,9 @@
 /**
- * The Supabase Storage server the Supabase tests run against. None can be installed here from the
- * package registries, so the tests run only when these are set, and skip loudly otherwise:
- *   BOARDS_TEST_SUPABASE_URL          the project URL (https://<project>.supabase.co, or http://127.0.0.1:54321 for `supabase start`)
+ * The Supabase Storage server the Supabase tests run against: the self-hosted server that
+ * `.ci/run` starts with ../shared/reference/supabase-storage/supabase-storage.sh (its supabase.env
+ * mapped to the variables below), a Supabase project, or `supabase start`. The tests run only when
+ * these are set, and skip loudly otherwise:
+ *   BOARDS_TEST_SUPABASE_URL          the project URL (https://<project>.supabase.co, http://127.0.0.1:54321 for `supabase start`, or the self-hosted server's URL)
  *   BOARDS_TEST_SUPABASE_STORAGE_URL  optional: a self-hosted storage server's API root (overrides the /storage/v1 beneath the URL)
  *   BOARDS_TEST_SUPABASE_KEY          a service-role (secret) key
  *   BOARDS_TEST_SUPABASE_BUCKET       optional: an existing bucket to use; otherwise a private and a
@@ -37,7 +39,7 @@ export const supabaseServer: SupabaseTestServer | undefined = env.BOARDS_TEST_SU
 /** Why the Supabase tests cannot run here, or undefined when they can. */
 export const supabaseSkipReason: string | undefined = supabaseServer
   ? undefined
-  : 'BOARDS_TEST_SUPABASE_URL and BOARDS_TEST_SUPABASE_KEY are not set: no Supabase Storage server to test against (none can be installed from the package registries). Point them at a Supabase project (a service-role key) or at `supabase start`; optionally BOARDS_TEST_SUPABASE_BUCKET';
+  : 'BOARDS_TEST_SUPABASE_URL and BOARDS_TEST_SUPABASE_KEY are not set: no Supabase Storage server to test against. Start one with `bash ../shared/reference/supabase-storage/supabase-storage.sh start` and map its supabase.env (URL, storage URL, service key; README, Operations), or point them at a Supabase project (a service-role key) or `supabase start`';
 
 export function server(): SupabaseTestServer {
   if (!supabaseServer) throw new Error(supabaseSkipReason);

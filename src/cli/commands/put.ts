@@ -4,6 +4,7 @@ import { basename } from 'node:path';
 import type { Command } from 'commander';
 import { ValidationError, fromFsError } from '../../errors.ts';
 import { contentTypeForFileName } from '../../content/content-types.ts';
+import { assertSafeId } from '../../keys.ts';
 import { formatBytes } from '../output.ts';
 import { progressStream } from '../progress.ts';
 import type { CommandContext } from '../command-context.ts';
@@ -12,7 +13,7 @@ export function registerPut(program: Command, run: CommandContext): void {
   program.command('put')
     .description('store a file as an artifact and print its reference')
     .argument('<file>', 'the file to store')
-    .requiredOption('-t, --type <artifactType>', 'artifact type: image, video, audio, text, lora, checkpoint, ...')
+    .requiredOption('-t, --type <artifactType>', 'artifact type: image, video, audio, text, model, lora, checkpoint (the configuration\'s artifact_types)')
     .option('--id <artifactId>', 'artifact id (default: the file name without its extension)')
     .option('-b, --board <boardId>', 'board id')
     .option('--tenant <tenantId>', 'tenant id', 'default')
@@ -24,8 +25,9 @@ export function registerPut(program: Command, run: CommandContext): void {
       if (!info.isFile()) throw new ValidationError(`${file} is not a regular file`);
       const contentType = opts.contentType ?? contentTypeForFileName(file);
       if (!contentType) throw new ValidationError(`cannot tell the content type of ${file} from its extension; pass --content-type`);
-      const artifactId = opts.id ?? basename(file).replace(/\.[^.]*$/, '');
-      if (!/^[A-Za-z0-9._-]{1,128}$/.test(artifactId)) {
+      // An id given with --id is checked as given, and blamed as given; the file name is only the default.
+      const artifactId = opts.id === undefined ? basename(file).replace(/\.[^.]*$/, '') : assertSafeId('--id', opts.id);
+      if (opts.id === undefined && !/^[A-Za-z0-9._-]{1,128}$/.test(artifactId)) {
         throw new ValidationError(`the file name "${basename(file)}" is not a safe artifact id; pass --id with letters, digits, ".", "_" and "-"`);
       }
       const content = createReadStream(file, { highWaterMark: 1024 * 1024 }).pipe(progressStream(`put ${basename(file)}`, info.size, !output.json));

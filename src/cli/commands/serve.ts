@@ -59,10 +59,12 @@ async function banner(server: RunningServer): Promise<string> {
       '',
       '  Development token (tenant "default", 24h; the secret is jwt.key in the data directory):',
       `    export TOKEN=${token}`,
-      '  Upload:',
-      `    curl -sS -H "Authorization: Bearer $TOKEN" -H "Content-Type: image/png" --data-binary @fox.png "${url}/v1/artifacts?artifactType=image"`,
-      '  Download (the storageKey from the upload\'s answer):',
-      `    curl -sS -H "Authorization: Bearer $TOKEN" -o fox.png "${url}/v1/artifacts/<storageKey>"`,
+      '  Upload a PNG (put the path of any PNG in place of fox.png):',
+      `    curl -sS --fail-with-body -H "Authorization: Bearer $TOKEN" -H "Content-Type: image/png" --data-binary @fox.png "${url}/v1/artifacts?artifactType=image"`,
+      '  No PNG at hand? Store a line of text instead:',
+      `    curl -sS --fail-with-body -H "Authorization: Bearer $TOKEN" -H "Content-Type: text/plain" --data-binary "hello, boards" "${url}/v1/artifacts?artifactType=text"`,
+      '  Download (put the storageKey from the upload\'s answer in place of <storageKey>; a new file, never your upload):',
+      `    curl -sS --fail -H "Authorization: Bearer $TOKEN" -o downloaded-artifact "${url}/v1/artifacts/<storageKey>"`,
       '  Other tokens: boards-storage token --tenant T --sub U [--role service] [--expires 1d]',
     );
   }

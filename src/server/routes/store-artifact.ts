@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { StorageError, ValidationError } from '../../errors.ts';
-import { contentTypeForFileName, normalizeContentType } from '../../content/content-types.ts';
+import { contentTypeForFileName, isContentTypeAllowed, normalizeContentType } from '../../content/content-types.ts';
 import type { RouteContext } from '../context.ts';
 import { principalOf, tenantOf } from '../context.ts';
 import { errors, storeQuery } from '../schemas.ts';
@@ -46,6 +46,9 @@ export function storeArtifactRoute(app: FastifyInstance, ctx: RouteContext): voi
   });
 }
 
+const FORM_URLENCODED = 'application/x-www-form-urlencoded';
+const SET_CONTENT_TYPE = 'set Content-Type to the artifact\'s type (curl: -H "Content-Type: image/png"), or send multipart/form-data with a "file" field (curl: -F file=@fox.png)';
+
 interface Upload {
   contentType: string;
   content: AsyncIterable<Uint8Array>;
@@ -55,7 +58,11 @@ interface Upload {
 
 function rawUpload(request: FastifyRequest, ctx: RouteContext): Upload {
   const header = request.headers['content-type'];
-  if (!header) throw new ValidationError('send the artifact\'s Content-Type (or multipart/form-data with a "file" field)', { code: 'CONTENT_TYPE_NOT_ALLOWED' });
+  if (!header) throw new ValidationError(`the request has no Content-Type; ${SET_CONTENT_TYPE}`, { code: 'CONTENT_TYPE_NOT_ALLOWED' });
+  // What curl sends for --data-binary without -H "Content-Type: ...": a missing header, not a type to allow.
+  if (normalizeContentType(header) === FORM_URLENCODED && !isContentTypeAllowed(ctx.storage.config.allowedContentTypes, FORM_URLENCODED)) {
+    throw new ValidationError(`the body came as ${FORM_URLENCODED}, curl's default when no Content-Type is given; ${SET_CONTENT_TYPE}`, { code: 'CONTENT_TYPE_NOT_ALLOWED', details: { contentType: FORM_URLENCODED } });
+  }
   const length = request.headers['content-length'];
   const size = length !== undefined && request.headers['transfer-encoding'] === undefined ? Number(length) : undefined;
   return {
