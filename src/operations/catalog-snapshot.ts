@@ -2,8 +2,8 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import type { WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
-import { DatabaseSync } from 'node:sqlite';
-import { sql } from 'kysely';
+import { sqlite } from '../sqlite/node-sqlite.ts';
+import { sql } from '../catalog/kysely-runtime.ts';
 import type { Kysely } from 'kysely';
 import { StorageError } from '../errors.ts';
 import type { Catalog } from '../catalog/catalog.ts';
@@ -54,7 +54,7 @@ export async function snapshotCatalog(catalog: Catalog, file: string): Promise<S
 /** Every restorable table's rows, a batch at a time. */
 export async function* snapshotRows(file: string, format: SnapshotFormat): AsyncGenerator<{ table: string; rows: Record<string, unknown>[] }> {
   if (format === 'sqlite') {
-    const db = new DatabaseSync(file, { readOnly: true });
+    const db = new sqlite.DatabaseSync(file, { readOnly: true });
     try {
       const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").all() as { name: string }[];
       for (const { name } of tables) {

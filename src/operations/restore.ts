@@ -3,7 +3,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { sql } from 'kysely';
+import { sql } from '../catalog/kysely-runtime.ts';
 import type { Kysely } from 'kysely';
 import { CorruptionError, NotFoundError, StorageError } from '../errors.ts';
 import { fromRow } from '../catalog/catalog.ts';
