@@ -18,6 +18,7 @@ import { registerMigrate } from './commands/migrate.ts';
 import { registerBackup } from './commands/backup.ts';
 import { registerRestore } from './commands/restore.ts';
 import { registerVerify } from './commands/verify.ts';
+import { registerSync } from './commands/sync.ts';
 
 export function buildProgram(): Command {
   const program = new Command('boards-storage')
@@ -58,6 +59,7 @@ export function buildProgram(): Command {
   registerBackup(program, run);
   registerRestore(program, run);
   registerVerify(program, run);
+  registerSync(program, run);
   return program;
 }
 
