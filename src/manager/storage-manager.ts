@@ -15,6 +15,7 @@ import { assertArtifactType } from '../content/artifact-types.ts';
 import { canonicalContentType, isContentTypeAllowed, isWellFormedContentType, normalizeContentType } from '../content/content-types.ts';
 import { inMemoryBytes, sha256OffThread, toByteStream } from '../content/source.ts';
 import { validateContent } from '../content/validate-stream.ts';
+import { checkDownloadName } from '../content/download-name.ts';
 import type { ContentDigest } from '../content/validate-stream.ts';
 import type { ArtifactContent } from '../content/source.ts';
 import type { StorageConfig } from '../config/load.ts';
@@ -929,11 +930,7 @@ function checkExpiry(expiresIn: number | undefined): number {
 }
 
 function checkFilename(filename: string): string {
-  // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
-  if (filename.length > 255 || /[\u0000-\u001f\u007f"\\/]/.test(filename)) {
-    throw new ValidationError('filename may not contain control characters, quotes, slashes or backslashes, and is at most 255 characters');
-  }
-  return filename;
+  return checkDownloadName(filename);
 }
 
 /** Why a PUT or a completion cannot take an upload: gone, under way, or used already. */

@@ -2,8 +2,9 @@ import { createHash } from 'node:crypto';
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { StorageError, ValidationError } from '../errors.ts';
+import { StorageError } from '../errors.ts';
 import type { ArtifactReference } from '../manager/artifact-reference.ts';
+import { checkDownloadName } from '../content/download-name.ts';
 import type { VerifiedFile } from '../manager/storage-manager.ts';
 import type { RouteContext } from './context.ts';
 import { errorBody } from './errors.ts';
@@ -52,10 +53,7 @@ function matchesEtag(header: string | undefined, etag: string): boolean {
 
 /** `attachment; filename="..."; filename*=UTF-8''...` with a safe ASCII fallback. */
 export function contentDisposition(filename: string): string {
-  // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
-  if (filename.length === 0 || filename.length > 255 || /[\u0000-\u001f\u007f"\\/]/.test(filename)) {
-    throw new ValidationError('the download file name may not be empty or contain control characters, quotes, slashes or backslashes (255 characters at most)');
-  }
+  checkDownloadName(filename);
   const ascii = filename.replace(/[^\x20-\x7e]/g, '_').replace(/%/g, '_');
   return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(filename)}`;
 }
