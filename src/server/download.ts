@@ -136,7 +136,11 @@ async function sendFile(reply: FastifyReply, file: VerifiedFile, length: number)
   try {
     const end = file.start + length;
     const bufferBytes = Math.min(length, FILE_BUFFER_BYTES);
-    const free = Array.from({ length: Math.min(FILE_BUFFERS, Math.ceil(length / bufferBytes)) }, () => Buffer.allocUnsafe(bufferBytes));
+    // A checked file of several buffers is hashed on the hashing thread, where the buffers lie
+    // (shared memory), overlapping the socket writes; a buffer is read into again once it is both
+    // written and hashed.
+    const offThread = file.check !== undefined && length > bufferBytes;
+    const free = Array.from({ length: Math.min(FILE_BUFFERS, Math.ceil(length / bufferBytes)) }, () => (offThread ? Buffer.from(new SharedArrayBuffer(bufferBytes)) : Buffer.allocUnsafe(bufferBytes)));
     let position = file.start;
     let buffer = free.pop()!;
     let filled = await readInto(file, buffer, position, end);
@@ -147,6 +151,7 @@ async function sendFile(reply: FastifyReply, file: VerifiedFile, length: number)
     hijacked = true;
     res.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
     let stopped = false;
+    let hashFailure: unknown;
     let writing = 0;
     let wake: (() => void) | undefined;
     const woken = () => { const resume = wake; wake = undefined; resume?.(); };
@@ -158,17 +163,33 @@ async function sendFile(reply: FastifyReply, file: VerifiedFile, length: number)
       for (;;) {
         const sending = buffer;
         const bytes = filled === sending.length ? sending : sending.subarray(0, filled);
-        if (file.check && !checkedWhole) {
-          if (position + filled >= end) verifyLast(file, bytes);
-          else file.check.update(bytes);
+        let hashing: Promise<void> | undefined;
+        if (offThread) {
+          if (position + filled >= end) {
+            // The last bytes go out only once every byte has been hashed and the whole matched.
+            await file.check!.updateOffThread(bytes);
+            const error = await file.check!.finishOffThread();
+            if (error) throw error;
+          } else hashing = file.check!.updateOffThread(bytes);
         }
         position += filled;
         file.sent?.(filled);
         writing++;
+        let holds = hashing ? 2 : 1;
+        const release = () => {
+          if (--holds === 0) free.push(sending);
+          woken();
+        };
         res.write(bytes, (error) => {
           writing--;
-          if (error) stopped = true;
-          else free.push(sending);
+          if (error) {
+            stopped = true;
+            woken();
+          } else release();
+        });
+        hashing?.then(release, (error: unknown) => {
+          hashFailure = error;
+          stopped = true;
           woken();
         });
         if (position >= end) {
@@ -176,6 +197,7 @@ async function sendFile(reply: FastifyReply, file: VerifiedFile, length: number)
           break;
         }
         while (free.length === 0 && !stopped && !res.destroyed) await new Promise<void>((resume) => { wake = resume; });
+        if (hashFailure !== undefined) throw hashFailure;
         if (stopped || res.destroyed) break;
         buffer = free.pop()!;
         filled = await readInto(file, buffer, position, end);
@@ -193,6 +215,7 @@ async function sendFile(reply: FastifyReply, file: VerifiedFile, length: number)
     }
     return reply;
   } finally {
+    file.check?.abandon();
     // Before the headers a close failure is the request's error; after them there is no one to tell.
     if (hijacked) await file.handle.close().catch(() => undefined);
     else await file.handle.close();
