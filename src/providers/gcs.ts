@@ -111,6 +111,7 @@ export class GcsProvider implements StorageProvider {
       presignUpload: 'PUT',
       publicUrl: c.public_url_base !== undefined || c.public_bucket || c.acl,
       copy: true,
+      selfSignedUrls: false,
     };
     const options: StorageOptions = {
       ...(c.project_id ? { projectId: c.project_id } : {}),

@@ -46,7 +46,7 @@ const BACKGROUND_FLUSH_BYTES = 64 * 1024 * 1024;
 const VERIFIED_FOLDERS_MAX = 10_000;
 
 export class LocalProvider implements StorageProvider {
-  readonly capabilities = { presignDownload: true, presignUpload: 'PUT', publicUrl: true, copy: true } as const;
+  readonly capabilities = { presignDownload: true, presignUpload: 'PUT', publicUrl: true, copy: true, selfSignedUrls: true } as const;
   private readonly root: string;
   private readonly temp: string;
   private readonly config: z.output<typeof localProviderConfigSchema>;

@@ -23,7 +23,7 @@ interface StoredObject {
 
 /** Objects in a Map: for tests and examples. Everything is lost when the process ends. */
 export class MemoryProvider implements StorageProvider {
-  readonly capabilities = { presignDownload: true, presignUpload: 'PUT', publicUrl: true, copy: true } as const;
+  readonly capabilities = { presignDownload: true, presignUpload: 'PUT', publicUrl: true, copy: true, selfSignedUrls: true } as const;
   private readonly objects = new Map<string, StoredObject>();
   private readonly config: z.output<typeof memoryProviderConfigSchema>;
   private readonly secret: string | undefined;

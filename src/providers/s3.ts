@@ -123,6 +123,7 @@ export class S3Provider implements StorageProvider {
       presignUpload: this.config.presigned_upload_method === 'post' ? 'POST' : 'PUT',
       publicUrl: this.config.public_url_base !== undefined || this.config.public_bucket || this.config.acl,
       copy: true,
+      selfSignedUrls: false,
     };
     const c = this.config;
     this.client = new S3Client({
