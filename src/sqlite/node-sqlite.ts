@@ -7,7 +7,7 @@ import { StorageError } from '../errors.ts';
  * releases fail with a missing built-in module or a misleading catalog error, so this is checked
  * when the module loads, before anything opens a database. Keep `engines.node` in package.json equal.
  */
-export const NODE_REQUIREMENT = '>=22.16 on the 22 line, >=23.11, or any 24+ (24 LTS recommended)';
+export const NODE_REQUIREMENT = '22.16 or newer on the 22 line, 23.11 or newer on the 23 line, or 24 and later (24 LTS recommended)';
 
 export function isSupportedNode(version: string): boolean {
   const [major = 0, minor = 0] = version.replace(/^v/, '').split('.').map(Number);
@@ -20,7 +20,7 @@ export function isSupportedNode(version: string): boolean {
 export function assertSupportedNode(version: string = process.versions.node): void {
   if (isSupportedNode(version)) return;
   throw new StorageError(
-    `boards-storage needs Node.js 22.16 or newer (${NODE_REQUIREMENT}); this is Node.js ${version}. `
+    `boards-storage needs Node.js ${NODE_REQUIREMENT}; this is Node.js ${version}. `
       + 'Install a newer Node (for example `nvm install 24`, or `npx -p node@24 node ...`) and run it again',
     { code: 'NOT_SUPPORTED', details: { node: version, required: NODE_REQUIREMENT } },
   );

@@ -29,7 +29,7 @@ describe('the Node.js version floor', () => {
     for (const v of ['22.16.0', '22.20.1', '23.11.0', '24.0.0', '25.1.0']) assert.ok(isSupportedNode(v), v);
     for (const v of ['20.19.0', '22.12.0', '22.13.0', '22.15.1', '23.10.0']) assert.ok(!isSupportedNode(v), v);
     assert.throws(() => assertSupportedNode('22.13.0'), (e: unknown) => e instanceof StorageError && e.code === 'NOT_SUPPORTED'
-      && /needs Node\.js 22\.16 or newer/.test(e.message) && /this is Node\.js 22\.13\.0/.test(e.message));
+      && /needs Node\.js 22\.16 or newer on the 22 line, 23\.11 or newer on the 23 line, or 24 and later/.test(e.message) && /this is Node\.js 22\.13\.0/.test(e.message));
   });
 
   it('engines.node in package.json says the same', async () => {
@@ -40,14 +40,14 @@ describe('the Node.js version floor', () => {
   it('the CLI says which Node it needs, in one line, before anything else', async () => {
     const { code, stderr } = await run(['--import', pretend('22.13.0'), bin, 'ls']);
     assert.equal(code, 1);
-    assert.match(stderr, /^boards-storage: NOT_SUPPORTED: boards-storage needs Node\.js 22\.16 or newer .*this is Node\.js 22\.13\.0/);
+    assert.match(stderr, /^boards-storage: NOT_SUPPORTED: boards-storage needs Node\.js 22\.16 or newer on the 22 line.*; this is Node\.js 22\.13\.0/);
     assert.doesNotMatch(stderr, /database_url|columns is not a function|\n {4}at /);
   });
 
   it('importing the library says it too', async () => {
     const { code, stderr } = await run(['--import', pretend('22.12.0'), '--input-type=module', '-e', `await import(${JSON.stringify(index)})`]);
     assert.notEqual(code, 0);
-    assert.match(stderr, /boards-storage needs Node\.js 22\.16 or newer .*this is Node\.js 22\.12\.0/);
+    assert.match(stderr, /boards-storage needs Node\.js 22\.16 or newer on the 22 line.*; this is Node\.js 22\.12\.0/);
     assert.doesNotMatch(stderr, /No such built-in module/);
   });
 
