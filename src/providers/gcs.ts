@@ -14,6 +14,7 @@ import { fromGcsError, isGcsNotFound } from './gcs-errors.ts';
 import type { ByteRange, ListResult, ObjectMetadata, PresignedUpload, ProviderCapabilities, ProviderContext, StorageProvider, UploadOptions } from './provider.ts';
 import { readHead, rest } from './content-reader.ts';
 import { fitMetadata } from './metadata-fit.ts';
+import { attachmentDisposition } from '../content/content-disposition.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -161,7 +162,7 @@ export class GcsProvider implements StorageProvider {
       version: 'v4',
       action: 'read',
       expires: Date.now() + expiresIn * 1000,
-      ...(opts.filename ? { responseDisposition: contentDisposition(opts.filename) } : {}),
+      ...(opts.filename ? { responseDisposition: attachmentDisposition(opts.filename) } : {}),
     }));
     return url;
   }
@@ -375,11 +376,6 @@ function presignSeconds(expiresIn: number): number {
     throw new ValidationError(`expiresIn must be a whole number of seconds from 1 to ${MAX_PRESIGN_SECONDS} (7 days, the most V4 signatures allow)`);
   }
   return expiresIn;
-}
-
-function contentDisposition(filename: string): string {
-  const fallback = filename.replace(/[^\x20-\x7e]|["\\]/g, '_');
-  return `attachment; filename="${fallback}"; filename*=UTF-8''${encodeURIComponent(filename)}`;
 }
 
 /** GCS allows 8 KiB of custom metadata: when larger, the largest entries are dropped (sha256 and size last), never failing the store. */

@@ -16,6 +16,7 @@ import type { ByteRange, ListResult, ProviderCapabilities, ObjectMetadata, Presi
 import { httpRangeHeader } from './byte-range.ts';
 import { PooledMultipartUpload } from './s3-multipart.ts';
 import { fitEntries } from './metadata-fit.ts';
+import { attachmentDisposition } from '../content/content-disposition.ts';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -205,7 +206,7 @@ export class S3Provider implements StorageProvider {
     const command = new GetObjectCommand({
       Bucket: this.bucket,
       Key: this.objectKey(key),
-      ...(opts.filename ? { ResponseContentDisposition: contentDisposition(opts.filename) } : {}),
+      ...(opts.filename ? { ResponseContentDisposition: attachmentDisposition(opts.filename) } : {}),
     });
     const { getSignedUrl } = await import('@aws-sdk/s3-request-presigner');
     return this.send(`signing a download of ${key}`, () => getSignedUrl(this.client, command, { expiresIn }));
@@ -530,11 +531,6 @@ function presignSeconds(expiresIn: number): number {
     throw new ValidationError(`expiresIn must be a whole number of seconds from 1 to ${MAX_PRESIGN_SECONDS} (7 days, the most S3 signatures allow)`);
   }
   return expiresIn;
-}
-
-function contentDisposition(filename: string): string {
-  const fallback = filename.replace(/[^\x20-\x7e]|["\\]/g, '_');
-  return `attachment; filename="${fallback}"; filename*=UTF-8''${encodeURIComponent(filename)}`;
 }
 
 const PLAIN_VALUE = /^(?:[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?)?$/;

@@ -7,6 +7,7 @@ import type { ArtifactReference } from '../manager/artifact-reference.ts';
 import type { VerifiedFile } from '../manager/storage-manager.ts';
 import type { RouteContext } from './context.ts';
 import { errorBody } from './errors.ts';
+import { attachmentDisposition } from '../content/content-disposition.ts';
 
 /**
  * Sending one artifact over HTTP, shared by `GET /v1/artifacts/{key}` and the signed URLs:
@@ -50,14 +51,13 @@ function matchesEtag(header: string | undefined, etag: string): boolean {
   return header.split(',').some((candidate) => candidate.trim().replace(/^W\//, '') === etag);
 }
 
-/** `attachment; filename="..."; filename*=UTF-8''...` with a safe ASCII fallback. */
+/** The Content-Disposition for a download saved under `filename`, which is checked first. */
 export function contentDisposition(filename: string): string {
   // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
   if (filename.length === 0 || filename.length > 255 || /[\u0000-\u001f\u007f"\\/]/.test(filename)) {
     throw new ValidationError('the download file name may not be empty or contain control characters, quotes, slashes or backslashes (255 characters at most)');
   }
-  const ascii = filename.replace(/[^\x20-\x7e]/g, '_').replace(/%/g, '_');
-  return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(filename)}`;
+  return attachmentDisposition(filename);
 }
 
 export interface SendOptions {

@@ -7,7 +7,7 @@ import { tempDir } from '../helpers.ts';
 
 /** A real in-memory provider that declares it takes no direct uploads. */
 class NoDirectUploads extends MemoryProvider {
-  override readonly capabilities = { ...new MemoryProvider().capabilities, presignUpload: false } as const;
+  override readonly capabilities = { ...new MemoryProvider().capabilities, presignUpload: false as const };
 }
 
 describe('provider capabilities', () => {
