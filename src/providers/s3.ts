@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { StorageError, ValidationError } from '../errors.ts';
 import { assertSafeKey, assertSafePrefix } from '../keys.ts';
 import { parseProviderConfig } from '../config/provider-config.ts';
-import { parseSize } from '../config/sizes.ts';
+import { sizeSetting } from '../config/sizes.ts';
 import { decodeCursor, encodeCursor, listLimit } from './list-cursor.ts';
 import { fromS3Error, isS3NotFound, s3ErrorName } from './s3-errors.ts';
 import type { ByteRange, ListResult, ProviderCapabilities, ObjectMetadata, PresignedUpload, ProviderContext, StorageProvider, UploadOptions } from './provider.ts';
@@ -28,21 +28,6 @@ const MAX_METADATA_BYTES = 2048;
 const MAX_PRESIGN_SECONDS = 7 * 24 * 3600;
 /** A multipart upload that could not be aborted at once (server unreachable) is retried for this long. */
 const ABORT_RETRY_WINDOW_MS = 15 * 60 * 1000;
-
-const size = (min: number, max: number) => z.union([z.number(), z.string()]).transform((value, ctx) => {
-  let bytes: number;
-  try {
-    bytes = parseSize(value, 'size');
-  } catch (error) {
-    ctx.addIssue({ code: 'custom', message: (error as Error).message.replace(/^size: /, '') });
-    return z.NEVER;
-  }
-  if (bytes < min || bytes > max) {
-    ctx.addIssue({ code: 'custom', message: `must be between ${min / MiB} MiB and ${max / MiB} MiB` });
-    return z.NEVER;
-  }
-  return bytes;
-});
 
 export const s3ProviderConfigSchema = z.object({
   bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name (3-63 lowercase letters, digits, "." and "-")'),
@@ -69,7 +54,7 @@ export const s3ProviderConfigSchema = z.object({
   /** Cache-Control on every object; default: long-lived for public artifacts (their keys never repeat), none for private ones. */
   cache_control: z.string().min(1).optional(),
   /** Multipart part size (5 MiB to 5 GiB); content up to this size is one PUT. Parts in memory: at most queue_size, one buffer each. */
-  part_size: size(5 * MiB, 5 * GiB).default(8 * MiB),
+  part_size: sizeSetting(5 * MiB, 5 * GiB).default(8 * MiB),
   /** Parts uploaded at once. */
   queue_size: z.number().int().min(1).max(64).default(4),
   /** What getPresignedUploadUrl returns: POST (S3 enforces the size limit) or PUT (it cannot). */
