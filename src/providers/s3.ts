@@ -17,6 +17,7 @@ import { httpRangeHeader } from './byte-range.ts';
 import { PooledMultipartUpload } from './s3-multipart.ts';
 import { fitEntries } from './metadata-fit.ts';
 import { attachmentDisposition } from '../content/content-disposition.ts';
+import { backoffDelay } from '../layers/backoff.ts';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -378,8 +379,8 @@ export class S3Provider implements StorageProvider {
     if (await attempt()) return;
     const retrying = (async () => {
       const deadline = Date.now() + ABORT_RETRY_WINDOW_MS;
-      for (let delay = 1000; Date.now() < deadline && !this.closing; delay = Math.min(delay * 2, 30_000)) {
-        await sleep(delay, undefined, { ref: false });
+      for (let retry = 0; Date.now() < deadline && !this.closing; retry++) {
+        await sleep(backoffDelay(retry, { baseMs: 1000, maxMs: 30_000 }), undefined, { ref: false });
         if (this.closing || await attempt()) return;
       }
     })();
