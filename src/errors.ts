@@ -126,6 +126,7 @@ export function isStorageError(error: unknown): error is StorageError {
 /** Map a Node filesystem error to the library's types, keeping the original as `cause`. */
 export function fromFsError(error: unknown, what: string): StorageError {
   if (error instanceof StorageError) return error;
+  if (isDiskFull(error)) return new InsufficientStorageError(`${what}: the disk is full (${(error as Error).message}); free space and retry`, { cause: error });
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   switch (code) {
     case 'ENOENT':
@@ -145,4 +146,16 @@ export function fromFsError(error: unknown, what: string): StorageError {
     default:
       return new StorageError(`${what}: ${(error as Error)?.message ?? String(error)}`, { cause: error });
   }
+}
+
+/**
+ * A write refused for want of space: ENOSPC/EDQUOT from the filesystem, SQLITE_FULL from SQLite
+ * ("database or disk is full", primary result code 13), disk_full (53100) from PostgreSQL.
+ */
+export function isDiskFull(error: unknown): boolean {
+  const e = error as { code?: unknown; errcode?: unknown; message?: unknown } | undefined;
+  if (!e || typeof e !== 'object') return false;
+  if (e.code === 'ENOSPC' || e.code === 'EDQUOT' || e.code === '53100') return true;
+  if (typeof e.errcode === 'number' && (e.errcode & 0xff) === 13) return true;
+  return typeof e.message === 'string' && /database or disk is full/i.test(e.message);
 }

@@ -4,7 +4,7 @@ import type { DatabaseSync } from 'node:sqlite';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Kysely, Transaction } from 'kysely';
 import type * as KyselyModule from 'kysely';
-import { ConfigError, ProviderUnavailableError, StorageError } from '../errors.ts';
+import { ConfigError, InsufficientStorageError, isDiskFull, ProviderUnavailableError, StorageError } from '../errors.ts';
 import { assertOptionalPackages } from '../config/optional-packages.ts';
 import { assertSafeId, assertSafePrefix } from '../keys.ts';
 import { decodeCursor, encodeCursor, invalidCursor, listLimit } from '../providers/list-cursor.ts';
@@ -14,6 +14,7 @@ import { nodeSqliteDialect } from './node-sqlite-dialect.ts';
 import { loadKysely, sql } from './kysely-runtime.ts';
 import { SqliteWrites } from './sqlite-writes.ts';
 import { BackgroundCheckpointer } from '../sqlite/background-checkpoint.ts';
+import { createPrivateFile } from '../sqlite/private-file.ts';
 import { TrashRecords } from './trash-records.ts';
 import { MigrationRecords } from './migration-records.ts';
 import type { ArtifactRow, AuditAction, AuditInsert, CatalogTables, PendingUploadRow, UploadState } from './tables.ts';
@@ -388,6 +389,9 @@ export class Catalog {
       return await operation();
     } catch (error) {
       if (error instanceof StorageError) throw error;
+      if (isDiskFull(error)) {
+        throw new InsufficientStorageError(`catalog: ${what} failed: the disk holding the catalog is full; free space (delete artifacts permanently, empty the trash) and retry`, { cause: error });
+      }
       const code = (error as { code?: string }).code;
       // Connection trouble is retryable; anything else is a bug or a constraint, reported as is.
       if (code === 'ECONNREFUSED' || code === 'ETIMEDOUT' || code === 'ECONNRESET' || code === '57P01' || code === 'SQLITE_BUSY' || code === 'ERR_SQLITE_ERROR' && /locked|busy/i.test((error as Error).message)) {
@@ -420,9 +424,12 @@ async function connect(kysely: typeof KyselyModule, databaseUrl: string | undefi
     if (given === ':memory:') path = ':memory:';
     else {
       path = given ? (isAbsolute(given) ? given : resolve(given)) : join(resolve(dataDir), 'catalog.sqlite');
-      await mkdir(join(path, '..'), { recursive: true }).catch((error: unknown) => {
-        throw new ConfigError(`database_url: cannot create the folder of ${path} (${(error as NodeJS.ErrnoException).code})`, { cause: error });
-      });
+      try {
+        await mkdir(join(path, '..'), { recursive: true, mode: 0o700 });
+        createPrivateFile(path);
+      } catch (error) {
+        throw new ConfigError(`database_url: cannot create ${path} or its folder (${(error as NodeJS.ErrnoException).code})`, { cause: error });
+      }
     }
     let connection: DatabaseSync | undefined;
     return { db: new kysely.Kysely<CatalogTables>({ dialect: nodeSqliteDialect(kysely.SqliteDialect, path, (opened) => { connection = opened; }) }), dialect: 'sqlite', sqlite: () => connection, path };

@@ -27,6 +27,7 @@ export interface ProviderEntry {
   type: string;
   config: Record<string, unknown>;
   timeout_ms?: number;
+  upload_idle_timeout_ms?: number;
   retry?: { max_attempts: number; base_delay_ms: number; max_delay_ms: number; max_total_ms: number };
   circuit_breaker?: { failure_threshold?: number; error_rate?: number; window_ms: number; min_requests: number; reset_timeout_ms: number };
   fallback?: string;

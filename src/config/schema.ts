@@ -17,8 +17,13 @@ export const routingConditionSchema = z.object({
 export const providerEntrySchema = z.object({
   type: z.string().min(1),
   config: z.record(z.string(), z.unknown()).default({}),
-  /** Each attempt of each operation fails after this long (ProviderUnavailableError). */
+  /**
+   * Each attempt of each operation, uploads included, fails after this long (ProviderUnavailableError).
+   * Unset: 30 s for every operation but upload, whose total time is unbounded (see upload_idle_timeout_ms).
+   */
   timeout_ms: z.number().int().min(1).max(86_400_000).optional(),
+  /** An upload attempt fails when the provider takes no chunk, or gives no answer after the last, for this long (default 60 s). */
+  upload_idle_timeout_ms: z.number().int().min(1).max(86_400_000).optional(),
   retry: z.object({
     /** Attempts in all, the first one included. */
     max_attempts: z.number().int().min(1).max(20).default(3),

@@ -19,7 +19,7 @@ export interface Spool {
  * fallback). The copy stops past `maxSize`, and a failed copy leaves no file.
  */
 export async function spoolToFile(content: ArtifactContent, directory: string, maxSize: number, signal?: AbortSignal): Promise<Spool> {
-  await mkdir(directory, { recursive: true });
+  await mkdir(directory, { recursive: true, mode: 0o700 });
   const path = join(directory, `${randomUUID()}.spool`);
   let size = 0;
   async function* limited(): AsyncGenerator<Uint8Array> {

@@ -17,6 +17,11 @@ export interface BreakerOptions {
 
 export type BreakerState = 'closed' | 'open' | 'half-open' | 'isolated';
 
+/** The error of a call an open circuit refused without calling the backend: retrying it cannot help until the reset. */
+export function isCircuitOpen(error: unknown): boolean {
+  return error instanceof ProviderUnavailableError && error.details.breaker === 'open';
+}
+
 /** A circuit breaker per provider, with its state readable for /readyz and metrics. */
 export interface BreakerHandle {
   layer: Layer;

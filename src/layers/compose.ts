@@ -3,7 +3,7 @@ import type { StorageProvider } from '../providers/provider.ts';
 import { circuitBreakerLayer } from './circuit-breaker.ts';
 import type { MetricsRecorder } from './metrics.ts';
 import { retryLayer } from './retry.ts';
-import { timeoutLayer } from './timeout.ts';
+import { DEFAULT_OPERATION_TIMEOUT_MS, DEFAULT_UPLOAD_IDLE_TIMEOUT_MS, timeoutLayer } from './timeout.ts';
 
 /**
  * Stack a provider's layers, innermost first: metrics (what the backend itself did), timeout (per
@@ -11,7 +11,12 @@ import { timeoutLayer } from './timeout.ts';
  */
 export function composeLayers(name: string, provider: StorageProvider, entry: Partial<ProviderEntry>, metrics: MetricsRecorder): StorageProvider {
   let layered = metrics.layer(name)(provider);
-  if (entry.timeout_ms !== undefined) layered = timeoutLayer(entry.timeout_ms, name)(layered);
+  // Every operation has a timeout: the provider's timeout_ms (uploads included) or the defaults.
+  layered = timeoutLayer({
+    operationMs: entry.timeout_ms ?? DEFAULT_OPERATION_TIMEOUT_MS,
+    ...(entry.timeout_ms !== undefined ? { uploadMs: entry.timeout_ms } : {}),
+    uploadIdleMs: entry.upload_idle_timeout_ms ?? DEFAULT_UPLOAD_IDLE_TIMEOUT_MS,
+  }, name)(layered);
   if (entry.circuit_breaker) {
     const c = entry.circuit_breaker;
     const breaker = circuitBreakerLayer({

@@ -1,5 +1,6 @@
 import { ExponentialBackoff, handleWhen, retry } from 'cockatiel';
 import { ProviderUnavailableError } from '../errors.ts';
+import { isCircuitOpen } from './circuit-breaker.ts';
 import { wrapProvider } from './layer.ts';
 import type { Layer } from './layer.ts';
 
@@ -16,7 +17,7 @@ export interface RetryOptions {
 
 /**
  * Retry what is worth retrying: only ProviderUnavailableError (down, refusing, throttling, timing
- * out), never validation, security, auth or not-found. Exponential backoff with decorrelated
+ * out), never validation, security, auth or not-found, nor a call an open circuit breaker refused. Exponential backoff with decorrelated
  * jitter (cockatiel). An upload is retried only when its content can start again: the caller gave
  * a replay, or the failed attempt had not taken a single chunk.
  */
@@ -25,7 +26,8 @@ export function retryLayer(options: RetryOptions): Layer {
     const started = Date.now();
     let replayable = true;
     let content = first.content;
-    const policy = retry(handleWhen((error) => error instanceof ProviderUnavailableError && replayable && Date.now() - started < options.maxTotalMs), {
+    // An open circuit answers at once and will answer the same until its reset: no backoff is worth waiting.
+    const policy = retry(handleWhen((error) => error instanceof ProviderUnavailableError && !isCircuitOpen(error) && replayable && Date.now() - started < options.maxTotalMs), {
       maxAttempts: options.maxAttempts - 1,
       backoff: new ExponentialBackoff({ initialDelay: options.baseDelayMs, maxDelay: options.maxDelayMs }),
     });

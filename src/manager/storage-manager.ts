@@ -103,9 +103,18 @@ export type VerifiedFile = OpenFile & { check?: ContentCheck };
 
 export interface HealthReport {
   ok: boolean;
-  catalog: { ok: boolean; ms: number; error?: string };
+  catalog: HealthCheck;
   /** Per provider: a real round trip's outcome and latency, and the circuit breaker's state. */
-  providers: Record<string, { ok: boolean; ms: number; error?: string; breaker?: string }>;
+  providers: Record<string, HealthCheck & { breaker?: string }>;
+}
+
+export interface HealthCheck {
+  ok: boolean;
+  ms: number;
+  /** What failed, for operators: may name paths and hosts. */
+  error?: string;
+  /** The failure's stable code (a StorageError's, or TIMEOUT): what may be shown to anyone. */
+  code?: string;
 }
 
 export interface UploadUrlRequest {
@@ -240,12 +249,13 @@ export class StorageManager {
    * nothing is left: no object, no record.
    */
   private async write(storageKey: string, record: Omit<CatalogArtifact, 'storageKey' | 'storageProvider' | 'contentType' | 'size' | 'sha256'>, contentType: string, input: { content: ArtifactContent; size?: number; signal?: AbortSignal; actor?: string }): Promise<ArtifactReference> {
-    const size = this.checkDeclaredSize(input.size);
+    const bytes = inMemoryBytes(input.content);
+    // Content in memory has a known length: size rules and providers get it without being told.
+    const size = this.checkDeclaredSize(input.size) ?? bytes?.length;
     let providerName = selectProvider(this.config.routingRules, this.config.defaultProvider, { artifactType: record.artifactType, contentType, tenantId: record.tenantId, ...(size === undefined ? {} : { size }) });
     const entry = this.config.providers[providerName];
     const objectMetadata = referenceMetadata(record);
     let digest: ContentDigest | undefined;
-    const bytes = inMemoryBytes(input.content);
     const precomputed = bytes && bytes.length <= this.config.maxFileSize ? sha256OffThread(bytes) : undefined;
     precomputed?.catch(() => undefined);
     const spool = !bytes && entry?.spool ? await spoolToFile(input.content, join(this.config.dataDir, 'spool'), this.config.maxFileSize, input.signal) : undefined;
@@ -527,7 +537,8 @@ export class StorageManager {
         await Promise.race([check(), new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${HEALTH_TIMEOUT_MS} ms`)), HEALTH_TIMEOUT_MS); })]);
         return { ok: true, ms: Math.round(performance.now() - started) };
       } catch (error) {
-        return { ok: false, ms: Math.round(performance.now() - started), error: (error as Error).message };
+        const code = error instanceof StorageError ? error.code : /no answer within/.test((error as Error).message) ? 'TIMEOUT' : 'STORAGE_ERROR';
+        return { ok: false, ms: Math.round(performance.now() - started), error: (error as Error).message, code };
       } finally {
         clearTimeout(timer);
       }

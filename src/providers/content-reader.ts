@@ -14,9 +14,19 @@ export async function nextChunk(iterator: AsyncIterator<Uint8Array>, signal: Abo
   });
 }
 
+/** What reading the content has come to: its own failure, the bytes handed on, whether it ended. */
+export interface ContentState {
+  failure?: unknown;
+  bytes?: number;
+  ended?: boolean;
+}
+
 /** `head` (already read), then the rest of the content; the content's own failure is kept in `state`. */
-export async function* rest(head: Uint8Array[], iterator: AsyncIterator<Uint8Array>, signal: AbortSignal | undefined, state: { failure?: unknown }): AsyncGenerator<Uint8Array> {
-  yield* head.splice(0);
+export async function* rest(head: Uint8Array[], iterator: AsyncIterator<Uint8Array>, signal: AbortSignal | undefined, state: ContentState): AsyncGenerator<Uint8Array> {
+  for (const chunk of head.splice(0)) {
+    state.bytes = (state.bytes ?? 0) + chunk.length;
+    yield chunk;
+  }
   while (true) {
     let next: IteratorResult<Uint8Array>;
     try {
@@ -26,7 +36,11 @@ export async function* rest(head: Uint8Array[], iterator: AsyncIterator<Uint8Arr
       void Promise.resolve(iterator.return?.()).catch(() => undefined);
       throw error;
     }
-    if (next.done) return;
+    if (next.done) {
+      state.ended = true;
+      return;
+    }
+    state.bytes = (state.bytes ?? 0) + next.value.length;
     yield next.value;
   }
 }

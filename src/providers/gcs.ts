@@ -13,6 +13,7 @@ import { decodeCursor, encodeCursor, listLimit } from './list-cursor.ts';
 import { fromGcsError, isGcsNotFound } from './gcs-errors.ts';
 import type { ByteRange, ListResult, ObjectMetadata, PresignedUpload, ProviderCapabilities, ProviderContext, StorageProvider, UploadOptions } from './provider.ts';
 import { readHead, rest } from './content-reader.ts';
+import type { ContentState } from './content-reader.ts';
 import { fitMetadata } from './metadata-fit.ts';
 import { attachmentDisposition } from '../content/content-disposition.ts';
 
@@ -236,14 +237,39 @@ export class GcsProvider implements StorageProvider {
   }
 
   private async uploadResumable(key: string, file: File, head: Uint8Array[], iterator: AsyncIterator<Uint8Array>, opts: UploadOptions): Promise<void> {
-    const state: { failure?: unknown } = {};
+    const state: ContentState = {};
     const body = Readable.from(rest(head, iterator, opts.signal, state), { objectMode: false, highWaterMark: 64 * KiB });
     // The metadata goes with the session's start, before the content has been read: without sha256
     // and size. They are patched in below, once the object is complete.
     const writer = file.createWriteStream({ resumable: true, chunkSize: this.config.chunk_size, timeout: this.config.request_timeout_ms, validation: 'crc32c', ...this.writeOptions(opts) });
+    // A final answer to a PUT of the session before the content has ended, or for another byte
+    // count, means the server closed the session early (firebase-tools' stock emulator finalises on
+    // the first PUT). Unwatched, the upload either never settled (a writer that no longer reads) or
+    // "succeeded" with a truncated object.
+    const early: { error?: ProviderUnavailableError } = {};
+    let cutShort: (error: ProviderUnavailableError) => void = () => undefined;
+    const endedEarly = new Promise<never>((_, reject) => { cutShort = reject; });
+    endedEarly.catch(() => undefined);
+    const onResponse = (response: { status?: number; data?: unknown; config?: { method?: string } }) => {
+      const status = response?.status ?? 0;
+      if (early.error || status < 200 || status >= 300 || response.config?.method?.toUpperCase() !== 'PUT') return;
+      const stored = Number((response.data as { size?: unknown } | undefined)?.size);
+      if (state.ended && stored === state.bytes) return;
+      early.error = new ProviderUnavailableError(`gcs bucket "${this.config.bucket}" at ${this.endpoint}: storing ${key}: the server ended the upload after ${Number.isFinite(stored) ? stored : 'an unknown number of'} of ${state.ended ? '' : 'at least '}${state.bytes ?? 0} bytes; nothing was kept. Is it a GCS server (the stock firebase-tools emulator finalises resumable uploads on their first request)?`, { details: { provider: this.name, stored, sent: state.bytes ?? 0 } });
+      cutShort(early.error);
+    };
+    writer.on('response', onResponse);
     try {
-      await pipeline(body, writer, opts.signal ? { signal: opts.signal } : {});
+      await Promise.race([pipeline(body, writer, opts.signal ? { signal: opts.signal } : {}), endedEarly]);
+      if (early.error) throw early.error;
     } catch (error) {
+      if (early.error) {
+        // The server made an object of part of the content: stop sending, and remove it.
+        body.destroy();
+        writer.destroy();
+        await file.delete().catch(() => undefined);
+        throw early.error;
+      }
       // An unfinished session leaves no object (GCS drops it after a week, at no cost).
       if (state.failure !== undefined) throw this.contentError(state.failure, key);
       if (opts.signal?.aborted) throw this.contentError(opts.signal.reason, key);

@@ -2,6 +2,7 @@ import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { sqlite } from '../sqlite/node-sqlite.ts';
 import type { ListedObject } from './provider.ts';
 import { BackgroundCheckpointer } from '../sqlite/background-checkpoint.ts';
+import { createPrivateFile } from '../sqlite/private-file.ts';
 
 export interface IndexedObject {
   key: string;
@@ -25,6 +26,7 @@ export class LocalIndex {
 
   /** `durable`: every commit is flushed to the disk (synchronous=FULL), not only at checkpoints. */
   constructor(path: string, options: { durable?: boolean } = {}) {
+    createPrivateFile(path);
     this.db = new sqlite.DatabaseSync(path);
     // The busy timeout first: switching to WAL waits for a lock when another process opens the file at once.
     this.db.exec(`

@@ -5,7 +5,7 @@ import { dirname, join, resolve } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { z } from 'zod';
-import { ConfigError, fromFsError, NotFoundError, SecurityError, StorageError } from '../errors.ts';
+import { ConfigError, fromFsError, isDiskFull, NotFoundError, SecurityError, StorageError } from '../errors.ts';
 import { resolveRange } from './byte-range.ts';
 import { assertSafeKey, assertSafePrefix } from '../keys.ts';
 import { parseProviderConfig } from '../config/provider-config.ts';
@@ -44,6 +44,9 @@ const INDEX_FILE = '~index.sqlite';
 const READ_CHUNK = 1024 * 1024;
 const BACKGROUND_FLUSH_BYTES = 64 * 1024 * 1024;
 const VERIFIED_FOLDERS_MAX = 10_000;
+/** Objects, the index and folders are the service's own: not readable by other users. */
+const FILE_MODE = 0o600;
+const DIR_MODE = 0o700;
 
 export class LocalProvider implements StorageProvider {
   readonly capabilities = { presignDownload: true, presignUpload: 'PUT', publicUrl: true, copy: true, selfSignedUrls: true } as const;
@@ -72,11 +75,11 @@ export class LocalProvider implements StorageProvider {
     let provider: LocalProvider;
     try {
       const base = resolve(parsed.base_path);
-      await mkdir(base, { recursive: true });
+      await mkdir(base, { recursive: true, mode: DIR_MODE });
       const root = await realpath(base);
       await rm(join(root, TEMP_DIR), { recursive: true, force: true });
       // Recursive: another process opening the same base at once may have made it already.
-      await mkdir(join(root, TEMP_DIR), { recursive: true });
+      await mkdir(join(root, TEMP_DIR), { recursive: true, mode: DIR_MODE });
       await access(join(root, TEMP_DIR), constants.W_OK);
       provider = new LocalProvider(root, parsed, parsed.signing_secret ?? ctx?.signingSecret, new LocalIndex(join(root, INDEX_FILE), { durable: parsed.fsync }));
     } catch (error) {
@@ -99,6 +102,8 @@ export class LocalProvider implements StorageProvider {
     folderReady.catch(() => undefined);
     let staged = false;
     let tempCreated = false;
+    let placed = false;
+    let ready = false;
     try {
       staged = this.index.stageNew({ key, size: 0, contentType: opts.contentType, lastModified: new Date().toISOString(), metadata: {} });
       const replacing = !staged;
@@ -123,17 +128,24 @@ export class LocalProvider implements StorageProvider {
       // Without replacing: a hard link fails if anything is at the key, then the temp name goes.
       const [closed, renamed] = await Promise.allSettled([handle.close(), opts.ifNotExists ? link(tempPath, target).then(() => unlink(tempPath)) : rename(tempPath, target)]);
       if (renamed.status === 'rejected') throw renamed.reason;
-      if (closed.status === 'rejected') {
-        await rm(target, { force: true });
-        throw closed.reason;
-      }
+      placed = true;
+      if (closed.status === 'rejected') throw closed.reason;
       this.index.markReady(object);
+      ready = true;
       return this.config.public_url_base ? { url: this.getPublicUrl(key) } : {};
     } catch (error) {
-      if (staged) this.index.remove(key);
       await folderReady.catch(() => undefined);
+      // Files first: on a full disk they free the space the index needs to forget the key.
       // Only this upload's own temp file: another upload of the key may be writing its own there.
-      if (tempCreated) await rm(tempPath, { force: true });
+      if (tempCreated) await rm(tempPath, { force: true }).catch(() => undefined);
+      if (placed && !ready) await rm(target, { force: true }).catch(() => undefined);
+      if (staged) {
+        try {
+          this.index.remove(key);
+        } catch {
+          // Left pending: the next start removes it (and any file of it).
+        }
+      }
       await this.removeEmptyParents(dirname(target));
       throw fromFsError(error, `local: storing ${key}`);
     }
@@ -162,12 +174,27 @@ export class LocalProvider implements StorageProvider {
     assertSafeKey(key);
     if (!this.index.get(key)) return false;
     const path = await this.existingPathOf(key);
+    const removeFile = async () => {
+      try {
+        await unlink(path);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw fromFsError(error, `local: deleting ${key}`);
+      }
+    };
     // The row goes first: the object is invisible from here on, even if removing the file fails.
-    this.index.remove(key);
     try {
-      await unlink(path);
+      this.index.remove(key);
+      await removeFile();
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw fromFsError(error, `local: deleting ${key}`);
+      if (!isDiskFull(error)) throw fromFsError(error, `local: deleting ${key}`);
+      // A full disk has no room for the index to record the removal: the file goes first, freeing
+      // space, then the row (a failure between leaves a row whose delete can be retried).
+      await removeFile();
+      try {
+        this.index.remove(key);
+      } catch (again) {
+        throw fromFsError(again, `local: deleting ${key}`);
+      }
     }
     await this.removeEmptyParents(dirname(path));
     return true;
@@ -220,10 +247,12 @@ export class LocalProvider implements StorageProvider {
     const probe = join(this.temp, `health-${randomUUID()}`);
     try {
       this.index.check();
-      await writeFile(probe, 'ok');
-      await unlink(probe);
+      await writeFile(probe, 'ok', { mode: FILE_MODE });
     } catch (error) {
       throw fromFsError(error, 'local: health check');
+    } finally {
+      // Also when the write failed half way (a full disk creates the file, then cannot fill it).
+      await rm(probe, { force: true }).catch(() => undefined);
     }
   }
 
@@ -264,7 +293,7 @@ export class LocalProvider implements StorageProvider {
 
   /** Make the object's folder and prove no symbolic link leads out of the base. */
   private async prepareFolder(key: string, folder: string): Promise<void> {
-    const created = await mkdir(folder, { recursive: true });
+    const created = await mkdir(folder, { recursive: true, mode: DIR_MODE });
     // Folders mkdir has just made are real directories when the one they were made in is.
     await this.assertContained(key, created === undefined ? folder : dirname(created));
   }
@@ -277,7 +306,7 @@ export class LocalProvider implements StorageProvider {
     for (let attempt = 0; ; attempt++) {
       await (attempt === 0 ? folderReady : this.prepareFolder(key, dirname(tempPath)));
       try {
-        return await open(tempPath, 'wx', 0o644);
+        return await open(tempPath, 'wx', FILE_MODE);
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code;
         if (code === 'EEXIST') throw new StorageError(`local: ${key} is being stored by another upload`, { code: 'CONFLICT', cause: error });

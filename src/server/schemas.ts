@@ -208,7 +208,7 @@ export const statsResponse = {
   },
 } as const;
 
-const check = { type: 'object', properties: { ok: { type: 'boolean' }, ms: { type: 'number' }, error: { type: 'string' } } } as const;
+const check = { type: 'object', properties: { ok: { type: 'boolean' }, ms: { type: 'number' }, error: { type: 'string', description: 'the failure\'s code; the server log has its message' }, breaker: { type: 'string' } } } as const;
 
 export const healthResponse = {
   type: 'object',

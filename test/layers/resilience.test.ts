@@ -125,6 +125,51 @@ describe('circuit breaker layer', () => {
   });
 });
 
+describe('an open circuit breaker with retries, in front of a real backend that is down', () => {
+  /** An S3 provider whose endpoint refuses connections; retries with a backoff of a second. */
+  async function downS3(extra: Record<string, unknown> = {}) {
+    const dir = await tempDir('breaker');
+    const silent = createServer();
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const port = (silent.address() as { port: number }).port;
+    await new Promise((r) => silent.close(r)); // now nothing listens there: connections are refused
+    const storage = await createStorageManager({ config: { data_dir: dir, default_provider: 's3', providers: {
+      s3: { type: 's3', config: { bucket: 'down', endpoint: `http://127.0.0.1:${port}`, force_path_style: true, access_key_id: 'k', secret_access_key: 's', max_attempts: 1 }, retry: { max_attempts: 4, base_delay_ms: 1000, max_delay_ms: 1000 }, circuit_breaker: { failure_threshold: 1, reset_timeout_ms: 600_000 }, ...extra },
+      local: { type: 'local', config: { base_path: join(dir, 'files') } },
+    } }, env: {} });
+    after(() => storage.close());
+    const calls = async () => (await storage.metrics()).providers.s3?.operations.upload?.count ?? 0;
+    return { storage, calls };
+  }
+
+  it('fails a store at once, with no call to the backend and no backoff, once the circuit is open', async () => {
+    const { storage, calls } = await downS3();
+    await assert.rejects(store(storage, Buffer.from('opens the circuit')), ProviderUnavailableError);
+    assert.equal(await calls(), 1, 'one real call; its retry met the open circuit and stopped');
+    assert.equal((await storage.metrics()).providers.s3!.breaker, 'open');
+    for (let i = 0; i < 3; i++) {
+      const started = performance.now();
+      await assert.rejects(store(storage, Buffer.from('refused by the open circuit')), (e: unknown) => e instanceof ProviderUnavailableError && /circuit open/.test(e.message));
+      // Only to catch a wait through the retry backoff (a second here); bench/breaker.bench.ts has the figure.
+      const ms = performance.now() - started;
+      assert.ok(ms < 500, `an open circuit failed the store after ${ms.toFixed(0)} ms`);
+    }
+    assert.equal(await calls(), 1, 'the backend was not called while the circuit was open');
+    assert.equal((await storage.metrics()).providers.s3!.retries, 1);
+  });
+
+  it('sends the store to the fallback at once while the circuit is open', async () => {
+    const { storage, calls } = await downS3({ fallback: 'local' });
+    assert.equal((await store(storage, Buffer.from('first'))).storageProvider, 'local');
+    const started = performance.now();
+    const ref = await store(storage, Buffer.from('second'));
+    const ms = performance.now() - started;
+    assert.equal(ref.storageProvider, 'local');
+    assert.ok(ms < 500, `the fallback took the store after ${ms.toFixed(0)} ms`);
+    assert.equal(await calls(), 1);
+  });
+});
+
 describe('timeout layer', () => {
   it('cuts off an operation that never answers', async () => {
     const { storage, flaky } = await managerWith({ timeout_ms: 100 });
@@ -175,6 +220,46 @@ describe('timeout layer', () => {
     const started = Date.now();
     await assert.rejects(store(storage), (e: unknown) => e instanceof ProviderUnavailableError && /timed out after 300 ms/.test(e.message));
     assert.ok(Date.now() - started < 3000, `took ${Date.now() - started} ms`);
+  });
+});
+
+describe('default timeouts', () => {
+  it('bound every operation of a provider configured with no timeout (30 s)', async (t) => {
+    const { storage, flaky } = await managerWith({});
+    flaky.hang = true;
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const pending = assert.rejects(storage.provider('flaky').exists('k/x'), (e: unknown) => e instanceof ProviderUnavailableError && /exists timed out after 30000 ms/.test(e.message));
+    await new Promise((r) => setImmediate(r));
+    t.mock.timers.tick(30_000);
+    await pending;
+  });
+
+  it('fail an upload the backend stops answering (upload_idle_timeout_ms), on a real server that accepts and never answers', async () => {
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => { sockets.push(socket); socket.resume(); });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    after(() => { for (const s of sockets) s.destroy(); silent.close(); });
+    const port = (silent.address() as { port: number }).port;
+    const dir = await tempDir('idle');
+    const storage = await createStorageManager({ config: { data_dir: dir, default_provider: 's3', providers: { s3: { type: 's3', upload_idle_timeout_ms: 300, config: { bucket: 'silent-bucket', endpoint: `http://127.0.0.1:${port}`, force_path_style: true, access_key_id: 'k', secret_access_key: 's', request_timeout_ms: 60_000, max_attempts: 1 } } } }, env: {} });
+    after(() => storage.close());
+    const started = Date.now();
+    await assert.rejects(store(storage, Buffer.alloc(64 * 1024, 1)), (e: unknown) => e instanceof ProviderUnavailableError && /upload made no progress for 300 ms/.test(e.message));
+    assert.ok(Date.now() - started < 3000, `took ${Date.now() - started} ms`);
+  });
+
+  it('do not count the time the content itself takes (a slow client) against the backend', async () => {
+    const dir = await tempDir('slow-client');
+    const slowStorage = await createStorageManager({ config: { data_dir: dir, signing_secret: 's'.repeat(32), default_provider: 'local', providers: { local: { type: 'local', upload_idle_timeout_ms: 100, config: { base_path: join(dir, 'files') } } } }, env: {} });
+    after(() => slowStorage.close());
+    async function* trickle() {
+      for (let i = 0; i < 3; i++) {
+        await new Promise((r) => setTimeout(r, 250));
+        yield Buffer.from(`part ${i} `);
+      }
+    }
+    const ref = await store(slowStorage, trickle());
+    assert.equal(Buffer.from(await slowStorage.download(ref.storageKey)).toString(), 'part 0 part 1 part 2 ');
   });
 });
 

@@ -1,4 +1,4 @@
-import { describe, it } from 'node:test';
+import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { createStorageManager, registerProviderType, MemoryProvider, verifySignedUrl, StorageError, SecurityError, ValidationError, NotFoundError, ConfigError } from '../../src/index.ts';
 import type { StorageConfigInput, StorageProvider } from '../../src/index.ts';
 import { media } from '../fixtures/media.ts';
+import { rebalance } from '../../src/lifecycle/rebalance.ts';
 import { storedFiles, tempDir } from '../helpers.ts';
 import { HOSTILE_IDS } from '../fixtures/hostile.ts';
 
@@ -209,13 +210,32 @@ describe('routing', () => {
     assert.equal(video.storageProvider, 'videos');
     assert.equal((await store({ artifactType: 'lora', contentType: 'application/octet-stream', content: Buffer.alloc(4096), size: 4096 })).storageProvider, 'big');
     assert.equal((await store({ artifactType: 'lora', contentType: 'application/octet-stream', content: Buffer.alloc(100), size: 100 })).storageProvider, 'disk');
-    assert.equal((await store({ artifactType: 'lora', contentType: 'application/octet-stream', content: Buffer.alloc(4096) })).storageProvider, 'disk', 'size rules need a size hint');
+    assert.equal((await store({ artifactType: 'lora', contentType: 'application/octet-stream', content: Readable.from([Buffer.alloc(4096)]) })).storageProvider, 'disk', 'a stream of unknown length matches no size rule');
     assert.equal((await store({})).storageProvider, 'disk');
     assert.equal((await storage.getArtifact(video.storageKey)).storageProvider, 'videos');
     assert.deepEqual(Buffer.from(await storage.download(video.storageKey)), media.webm());
     const listed = await storage.listArtifacts({ tenantId: 'default' });
     assert.deepEqual(listed.items.map((i) => i.storageProvider).sort(), ['big', 'disk', 'disk', 'disk', 'videos']);
     await storage.close();
+  });
+
+  it('routes in-memory content (Buffer, Uint8Array, string) by its length without a size hint, so rebalance has nothing to move', async () => {
+    const dir = await tempDir('routing-size');
+    const storage = await createStorageManager({
+      config: {
+        data_dir: dir, signing_secret: secret, default_provider: 'small',
+        providers: { small: { type: 'local', config: { base_path: join(dir, 'small') } }, large: { type: 'local', config: { base_path: join(dir, 'large') } } },
+        routing_rules: [{ condition: { size_gt: '1MB' }, provider: 'large' }],
+      }, env: {},
+    });
+    after(() => storage.close());
+    const store = (content: unknown) => storage.storeArtifact({ artifactId: 'w', artifactType: 'model', contentType: 'application/octet-stream', content: content as Uint8Array });
+    const twoMiB = 2 * 1024 * 1024;
+    assert.equal((await store(Buffer.alloc(twoMiB, 1))).storageProvider, 'large');
+    assert.equal((await store(new Uint8Array(twoMiB))).storageProvider, 'large');
+    assert.equal((await storage.storeArtifact({ artifactId: 't', artifactType: 'text', contentType: 'text/plain', content: 'x'.repeat(twoMiB) })).storageProvider, 'large');
+    assert.equal((await store(Buffer.alloc(1024))).storageProvider, 'small');
+    assert.equal((await rebalance(storage, { dryRun: true })).moves.length, 0);
   });
 });
 

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { RouteContext } from '../context.ts';
+import type { HealthCheck } from '../../manager/storage-manager.ts';
 import { healthResponse } from '../schemas.ts';
 
 /** GET /healthz (the process answers) and GET /readyz (the catalog and every provider answer). */
@@ -12,9 +13,16 @@ export function healthRoutes(app: FastifyInstance, ctx: RouteContext): void {
   });
   app.get('/readyz', {
     schema: { summary: 'Readiness: the catalog and every provider', tags: ['operations'], response: { 200: healthResponse, 503: healthResponse } },
-  }, async (_request, reply) => {
+  }, async (request, reply) => {
     const report = await ctx.storage.health();
     reply.header('cache-control', 'no-store');
-    return reply.code(report.ok ? 200 : 503).send(report);
+    if (!report.ok) request.log.warn({ report }, 'not ready');
+    // Unauthenticated: only the failures' codes, never their messages (paths, hosts); the log has those.
+    const shown = (check: HealthCheck) => ({ ok: check.ok, ms: check.ms, ...(check.ok ? {} : { error: check.code ?? 'STORAGE_ERROR' }) });
+    return reply.code(report.ok ? 200 : 503).send({
+      ok: report.ok,
+      catalog: shown(report.catalog),
+      providers: Object.fromEntries(Object.entries(report.providers).map(([name, check]) => [name, { ...shown(check), ...(check.breaker ? { breaker: check.breaker } : {}) }])),
+    });
   });
 }
