@@ -11,6 +11,7 @@
 #   BOARDS_S3_DIR     state dir (default ${TMPDIR:-/tmp}/boards-s3); wiped on start
 #   BOARDS_S3_PORT    main gateway port (default 7480)
 #   BOARDS_S3_PORT_B  second gateway port (default main port + 1)
+#   BOARDS_S3_MON_PORT  the monitor's port (default 3300): change it beside another cluster on this host
 #   BOARDS_S3_MEM     memstore capacity in bytes (default 8 GiB; RAM is used only as data is stored)
 #
 # The env file $BOARDS_S3_DIR/s3.env holds what the tests read:
@@ -20,6 +21,7 @@ set -euo pipefail
 D=${BOARDS_S3_DIR:-${TMPDIR:-/tmp}/boards-s3}
 PORT=${BOARDS_S3_PORT:-7480}
 PORT_B=${BOARDS_S3_PORT_B:-$((PORT + 1))}
+MON_PORT=${BOARDS_S3_MON_PORT:-3300}
 MEM=${BOARDS_S3_MEM:-8589934592}
 ACCESS_KEY=boardstestaccesskey0
 SECRET_KEY=boardstestsecretkey00000000000000000000
@@ -102,7 +104,7 @@ FSID=$(uuidgen)
 cat > "$CEPH_CONF" <<EOF
 [global]
 fsid = $FSID
-mon host = v2:127.0.0.1:3300
+mon host = v2:127.0.0.1:$MON_PORT
 public addr = 127.0.0.1
 cluster addr = 127.0.0.1
 ms bind ipv4 = true
@@ -157,7 +159,7 @@ ceph-authtool --create-keyring "$D/ceph.mon.a.keyring" --gen-key -n mon. --cap m
 ceph-authtool --create-keyring "$D/ceph.client.admin.keyring" --gen-key -n client.admin \
   --cap mon 'allow *' --cap osd 'allow *' --cap mgr 'allow *' --cap mds 'allow *' >/dev/null
 ceph-authtool "$D/ceph.mon.a.keyring" --import-keyring "$D/ceph.client.admin.keyring" >/dev/null
-monmaptool --create --fsid "$FSID" --addv a '[v2:127.0.0.1:3300]' "$D/monmap" >/dev/null
+monmaptool --create --fsid "$FSID" --addv a "[v2:127.0.0.1:$MON_PORT]" "$D/monmap" >/dev/null
 ceph-mon --mkfs -i a --monmap "$D/monmap" --keyring "$D/ceph.mon.a.keyring"
 ceph-mon -i a
 $CEPH mon stat >/dev/null

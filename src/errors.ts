@@ -19,12 +19,18 @@ export type StorageErrorCode =
   | 'ACCESS_DENIED'
   | 'PROVIDER_UNAVAILABLE'
   | 'INSUFFICIENT_STORAGE'
+  | 'QUOTA_EXCEEDED'
+  | 'RATE_LIMITED'
   | 'CORRUPTION'
   | 'CONFLICT'
   | 'NOT_SUPPORTED'
   | 'REQUEST_TIMEOUT'
   | 'TOO_MANY_UPLOADS'
-  | 'SERVER_BUSY';
+  | 'SERVER_BUSY'
+  | 'MEDIA_MISMATCH'
+  | 'MEDIA_UNREADABLE'
+  | 'MEDIA_TOO_LARGE'
+  | 'TRANSFORMS_DISABLED';
 
 export interface StorageErrorOptions {
   cause?: unknown;
@@ -114,9 +120,15 @@ const STATUS_BY_CODE: Partial<Record<StorageErrorCode, number>> = {
   CONFLICT: 409,
   UNAUTHENTICATED: 401,
   NOT_SUPPORTED: 501,
+  QUOTA_EXCEEDED: 507,
+  RATE_LIMITED: 429,
   REQUEST_TIMEOUT: 408,
   TOO_MANY_UPLOADS: 429,
   SERVER_BUSY: 503,
+  MEDIA_MISMATCH: 422,
+  MEDIA_UNREADABLE: 422,
+  MEDIA_TOO_LARGE: 422,
+  TRANSFORMS_DISABLED: 403,
 };
 
 export function isStorageError(error: unknown): error is StorageError {

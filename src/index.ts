@@ -12,6 +12,8 @@ export { verifyArtifacts, allGood } from './operations/verify.ts';
 export type { VerifyOptions, VerifyReport, VerifyProblem, VerifyStatus } from './operations/verify.ts';
 export { ContentCheck, verifyStream } from './content/verify-stream.ts';
 export type { ExpectedContent } from './content/verify-stream.ts';
+export { syncMirrors } from './operations/sync-mirrors.ts';
+export type { SyncMirrorsOptions, SyncMirrorsReport } from './operations/sync-mirrors.ts';
 export { Catalog } from './catalog/catalog.ts';
 export type { ListArtifactsQuery, CatalogArtifact, UsageFigures, AuditEvent, AuditAction } from './catalog/catalog.ts';
 export { selectProvider } from './manager/routing.ts';
@@ -65,3 +67,8 @@ export {
 export type { StorageErrorCode, StorageErrorOptions } from './errors.ts';
 
 // The HTTP service is `boards-storage/server` (src/server/index.ts): the library loads none of it.
+export type { VariantSummary } from './manager/artifact-reference.ts';
+export type { MediaFacts } from './media/media-facts.ts';
+export type { VariantSpecInput, VariantFit, VariantFormat } from './media/media-config.ts';
+export type { VariantReport } from './media/variant-queue.ts';
+export { startVariantTask } from './media/variant-queue.ts';

@@ -18,7 +18,7 @@ import { tempDir } from './helpers.ts';
 
 const root = new URL('../', import.meta.url);
 const readme = await readFile(new URL('README.md', root), 'utf8');
-const pkg = JSON.parse(await readFile(new URL('package.json', root), 'utf8')) as { exports: Record<string, { default: string }> };
+const pkg = JSON.parse(await readFile(new URL('package.json', root), 'utf8')) as { exports: Record<string, { default: string } | string> };
 
 interface Block { line: number; code: string }
 const blocks: Block[] = [];
@@ -29,11 +29,12 @@ for (const match of readme.matchAll(/^```ts\n([\s\S]*?)^```$/gm)) {
 /** `boards-storage` and its subpaths, as package.json exports them, resolved to the TypeScript sources. */
 function sourceOf(specifier: string): string {
   const subpath = specifier === 'boards-storage' ? '.' : `./${specifier.slice('boards-storage/'.length)}`;
-  let target = pkg.exports[subpath]?.default;
+  const entry = pkg.exports[subpath];
+  let target = typeof entry === 'object' ? entry.default : undefined;
   if (!target) {
     const wildcard = Object.keys(pkg.exports).find((k) => k.endsWith('/*') && subpath.startsWith(k.slice(0, -1)));
     if (!wildcard) throw new Error(`README imports ${specifier}, which package.json does not export`);
-    target = pkg.exports[wildcard]!.default.replace('*', subpath.slice(wildcard.length - 1));
+    target = (pkg.exports[wildcard] as { default: string }).default.replace('*', subpath.slice(wildcard.length - 1));
   }
   return pathToFileURL(fileURLToPath(new URL(target.replace(/^\.\/dist\//, '').replace(/\.js$/, '.ts'), root))).href;
 }
@@ -58,6 +59,24 @@ const env = { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => 
 describe('README examples', () => {
   it('has its library, plugin, service and generation examples', () => {
     assert.ok(blocks.length >= 4, `found ${blocks.length} ts blocks`);
+  });
+
+  it('type-checks every block against the sources, with the project\'s compiler options', async () => {
+    const dir = await tempDir('readme-types');
+    const paths = Object.fromEntries(Object.keys(pkg.exports).filter((k) => !k.includes('*') && typeof pkg.exports[k] === 'object').map((k) => {
+      const specifier = k === '.' ? 'boards-storage' : `boards-storage/${k.slice(2)}`;
+      return [specifier, [fileURLToPath(sourceOf(specifier))]];
+    }));
+    await writeFile(join(dir, 'tsconfig.json'), JSON.stringify({
+      extends: fileURLToPath(new URL('tsconfig.json', root)),
+      compilerOptions: { noEmit: true, rootDir: '/', types: [fileURLToPath(new URL('node_modules/@types/node', root))], paths },
+      include: ['*.mts'],
+    }));
+    for (const [i, block] of blocks.entries()) await writeFile(join(dir, `readme-line-${block.line}-${i}.mts`), block.code);
+    const tsc = fileURLToPath(new URL('node_modules/typescript/bin/tsc', root));
+    const result = await promisify(execFile)(process.execPath, [tsc, '-p', join(dir, 'tsconfig.json')], { timeout: 240_000 })
+      .then(() => '', (e: { stdout: string }) => e.stdout);
+    assert.equal(result, '', 'README blocks (file names carry the README line)');
   });
 
   for (const block of blocks) {

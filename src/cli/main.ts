@@ -15,6 +15,7 @@ import { registerToken } from './commands/token.ts';
 import { registerCleanup } from './commands/cleanup.ts';
 import { registerRebalance } from './commands/rebalance.ts';
 import { registerVerify } from './commands/verify.ts';
+import { registerSync } from './commands/sync.ts';
 
 export function buildProgram(): Command {
   const program = new Command('boards-storage')
@@ -52,6 +53,7 @@ export function buildProgram(): Command {
   registerCleanup(program, run);
   registerRebalance(program, run);
   registerVerify(program, run);
+  registerSync(program, run);
   return program;
 }
 

@@ -47,6 +47,13 @@ export interface StorageConfig {
   cleanup: Record<string, unknown>;
   scrub: Record<string, unknown>;
   generation: Record<string, unknown>;
+  quotas: Record<string, unknown>;
+  webhooks: unknown[];
+  redisUrl?: string;
+  /** The media, variants and transforms sections, parsed by src/media/media-config.ts. */
+  media?: Record<string, unknown>;
+  variants?: Record<string, unknown>;
+  transforms?: Record<string, unknown>;
 }
 
 export type ConfigSource = string | StorageConfigInput | StorageConfig | undefined;
@@ -135,6 +142,7 @@ function applyEnvironment(raw: Record<string, unknown>, env: Record<string, stri
   set('BOARDS_STORAGE_ALLOWED_CONTENT_TYPES', (v) => { config.allowed_content_types = v.split(',').map((s) => s.trim()).filter(Boolean); });
   set('BOARDS_STORAGE_SIGNING_SECRET', (v) => { config.signing_secret = v; });
   set('BOARDS_STORAGE_DATABASE_URL', (v) => { config.database_url = v; });
+  set('BOARDS_STORAGE_REDIS_URL', (v) => { config.redis_url = v; });
   set('BOARDS_STORAGE_SCRUB_INTERVAL', (v) => { config.scrub = { ...(config.scrub as object | undefined), interval: /^\d+(\.\d+)?$/.test(v) ? Number(v) : v }; });
   set('BOARDS_STORAGE_SCRUB_RATE_MB_S', (v) => { config.scrub = { ...(config.scrub as object | undefined), rate_mb_s: Number(v) }; });
   set('BOARDS_STORAGE_TRASH_RETENTION', (v) => { config.trash_retention = /^\d+$/.test(v) ? Number(v) : v; });
@@ -215,6 +223,12 @@ function resolve(raw: RawStorageConfig, origin: string): StorageConfig {
     cleanup: raw.cleanup,
     scrub: raw.scrub,
     generation: raw.generation,
+    quotas: raw.quotas,
+    webhooks: raw.webhooks,
+    ...(raw.redis_url === undefined ? {} : { redisUrl: raw.redis_url }),
+    media: raw.media,
+    variants: raw.variants,
+    transforms: raw.transforms,
   };
 }
 

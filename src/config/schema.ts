@@ -81,6 +81,16 @@ export const storageConfigSchema = z.object({
   /** The background scrub (see src/config/scrub-config.ts). */
   scrub: z.record(z.string(), z.unknown()).default({}),
   generation: z.record(z.string(), z.unknown()).default({}),
+  /** Per-tenant limits on stored bytes and artifacts (see src/quotas). */
+  quotas: z.record(z.string(), z.unknown()).default({}),
+  /** Event receivers (see src/webhooks). */
+  webhooks: z.array(z.unknown()).default([]),
+  /** Redis (`redis://host:6379`): rate-limit counters and cache invalidations shared by every node. */
+  redis_url: z.string().min(1).optional(),
+  /** Media analysis, variant presets per artifact type, on-the-fly transforms (src/media/media-config.ts). */
+  media: z.record(z.string(), z.unknown()).default({}),
+  variants: z.record(z.string(), z.unknown()).default({}),
+  transforms: z.record(z.string(), z.unknown()).default({}),
 }).strict();
 
 export type StorageConfigInput = z.input<typeof storageConfigSchema>;

@@ -10,7 +10,11 @@ import type { StorageManager } from '../manager/storage-manager.ts';
 import { Authenticator, resolveJwtSecret } from './auth.ts';
 import type { JwtSecret } from './auth.ts';
 import { ContentCache } from './content-cache.ts';
+import { registerCors } from './cors.ts';
+import { registerAddressLimit, registerTenantLimit } from './rate-limit.ts';
+import { openRedis } from './redis-client.ts';
 import type { RouteContext } from './context.ts';
+import { tenantOf } from './context.ts';
 import { errorBody, handleError, renderError } from './errors.ts';
 import { ServerMetrics } from './metrics.ts';
 import { closesAfterEarlyAnswer, drainAfterEarlyAnswer, streamBodies } from './request-body.ts';
@@ -33,6 +37,8 @@ import { healthRoutes } from './routes/health.ts';
 import { metricsRoute } from './routes/metrics.ts';
 import { signedDownloadRoute, signedUploadRoute } from './routes/signed.ts';
 import { signsOwnUrls } from '../providers/capabilities.ts';
+import { TusUploads } from './tus/tus-uploads.ts';
+import { tusRoutes } from './tus/tus-routes.ts';
 
 export interface CreateServerOptions {
   /** The manager the service serves; the caller closes it after the server. */
@@ -51,6 +57,8 @@ export interface BoardsStorageServer {
   config: ServerConfig;
   /** The HS256 secret tokens are verified with (none with JWKS only); `generated` in development. */
   jwt: JwtSecret;
+  /** Resumable uploads at /v1/uploads/tus; its owner sweeps expired ones. */
+  tus: TusUploads;
 }
 
 /** Query parameters that carry credentials: never written to a log. */
@@ -79,6 +87,7 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
     uploads: new UploadSlots({ maxTotal: config.maxConcurrentUploads, maxPerTenant: config.maxConcurrentUploadsPerTenant }),
   };
   ctx.metrics.watchStorage(storage);
+  const tus = new TusUploads(storage, config);
 
   const app = Fastify({
     logger: loggerOptions(options.logger, config.logLevel),
@@ -92,7 +101,12 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
     routerOptions: { maxParamLength: 2048 },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
     clientErrorHandler: answerClientError,
+    // Behind a load balancer the client's address comes from X-Forwarded-For (server.trust_proxy).
+    trustProxy: config.trustProxy as FastifyServerOptions['trustProxy'],
   });
+  // Shared rate-limit counters (and closed with the app).
+  const redis = storage.config.redisUrl ? await openRedis(storage.config.redisUrl) : undefined;
+  if (redis) app.addHook('onClose', async () => { await redis.quit().catch(() => undefined); });
   // Corrupt copies found by verified reads, and their repairs, go to the log (never bytes or secrets).
   const stopIntegrityLog = storage.integrity.onEvent((event) => {
     if (event.type === 'corruption') app.log.error({ storageKey: event.storageKey, provider: event.provider, details: event.error.details }, 'corrupt copy found');
@@ -124,6 +138,11 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
     if (request.method !== 'HEAD' && reply.statusCode !== 304 && Number.isFinite(sent) && sent > 0) ctx.metrics.bytesOut.inc({ route }, sent);
   });
   app.decorateRequest('principal', null);
+
+  // First, so that preflights are answered before any authentication.
+  await registerCors(app, config.cors);
+  // Per client address, on every route that follows.
+  await registerAddressLimit(app, config.rateLimit, redis);
 
   app.addSchema(errorSchema);
   app.addSchema(artifactReferenceSchema);
@@ -157,6 +176,8 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
     api.addHook('onRequest', async (request) => {
       request.principal = await authenticator.authenticate(request.headers.authorization);
     });
+    // Per tenant: its hook runs after authentication (route hooks follow the scope's).
+    await registerTenantLimit(api, config.rateLimit, redis, (request) => tenantOf(request));
     listArtifactsRoute(api, ctx);
     readArtifactRoute(api, ctx);
     deleteArtifactRoute(api, ctx);
@@ -166,6 +187,7 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
     createUploadRoute(api, ctx);
     completeUploadRoute(api, ctx);
     statsRoute(api, ctx);
+    await tusRoutes(api, tus);
     listTrashRoute(api, ctx);
     restoreFromTrashRoute(api, ctx);
     await api.register(async (uploads) => {
@@ -175,7 +197,7 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
     });
   });
 
-  return { app, config, jwt };
+  return { app, config, jwt, tus };
 }
 
 /** Requests Node cannot even parse get the one error shape too (or nothing, when the client is gone). */

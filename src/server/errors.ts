@@ -24,6 +24,8 @@ export interface RenderedError {
   status: number;
   code: string;
   message: string;
+  /** A refused store over quota: the tenant's used and allowed figures. */
+  quota?: unknown;
 }
 
 /** Fastify's own client errors (body parsing, content types, multipart) by their code. */
@@ -45,8 +47,9 @@ const FASTIFY_CODES: Record<string, { status: number; code: string }> = {
 export function renderError(error: unknown): RenderedError {
   if (error instanceof AuthenticationError) return { status: 401, code: error.reason, message: error.message };
   if (error instanceof StorageError) {
-    if (error.status >= 500) return { status: error.status, code: error.code, message: publicServerMessage(error) };
-    return { status: error.status, code: error.code, message: error.message };
+    const quota = error.details.quota ? { quota: error.details.quota } : {};
+    if (error.status >= 500) return { status: error.status, code: error.code, message: publicServerMessage(error), ...quota };
+    return { status: error.status, code: error.code, message: error.message, ...quota };
   }
   const fastifyError = error as Partial<FastifyError> | undefined;
   if (fastifyError?.validation) {
@@ -66,6 +69,11 @@ function publicServerMessage(error: StorageError): string {
   return error.code === 'STORAGE_ERROR' ? 'internal error; the server log has the details' : error.message;
 }
 
+/** The error of a rendered failure, quota figures included. */
+export function renderedBody(rendered: RenderedError): { error: { code: string; message: string; quota?: unknown } } {
+  return { error: { code: rendered.code, message: rendered.message, ...(rendered.quota ? { quota: rendered.quota } : {}) } };
+}
+
 export function errorBody(code: string, message: string): { error: { code: string; message: string } } {
   return { error: { code, message } };
 }
@@ -78,5 +86,5 @@ export function handleError(this: unknown, error: unknown, request: FastifyReque
   reply.header('cache-control', 'no-store');
   const retryAfter = error instanceof StorageError ? error.details.retryAfterSeconds : undefined;
   if (typeof retryAfter === 'number') reply.header('retry-after', String(retryAfter));
-  void reply.code(rendered.status).type('application/json; charset=utf-8').send(errorBody(rendered.code, rendered.message));
+  void reply.code(rendered.status).type('application/json; charset=utf-8').send(renderedBody(rendered));
 }

@@ -6,6 +6,8 @@
 const safeId = { type: 'string', pattern: '^[A-Za-z0-9._-]{1,128}$' } as const;
 const tenantQuery = { ...safeId, description: 'service tokens only: the tenant to act for (or the X-Tenant-Id header)' } as const;
 
+const usageFigures = { type: 'object', properties: { bytes: { type: 'integer' }, artifacts: { type: 'integer' } } } as const;
+
 export const errorSchema = {
   $id: 'Error',
   type: 'object',
@@ -14,7 +16,15 @@ export const errorSchema = {
     error: {
       type: 'object',
       required: ['code', 'message'],
-      properties: { code: { type: 'string' }, message: { type: 'string' } },
+      properties: {
+        code: { type: 'string' },
+        message: { type: 'string' },
+        quota: {
+          type: 'object',
+          description: 'QUOTA_EXCEEDED (507) only: the tenant\'s usage, its limits and what the refused store asked for',
+          properties: { used: usageFigures, allowed: usageFigures, requested: usageFigures },
+        },
+      },
     },
   },
 } as const;
@@ -38,6 +48,24 @@ export const artifactReferenceSchema = {
     artifactType: { type: 'string' },
     variant: { type: 'string' },
     metadata: { type: 'object', additionalProperties: true },
+    media: {
+      type: 'object',
+      description: 'facts read from the bytes (images, video, audio)',
+      properties: {
+        width: { type: 'integer' }, height: { type: 'integer' }, format: { type: 'string' }, animated: { type: 'boolean' },
+        durationMs: { type: 'integer' }, sampleRate: { type: 'integer' }, channels: { type: 'integer' }, codec: { type: 'string' },
+      },
+    },
+    placeholder: { type: 'string', description: 'images: a ThumbHash (base64) to paint before the thumbnail arrives' },
+    variants: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['name', 'storageKey', 'contentType', 'size'],
+        properties: { name: { type: 'string' }, storageKey: { type: 'string' }, contentType: { type: 'string' }, size: { type: 'integer' }, width: { type: 'integer' }, height: { type: 'integer' } },
+      },
+    },
+    originalKey: { type: 'string', description: 'a variant: its original\'s storage key' },
   },
 } as const;
 
@@ -108,12 +136,23 @@ export const artifactPageSchema = {
   properties: { items: { type: 'array', items: ref }, nextCursor: { type: 'string' } },
 } as const;
 
+/** `?variant=` (a preset) or a free-form transform, whose sizes are rounded to transforms.allowed_sizes. */
+const transformQuery = {
+  variant: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,128}$', description: 'a variant of the artifact by name (`thumb_256`); a preset not made yet is made now' },
+  width: { type: 'string', pattern: '^[0-9]{1,6}$', description: 'transform: rounded up to the next of transforms.allowed_sizes' },
+  height: { type: 'string', pattern: '^[0-9]{1,6}$', description: 'transform: rounded up to the next of transforms.allowed_sizes' },
+  fit: { type: 'string', enum: ['cover', 'contain', 'fill', 'inside', 'outside'], description: 'transform: default inside' },
+  format: { type: 'string', enum: ['webp', 'avif', 'jpeg', 'png'], description: 'transform: default webp' },
+  quality: { type: 'string', pattern: '^[0-9]{1,3}$', description: 'transform: rounded to the nearest of transforms.allowed_qualities' },
+} as const;
+
 export const downloadQuery = {
   type: 'object',
   additionalProperties: false,
   properties: {
     download: { type: 'string', maxLength: 255, description: 'save as this file name (Content-Disposition: attachment); empty: the key\'s last segment' },
     tenantId: tenantQuery,
+    ...transformQuery,
   },
 } as const;
 
@@ -139,6 +178,17 @@ export function urlsBody(maxKeys: number) {
       keys: { type: 'array', minItems: 1, maxItems: maxKeys, items: { type: 'string', minLength: 1, maxLength: 1024 } },
       expiresIn: { type: 'integer', minimum: 1, maximum: 604800, default: 3600, description: 'seconds' },
       filename: { type: 'string', maxLength: 255, description: 'ask browsers to save under this name' },
+      variant: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,128}$', description: 'sign URLs of this variant of each artifact (served by this service)' },
+      transform: {
+        type: 'object',
+        additionalProperties: false,
+        description: 'sign URLs of this transform of each artifact (served by this service; sizes rounded to transforms.allowed_sizes)',
+        properties: {
+          width: { type: 'integer', minimum: 1 }, height: { type: 'integer', minimum: 1 },
+          fit: { type: 'string', enum: ['cover', 'contain', 'fill', 'inside', 'outside'] }, format: { type: 'string', enum: ['webp', 'avif', 'jpeg', 'png'] },
+          quality: { type: 'integer', minimum: 1, maximum: 100 },
+        },
+      },
     },
   } as const;
 }
@@ -204,6 +254,11 @@ export const statsResponse = {
     total: { type: 'object', properties: countAndBytes },
     byArtifactType: { type: 'array', items: { type: 'object', properties: { artifactType: { type: 'string' }, ...countAndBytes } } },
     byProvider: { type: 'array', items: { type: 'object', properties: { provider: { type: 'string' }, ...countAndBytes } } },
+    quota: {
+      type: 'object',
+      description: 'present when the tenant has a quota (storage.quotas): live artifacts against the limits; the trash is not counted',
+      properties: { used: usageFigures, allowed: usageFigures },
+    },
     trash: { type: 'object', description: 'deleted artifacts still in the trash (not in the figures above)', properties: countAndBytes },
   },
 } as const;
@@ -230,5 +285,6 @@ export const signedQuery = {
     max: { type: 'string' },
     ct: { type: 'string' },
     fn: { type: 'string' },
+    tf: { type: 'string', description: 'a signed transform or variant' },
   },
 } as const;

@@ -29,6 +29,33 @@ export const serverSectionSchema = z.object({
   }).strict().default({ max_object_size: '256KB', max_total_size: '64MB' }),
   /** Most keys in one POST /v1/urls. */
   max_batch_urls: z.number().int().positive().max(10_000).default(1000),
+  /** Resumable uploads (TUS 1.0) at /v1/uploads/tus. */
+  tus: z.object({
+    /** Where partial uploads are kept until they finish; several nodes must share it. Default `{data_dir}/tus`. */
+    directory: z.string().min(1).optional(),
+    /** An upload not finished this long after its creation expires and is swept. */
+    expiration: duration.default('24h'),
+    /** How often expired uploads are swept. */
+    sweep_interval: duration.default('1h'),
+  }).strict().default({ expiration: '24h', sweep_interval: '1h' }),
+  /** Requests per window, per tenant and per client address (429 + Retry-After); off unless configured. Shared through Redis when `redis_url` is set. */
+  rate_limit: z.object({
+    per_tenant: z.object({ max: z.number().int().positive(), window: duration.default('1m') }).strict().optional(),
+    per_address: z.object({ max: z.number().int().positive(), window: duration.default('1m') }).strict().optional(),
+    /** Client addresses never limited. */
+    allow: z.array(z.string().min(1)).default([]),
+  }).strict().default({ allow: [] }),
+  /** Behind a proxy or load balancer: trust its X-Forwarded-For for the client address (true, a hop count, or the proxies' addresses/CIDRs). */
+  trust_proxy: z.union([z.boolean(), z.number().int().min(1), z.array(z.string().min(1))]).default(false),
+  /** Cross-origin access for browsers; with no origins, none is allowed. */
+  cors: z.object({
+    /** Exact origins (`https://app.example.com`), or `*` for any (then credentials must be false). */
+    origins: z.array(z.string().min(1)).default([]),
+    /** Let browsers send cookies / Authorization with credentialed requests. */
+    credentials: z.boolean().default(false),
+    /** How long browsers may cache a preflight answer. */
+    max_age: duration.default('10m'),
+  }).strict().default({ origins: [], credentials: false, max_age: '10m' }),
   /** An upload body that sends nothing for this long is answered 408 and its connection closed. */
   body_idle_timeout: duration.default('30s'),
   /** Uploads in progress at once (POST /v1/artifacts and signed PUTs); more are answered 503 with Retry-After. */
@@ -73,6 +100,10 @@ export interface ServerConfig {
   logLevel: string;
   cache: { maxObjectBytes: number; maxTotalBytes: number };
   maxBatchUrls: number;
+  tus: { directory?: string; expirationMs: number; sweepIntervalMs: number };
+  cors: { origins: string[]; credentials: boolean; maxAgeSeconds: number };
+  rateLimit: { perTenant?: { max: number; windowMs: number }; perAddress?: { max: number; windowMs: number }; allow: string[] };
+  trustProxy: boolean | number | string[];
   /** 0: no idle limit. */
   bodyIdleTimeoutMs: number;
   maxConcurrentUploads: number;
@@ -115,6 +146,18 @@ export function resolveServerConfig(config: Pick<StorageConfig, 'server' | 'auth
       maxTotalBytes: parseSize(parsed.cache.max_total_size, 'storage.server.cache.max_total_size'),
     },
     maxBatchUrls: parsed.max_batch_urls,
+    tus: {
+      ...(parsed.tus.directory === undefined ? {} : { directory: parsed.tus.directory }),
+      expirationMs: parseDuration(parsed.tus.expiration, 'storage.server.tus.expiration') * 1000,
+      sweepIntervalMs: parseDuration(parsed.tus.sweep_interval, 'storage.server.tus.sweep_interval') * 1000,
+    },
+    rateLimit: {
+      ...(parsed.rate_limit.per_tenant ? { perTenant: { max: parsed.rate_limit.per_tenant.max, windowMs: parseDuration(parsed.rate_limit.per_tenant.window, 'storage.server.rate_limit.per_tenant.window') * 1000 } } : {}),
+      ...(parsed.rate_limit.per_address ? { perAddress: { max: parsed.rate_limit.per_address.max, windowMs: parseDuration(parsed.rate_limit.per_address.window, 'storage.server.rate_limit.per_address.window') * 1000 } } : {}),
+      allow: parsed.rate_limit.allow,
+    },
+    trustProxy: parsed.trust_proxy,
+    cors: checkCors(parsed.cors.origins, parsed.cors.credentials, parseDuration(parsed.cors.max_age, 'storage.server.cors.max_age')),
     bodyIdleTimeoutMs: parseDuration(parsed.body_idle_timeout, 'storage.server.body_idle_timeout') * 1000,
     maxConcurrentUploads: parsed.max_concurrent_uploads,
     maxConcurrentUploadsPerTenant: parsed.max_concurrent_uploads_per_tenant,
@@ -129,6 +172,22 @@ export function resolveServerConfig(config: Pick<StorageConfig, 'server' | 'auth
       clockToleranceSeconds: authParsed.clock_tolerance,
     },
   };
+}
+
+function checkCors(origins: string[], credentials: boolean, maxAgeSeconds: number): ServerConfig['cors'] {
+  for (const origin of origins) {
+    if (origin === '*') continue;
+    let parsed: URL;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      throw new ConfigError(`storage.server.cors.origins: "${origin}" is not an origin (scheme://host[:port])`);
+    }
+    if (parsed.origin !== origin) throw new ConfigError(`storage.server.cors.origins: "${origin}" is not an origin; write it as ${parsed.origin}`);
+  }
+  // Browsers refuse a wildcard with credentials; say so at start-up rather than fail in every browser.
+  if (credentials && origins.includes('*')) throw new ConfigError('storage.server.cors: credentials: true needs the exact origins, not "*"');
+  return { origins, credentials, maxAgeSeconds: Math.round(maxAgeSeconds) };
 }
 
 /** The URL clients use to reach a server listening on host:port (or the configured public_url). */

@@ -14,6 +14,7 @@ import type { ServerConfig } from '../../src/server/server-config.ts';
 import { tempDir } from '../helpers.ts';
 import type { TestDatabase } from '../catalog/databases.ts';
 import { freePort } from '../../src/server/start.ts';
+import type { TusUploads } from '../../src/server/tus/tus-uploads.ts';
 
 /**
  * One real server per test file (or per catalog database): local disk in a temp directory, the
@@ -29,6 +30,8 @@ export interface TestServer {
   filesDir: string;
   jwtSecret: string;
   config: ServerConfig;
+  /** The resumable-upload endpoint's owner (for sweeping expired uploads). */
+  tus: TusUploads;
   token(claims: { tenant?: string; sub?: string; role?: string; expiresIn?: number }): Promise<string>;
   /** `Authorization` headers for a tenant's user. */
   as(tenant: string): Promise<Record<string, string>>;
@@ -52,7 +55,7 @@ export async function startTestServer(options: { storage?: Partial<StorageConfig
   const storage = await createStorageManager({ config: storageConfig, env: {} });
   const config = resolveServerConfig(storage.config, {});
   config.port = port;
-  const { app, jwt } = await createServer({ storage, config, logger: options.logger ?? false, processMetrics: false });
+  const { app, jwt, tus } = await createServer({ storage, config, logger: options.logger ?? false, processMetrics: false });
   await app.listen({ host: '127.0.0.1', port });
   running.close = async () => {
     await app.close();
@@ -61,7 +64,7 @@ export async function startTestServer(options: { storage?: Partial<StorageConfig
   const secret = jwt.secret!;
   const token: TestServer['token'] = (claims) => mintToken(secret, { subject: claims.sub ?? 'user-1', expiresIn: claims.expiresIn ?? 600, ...(claims.tenant ? { tenantId: claims.tenant } : {}), ...(claims.role ? { role: claims.role } : {}) });
   return {
-    url, storage, dataDir, filesDir, jwtSecret: secret, config, token,
+    url, storage, dataDir, filesDir, jwtSecret: secret, config, token, tus,
     as: async (tenant) => ({ authorization: `Bearer ${await token({ tenant })}` }),
     put: (tenant, bytes, contentType, extra = {}) => storage.storeArtifact({
       artifactId: 'fixture', artifactType: extra.artifactType ?? 'image', contentType, content: bytes, tenantId: tenant,

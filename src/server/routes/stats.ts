@@ -14,6 +14,7 @@ export function statsRoute(app: FastifyInstance, ctx: RouteContext): void {
     },
   }, async (request) => {
     const tenantId = tenantOf(request);
-    return { tenantId, ...(await ctx.storage.getStats(tenantId)) };
+    const [stats, quota] = await Promise.all([ctx.storage.getStats(tenantId), ctx.storage.quotas.report(tenantId)]);
+    return { tenantId, ...stats, ...(quota ? { quota } : {}) };
   });
 }
