@@ -26,7 +26,11 @@ export type StorageErrorCode =
   | 'NOT_SUPPORTED'
   | 'REQUEST_TIMEOUT'
   | 'TOO_MANY_UPLOADS'
-  | 'SERVER_BUSY';
+  | 'SERVER_BUSY'
+  | 'MEDIA_MISMATCH'
+  | 'MEDIA_UNREADABLE'
+  | 'MEDIA_TOO_LARGE'
+  | 'TRANSFORMS_DISABLED';
 
 export interface StorageErrorOptions {
   cause?: unknown;
@@ -121,6 +125,10 @@ const STATUS_BY_CODE: Partial<Record<StorageErrorCode, number>> = {
   REQUEST_TIMEOUT: 408,
   TOO_MANY_UPLOADS: 429,
   SERVER_BUSY: 503,
+  MEDIA_MISMATCH: 422,
+  MEDIA_UNREADABLE: 422,
+  MEDIA_TOO_LARGE: 422,
+  TRANSFORMS_DISABLED: 403,
 };
 
 export function isStorageError(error: unknown): error is StorageError {

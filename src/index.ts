@@ -67,3 +67,8 @@ export {
 export type { StorageErrorCode, StorageErrorOptions } from './errors.ts';
 
 // The HTTP service is `boards-storage/server` (src/server/index.ts): the library loads none of it.
+export type { VariantSummary } from './manager/artifact-reference.ts';
+export type { MediaFacts } from './media/media-facts.ts';
+export type { VariantSpecInput, VariantFit, VariantFormat } from './media/media-config.ts';
+export type { VariantReport } from './media/variant-queue.ts';
+export { startVariantTask } from './media/variant-queue.ts';

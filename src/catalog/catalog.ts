@@ -9,6 +9,7 @@ import { assertOptionalPackages } from '../config/optional-packages.ts';
 import { assertSafeId, assertSafePrefix } from '../keys.ts';
 import { decodeCursor, encodeCursor, invalidCursor, listLimit } from '../providers/list-cursor.ts';
 import type { ArtifactReference, Visibility } from '../manager/artifact-reference.ts';
+import type { MediaFacts } from '../media/media-facts.ts';
 import { catalogMigrations } from './migrations.ts';
 import { nodeSqliteDialect } from './node-sqlite-dialect.ts';
 import { loadKysely, sql } from './kysely-runtime.ts';
@@ -22,7 +23,7 @@ import type { ArtifactRow, AuditAction, AuditInsert, CatalogTables, PendingUploa
 export type { AuditAction, PendingUploadRow, UploadState } from './tables.ts';
 
 /** An artifact as the catalog records it: the reference less its URL, plus lifecycle fields. */
-export type CatalogArtifact = Omit<ArtifactReference, 'storageUrl'> & { jobId?: string; generationId?: string; expiresAt?: string };
+export type CatalogArtifact = Omit<ArtifactReference, 'storageUrl' | 'variants'> & { jobId?: string; generationId?: string; expiresAt?: string };
 
 export interface ListArtifactsQuery {
   /** Defaults to `default`. */
@@ -108,24 +109,26 @@ export class Catalog {
   }
 
   /** Record a stored artifact and its audit entry together. */
-  async record(artifact: CatalogArtifact, actor?: string, action: AuditAction = 'stored', mirrors: string[] = []): Promise<void> {
+  async record(artifact: CatalogArtifact, actor?: string, action: AuditAction = 'stored', mirrors: string[] = [], variantJobs: string[] = []): Promise<void> {
     const row = toRow(artifact);
-    // Mirror copies are queued with the record itself: a crash after this cannot lose them.
+    // Mirror copies and preset variants are queued with the record itself: a crash after this cannot lose them.
     const now = new Date().toISOString();
     const copies = mirrors.map((provider) => ({ storage_key: artifact.storageKey, provider, status: 'pending' as const, attempts: 0, next_attempt_at: now, last_error: null }));
+    const jobs = variantJobs.map((name) => ({ storage_key: artifact.storageKey, name, status: 'pending' as const, attempts: 0, next_attempt_at: now, last_error: null }));
     // Only a completed direct upload has a pending row to retire.
     const retirePendingUpload = action === 'upload_completed';
     const [audit] = auditRows([{ action, tenantId: artifact.tenantId, storageKey: artifact.storageKey, ...(actor ? { actor } : {}), details: { provider: artifact.storageProvider, size: artifact.size, sha256: artifact.sha256 } }]);
     const sqliteWrites = this.sqliteWrites;
     if (sqliteWrites) {
       // Holding Kysely's one connection: no Kysely transaction is open on it meanwhile.
-      await this.run('recording an artifact', () => this.db.connection().execute(async () => sqliteWrites.record(row, audit!, copies, retirePendingUpload)));
+      await this.run('recording an artifact', () => this.db.connection().execute(async () => sqliteWrites.record(row, audit!, copies, retirePendingUpload, jobs)));
       this.checkpointer?.committed();
       return;
     }
     await this.run('recording an artifact', () => this.db.transaction().execute(async (tx) => {
       await tx.insertInto('artifacts').values(row).execute();
       if (copies.length) await tx.insertInto('copies').values(copies).execute();
+      if (jobs.length) await tx.insertInto('variant_jobs').values(jobs).execute();
       if (retirePendingUpload) await tx.deleteFrom('pending_uploads').where('storage_key', '=', artifact.storageKey).execute();
       await tx.insertInto('audit_log').values(audit!).execute();
     }));
@@ -140,6 +143,7 @@ export class Catalog {
   async remove(storageKey: string, tenantId: string, actor?: string): Promise<boolean> {
     return this.run('deleting from the catalog', () => this.db.transaction().execute(async (tx) => {
       await tx.deleteFrom('copies').where('storage_key', '=', storageKey).execute();
+      await tx.deleteFrom('variant_jobs').where('storage_key', '=', storageKey).execute();
       const result = await tx.deleteFrom('artifacts').where('storage_key', '=', storageKey).executeTakeFirst();
       const removed = Number(result.numDeletedRows) > 0;
       if (removed) await insertAudit(tx, [{ action: 'deleted', tenantId, storageKey, ...(actor ? { actor } : {}) }]);
@@ -163,7 +167,8 @@ export class Catalog {
     const after = decodeCursor(query.cursor);
     // A cursor names a key of this tenant's listing; any other is not one this listing issued.
     if (after && !after.startsWith(`${tenant}/`)) throw invalidCursor();
-    let select = this.db.selectFrom('artifacts').selectAll().where('tenant_id', '=', tenant);
+    // Variants are shown with their original, never as artifacts of their own.
+    let select = this.db.selectFrom('artifacts').selectAll().where('tenant_id', '=', tenant).where('original_key', 'is', null);
     if (query.boardId !== undefined) select = select.where('board_id', '=', assertSafeId('boardId', query.boardId));
     if (query.artifactType !== undefined) select = select.where('artifact_type', '=', assertSafeId('artifactType', query.artifactType));
     if (query.prefix) {
@@ -180,7 +185,8 @@ export class Catalog {
 
   async usage(tenantId: string): Promise<UsageFigures> {
     const tenant = assertSafeId('tenantId', tenantId);
-    const count = sql<string | number>`count(*)`;
+    // Variants' bytes count, the variants themselves do not.
+    const count = sql<string | number>`sum(case when original_key is null then 1 else 0 end)`;
     const bytes = sql<string | number | null>`sum(size)`;
     const [byType, byProvider] = await this.run('reading usage', () => Promise.all([
       this.db.selectFrom('artifacts').select(['artifact_type', count.as('count'), bytes.as('bytes')]).where('tenant_id', '=', tenant).groupBy('artifact_type').orderBy('artifact_type').execute(),
@@ -194,10 +200,57 @@ export class Catalog {
     };
   }
 
-  /** A tenant's live artifacts and their bytes, in one indexed query (for quotas). */
+  /** Up to `limit` artifacts whose keys start with `prefix`, in key order (a range scan on the key). */
+  async withKeyPrefix(prefix: string, limit: number): Promise<CatalogArtifact[]> {
+    // Keys use only [A-Za-z0-9._/-], all below "~": [prefix, prefix~) is exactly the prefix range.
+    const rows = await this.run('reading the catalog', () => this.db.selectFrom('artifacts').selectAll().where('storage_key', '>=', prefix).where('storage_key', '<', `${prefix}~`).orderBy('storage_key').limit(limit).execute());
+    return rows.map(fromRow);
+  }
+
+  /** The variants of these originals, in key order. */
+  async variantsOf(originalKeys: string[]): Promise<CatalogArtifact[]> {
+    if (originalKeys.length === 0) return [];
+    const rows = await this.run('reading variants', () => this.db.selectFrom('artifacts').selectAll().where('original_key', 'in', originalKeys).orderBy('storage_key').execute());
+    return rows.map(fromRow);
+  }
+
+  /**
+   * Take up to `limit` due variant jobs for `leaseMs`, as claimCopies does: of two processes only
+   * one takes a job, and a crashed worker's jobs come due again when the lease ends.
+   */
+  async claimVariantJobs(now: Date, limit: number, leaseMs: number): Promise<{ storageKey: string; name: string; attempts: number }[]> {
+    const due = now.toISOString();
+    const lease = new Date(now.getTime() + leaseMs).toISOString();
+    return this.run('claiming variant jobs', () => this.db.transaction().execute(async (tx) => {
+      const candidates = await tx.selectFrom('variant_jobs').select(['storage_key', 'name', 'attempts', 'next_attempt_at']).where('status', '=', 'pending').where('next_attempt_at', '<=', due).orderBy('next_attempt_at').limit(limit).execute();
+      const claimed: { storageKey: string; name: string; attempts: number }[] = [];
+      for (const c of candidates) {
+        const result = await tx.updateTable('variant_jobs').set({ next_attempt_at: lease }).where('storage_key', '=', c.storage_key).where('name', '=', c.name).where('next_attempt_at', '=', c.next_attempt_at).where('status', '=', 'pending').executeTakeFirst();
+        if (Number(result.numUpdatedRows) > 0) claimed.push({ storageKey: c.storage_key, name: c.name, attempts: Number(c.attempts) });
+      }
+      return claimed;
+    }));
+  }
+
+  /** A job is over: made (`done`) or not possible here (`skipped`, with the reason). */
+  async finishVariantJob(storageKey: string, name: string, status: 'done' | 'skipped', reason?: string): Promise<void> {
+    await this.run('finishing a variant job', () => this.db.updateTable('variant_jobs').set({ status, last_error: reason?.slice(0, 1000) ?? null }).where('storage_key', '=', storageKey).where('name', '=', name).execute());
+  }
+
+  async retryVariantJobLater(storageKey: string, name: string, attempts: number, next: Date, error: string): Promise<void> {
+    await this.run('rescheduling a variant job', () => this.db.updateTable('variant_jobs').set({ attempts, next_attempt_at: next.toISOString(), last_error: error.slice(0, 1000) }).where('storage_key', '=', storageKey).where('name', '=', name).execute());
+  }
+
+  /** The variant jobs of an original, by name. */
+  async variantJobsOf(storageKey: string): Promise<{ name: string; status: string; attempts: number; lastError?: string }[]> {
+    const rows = await this.run('reading variant jobs', () => this.db.selectFrom('variant_jobs').selectAll().where('storage_key', '=', storageKey).orderBy('name').execute());
+    return rows.map((r) => ({ name: r.name, status: r.status, attempts: Number(r.attempts), ...(r.last_error ? { lastError: r.last_error } : {}) }));
+  }
+
+  /** A tenant's live artifacts (variants count only their bytes) and their bytes, in one indexed query (for quotas). */
   async tenantTotals(tenantId: string): Promise<{ artifacts: number; bytes: number }> {
     const row = await this.run('reading usage', () => this.db.selectFrom('artifacts')
-      .select([sql<string | number>`count(*)`.as('count'), sql<string | number | null>`sum(size)`.as('bytes')])
+      .select([sql<string | number>`sum(case when original_key is null then 1 else 0 end)`.as('count'), sql<string | number | null>`sum(size)`.as('bytes')])
       .where('tenant_id', '=', assertSafeId('tenantId', tenantId)).executeTakeFirst());
     return { artifacts: Number(row?.count ?? 0), bytes: Number(row?.bytes ?? 0) };
   }
@@ -472,6 +525,7 @@ export function toRow(a: CatalogArtifact): ArtifactRow {
     artifact_type: a.artifactType, artifact_id: a.artifactId, variant: a.variant, content_type: a.contentType,
     size: a.size, sha256: a.sha256, visibility: a.visibility, metadata: JSON.stringify(a.metadata), created_at: a.createdAt,
     job_id: a.jobId ?? null, generation_id: a.generationId ?? null, expires_at: a.expiresAt ?? null,
+    media: a.media ? JSON.stringify(a.media) : null, placeholder: a.placeholder ?? null, original_key: a.originalKey ?? null,
   };
 }
 
@@ -482,6 +536,7 @@ export function fromRow(r: ArtifactRow): CatalogArtifact {
     tenantId: r.tenant_id, ...(r.board_id === null ? {} : { boardId: r.board_id }), artifactType: r.artifact_type, variant: r.variant,
     metadata: JSON.parse(r.metadata) as Record<string, unknown>,
     ...(r.job_id === null ? {} : { jobId: r.job_id }), ...(r.generation_id === null ? {} : { generationId: r.generation_id }), ...(r.expires_at === null ? {} : { expiresAt: r.expires_at }),
+    ...(r.media ? { media: JSON.parse(r.media) as MediaFacts } : {}), ...(r.placeholder ? { placeholder: r.placeholder } : {}), ...(r.original_key ? { originalKey: r.original_key } : {}),
   };
 }
 

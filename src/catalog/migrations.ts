@@ -154,6 +154,30 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('migration_items_key').on('migration_items').columns(['storage_key']).execute();
     },
   },
+  '0007_media': {
+    // Media facts and placeholders on every artifact; variants linked to their original (listings
+    // leave them out, deleting the original takes them along); the durable queue of preset variants.
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('artifacts').addColumn('media', 'text').execute();
+      await db.schema.alterTable('artifacts').addColumn('placeholder', 'text').execute();
+      await db.schema.alterTable('artifacts').addColumn('original_key', 'text').execute();
+      // A row moves whole between artifacts and the trash: the trash has the same columns.
+      await db.schema.alterTable('trash').addColumn('media', 'text').execute();
+      await db.schema.alterTable('trash').addColumn('placeholder', 'text').execute();
+      await db.schema.alterTable('trash').addColumn('original_key', 'text').execute();
+      await db.schema.createIndex('artifacts_original').on('artifacts').columns(['original_key']).execute();
+      await db.schema.createTable('variant_jobs')
+        .addColumn('storage_key', 'text', (c) => c.notNull())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('attempts', 'integer', (c) => c.notNull())
+        .addColumn('next_attempt_at', 'text', (c) => c.notNull())
+        .addColumn('last_error', 'text')
+        .addPrimaryKeyConstraint('variant_jobs_pk', ['storage_key', 'name'])
+        .execute();
+      await db.schema.createIndex('variant_jobs_due').on('variant_jobs').columns(['status', 'next_attempt_at']).execute();
+    },
+  },
 };
 
 export const catalogMigrations: MigrationProvider = {

@@ -1,7 +1,7 @@
 import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
 import type { CompiledQuery, Kysely } from 'kysely';
 import { toSqlite } from './node-sqlite-dialect.ts';
-import type { ArtifactRow, AuditInsert, CatalogTables, CopyRow } from './tables.ts';
+import type { ArtifactRow, AuditInsert, CatalogTables, CopyRow, VariantJobRow } from './tables.ts';
 
 /**
  * The catalog's per-store write on SQLite without Kysely's per-call work: the statements are built
@@ -15,6 +15,7 @@ export class SqliteWrites {
   private readonly insertAudit: Precompiled;
   private readonly insertCopy: Precompiled;
   private readonly retirePendingUpload: Precompiled;
+  private readonly insertVariantJob: Precompiled;
 
   constructor(sqlite: DatabaseSync, db: Kysely<CatalogTables>) {
     this.sqlite = sqlite;
@@ -22,14 +23,16 @@ export class SqliteWrites {
     this.insertAudit = new Precompiled(sqlite, AUDIT_COLUMNS, (v) => db.insertInto('audit_log').values(v as unknown as AuditInsert).compile());
     this.insertCopy = new Precompiled(sqlite, COPY_COLUMNS, (v) => db.insertInto('copies').values(v as unknown as CopyRow).compile());
     this.retirePendingUpload = new Precompiled(sqlite, ['storage_key'], (v) => db.deleteFrom('pending_uploads').where('storage_key', '=', v.storage_key as string).compile());
+    this.insertVariantJob = new Precompiled(sqlite, VARIANT_JOB_COLUMNS, (v) => db.insertInto('variant_jobs').values(v as unknown as VariantJobRow).compile());
   }
 
-  /** The artifact row, its mirror copies, its audit entry and (for a completed upload) the retired pending row: all or nothing. */
-  record(artifact: ArtifactRow, audit: AuditInsert, copies: CopyRow[], retirePendingUpload: boolean): void {
+  /** The artifact row, its mirror copies, its variant jobs, its audit entry and (for a completed upload) the retired pending row: all or nothing. */
+  record(artifact: ArtifactRow, audit: AuditInsert, copies: CopyRow[], retirePendingUpload: boolean, variantJobs: VariantJobRow[] = []): void {
     this.sqlite.exec('BEGIN IMMEDIATE');
     try {
       this.insertArtifact.run(artifact);
       for (const copy of copies) this.insertCopy.run(copy);
+      for (const job of variantJobs) this.insertVariantJob.run(job);
       if (retirePendingUpload) this.retirePendingUpload.run({ storage_key: artifact.storage_key });
       this.insertAudit.run(audit);
       this.sqlite.exec('COMMIT');
@@ -48,7 +51,9 @@ function columnsOf<Row>(columns: Record<keyof Row & string, true>): string[] {
 const ARTIFACT_COLUMNS = columnsOf<ArtifactRow>({
   storage_key: true, provider: true, tenant_id: true, board_id: true, artifact_type: true, artifact_id: true, variant: true, content_type: true,
   size: true, sha256: true, visibility: true, metadata: true, created_at: true, job_id: true, generation_id: true, expires_at: true,
+  media: true, placeholder: true, original_key: true,
 });
+const VARIANT_JOB_COLUMNS = columnsOf<VariantJobRow>({ storage_key: true, name: true, status: true, attempts: true, next_attempt_at: true, last_error: true });
 const AUDIT_COLUMNS = columnsOf<AuditInsert>({ id: true, at: true, tenant_id: true, actor: true, action: true, storage_key: true, details: true });
 const COPY_COLUMNS = columnsOf<CopyRow>({ storage_key: true, provider: true, status: true, attempts: true, next_attempt_at: true, last_error: true });
 

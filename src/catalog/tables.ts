@@ -10,6 +10,7 @@ export interface CatalogTables {
   trash: TrashRow;
   migration_runs: MigrationRunRow;
   migration_items: MigrationItemRow;
+  variant_jobs: VariantJobRow;
 }
 
 /** A deleted artifact: its row as it was, and when the purge may remove it. */
@@ -52,6 +53,19 @@ export interface MigrationItemRow {
   reason: string | null;
 }
 
+/** A preset variant to make in the background: a durable queue, like the mirror copies. */
+export interface VariantJobRow {
+  /** The original the variant is made from. */
+  storage_key: string;
+  /** The preset's name (`thumb_256`). */
+  name: string;
+  status: 'pending' | 'done' | 'skipped';
+  attempts: number;
+  /** Pending: when the job may next run (also a claim's lease). */
+  next_attempt_at: string;
+  last_error: string | null;
+}
+
 /** When a periodic job (the scrub) last started, and on which node. */
 export interface ScheduledRunRow {
   name: string;
@@ -88,6 +102,12 @@ export interface ArtifactRow {
   generation_id: string | null;
   /** Temporary artifacts only: when cleanup may remove it. */
   expires_at: string | null;
+  /** Media facts read from the bytes, as JSON. */
+  media: string | null;
+  /** An image's ThumbHash, base64. */
+  placeholder: string | null;
+  /** Variants only: the storage key of the original they were made from. */
+  original_key: string | null;
 }
 
 export interface PendingUploadRow {
@@ -128,4 +148,4 @@ export interface AuditRow {
 /** An audit row as written: its id is made by the writer (a time-ordered UUID), not the database. */
 export type AuditInsert = Omit<AuditRow, 'id'> & { id: string };
 
-export type AuditAction = 'stored' | 'deleted' | 'visibility_changed' | 'url_signed' | 'upload_presigned' | 'upload_completed' | 'moved' | 'corruption_detected' | 'repaired' | 'restored' | 'purged';
+export type AuditAction = 'stored' | 'deleted' | 'visibility_changed' | 'url_signed' | 'upload_presigned' | 'upload_completed' | 'moved' | 'corruption_detected' | 'repaired' | 'restored' | 'purged' | 'media_corrected';

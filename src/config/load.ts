@@ -59,6 +59,10 @@ export interface StorageConfig {
   quotas: Record<string, unknown>;
   webhooks: unknown[];
   redisUrl?: string;
+  /** The media, variants and transforms sections, parsed by src/media/media-config.ts. */
+  media?: Record<string, unknown>;
+  variants?: Record<string, unknown>;
+  transforms?: Record<string, unknown>;
 }
 
 export type ConfigSource = string | StorageConfigInput | StorageConfig | undefined;
@@ -231,6 +235,9 @@ function resolve(raw: RawStorageConfig, origin: string): StorageConfig {
     quotas: raw.quotas,
     webhooks: raw.webhooks,
     ...(raw.redis_url === undefined ? {} : { redisUrl: raw.redis_url }),
+    media: raw.media,
+    variants: raw.variants,
+    transforms: raw.transforms,
   };
 }
 

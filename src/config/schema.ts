@@ -87,6 +87,10 @@ export const storageConfigSchema = z.object({
   webhooks: z.array(z.unknown()).default([]),
   /** Redis (`redis://host:6379`): rate-limit counters and cache invalidations shared by every node. */
   redis_url: z.string().min(1).optional(),
+  /** Media analysis, variant presets per artifact type, on-the-fly transforms (src/media/media-config.ts). */
+  media: z.record(z.string(), z.unknown()).default({}),
+  variants: z.record(z.string(), z.unknown()).default({}),
+  transforms: z.record(z.string(), z.unknown()).default({}),
 }).strict();
 
 export type StorageConfigInput = z.input<typeof storageConfigSchema>;

@@ -1,5 +1,6 @@
 import type { ObjectMetadata } from '../providers/provider.ts';
 import { parseArtifactKey } from '../keys.ts';
+import type { MediaFacts } from '../media/media-facts.ts';
 
 export type Visibility = 'private' | 'public';
 
@@ -20,6 +21,25 @@ export interface ArtifactReference {
   artifactType: string;
   variant: string;
   metadata: Record<string, unknown>;
+  /** What the bytes say: dimensions, duration, format, codec (images, video, audio). */
+  media?: MediaFacts;
+  /** Images: a ThumbHash (base64) to paint before the thumbnail arrives. */
+  placeholder?: string;
+  /** An original's variants (thumbnails, previews, posters), stored beside it. */
+  variants?: VariantSummary[];
+  /** A variant: the storage key of its original. */
+  originalKey?: string;
+}
+
+/** One variant as its original's reference lists it. */
+export interface VariantSummary {
+  /** The variant's name without extension (`thumb_256`). */
+  name: string;
+  storageKey: string;
+  contentType: string;
+  size: number;
+  width?: number;
+  height?: number;
 }
 
 /**

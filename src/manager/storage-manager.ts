@@ -24,6 +24,15 @@ import type { Catalog, CatalogArtifact, ListArtifactsQuery, UsageFigures } from 
 import { META, referenceMetadata } from './artifact-reference.ts';
 import type { ArtifactReference, Visibility } from './artifact-reference.ts';
 import { selectProvider } from './routing.ts';
+import { parseMediaConfig } from '../media/media-config.ts';
+import type { MediaConfig, VariantSpecInput } from '../media/media-config.ts';
+import type { MediaFacts } from '../media/media-facts.ts';
+import { mediaKind } from '../media/media-facts.ts';
+import { StoreAnalysis } from '../media/store-analysis.ts';
+import { TransformSlots } from '../media/transform-slots.ts';
+import { createVariant, parseVariantSpec, siblingKey, storeVariant, summarizeVariant, variantByName, variantFileName, variantName } from '../media/variants.ts';
+import { processVariantQueue } from '../media/variant-queue.ts';
+import type { VariantReport } from '../media/variant-queue.ts';
 import { parseQuotaConfig } from '../quotas/quota-config.ts';
 import { QuotaGuard } from '../quotas/quota-guard.ts';
 import { ReadIntegrity } from './read-integrity.ts';
@@ -47,6 +56,11 @@ export interface StoreArtifactInput {
   /** Defaults to `private`. */
   visibility?: Visibility;
   metadata?: Record<string, unknown>;
+  /**
+   * Media facts the caller believes (width, height, durationMs ...); checked against the bytes
+   * like the same keys in `metadata`, and corrected or refused as `media.caller_facts` says.
+   */
+  media?: Partial<MediaFacts>;
   /** The exact byte count, when known: used for routing, refused early when over the limit, and checked. */
   size?: number;
   /** Aborting stops the store; nothing is left behind. */
@@ -184,12 +198,20 @@ export class StorageManager {
   private readonly recorder: MetricsRecorder;
   private mirroring: Promise<void> | undefined;
   private mirrorAgain = false;
+  /** The media, variants and transforms sections, parsed. */
+  readonly mediaConfig: MediaConfig;
+  /** Image transforms at once in this process (HTTP, on demand, background). */
+  readonly transformSlots: TransformSlots;
+  private variantPass: Promise<unknown> | undefined;
+  private variantAgain = false;
 
   /** `providers` come with their layers already composed (createStorageManager does that). */
   constructor(config: StorageConfig, providers: Map<string, StorageProvider>, catalog: Catalog, recorder: MetricsRecorder = new MetricsRecorder()) {
     this.config = config;
     this.catalog = catalog;
     this.recorder = recorder;
+    this.mediaConfig = parseMediaConfig(config);
+    this.transformSlots = new TransformSlots(this.mediaConfig.transforms.max_concurrent, this.mediaConfig.transforms.max_queue);
     this.quotas = new QuotaGuard(parseQuotaConfig(config.quotas ?? {}), (tenantId) => catalog.tenantTotals(tenantId));
     this.integrity = new ReadIntegrity(this);
     for (const [name, provider] of providers) this.providers.set(name, provider);
@@ -209,7 +231,7 @@ export class StorageManager {
     return this.write(storageKey, {
       artifactId: input.artifactId, artifactType: input.artifactType, tenantId, ...(input.boardId === undefined ? {} : { boardId: input.boardId }),
       variant: storageKey.slice(storageKey.lastIndexOf('/') + 1), visibility: checkVisibility(input.visibility), createdAt: createdAt.toISOString(),
-      metadata: checkUserMetadata(input.metadata),
+      metadata: checkUserMetadata(input.metadata), ...(input.media ? { media: checkCallerFacts(input.media) } : {}),
       ...(input.jobId ? { jobId: input.jobId } : {}), ...(input.generationId ? { generationId: input.generationId } : {}),
       ...(input.expiresAt ? { expiresAt: input.expiresAt.toISOString() } : {}),
     }, contentType, input);
@@ -254,12 +276,14 @@ export class StorageManager {
    * SHA-256 to the provider the routing rules choose, then the catalog records it. On any failure
    * nothing is left: no object, no record.
    */
-  private async write(storageKey: string, record: Omit<CatalogArtifact, 'storageKey' | 'storageProvider' | 'contentType' | 'size' | 'sha256'>, contentType: string, input: { content: ArtifactContent; size?: number; signal?: AbortSignal; actor?: string }): Promise<ArtifactReference> {
+  private async write(storageKey: string, record: Omit<CatalogArtifact, 'storageKey' | 'storageProvider' | 'contentType' | 'size' | 'sha256'>, contentType: string, input: { content: ArtifactContent; size?: number; signal?: AbortSignal; actor?: string; media?: Partial<MediaFacts>; provider?: string; analyzed?: boolean }): Promise<ArtifactReference> {
     const bytes = inMemoryBytes(input.content);
     // Content in memory has a known length: size rules and providers get it without being told.
     const size = this.checkDeclaredSize(input.size) ?? bytes?.length;
     await this.quotas.assertRoom(record.tenantId, size ?? 0);
-    let providerName = selectProvider(this.config.routingRules, this.config.defaultProvider, { artifactType: record.artifactType, contentType, tenantId: record.tenantId, ...(size === undefined ? {} : { size }) });
+    // Media facts are read from the bytes as they pass (images, video, audio); see src/media.
+    const analysis = input.analyzed ? undefined : StoreAnalysis.for(contentType, this.mediaConfig, { ...(input.media ? { media: input.media } : {}), metadata: record.metadata });
+    let providerName = input.provider ?? selectProvider(this.config.routingRules, this.config.defaultProvider, { artifactType: record.artifactType, contentType, tenantId: record.tenantId, ...(size === undefined ? {} : { size }) });
     const entry = this.config.providers[providerName];
     const objectMetadata = referenceMetadata(record);
     let digest: ContentDigest | undefined;
@@ -271,11 +295,14 @@ export class StorageManager {
       const source: () => AsyncIterable<Uint8Array> = bytes ? () => toByteStream(bytes) : spool ? () => spool.read() : oneShot(toByteStream(input.content));
       const replayable = Boolean(bytes ?? spool);
       const failure: { error?: unknown } = {};
-      const attempt = () => remembering(validateContent(source(), { contentType, maxSize: this.config.maxFileSize, ...(size === undefined ? {} : { declaredSize: size }), ...(precomputed ? { sha256: precomputed } : {}) }, (d) => {
-        digest = d;
-        objectMetadata[META.sha256] = d.sha256;
-        objectMetadata[META.size] = String(d.size);
-      }), failure);
+      const attempt = () => {
+        const validated = validateContent(source(), { contentType, maxSize: this.config.maxFileSize, ...(size === undefined ? {} : { declaredSize: size }), ...(precomputed ? { sha256: precomputed } : {}) }, (d) => {
+          digest = d;
+          objectMetadata[META.sha256] = d.sha256;
+          objectMetadata[META.size] = String(d.size);
+        });
+        return remembering(analysis ? analysis.wrap(validated) : validated, failure);
+      };
       const options = { contentType, ...(size === undefined ? {} : { size }), metadata: objectMetadata, ...(input.signal ? { signal: input.signal } : {}), ...(replayable ? { replay: attempt } : {}) };
 
       // The routed provider, and its fallback when it is down and the content can be sent again.
@@ -297,17 +324,27 @@ export class StorageManager {
         await provider.delete(storageKey).catch(() => undefined);
         throw new StorageError(`provider "${providerName}" returned before reading the whole content; nothing was kept`);
       }
-      const artifact: CatalogArtifact = { ...record, storageKey, storageProvider: providerName, contentType, size: digest.size, sha256: digest.sha256 };
+      const placeholder = await analysis?.placeholder();
+      const artifact: CatalogArtifact = {
+        ...record, storageKey, storageProvider: providerName, contentType, size: digest.size, sha256: digest.sha256,
+        ...(analysis ? { metadata: analysis.correctMetadata(record.metadata) } : {}), ...(analysis?.facts ? { media: analysis.facts } : {}), ...(placeholder ? { placeholder } : {}),
+      };
+      // Preset variants of an original are queued with its record.
+      const presets = record.originalKey || !mediaKind(contentType) ? [] : (this.mediaConfig.variants[record.artifactType] ?? []).map((spec) => spec.name);
       try {
         // The real size, now known: a stream of unknown length is held to the quota too.
         await this.quotas.assertRoom(record.tenantId, digest.size);
-        await this.catalog.record(artifact, input.actor, 'stored', this.config.providers[providerName]?.mirrors ?? []);
+        await this.catalog.record(artifact, input.actor, 'stored', this.config.providers[providerName]?.mirrors ?? [], presets);
       } catch (error) {
         // Never leave an object the catalog does not know.
         await provider.delete(storageKey).catch(() => undefined);
         throw error;
       }
+      if (analysis?.corrections.length) {
+        await this.catalog.audit([{ action: 'media_corrected', tenantId: record.tenantId, storageKey, ...(input.actor ? { actor: input.actor } : {}), details: { corrections: analysis.corrections } }]);
+      }
       if (this.config.providers[providerName]?.mirrors.length) this.copyToMirrors();
+      if (presets.length && this.mediaConfig.media.background_variants) this.makeVariants();
       // A private artifact never gets a URL that works without a signature.
       return this.reference(artifact, record.visibility === 'public' ? (provider.getPublicUrl?.(storageKey) ?? uploaded.url) : undefined);
     } finally {
@@ -316,11 +353,12 @@ export class StorageManager {
   }
 
   /** The reference of a stored artifact. */
-  async getArtifact(storageKey: string): Promise<ArtifactReference> {
+  async getArtifact(storageKey: string, opts: { variants?: boolean } = {}): Promise<ArtifactReference> {
     this.assertOpen();
     const artifact = await this.catalog.get(assertSafeKey(storageKey, 'storageKey'));
     if (!artifact) throw new NotFoundError(`artifact ${storageKey} not found`);
-    return this.reference(artifact);
+    // `variants: false` saves a query where only the artifact itself is wanted (serving its bytes).
+    return this.reference(artifact, undefined, artifact.originalKey || opts.variants === false ? undefined : await this.catalog.variantsOf([storageKey]));
   }
 
   async exists(storageKey: string): Promise<boolean> {
@@ -585,6 +623,11 @@ export class StorageManager {
     this.assertOpen();
     const artifact = await this.catalog.get(assertSafeKey(storageKey, 'storageKey'));
     if (!artifact) return false;
+    // Its variants go first and for good (they are made again on demand): a failure leaves the
+    // original listed, and deleting it again finishes.
+    if (!artifact.originalKey) {
+      for (const variant of await this.catalog.variantsOf([storageKey])) await this.deleteArtifact(variant.storageKey, undefined, { ...opts, permanent: true });
+    }
     if (!opts.permanent && providerName === undefined && this.config.trashRetentionSeconds > 0 && artifact.artifactType !== TEMP_ARTIFACT_TYPE) {
       return this.catalog.trash.put(storageKey, { ...(opts.actor ? { actor: opts.actor } : {}), purgeAfter: new Date(Date.now() + this.config.trashRetentionSeconds * 1000) });
     }
@@ -619,7 +662,80 @@ export class StorageManager {
   async listArtifacts(query: ListArtifactsQuery = {}): Promise<ArtifactPage> {
     this.assertOpen();
     const page = await this.catalog.list(query);
-    return { items: page.items.map((a) => this.reference(a)), ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) };
+    const variants = await this.catalog.variantsOf(page.items.map((a) => a.storageKey));
+    return { items: page.items.map((a) => this.reference(a, undefined, variants)), ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) };
+  }
+
+  /**
+   * Make a variant of an image (or a video's poster frame) with sharp and store it beside the
+   * original as `{name}.{format}`: resized to fit width x height (never enlarged) and encoded.
+   * An existing variant of that name is returned as it is.
+   */
+  async createVariant(storageKey: string, spec: VariantSpecInput, opts: ActorOptions = {}): Promise<ArtifactReference> {
+    this.assertOpen();
+    const parsed = parseVariantSpec(spec);
+    // A variant made before is one lookup by its key (the cached path of HTTP transforms).
+    const made = await this.madeVariant(storageKey, variantFileName(parsed));
+    return made ?? createVariant(this, await this.original(storageKey), parsed, { ...(opts.actor ? { actor: opts.actor } : {}), queue: false });
+  }
+
+  /** Store a variant the caller made, beside its original; the name's extension gives its content type unless `contentType` is given. */
+  async storeVariant(storageKey: string, name: string, content: ArtifactContent, opts: ActorOptions & { contentType?: string } = {}): Promise<ArtifactReference> {
+    this.assertOpen();
+    return storeVariant(this, await this.original(storageKey), name, content, opts);
+  }
+
+  /** The variant called `name` (`thumb_256`): stored already, or made now from its artifact type's preset. */
+  async getVariant(storageKey: string, name: string, opts: ActorOptions = {}): Promise<ArtifactReference> {
+    this.assertOpen();
+    // One range read by key finds a variant made before, whatever its extension: the cached path.
+    const made = (await this.catalog.withKeyPrefix(siblingKey(assertSafeKey(storageKey, 'storageKey'), `${assertSafeId('variant', name)}.`), 5))
+      .find((v) => v.originalKey === storageKey && variantName(v.variant) === name);
+    if (made) return this.reference(made);
+    return variantByName(this, this.mediaConfig, await this.original(storageKey), name, opts);
+  }
+
+  /** Wait for the background variant pass, then make whatever else is queued; returns that pass's report. */
+  async flushVariants(options: { now?: () => Date } = {}): Promise<VariantReport> {
+    this.assertOpen();
+    await this.variantPass;
+    return processVariantQueue(this, options);
+  }
+
+  /** @internal The one write path for variants (src/media): beside the original, on its provider, linked to it. */
+  async storeVariantContent(original: CatalogArtifact, fileName: string, contentType: string, content: ArtifactContent, actor?: string, madeHere?: MediaFacts): Promise<ArtifactReference> {
+    // What sharp made here is one of its own formats, its facts known; what a caller sends passes the allowlist and is analysed.
+    const type = madeHere ? contentType : this.checkContentType(contentType);
+    return this.write(siblingKey(original.storageKey, assertSafeId('name', fileName)), {
+      artifactId: original.artifactId, artifactType: original.artifactType, tenantId: original.tenantId, ...(original.boardId === undefined ? {} : { boardId: original.boardId }),
+      variant: fileName, visibility: original.visibility, createdAt: new Date().toISOString(), metadata: {}, originalKey: original.storageKey, ...(madeHere ? { media: madeHere } : {}),
+    }, type, { content, provider: original.storageProvider, ...(actor ? { actor } : {}), ...(madeHere ? { analyzed: true } : {}) });
+  }
+
+  /** The variant `fileName` of `originalKey` when it has been made. */
+  private async madeVariant(originalKey: string, fileName: string): Promise<ArtifactReference | undefined> {
+    const variant = await this.catalog.get(siblingKey(assertSafeKey(originalKey, 'storageKey'), fileName));
+    return variant?.originalKey === originalKey ? this.reference(variant) : undefined;
+  }
+
+  private async original(storageKey: string): Promise<CatalogArtifact> {
+    const artifact = await this.catalog.get(assertSafeKey(storageKey, 'storageKey'));
+    if (!artifact) throw new NotFoundError(`artifact ${storageKey} not found`);
+    return artifact;
+  }
+
+  /** Make queued preset variants in the background, one pass at a time. */
+  private makeVariants(): void {
+    if (this.variantPass) {
+      this.variantAgain = true;
+      return;
+    }
+    this.variantPass = (async () => {
+      do {
+        this.variantAgain = false;
+        await processVariantQueue(this).catch(() => undefined); // failures are rescheduled in the queue
+      } while (this.variantAgain && !this.closed);
+    })().finally(() => { this.variantPass = undefined; });
   }
 
   /** Add (or replace) a provider at run time; routing rules and `default_provider` may name it. */
@@ -668,6 +784,7 @@ export class StorageManager {
     if (this.closed) return;
     this.closed = true;
     await this.mirroring;
+    await this.variantPass;
     await this.integrity.settled();
     await Promise.all([...this.providers.values()].map((p) => p.close?.()));
     await this.catalog.close();
@@ -729,11 +846,12 @@ export class StorageManager {
   }
 
   /** The public reference of a catalog record: its URL is public only for public artifacts. */
-  private reference(artifact: CatalogArtifact, publicUrl?: string): ArtifactReference {
+  private reference(artifact: CatalogArtifact, publicUrl?: string, variants?: CatalogArtifact[]): ArtifactReference {
     const { jobId: _job, generationId: _generation, expiresAt: _expires, ...rest } = artifact;
     const provider = this.providers.get(artifact.storageProvider);
     const storageUrl = artifact.visibility === 'public' ? (publicUrl ?? provider?.getPublicUrl?.(artifact.storageKey)) : undefined;
-    return { ...rest, storageUrl: storageUrl ?? `${artifact.storageProvider}://${artifact.storageKey}` };
+    const own = variants?.filter((v) => v.originalKey === artifact.storageKey).map(summarizeVariant);
+    return { ...rest, storageUrl: storageUrl ?? `${artifact.storageProvider}://${artifact.storageKey}`, ...(own?.length ? { variants: own } : {}) };
   }
 
   private checkContentType(contentType: string): string {
@@ -782,6 +900,11 @@ function checkUserMetadata(metadata: unknown): Record<string, unknown> {
   }
   if (Buffer.byteLength(encoded) > MAX_USER_METADATA_BYTES) throw new ValidationError(`metadata is larger than ${MAX_USER_METADATA_BYTES} bytes as JSON`);
   return JSON.parse(encoded) as Record<string, unknown>;
+}
+
+function checkCallerFacts(media: unknown): Partial<MediaFacts> {
+  if (media === null || typeof media !== 'object' || Array.isArray(media)) throw new ValidationError('media must be an object of facts (width, height, durationMs ...)');
+  return media as Partial<MediaFacts>;
 }
 
 function checkExpiry(expiresIn: number | undefined): number {

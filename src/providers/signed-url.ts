@@ -21,12 +21,14 @@ export interface SignedUrlClaims {
   contentType?: string;
   /** GET only: the download file name for Content-Disposition. */
   filename?: string;
+  /** GET only: a variant (`variant:thumb_256`) or transform (`w256.h0.inside.webp.q75`) of the artifact. */
+  transform?: string;
 }
 
 /** The path under the server's base URL at which signed URLs are served. */
 export const SIGNED_PATH = '/v1/signed/';
 
-const PARAM = { method: 'm', expires: 'exp', maxSize: 'max', contentType: 'ct', filename: 'fn', signature: 'sig' } as const;
+const PARAM = { method: 'm', expires: 'exp', maxSize: 'max', contentType: 'ct', filename: 'fn', transform: 'tf', signature: 'sig' } as const;
 
 export function signUrl(baseUrl: string, claims: SignedUrlClaims, secret: string): string {
   assertSafeKey(claims.key);
@@ -36,6 +38,7 @@ export function signUrl(baseUrl: string, claims: SignedUrlClaims, secret: string
   if (claims.maxSize !== undefined) url.searchParams.set(PARAM.maxSize, String(claims.maxSize));
   if (claims.contentType !== undefined) url.searchParams.set(PARAM.contentType, claims.contentType);
   if (claims.filename !== undefined) url.searchParams.set(PARAM.filename, claims.filename);
+  if (claims.transform !== undefined) url.searchParams.set(PARAM.transform, claims.transform);
   url.searchParams.set(PARAM.signature, signature(claims, secret));
   return url.toString();
 }
@@ -60,6 +63,7 @@ export function verifySignedRequest(key: string, method: string, query: URLSearc
     ...(maxSize === null ? {} : { maxSize: Number(maxSize) }),
     ...(query.has(PARAM.contentType) ? { contentType: query.get(PARAM.contentType)! } : {}),
     ...(query.has(PARAM.filename) ? { filename: query.get(PARAM.filename)! } : {}),
+    ...(query.has(PARAM.transform) ? { transform: query.get(PARAM.transform)! } : {}),
   };
   const expected = Buffer.from(signature(claims, secret));
   const actual = Buffer.from(given);
@@ -83,7 +87,8 @@ export function verifySignedUrl(url: string | URL, method: string, secret: strin
 }
 
 function signature(claims: SignedUrlClaims, secret: string): string {
-  const canonical = ['boards-storage-v1', claims.method, claims.key, claims.expires, claims.maxSize ?? '', claims.contentType ?? '', claims.filename ?? ''].join('\n');
+  // A transform is signed only when there is one, so URLs without one keep their signatures.
+  const canonical = ['boards-storage-v1', claims.method, claims.key, claims.expires, claims.maxSize ?? '', claims.contentType ?? '', claims.filename ?? '', ...(claims.transform === undefined ? [] : [`tf:${claims.transform}`])].join('\n');
   return createHmac('sha256', secret).update(canonical).digest('base64url');
 }
 

@@ -65,11 +65,11 @@ export function ownKey(request: FastifyRequest, key: string): { key: string; ten
 }
 
 /** The reference of an artifact of the caller's tenant; 404 for anything else. */
-export async function ownArtifact(storage: StorageManager, request: FastifyRequest, key: string): Promise<ArtifactReference> {
+export async function ownArtifact(storage: StorageManager, request: FastifyRequest, key: string, opts: { variants?: boolean } = {}): Promise<ArtifactReference> {
   const { tenantId } = ownKey(request, key);
   let ref: ArtifactReference;
   try {
-    ref = await storage.getArtifact(key);
+    ref = await storage.getArtifact(key, opts);
   } catch (error) {
     if (error instanceof NotFoundError) throw notFound(key);
     throw error;

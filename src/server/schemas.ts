@@ -48,6 +48,24 @@ export const artifactReferenceSchema = {
     artifactType: { type: 'string' },
     variant: { type: 'string' },
     metadata: { type: 'object', additionalProperties: true },
+    media: {
+      type: 'object',
+      description: 'facts read from the bytes (images, video, audio)',
+      properties: {
+        width: { type: 'integer' }, height: { type: 'integer' }, format: { type: 'string' }, animated: { type: 'boolean' },
+        durationMs: { type: 'integer' }, sampleRate: { type: 'integer' }, channels: { type: 'integer' }, codec: { type: 'string' },
+      },
+    },
+    placeholder: { type: 'string', description: 'images: a ThumbHash (base64) to paint before the thumbnail arrives' },
+    variants: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['name', 'storageKey', 'contentType', 'size'],
+        properties: { name: { type: 'string' }, storageKey: { type: 'string' }, contentType: { type: 'string' }, size: { type: 'integer' }, width: { type: 'integer' }, height: { type: 'integer' } },
+      },
+    },
+    originalKey: { type: 'string', description: 'a variant: its original\'s storage key' },
   },
 } as const;
 
@@ -118,12 +136,23 @@ export const artifactPageSchema = {
   properties: { items: { type: 'array', items: ref }, nextCursor: { type: 'string' } },
 } as const;
 
+/** `?variant=` (a preset) or a free-form transform, whose sizes are rounded to transforms.allowed_sizes. */
+const transformQuery = {
+  variant: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,128}$', description: 'a variant of the artifact by name (`thumb_256`); a preset not made yet is made now' },
+  width: { type: 'string', pattern: '^[0-9]{1,6}$', description: 'transform: rounded up to the next of transforms.allowed_sizes' },
+  height: { type: 'string', pattern: '^[0-9]{1,6}$', description: 'transform: rounded up to the next of transforms.allowed_sizes' },
+  fit: { type: 'string', enum: ['cover', 'contain', 'fill', 'inside', 'outside'], description: 'transform: default inside' },
+  format: { type: 'string', enum: ['webp', 'avif', 'jpeg', 'png'], description: 'transform: default webp' },
+  quality: { type: 'string', pattern: '^[0-9]{1,3}$', description: 'transform: rounded to the nearest of transforms.allowed_qualities' },
+} as const;
+
 export const downloadQuery = {
   type: 'object',
   additionalProperties: false,
   properties: {
     download: { type: 'string', maxLength: 255, description: 'save as this file name (Content-Disposition: attachment); empty: the key\'s last segment' },
     tenantId: tenantQuery,
+    ...transformQuery,
   },
 } as const;
 
@@ -149,6 +178,17 @@ export function urlsBody(maxKeys: number) {
       keys: { type: 'array', minItems: 1, maxItems: maxKeys, items: { type: 'string', minLength: 1, maxLength: 1024 } },
       expiresIn: { type: 'integer', minimum: 1, maximum: 604800, default: 3600, description: 'seconds' },
       filename: { type: 'string', maxLength: 255, description: 'ask browsers to save under this name' },
+      variant: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,128}$', description: 'sign URLs of this variant of each artifact (served by this service)' },
+      transform: {
+        type: 'object',
+        additionalProperties: false,
+        description: 'sign URLs of this transform of each artifact (served by this service; sizes rounded to transforms.allowed_sizes)',
+        properties: {
+          width: { type: 'integer', minimum: 1 }, height: { type: 'integer', minimum: 1 },
+          fit: { type: 'string', enum: ['cover', 'contain', 'fill', 'inside', 'outside'] }, format: { type: 'string', enum: ['webp', 'avif', 'jpeg', 'png'] },
+          quality: { type: 'integer', minimum: 1, maximum: 100 },
+        },
+      },
     },
   } as const;
 }
@@ -245,5 +285,6 @@ export const signedQuery = {
     max: { type: 'string' },
     ct: { type: 'string' },
     fn: { type: 'string' },
+    tf: { type: 'string', description: 'a signed transform or variant' },
   },
 } as const;

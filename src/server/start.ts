@@ -5,6 +5,7 @@ import { createStorageManager } from '../manager/create.ts';
 import type { StorageManager } from '../manager/storage-manager.ts';
 import { startCleanupTask } from '../lifecycle/cleanup-task.ts';
 import { startMirrorTask } from '../lifecycle/mirrors.ts';
+import { startVariantTask } from '../media/variant-queue.ts';
 import { startScrubTask } from '../operations/scrub-task.ts';
 import { createServer } from './app.ts';
 import type { BoardsStorageServer, CreateServerOptions } from './app.ts';
@@ -63,6 +64,11 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   });
   // Mirror copies that failed are tried again in the background.
   const stopMirrors = startMirrorTask(storage, { onError: (error) => server.app.log.warn({ err: error }, 'mirror pass failed') });
+  // Preset variants queued by stores (also those left by a process that stopped) are made in the background.
+  const stopVariants = startVariantTask(storage, {
+    onError: (error) => server.app.log.warn({ err: error }, 'variant pass failed'),
+    onSkipped: (report) => { for (const s of report.skipped) server.app.log.warn({ storageKey: s.key, variant: s.name }, `variant skipped: ${s.reason}`); },
+  });
   // Resumable uploads left unfinished past their expiration.
   const stopTusSweep = startTusSweep(server.tus, config.tus.sweepIntervalMs, (error) => server.app.log.warn({ err: error }, 'TUS sweep failed'));
   // The background scrub (scrub.interval), one node at a time, at scrub.rate_mb_s.
@@ -85,6 +91,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
           clearTimeout(deadline);
           await stopCleanup();
           await stopMirrors();
+          await stopVariants();
           await stopTusSweep();
           await stopScrub();
           await storage.close();

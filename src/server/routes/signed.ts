@@ -7,6 +7,7 @@ import type { SignedUrlClaims } from '../../providers/signed-url.ts';
 import type { RouteContext } from '../context.ts';
 import { keyParam } from '../context.ts';
 import { sendArtifact } from '../download.ts';
+import { claimedVariant, resolveVariant } from '../media-request.ts';
 import { clientBytes, clientGone } from '../request-body.ts';
 import { errors, signedQuery, storageKeyParams } from '../schemas.ts';
 
@@ -31,13 +32,15 @@ export function signedDownloadRoute(app: FastifyInstance, ctx: RouteContext): vo
       response: {
         200: { description: 'the artifact\'s bytes', content: { '*/*': { schema: { type: 'string', format: 'binary' } } } },
         206: { description: 'the requested range', content: { '*/*': { schema: { type: 'string', format: 'binary' } } } },
-        ...errors(400, 403, 404, 416, 500, 503),
+        ...errors(400, 403, 404, 416, 422, 500, 501, 503),
       },
     },
     handler: async (request, reply) => {
       const key = keyParam(request);
       const claims = verify(ctx, request, key);
-      const ref = await ctx.storage.getArtifact(key);
+      // A variant or transform only when the signature names it: the URL's other parameters are ignored.
+      const wanted = claimedVariant(claims.transform);
+      const ref = wanted ? await resolveVariant(ctx, reply, key, wanted) : await ctx.storage.getArtifact(key, { variants: false });
       return sendArtifact(ctx, request, reply, ref, claims.filename ? { filename: claims.filename } : {});
     },
   });

@@ -1,0 +1,31 @@
+import type { FormatEnum } from 'sharp';
+import type { ImageLimits } from './image-guard.ts';
+import { imageError, inspectImage } from './image-guard.ts';
+import type { VariantFormat, VariantSpec } from './media-config.ts';
+import { loadSharp } from './sharp-loader.ts';
+import type { MediaFacts } from './media-facts.ts';
+
+export const FORMAT_CONTENT_TYPES: Record<VariantFormat, string> = { webp: 'image/webp', avif: 'image/avif', jpeg: 'image/jpeg', png: 'image/png' };
+export const FORMAT_EXTENSIONS: Record<VariantFormat, string> = { webp: 'webp', avif: 'avif', jpeg: 'jpg', png: 'png' };
+
+/**
+ * One variant of an image with sharp: the image is checked first (declared pixels, frames; its
+ * header was checked by the caller, and a still image's recorded facts stand for the rest), then
+ * decoded once, oriented, resized (never enlarged) and encoded. An animation gives its first frame.
+ */
+export async function renderImage(bytes: Uint8Array, spec: VariantSpec, limits: ImageLimits, options: { inspected: boolean }): Promise<{ data: Buffer; facts: MediaFacts }> {
+  // Without facts recorded at store time (a still image within max_pixels), sharp reads the header first.
+  if (!options.inspected) await inspectImage(bytes, limits);
+  const sharp = await loadSharp();
+  try {
+    let image = sharp(bytes, { limitInputPixels: limits.maxPixels, failOn: 'truncated', sequentialRead: true }).rotate();
+    if (spec.width !== undefined || spec.height !== undefined) {
+      image = image.resize({ ...(spec.width ? { width: spec.width } : {}), ...(spec.height ? { height: spec.height } : {}), fit: spec.fit, withoutEnlargement: true });
+    }
+    const { data, info } = await image.toFormat(spec.format as keyof FormatEnum, spec.quality === undefined ? {} : { quality: spec.quality }).toBuffer({ resolveWithObject: true });
+    // What sharp made is known: the store need not read it again.
+    return { data, facts: { width: info.width, height: info.height, format: spec.format, animated: false } };
+  } catch (error) {
+    throw imageError(error);
+  }
+}
