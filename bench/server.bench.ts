@@ -10,13 +10,16 @@
  * Without `nginx` on PATH the nginx comparisons are skipped (install: apt-get install -y nginx-light).
  *
  *   node bench/server.bench.ts     (BENCH_SERVER_ROUNDS=3, BENCH_SERVER_SMALL_SECONDS=10, BENCH_SERVER_BIG_MIB=1024)
+ * The service's GETs are verified reads (every byte hashed and checked against the recorded
+ * SHA-256, the default); BENCH_SERVER_VERIFY_READS=false measures them unchecked, for comparison.
+ * BENCH_SERVER_PARTS=upload,download,small runs only some parts (default all).
  *
  * Also imported by server-load.bench.ts for startService().
  */
 import { fork, spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, readFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { Agent, createServer, request } from 'node:http';
 import type { IncomingMessage } from 'node:http';
@@ -44,7 +47,7 @@ export interface ServiceChild {
 }
 
 /** Start `startServer()` (what `boards-storage serve` runs) in a child on 127.0.0.1, port 0, with local disk + SQLite under `root`. */
-export async function startService(root: string, options: { maxFileSize?: string } = {}): Promise<ServiceChild> {
+export async function startService(root: string, options: { maxFileSize?: string; verifyReads?: boolean } = {}): Promise<ServiceChild> {
   const filesDir = join(root, 'files');
   const secret = randomBytes(32).toString('hex');
   const configPath = join(root, 'storage.yaml');
@@ -57,8 +60,11 @@ export async function startService(root: string, options: { maxFileSize?: string
     '      type: local',
     '      config:',
     `        base_path: ${JSON.stringify(filesDir)}`,
+    `      verify_reads: ${options.verifyReads ?? true}`,
     '  server:',
     '    log_level: warn',
+    // One tenant drives the whole load: its share of uploads in progress must not be what is measured.
+    '    max_concurrent_uploads_per_tenant: 256',
     '  auth:',
     `    jwt_secret: ${secret}`,
     '',
@@ -329,10 +335,25 @@ async function hammer(base: string, paths: string[], headers: Record<string, str
 // ---------------------------------------------------------------------------------------------
 // The benchmark
 
+/** A process's CPU seconds (user + system) from /proc: its main thread's, and all its threads'; undefined off Linux. */
+function cpuSeconds(pid: number): { main: number; all: number } | undefined {
+  const ticks = (path: string) => {
+    const fields = readFileSync(path, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  };
+  try {
+    return { main: ticks(`/proc/${pid}/task/${pid}/stat`), all: ticks(`/proc/${pid}/stat`) };
+  } catch {
+    return undefined;
+  }
+}
+
 async function main(): Promise<void> {
   const ROUNDS = Number(process.env.BENCH_SERVER_ROUNDS ?? 3);
   const SMALL_SECONDS = Number(process.env.BENCH_SERVER_SMALL_SECONDS ?? 10);
   const BIG = Number(process.env.BENCH_SERVER_BIG_MIB ?? 1024) * MiB;
+  const VERIFY_READS = process.env.BENCH_SERVER_VERIFY_READS !== 'false';
+  const PARTS = new Set((process.env.BENCH_SERVER_PARTS ?? 'upload,download,small').split(','));
   const hasNginx = spawnSync('nginx', ['-v'], { stdio: 'ignore' }).status === 0;
   if (!hasNginx) console.log('\n*** SKIP server download and small-object benchmarks against nginx: `nginx` is not on PATH; install with: apt-get install -y nginx-light ***\n');
 
@@ -345,7 +366,7 @@ async function main(): Promise<void> {
   let nginx: Nginx | undefined;
   let bare: ChildProcess | undefined;
   try {
-    service = await startService(root);
+    service = await startService(root, { verifyReads: VERIFY_READS });
     bare = fork(import.meta.filename, ['--bare-upload', bareDir, service.filesDir], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const bareUrl = (await message<{ url: string }>(bare, (m) => typeof (m as { url?: unknown }).url === 'string')).url;
     const auth = { authorization: await service.bearer('bench') };
@@ -369,7 +390,9 @@ async function main(): Promise<void> {
       if (answer.status !== 201) throw new Error(`bare upload: ${answer.status}`);
       await rm((JSON.parse(answer.body) as { path: string }).path);
     };
-    for (let round = 0; round < ROUNDS; round++) {
+    // Without the upload part, one unmeasured upload makes the artifact the download reads.
+    if (!PARTS.has('upload')) await uploadService();
+    for (let round = 0; round < (PARTS.has('upload') ? ROUNDS : 0); round++) {
       if (round % 2 === 0) { await uploadService(); await uploadBare(); } else { await uploadBare(); await uploadService(); }
       console.log(`upload round ${round + 1}/${ROUNDS}: service ${uploads.service.at(-1)!.toFixed(0)} MiB/s, bare http+sha256 ${uploads.bare.at(-1)!.toFixed(0)} MiB/s`);
     }
@@ -378,20 +401,28 @@ async function main(): Promise<void> {
 
     // 2. Download 1 GiB: the service (Bearer) vs nginx serving the same file.
     const downloads = { service: [] as number[], nginx: [] as number[], bare: [] as number[] };
-    if (nginx) {
+    // The service's CPU time per download (main thread, and all its threads): steadier than MiB/s on a busy machine.
+    const serviceCpu: { main: number; all: number }[] = [];
+    if (nginx && PARTS.has('download')) {
       const fetchBig = async (url: string, headers: Record<string, string>) => {
         let got = { status: 0, bytes: 0 };
         const s = await seconds(async () => { got = await get(url, headers); });
         if (got.status !== 200 || got.bytes !== BIG) throw new Error(`${url}: ${got.status}, ${got.bytes} bytes`);
         return mibps(s);
       };
-      const viaService = async () => { downloads.service.push(await fetchBig(`${service!.url}/v1/artifacts/${bigKey}`, auth)); };
+      const viaService = async () => {
+        const before = cpuSeconds(service!.pid);
+        downloads.service.push(await fetchBig(`${service!.url}/v1/artifacts/${bigKey}`, auth));
+        const after = cpuSeconds(service!.pid);
+        if (before && after) serviceCpu.push({ main: after.main - before.main, all: after.all - before.all });
+      };
       const viaNginx = async () => { downloads.nginx.push(await fetchBig(`${nginx!.url}/${bigKey}`, {})); };
       // One unmeasured pass each: the file in the page cache, both connections open, code warm.
       await viaService();
       await viaNginx();
       downloads.service.length = 0;
       downloads.nginx.length = 0;
+      serviceCpu.length = 0;
       // For reference only: plain Node streaming of the same file (fs.createReadStream piped to the response).
       for (let i = 0; i < 3; i++) downloads.bare.push(await fetchBig(`${bareUrl}/${bigKey}`, {}));
       const rounds = Math.max(ROUNDS, 5);
@@ -404,7 +435,7 @@ async function main(): Promise<void> {
 
     // 3. 64 KiB artifacts, 64 connections, for SMALL_SECONDS per side and round.
     const small = { service: [] as number[], nginx: [] as number[] };
-    if (nginx) {
+    if (nginx && PARTS.has('small')) {
       const keys: string[] = [];
       for (let i = 0; i < 16; i++) {
         const answer = await postBuffer(`${service.url}/v1/artifacts?artifactType=model&artifactId=small${i}`, randomBytes(64 * 1024), { ...auth, ...octet });
@@ -425,12 +456,14 @@ async function main(): Promise<void> {
     }
 
     console.log(`server bench: ${BIG / MiB} MiB transfers, medians of the rounds above; service peak RSS ${(await service.peakRssMb()).toFixed(0)} MB`);
-    reportRatio('server upload 1 GiB (POST /v1/artifacts vs bare http + sha256 to disk)', median(uploads.service), median(uploads.bare), 'MiB/s', 0.8);
-    if (nginx) {
-      reportRatio('server download 1 GiB (GET /v1/artifacts, Bearer, vs nginx sendfile)', median(downloads.service), median(downloads.nginx), 'MiB/s', 0.9);
+    if (PARTS.has('upload')) reportRatio('server upload 1 GiB (POST /v1/artifacts vs bare http + sha256 to disk)', median(uploads.service), median(uploads.bare), 'MiB/s', 0.8);
+    if (nginx && PARTS.has('download')) {
+      console.log(`download rounds: service ${downloads.service.map((v) => v.toFixed(0)).join(', ')} MiB/s; nginx ${downloads.nginx.map((v) => v.toFixed(0)).join(', ')} MiB/s`);
+      if (serviceCpu.length) console.log(`service CPU per ${BIG / MiB} MiB GET (verified reads ${VERIFY_READS ? 'on' : 'off'}): main thread ${median(serviceCpu.map((c) => c.main)).toFixed(2)} s, all threads ${median(serviceCpu.map((c) => c.all)).toFixed(2)} s (medians)`);
+      reportRatio(`server download 1 GiB, verified reads ${VERIFY_READS ? 'on' : 'OFF'} (GET /v1/artifacts, Bearer, vs nginx sendfile)`, median(downloads.service), median(downloads.nginx), 'MiB/s', 0.9);
       console.log(`(reference, no target: a bare Node http server piping fs.createReadStream of the same file: ${downloads.bare.map((v) => v.toFixed(0)).join(', ')} MiB/s, median ${median(downloads.bare).toFixed(0)}, ${(median(downloads.bare) / median(downloads.nginx)).toFixed(2)} of nginx)`);
-      reportRatio('server 64 KiB GETs, 64 connections (Bearer vs nginx unauthenticated)', median(small.service), median(small.nginx), 'req/s', 0.5);
     }
+    if (nginx && PARTS.has('small')) reportRatio('server 64 KiB GETs, 64 connections (Bearer vs nginx unauthenticated)', median(small.service), median(small.nginx), 'req/s', 0.5);
   } finally {
     agent.destroy();
     await nginx?.stop();

@@ -67,6 +67,15 @@ export {
 export type { StorageErrorCode, StorageErrorOptions } from './errors.ts';
 
 // The HTTP service is `boards-storage/server` (src/server/index.ts): the library loads none of it.
+
+export { resumeMigration, migrationStatus, listMigrations, finalizeMigration, rollbackMigration } from './operations/migrate.ts';
+export type { MigrateOptions, MigrationJob, MigrationProgress, MigrationReport, MigrationStatus } from './operations/migrate.ts';
+export { backup } from './operations/backup.ts';
+export type { BackupOptions, BackupManifest } from './operations/backup.ts';
+export { restore } from './operations/restore.ts';
+export type { RestoreOptions, RestoreReport } from './operations/restore.ts';
+export { pointInTimeRestore } from './operations/point-in-time.ts';
+export type { PointInTimeOptions, PointInTimeReport } from './operations/point-in-time.ts';
 export type { VariantSummary } from './manager/artifact-reference.ts';
 export type { MediaFacts } from './media/media-facts.ts';
 export type { VariantSpecInput, VariantFit, VariantFormat } from './media/media-config.ts';

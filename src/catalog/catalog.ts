@@ -140,13 +140,17 @@ export class Catalog {
   }
 
   /** Remove an artifact's record; true when there was one. */
-  async remove(storageKey: string, tenantId: string, actor?: string): Promise<boolean> {
+  async remove(storageKey: string, tenantId: string, actor?: string, onlyOnProvider?: string): Promise<boolean> {
     return this.run('deleting from the catalog', () => this.db.transaction().execute(async (tx) => {
-      await tx.deleteFrom('copies').where('storage_key', '=', storageKey).execute();
-      await tx.deleteFrom('variant_jobs').where('storage_key', '=', storageKey).execute();
-      const result = await tx.deleteFrom('artifacts').where('storage_key', '=', storageKey).executeTakeFirst();
-      const removed = Number(result.numDeletedRows) > 0;
-      if (removed) await insertAudit(tx, [{ action: 'deleted', tenantId, storageKey, ...(actor ? { actor } : {}) }]);
+      // With onlyOnProvider: not if the row was switched to another provider meanwhile (a migration).
+      let remove = tx.deleteFrom('artifacts').where('storage_key', '=', storageKey);
+      if (onlyOnProvider !== undefined) remove = remove.where('provider', '=', onlyOnProvider);
+      const removed = Number((await remove.executeTakeFirst()).numDeletedRows) > 0;
+      if (removed) {
+        await tx.deleteFrom('copies').where('storage_key', '=', storageKey).execute();
+        await tx.deleteFrom('variant_jobs').where('storage_key', '=', storageKey).execute();
+        await insertAudit(tx, [{ action: 'deleted', tenantId, storageKey, ...(actor ? { actor } : {}) }]);
+      }
       return removed;
     }));
   }

@@ -14,6 +14,9 @@ import { registerServe } from './commands/serve.ts';
 import { registerToken } from './commands/token.ts';
 import { registerCleanup } from './commands/cleanup.ts';
 import { registerRebalance } from './commands/rebalance.ts';
+import { registerMigrate } from './commands/migrate.ts';
+import { registerBackup } from './commands/backup.ts';
+import { registerRestore } from './commands/restore.ts';
 import { registerVerify } from './commands/verify.ts';
 import { registerSync } from './commands/sync.ts';
 
@@ -52,6 +55,9 @@ export function buildProgram(): Command {
   registerToken(program);
   registerCleanup(program, run);
   registerRebalance(program, run);
+  registerMigrate(program, run);
+  registerBackup(program, run);
+  registerRestore(program, run);
   registerVerify(program, run);
   registerSync(program, run);
   return program;

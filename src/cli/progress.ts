@@ -37,6 +37,43 @@ export function progressStream(label: string, total: number | undefined, enabled
   });
 }
 
+export interface JobProgressBar {
+  /** Artifacts done of `total`, and bytes moved so far. */
+  update(done: number, total: number, bytes: number): void;
+  stop(): void;
+}
+
+/**
+ * A bar for a job over many artifacts (migrate, backup, restore): artifacts, bytes, rate and ETA,
+ * on stderr when it is a terminal; nothing otherwise.
+ */
+export function jobProgressBar(label: string, enabled: boolean): JobProgressBar {
+  if (!enabled || !process.stderr.isTTY) return { update() {}, stop() {} };
+  const bar = new cliProgress.SingleBar({
+    format: `${label} [{bar}] {value}/{total} artifacts | {bytes} | {rate}/s | ETA {eta_formatted}`,
+    stream: process.stderr,
+    hideCursor: true,
+    etaBuffer: 50,
+  }, cliProgress.Presets.shades_classic);
+  const started = Date.now();
+  let running = false;
+  return {
+    update(done, total, bytes) {
+      const payload = { bytes: formatBytes(bytes), rate: formatBytes(bytes / Math.max((Date.now() - started) / 1000, 0.001)) };
+      if (!running) {
+        bar.start(total, done, payload);
+        running = true;
+      } else {
+        bar.setTotal(total);
+        bar.update(done, payload);
+      }
+    },
+    stop() {
+      if (running) bar.stop();
+    },
+  };
+}
+
 /**
  * A progress bar over a count of items (artifacts) on stderr when it is a terminal; nothing
  * otherwise. `total` may be an estimate; the bar stops at it.

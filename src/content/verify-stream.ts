@@ -3,6 +3,7 @@ import type { Hash } from 'node:crypto';
 import { Transform, pipeline } from 'node:stream';
 import type { Readable } from 'node:stream';
 import { CorruptionError } from '../errors.ts';
+import { ThreadHash } from './hash-thread.ts';
 
 /** What a whole artifact's bytes must be: the catalog's record of them. */
 export interface ExpectedContent {
@@ -21,6 +22,8 @@ export interface ExpectedContent {
 export class ContentCheck {
   readonly expected: ExpectedContent;
   private readonly hash: Hash = createHash('sha256');
+  /** Used instead of `hash` by the off-thread methods. */
+  private threadHash: ThreadHash | undefined;
   private bytes = 0;
   private failed: CorruptionError | undefined;
   private readonly onMismatch: ((error: CorruptionError) => void) | undefined;
@@ -32,17 +35,47 @@ export class ContentCheck {
 
   /** Hash one chunk; throws a CorruptionError as soon as the bytes outgrow the recorded size. */
   update(chunk: Uint8Array): void {
-    if (this.failed) throw this.failed;
-    this.bytes += chunk.length;
-    if (this.bytes > this.expected.size) throw this.fail(`more than the recorded ${this.expected.size} bytes`, { actualSize: this.bytes });
+    this.count(chunk);
     this.hash.update(chunk);
+  }
+
+  /**
+   * The same, hashed on the hashing thread (see hash-thread.ts): resolves once the chunk has been
+   * hashed, after which its SharedArrayBuffer may be reused. Use these methods or the others for
+   * one check, not both.
+   */
+  async updateOffThread(chunk: Uint8Array): Promise<void> {
+    this.count(chunk);
+    await (this.threadHash ??= new ThreadHash()).update(chunk);
+  }
+
+  /** finish() for a check fed by updateOffThread. */
+  async finishOffThread(): Promise<CorruptionError | undefined> {
+    if (this.failed) return this.failed;
+    const digest = await (this.threadHash ??= new ThreadHash()).digest();
+    return this.compare(() => digest);
+  }
+
+  /** Stop an off-thread check that will not be finished (the reader went away). */
+  abandon(): void {
+    this.threadHash?.abandon();
   }
 
   /** After the last chunk: the CorruptionError when the bytes are not the recorded ones, else undefined. */
   finish(): CorruptionError | undefined {
     if (this.failed) return this.failed;
+    return this.compare(() => this.hash.digest('hex'));
+  }
+
+  private count(chunk: Uint8Array): void {
+    if (this.failed) throw this.failed;
+    this.bytes += chunk.length;
+    if (this.bytes > this.expected.size) throw this.fail(`more than the recorded ${this.expected.size} bytes`, { actualSize: this.bytes });
+  }
+
+  private compare(digest: () => string): CorruptionError | undefined {
     if (this.bytes !== this.expected.size) return this.fail(`${this.bytes} bytes where ${this.expected.size} were recorded`, { actualSize: this.bytes });
-    const actual = this.hash.digest('hex');
+    const actual = digest();
     if (actual !== this.expected.sha256) return this.fail(`SHA-256 ${actual}, not the recorded ${this.expected.sha256}`, { actualSha256: actual });
     return undefined;
   }

@@ -15,6 +15,7 @@ import { assertArtifactType } from '../content/artifact-types.ts';
 import { canonicalContentType, isContentTypeAllowed, isWellFormedContentType, normalizeContentType } from '../content/content-types.ts';
 import { inMemoryBytes, sha256OffThread, toByteStream } from '../content/source.ts';
 import { validateContent } from '../content/validate-stream.ts';
+import { checkDownloadName } from '../content/download-name.ts';
 import type { ContentDigest } from '../content/validate-stream.ts';
 import type { ArtifactContent } from '../content/source.ts';
 import type { StorageConfig } from '../config/load.ts';
@@ -24,6 +25,8 @@ import type { Catalog, CatalogArtifact, ListArtifactsQuery, UsageFigures } from 
 import { META, referenceMetadata } from './artifact-reference.ts';
 import type { ArtifactReference, Visibility } from './artifact-reference.ts';
 import { selectProvider } from './routing.ts';
+import { migrate } from '../operations/migrate.ts';
+import type { MigrateOptions, MigrationJob } from '../operations/migrate.ts';
 import { parseMediaConfig } from '../media/media-config.ts';
 import type { MediaConfig, VariantSpecInput } from '../media/media-config.ts';
 import type { MediaFacts } from '../media/media-facts.ts';
@@ -621,7 +624,7 @@ export class StorageManager {
    */
   async deleteArtifact(storageKey: string, providerName?: string, opts: ActorOptions & { permanent?: boolean } = {}): Promise<boolean> {
     this.assertOpen();
-    const artifact = await this.catalog.get(assertSafeKey(storageKey, 'storageKey'));
+    let artifact = await this.catalog.get(assertSafeKey(storageKey, 'storageKey'));
     if (!artifact) return false;
     // Its variants go first and for good (they are made again on demand): a failure leaves the
     // original listed, and deleting it again finishes.
@@ -629,15 +632,22 @@ export class StorageManager {
       for (const variant of await this.catalog.variantsOf([storageKey])) await this.deleteArtifact(variant.storageKey, undefined, { ...opts, permanent: true });
     }
     if (!opts.permanent && providerName === undefined && this.config.trashRetentionSeconds > 0 && artifact.artifactType !== TEMP_ARTIFACT_TYPE) {
-      return this.catalog.trash.put(storageKey, { ...(opts.actor ? { actor: opts.actor } : {}), purgeAfter: new Date(Date.now() + this.config.trashRetentionSeconds * 1000) });
+      const now = new Date();
+      return this.catalog.trash.put(storageKey, { ...(opts.actor ? { actor: opts.actor } : {}), now, purgeAfter: new Date(now.getTime() + this.config.trashRetentionSeconds * 1000) });
     }
-    const name = providerName ?? artifact.storageProvider;
-    await wrap(() => this.provider(name).delete(storageKey), `deleting ${storageKey} from ${name}`);
-    // Every mirror copy goes too (finished or not: a copy under way may have landed).
-    for (const copy of await this.catalog.copiesOf(storageKey)) {
-      await wrap(() => this.provider(copy.provider).delete(storageKey), `deleting ${storageKey} from its mirror ${copy.provider}`);
+    for (let attempt = 1; ; attempt++) {
+      const name = providerName ?? artifact.storageProvider;
+      await wrap(() => this.provider(name).delete(storageKey), `deleting ${storageKey} from ${name}`);
+      // Every mirror copy goes too (finished or not: a copy under way may have landed).
+      for (const copy of await this.catalog.copiesOf(storageKey)) {
+        await wrap(() => this.provider(copy.provider).delete(storageKey), `deleting ${storageKey} from its mirror ${copy.provider}`);
+      }
+      if (await this.catalog.remove(storageKey, artifact.tenantId, opts.actor, providerName === undefined ? name : undefined)) return true;
+      // A migration switched the row to another provider meanwhile: delete the copy it names now.
+      const moved = await this.catalog.get(storageKey);
+      if (!moved || attempt === 3) return false;
+      artifact = moved;
     }
-    return this.catalog.remove(storageKey, artifact.tenantId, opts.actor);
   }
 
   /** Bring a deleted artifact back from the trash; a NotFoundError when it is not there (never deleted, or purged). */
@@ -656,6 +666,15 @@ export class StorageManager {
       items: page.items.map(({ deletedAt, deletedBy, purgeAfter, ...artifact }) => ({ ...this.reference(artifact), deletedAt, ...(deletedBy ? { deletedBy } : {}), purgeAfter })),
       ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}),
     };
+  }
+
+  /**
+   * Move artifacts between providers, verified and resumable (see operations/migrate.ts): await
+   * the result for the report, or iterate it for progress.
+   */
+  migrate(options: MigrateOptions): MigrationJob {
+    this.assertOpen();
+    return migrate(this, options);
   }
 
   /** A tenant's artifacts in key order, a page at a time. */
@@ -916,11 +935,7 @@ function checkExpiry(expiresIn: number | undefined): number {
 }
 
 function checkFilename(filename: string): string {
-  // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
-  if (filename.length > 255 || /[\u0000-\u001f\u007f"\\/]/.test(filename)) {
-    throw new ValidationError('filename may not contain control characters, quotes, slashes or backslashes, and is at most 255 characters');
-  }
-  return filename;
+  return checkDownloadName(filename);
 }
 
 /** Why a PUT or a completion cannot take an upload: gone, under way, or used already. */

@@ -17,7 +17,7 @@ export interface ImageLimits {
  * count. Throws a ValidationError (422) that says what was wrong; returns the metadata.
  */
 export async function inspectImage(bytes: Uint8Array, limits: ImageLimits): Promise<Metadata> {
-  assertHeaderWithinLimits(bytes, limits);
+  await assertHeaderWithinLimits(bytes, limits);
   const sharp = await loadSharp();
   let meta: Metadata;
   try {
@@ -34,8 +34,8 @@ export async function inspectImage(bytes: Uint8Array, limits: ImageLimits): Prom
 }
 
 /** The header check alone: cheap enough to run on the first bytes before the rest is read. */
-export function assertHeaderWithinLimits(head: Uint8Array, limits: ImageLimits): MediaFacts | undefined {
-  const facts = imageHeaderFacts(head);
+export async function assertHeaderWithinLimits(head: Uint8Array, limits: ImageLimits): Promise<MediaFacts | undefined> {
+  const facts = await imageHeaderFacts(head);
   if (facts?.width !== undefined && facts.height !== undefined && facts.width * facts.height > limits.maxPixels) {
     throw tooManyPixels(facts.width, facts.height, limits.maxPixels);
   }

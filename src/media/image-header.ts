@@ -1,4 +1,3 @@
-import { imageSize } from 'image-size';
 import type { MediaFacts } from './media-facts.ts';
 
 /**
@@ -6,7 +5,9 @@ import type { MediaFacts } from './media-facts.ts';
  * decoding and no memory beyond the head: what is known before an image is decoded, and what is
  * recorded for images too large to decode at store time.
  */
-export function imageHeaderFacts(head: Uint8Array): MediaFacts | undefined {
+export async function imageHeaderFacts(head: Uint8Array): Promise<MediaFacts | undefined> {
+  // Loaded on first use, like every media library: importing the manager loads none of them.
+  const { imageSize } = await import('image-size');
   let size: ReturnType<typeof imageSize>;
   try {
     size = imageSize(head);

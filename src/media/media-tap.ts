@@ -73,7 +73,7 @@ class ImageTap implements MediaTap {
   }
 
   async finish(): Promise<MediaFacts | undefined> {
-    const header = imageHeaderFacts(Buffer.concat(this.head));
+    const header = await imageHeaderFacts(Buffer.concat(this.head)).catch(() => undefined);
     this.head = [];
     const chunks = this.chunks;
     this.chunks = undefined;

@@ -1,4 +1,3 @@
-import { rgbaToThumbHash } from 'thumbhash';
 import { loadSharp } from './sharp-loader.ts';
 
 /** ThumbHash encodes at most 100x100 pixels. */
@@ -11,6 +10,7 @@ const PLACEHOLDER_PIXELS = 100;
  */
 export async function imagePlaceholder(bytes: Uint8Array, maxPixels: number): Promise<string> {
   const sharp = await loadSharp();
+  const { rgbaToThumbHash } = await import('thumbhash');
   const { data, info } = await sharp(bytes, { limitInputPixels: maxPixels, sequentialRead: true })
     .rotate()
     .resize(PLACEHOLDER_PIXELS, PLACEHOLDER_PIXELS, { fit: 'inside' })

@@ -154,7 +154,7 @@ async function readOriginal(storage: StorageManager, original: CatalogArtifact, 
     const head = Math.min(HEAD_BYTES, file.size);
     const whole = Buffer.allocUnsafe(file.size);
     await readFully(file.handle, whole, 0, head);
-    assertHeaderWithinLimits(whole.subarray(0, head), limits);
+    await assertHeaderWithinLimits(whole.subarray(0, head), limits);
     await readFully(file.handle, whole, head, file.size);
     file.sent?.(file.size);
     const verify = () => {
@@ -186,7 +186,7 @@ async function readImage(stream: Readable, size: number, limits: ImageLimits): P
       chunks.push(chunk as Buffer);
       read += (chunk as Buffer).length;
       if (!checked && (read >= HEAD_BYTES || read >= size)) {
-        assertHeaderWithinLimits(Buffer.concat(chunks), limits);
+        await assertHeaderWithinLimits(Buffer.concat(chunks), limits);
         checked = true;
       }
     }
@@ -194,6 +194,6 @@ async function readImage(stream: Readable, size: number, limits: ImageLimits): P
     stream.destroy();
   }
   const whole = Buffer.concat(chunks, read);
-  if (!checked) assertHeaderWithinLimits(whole, limits);
+  if (!checked) await assertHeaderWithinLimits(whole, limits);
   return whole;
 }

@@ -2,8 +2,9 @@ import { createHash } from 'node:crypto';
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { StorageError, ValidationError } from '../errors.ts';
+import { StorageError } from '../errors.ts';
 import type { ArtifactReference } from '../manager/artifact-reference.ts';
+import { checkDownloadName } from '../content/download-name.ts';
 import type { VerifiedFile } from '../manager/storage-manager.ts';
 import type { RouteContext } from './context.ts';
 import { errorBody } from './errors.ts';
@@ -52,10 +53,7 @@ function matchesEtag(header: string | undefined, etag: string): boolean {
 
 /** `attachment; filename="..."; filename*=UTF-8''...` with a safe ASCII fallback. */
 export function contentDisposition(filename: string): string {
-  // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
-  if (filename.length === 0 || filename.length > 255 || /[\u0000-\u001f\u007f"\\/]/.test(filename)) {
-    throw new ValidationError('the download file name may not be empty or contain control characters, quotes, slashes or backslashes (255 characters at most)');
-  }
+  checkDownloadName(filename);
   const ascii = filename.replace(/[^\x20-\x7e]/g, '_').replace(/%/g, '_');
   return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(filename)}`;
 }
@@ -138,7 +136,11 @@ async function sendFile(reply: FastifyReply, file: VerifiedFile, length: number)
   try {
     const end = file.start + length;
     const bufferBytes = Math.min(length, FILE_BUFFER_BYTES);
-    const free = Array.from({ length: Math.min(FILE_BUFFERS, Math.ceil(length / bufferBytes)) }, () => Buffer.allocUnsafe(bufferBytes));
+    // A checked file of several buffers is hashed on the hashing thread, where the buffers lie
+    // (shared memory), overlapping the socket writes; a buffer is read into again once it is both
+    // written and hashed.
+    const offThread = file.check !== undefined && length > bufferBytes;
+    const free = Array.from({ length: Math.min(FILE_BUFFERS, Math.ceil(length / bufferBytes)) }, () => (offThread ? Buffer.from(new SharedArrayBuffer(bufferBytes)) : Buffer.allocUnsafe(bufferBytes)));
     let position = file.start;
     let buffer = free.pop()!;
     let filled = await readInto(file, buffer, position, end);
@@ -149,6 +151,7 @@ async function sendFile(reply: FastifyReply, file: VerifiedFile, length: number)
     hijacked = true;
     res.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
     let stopped = false;
+    let hashFailure: unknown;
     let writing = 0;
     let wake: (() => void) | undefined;
     const woken = () => { const resume = wake; wake = undefined; resume?.(); };
@@ -160,17 +163,33 @@ async function sendFile(reply: FastifyReply, file: VerifiedFile, length: number)
       for (;;) {
         const sending = buffer;
         const bytes = filled === sending.length ? sending : sending.subarray(0, filled);
-        if (file.check && !checkedWhole) {
-          if (position + filled >= end) verifyLast(file, bytes);
-          else file.check.update(bytes);
+        let hashing: Promise<void> | undefined;
+        if (offThread) {
+          if (position + filled >= end) {
+            // The last bytes go out only once every byte has been hashed and the whole matched.
+            await file.check!.updateOffThread(bytes);
+            const error = await file.check!.finishOffThread();
+            if (error) throw error;
+          } else hashing = file.check!.updateOffThread(bytes);
         }
         position += filled;
         file.sent?.(filled);
         writing++;
+        let holds = hashing ? 2 : 1;
+        const release = () => {
+          if (--holds === 0) free.push(sending);
+          woken();
+        };
         res.write(bytes, (error) => {
           writing--;
-          if (error) stopped = true;
-          else free.push(sending);
+          if (error) {
+            stopped = true;
+            woken();
+          } else release();
+        });
+        hashing?.then(release, (error: unknown) => {
+          hashFailure = error;
+          stopped = true;
           woken();
         });
         if (position >= end) {
@@ -178,6 +197,7 @@ async function sendFile(reply: FastifyReply, file: VerifiedFile, length: number)
           break;
         }
         while (free.length === 0 && !stopped && !res.destroyed) await new Promise<void>((resume) => { wake = resume; });
+        if (hashFailure !== undefined) throw hashFailure;
         if (stopped || res.destroyed) break;
         buffer = free.pop()!;
         filled = await readInto(file, buffer, position, end);
@@ -195,6 +215,7 @@ async function sendFile(reply: FastifyReply, file: VerifiedFile, length: number)
     }
     return reply;
   } finally {
+    file.check?.abandon();
     // Before the headers a close failure is the request's error; after them there is no one to tell.
     if (hijacked) await file.handle.close().catch(() => undefined);
     else await file.handle.close();

@@ -2,11 +2,10 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { join } from 'node:path';
-import { thumbHashToApproximateAspectRatio } from 'thumbhash';
 import { createStorageManager, ValidationError } from '../../src/index.ts';
 import type { StorageConfigInput } from '../../src/index.ts';
 import { storedFiles, tempDir } from '../helpers.ts';
-import { NO_FFMPEG, animatedImage, ffmpegAvailable, ffmpegFile, jpegImage, pngImage } from './media-files.ts';
+import { NO_FFMPEG, animatedImage, ffmpegAvailable, ffmpegFile, jpegImage, pngImage, NO_MEDIA_LIBRARIES } from './media-files.ts';
 
 async function localManager(extra: Partial<StorageConfigInput> = {}) {
   const dir = await tempDir('media');
@@ -15,7 +14,7 @@ async function localManager(extra: Partial<StorageConfigInput> = {}) {
   return { storage, files, dir };
 }
 
-describe('media facts read from the bytes at store time', () => {
+describe('media facts read from the bytes at store time', { skip: NO_MEDIA_LIBRARIES }, () => {
   it('records an image\'s width, height, format and a ThumbHash placeholder in the reference and the catalog', async () => {
     const { storage } = await localManager();
     const png = await pngImage(300, 200);
@@ -24,6 +23,7 @@ describe('media facts read from the bytes at store time', () => {
     assert.ok(ref.placeholder, 'an image has a placeholder');
     assert.ok(Buffer.byteLength(ref.placeholder) < 40, `placeholder ${ref.placeholder} is under 40 bytes`);
     // It is a real ThumbHash of this image: it knows the 3:2 aspect ratio.
+    const { thumbHashToApproximateAspectRatio } = await import('thumbhash');
     const ratio = thumbHashToApproximateAspectRatio(Buffer.from(ref.placeholder, 'base64'));
     assert.ok(Math.abs(ratio - 1.5) < 0.15, `aspect ratio ${ratio}`);
     const again = await storage.getArtifact(ref.storageKey);
@@ -118,7 +118,7 @@ describe('media facts read from the bytes at store time', () => {
   });
 });
 
-describe('audio and video facts (files made by ffmpeg)', async () => {
+describe('audio and video facts (files made by ffmpeg)', { skip: NO_MEDIA_LIBRARIES }, async () => {
   const ffmpeg = await ffmpegAvailable();
   if (!ffmpeg) console.warn(NO_FFMPEG);
   const dir = await tempDir('media-files');

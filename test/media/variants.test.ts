@@ -1,11 +1,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import sharp from 'sharp';
 import { createStorageManager, StorageError, ValidationError } from '../../src/index.ts';
 import type { StorageConfigInput } from '../../src/index.ts';
 import { storedFiles, tempDir } from '../helpers.ts';
-import { NO_FFMPEG, decompressionBomb, ffmpegAvailable, ffmpegFile, pngImage } from './media-files.ts';
+import { NO_FFMPEG, decompressionBomb, ffmpegAvailable, ffmpegFile, pngImage, NO_MEDIA_LIBRARIES, sharp } from './media-files.ts';
 
 const PRESETS = { image: [{ name: 'thumb_256', width: 256, format: 'webp' }, { name: 'preview_1024', width: 1024, format: 'webp' }], video: [{ name: 'poster', width: 160, format: 'jpeg' }] } as const;
 
@@ -18,7 +17,7 @@ async function localManager(extra: Partial<StorageConfigInput> = {}, dir?: strin
 
 const folderOf = (key: string) => key.slice(0, key.lastIndexOf('/'));
 
-describe('variants beside their original', () => {
+describe('variants beside their original', { skip: NO_MEDIA_LIBRARIES }, () => {
   it('createVariant makes a resized WebP in the same artifact folder, linked to the original', async () => {
     const { storage, files } = await localManager();
     const original = await storage.storeArtifact({ artifactId: 'fox', artifactType: 'image', contentType: 'image/png', content: await pngImage(800, 600), boardId: 'b1', tenantId: 't1' });
@@ -136,7 +135,7 @@ describe('variants beside their original', () => {
   });
 });
 
-describe('video poster frames', async () => {
+describe('video poster frames', { skip: NO_MEDIA_LIBRARIES }, async () => {
   const ffmpeg = await ffmpegAvailable();
   if (!ffmpeg) console.warn(NO_FFMPEG);
   const dir = await tempDir('poster-files');

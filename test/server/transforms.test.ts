@@ -1,8 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import sharp from 'sharp';
 import { startTestServer, jsonHeaders } from './server-harness.ts';
-import { animatedImage, decompressionBomb, pngImage } from '../media/media-files.ts';
+import { animatedImage, decompressionBomb, pngImage, NO_MEDIA_LIBRARIES, sharp } from '../media/media-files.ts';
 
 const PRESETS = { image: [{ name: 'thumb_256', width: 256, format: 'webp' }] };
 
@@ -17,7 +16,7 @@ async function noisyPng(size: number): Promise<Buffer> {
   return sharp({ create: { width: size, height: size, channels: 3, background: '#808080', noise: { type: 'gaussian', mean: 128, sigma: 50 } } }).png({ compressionLevel: 1 }).toBuffer();
 }
 
-describe('variants and transforms over HTTP', () => {
+describe('variants and transforms over HTTP', { skip: NO_MEDIA_LIBRARIES }, () => {
   it('?variant= serves a preset, made on demand the first time, then read like any artifact', async () => {
     const server = await startTestServer({ storage: { variants: PRESETS, media: { background_variants: false } } });
     const alice = await server.as('alice');

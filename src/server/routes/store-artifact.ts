@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Multipart, MultipartFile } from '@fastify/multipart';
 import { StorageError, ValidationError } from '../../errors.ts';
 import { contentTypeForFileName, isContentTypeAllowed, normalizeContentType } from '../../content/content-types.ts';
 import type { RouteContext } from '../context.ts';
@@ -73,13 +74,14 @@ function rawUpload(request: FastifyRequest, ctx: RouteContext): Upload {
 }
 
 async function multipartUpload(request: FastifyRequest, ctx: RouteContext, query: StoreQuery): Promise<Upload> {
-  let part;
-  try {
-    // The manager enforces max_file_size while streaming; busboy's own limit sits just above it.
-    part = await request.file({ limits: { fileSize: ctx.storage.config.maxFileSize + 1, files: 1, fields: 20, parts: 21, fieldSize: 64 * 1024 } });
-  } catch (error) {
-    if (error instanceof StorageError || (error as { statusCode?: number }).statusCode) throw error;
-    throw new ValidationError(`the multipart body is malformed: ${(error as Error).message}`, { cause: error });
+  // The manager enforces max_file_size while streaming; busboy's own limit sits just above it. Two
+  // files are let through so that a second one is seen and refused, not silently dropped.
+  const parts = request.parts({ limits: { fileSize: ctx.storage.config.maxFileSize + 1, files: 2, fields: 20, parts: 22, fieldSize: 64 * 1024 } })[Symbol.asyncIterator]();
+  let part: MultipartFile | undefined;
+  while (!part) {
+    const next = await nextPart(parts);
+    if (next.done) break;
+    if (next.value.type === 'file') part = next.value;
   }
   if (!part) throw new ValidationError('the multipart body has no file part; send the artifact as a "file" field');
   if (part.fieldname !== 'file') {
@@ -90,11 +92,31 @@ async function multipartUpload(request: FastifyRequest, ctx: RouteContext, query
   const fromName = part.filename ? contentTypeForFileName(part.filename) : undefined;
   const contentType = query.contentType ?? (declared && declared !== 'application/octet-stream' ? declared : (fromName ?? (declared || 'application/octet-stream')));
   const stem = idFromFileName(part.filename);
-  return {
-    contentType,
-    content: clientBytes(part.file, (n) => ctx.metrics.bytesIn.inc({ route: '/v1/artifacts' }, n), ctx.config.bodyIdleTimeoutMs),
-    ...(stem ? { suggestedId: stem } : {}),
-  };
+  const file = part.file;
+  async function* onlyFile(): AsyncGenerator<Uint8Array> {
+    yield* clientBytes(file, (n) => ctx.metrics.bytesIn.inc({ route: '/v1/artifacts' }, n), ctx.config.bodyIdleTimeoutMs);
+    // The rest of the body, before the artifact is committed: another file part fails the store.
+    for (;;) {
+      const next = await nextPart(parts);
+      if (next.done) return;
+      if (next.value.type === 'file') {
+        next.value.file.resume();
+        throw new ValidationError('the multipart body has more than one file part; send one artifact per request, as one "file" field; nothing was stored');
+      }
+    }
+  }
+  return { contentType, content: onlyFile(), ...(stem ? { suggestedId: stem } : {}) };
+}
+
+/** The next part of a multipart body; a malformed body or a limit passed is a client error. */
+async function nextPart(parts: AsyncIterator<Multipart>): Promise<IteratorResult<Multipart>> {
+  try {
+    return await parts.next();
+  } catch (error) {
+    if ((error as { code?: string }).code === 'FST_FILES_LIMIT') throw new ValidationError('the multipart body has more than one file part; send one artifact per request, as one "file" field; nothing was stored', { cause: error });
+    if (error instanceof StorageError || (error as { statusCode?: number }).statusCode) throw error;
+    throw new ValidationError(`the multipart body is malformed: ${(error as Error).message}`, { cause: error });
+  }
 }
 
 /** `Fox photo (1).png` -> `Fox-photo-1`: a file name is a suggestion, not an id the caller chose. */

@@ -1,0 +1,140 @@
+/**
+ * Provider migration, side by side with its baseline in one run:
+ *   - 10,000 artifacts of 64 KiB migrated local -> S3 (Ceph RGW) by storage.migrate() at
+ *     concurrency 8, vs a bare concurrent PutObject loop over the same files at the same
+ *     concurrency (target: ratio >= 0.8). The migration does more per artifact than the loop:
+ *     it reads the catalog, checks the source's SHA-256 on the way, reads the copy back and checks
+ *     it again, and switches the row in a transaction.
+ *   - the peak RSS of migrating one 1 GiB artifact, in a process of its own (target < 150 MB).
+ * Needs BOARDS_TEST_S3_* (see scripts/s3-server.sh); without them it skips.
+ *
+ *   node bench/migrate.bench.ts     (BENCH_MIGRATE_COUNT=10000, BENCH_MIGRATE_KIB=64, BENCH_MIGRATE_BIG_MIB=1024)
+ */
+import { execFile } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectsCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { reportLimit, reportRatio, timed, withPeakRss } from './report.ts';
+
+const COUNT = Number(process.env.BENCH_MIGRATE_COUNT ?? 10_000);
+const SIZE = Number(process.env.BENCH_MIGRATE_KIB ?? 64) * 1024;
+const BIG = Number(process.env.BENCH_MIGRATE_BIG_MIB ?? 1024) * 1024 * 1024;
+const CONCURRENCY = 8;
+const env = process.env;
+const endpoint = env.BOARDS_TEST_S3_ENDPOINT;
+
+function client(): S3Client {
+  return new S3Client({
+    endpoint, region: env.BOARDS_TEST_S3_REGION ?? 'us-east-1', forcePathStyle: true,
+    credentials: { accessKeyId: env.BOARDS_TEST_S3_ACCESS_KEY ?? '', secretAccessKey: env.BOARDS_TEST_S3_SECRET_KEY ?? '' },
+    requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+}
+
+async function manager(dataDir: string, bucket: string) {
+  const { createStorageManager } = await import('../src/manager/create.ts');
+  return createStorageManager({
+    config: {
+      data_dir: dataDir, default_provider: 'local', max_file_size: '2GB',
+      providers: {
+        local: { type: 'local', config: { base_path: join(dataDir, 'files') } },
+        s3: { type: 's3', config: { bucket, endpoint, region: env.BOARDS_TEST_S3_REGION ?? 'us-east-1', access_key_id: env.BOARDS_TEST_S3_ACCESS_KEY, secret_access_key: env.BOARDS_TEST_S3_SECRET_KEY, force_path_style: true } },
+      },
+    },
+    env: {},
+  });
+}
+
+async function emptyBucket(s3: S3Client, bucket: string): Promise<void> {
+  for (;;) {
+    const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, MaxKeys: 1000 }));
+    if (!page.Contents?.length) return;
+    await s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: page.Contents.map((o) => ({ Key: o.Key! })), Quiet: true } }));
+  }
+}
+
+/** `size` bytes made as they are read, 1 MiB at a time (a new buffer each: the consumer may keep one). */
+async function* generated(size: number): AsyncGenerator<Buffer> {
+  const pattern = randomBytes(1024 * 1024);
+  for (let offset = 0; offset < size; offset += pattern.length) {
+    const chunk = Buffer.from(pattern.subarray(0, Math.min(pattern.length, size - offset)));
+    chunk.writeUInt32BE(offset >>> 20, 0);
+    yield chunk;
+  }
+}
+
+/** The 1 GiB migration, in this (child) process: prints its peak RSS in MB. */
+async function bigChild(dataDir: string, bucket: string): Promise<void> {
+  const storage = await manager(dataDir, bucket);
+  const { result, peakMb } = await withPeakRss(() => storage.migrate({ from: 'local', to: 's3', concurrency: 1 }));
+  await storage.close();
+  console.log(JSON.stringify({ peakMb, status: result.status, bytes: result.bytes, failures: result.failures }));
+}
+
+async function main(): Promise<void> {
+  if (!endpoint) {
+    console.log('SKIPPED migrate bench: BOARDS_TEST_S3_ENDPOINT is not set (start the gateway with scripts/s3-server.sh and source its env file)');
+    return;
+  }
+  const s3 = client();
+  const bucket = `boards-bench-migrate-${randomUUID().slice(0, 8)}`;
+  const baselineBucket = `${bucket}-put`;
+  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  await s3.send(new CreateBucketCommand({ Bucket: baselineBucket }));
+  const dataDir = await mkdtemp(join(tmpdir(), 'boards-bench-migrate-'));
+  try {
+    const storage = await manager(dataDir, bucket);
+    const keys: string[] = [];
+    for (let i = 0; i < COUNT; i++) {
+      const ref = await storage.storeArtifact({ artifactId: `m${i}`, artifactType: 'checkpoint', contentType: 'application/octet-stream', content: randomBytes(SIZE) });
+      keys.push(ref.storageKey);
+    }
+    console.log(`seeded ${COUNT} artifacts of ${SIZE / 1024} KiB on local`);
+
+    // The baseline: read each file and PutObject it, CONCURRENCY at a time.
+    const files = join(dataDir, 'files');
+    const baseline = await timed(async () => {
+      let next = 0;
+      await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
+        while (next < keys.length) {
+          const key = keys[next++]!;
+          await s3.send(new PutObjectCommand({ Bucket: baselineBucket, Key: key, Body: await readFile(join(files, key)), ContentType: 'application/octet-stream' }));
+        }
+      }));
+    });
+    const migration = await timed(async () => {
+      const report = await storage.migrate({ from: 'local', to: 's3', concurrency: CONCURRENCY });
+      if (report.status !== 'completed' || report.counts.verified !== COUNT) throw new Error(`migration ${report.status}: ${JSON.stringify(report.counts)}`);
+    });
+    reportRatio(`migrate ${COUNT} x ${SIZE / 1024} KiB local -> s3 vs bare PutObject loop (concurrency ${CONCURRENCY})`, COUNT / migration, COUNT / baseline, 'artifacts/s', 0.8);
+    await storage.close();
+    await emptyBucket(s3, bucket);
+    await emptyBucket(s3, baselineBucket);
+
+    // One large artifact, migrated by a fresh process whose peak RSS is its own.
+    const bigDir = await mkdtemp(join(tmpdir(), 'boards-bench-migrate-big-'));
+    try {
+      const seeding = await manager(bigDir, bucket);
+      await seeding.storeArtifact({ artifactId: 'big', artifactType: 'checkpoint', contentType: 'application/octet-stream', content: generated(BIG), size: BIG });
+      await seeding.close();
+      const { stdout } = await promisify(execFile)(process.execPath, [import.meta.filename, '--big', bigDir, bucket], { maxBuffer: 1024 * 1024, env: process.env });
+      const big = JSON.parse(stdout.trim().split('\n').at(-1)!) as { peakMb: number; status: string; bytes: number };
+      if (big.status !== 'completed' || big.bytes !== BIG) throw new Error(`1 GiB migration ${big.status}, ${big.bytes} bytes: ${stdout}`);
+      reportLimit(`migrate one ${BIG / 1024 / 1024} MiB artifact local -> s3: peak RSS`, big.peakMb, 'MB', 150);
+    } finally {
+      await rm(bigDir, { recursive: true, force: true });
+    }
+  } finally {
+    await emptyBucket(s3, bucket).catch(() => undefined);
+    await emptyBucket(s3, baselineBucket).catch(() => undefined);
+    await s3.send(new DeleteBucketCommand({ Bucket: bucket })).catch(() => undefined);
+    await s3.send(new DeleteBucketCommand({ Bucket: baselineBucket })).catch(() => undefined);
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[2] === '--big') await bigChild(process.argv[3]!, process.argv[4]!);
+else await main();
