@@ -43,6 +43,7 @@ import type { IntegrityFigures } from './read-integrity.ts';
 import type { ContentCheck } from '../content/verify-stream.ts';
 import { verifyArtifacts } from '../operations/verify.ts';
 import type { VerifyOptions, VerifyReport } from '../operations/verify.ts';
+import { requireCapability } from '../providers/capabilities.ts';
 import { syncMirrors } from '../operations/sync-mirrors.ts';
 import type { SyncMirrorsOptions, SyncMirrorsReport } from '../operations/sync-mirrors.ts';
 
@@ -460,6 +461,7 @@ export class StorageManager {
     assertArtifactType(this.config.artifactTypes, request.artifactType, contentType);
     const name = selectProvider(this.config.routingRules, this.config.defaultProvider, { artifactType: request.artifactType, contentType, tenantId, ...(size === undefined ? {} : { size }) });
     const provider = this.provider(name);
+    requireCapability(provider, name, 'presignUpload');
     const maxSize = size ?? this.config.maxFileSize;
     const presigned = await wrap(() => provider.getPresignedUploadUrl(storageKey, { contentType, expiresIn: checkExpiry(request.expiresIn), maxSize }), `presigning an upload on ${name}`);
     await this.catalog.addPendingUpload({

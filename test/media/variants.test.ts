@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { createStorageManager, StorageError, ValidationError } from '../../src/index.ts';
 import type { StorageConfigInput } from '../../src/index.ts';
 import { storedFiles, tempDir } from '../helpers.ts';
+import { testDatabases } from '../catalog/databases.ts';
 import { NO_FFMPEG, decompressionBomb, ffmpegAvailable, ffmpegFile, pngImage, NO_MEDIA_LIBRARIES, sharp } from './media-files.ts';
 
 const PRESETS = { image: [{ name: 'thumb_256', width: 256, format: 'webp' }, { name: 'preview_1024', width: 1024, format: 'webp' }], video: [{ name: 'poster', width: 160, format: 'jpeg' }] } as const;
@@ -167,3 +168,35 @@ describe('video poster frames', { skip: NO_MEDIA_LIBRARIES }, async () => {
     await storage.close();
   });
 });
+
+for (const database of testDatabases) {
+  describe(`variants in the ${database.name} catalog`, { skip: NO_MEDIA_LIBRARIES }, () => {
+    it('queues presets with the record, makes each once, lists originals only and deletes variants with them', async () => {
+      const { databaseUrl, dataDir } = await database.fresh();
+      const { storage, files } = await localManager({ variants: PRESETS, media: { background_variants: false }, ...(databaseUrl ? { database_url: databaseUrl } : {}) }, dataDir);
+      const refs: { storageKey: string }[] = [];
+      for (let i = 0; i < 3; i++) refs.push(await storage.storeArtifact({ artifactId: `img${i}`, artifactType: 'image', contentType: 'image/png', content: await pngImage(400, 300), tenantId: 'pg' }));
+      const report = await storage.flushVariants();
+      assert.equal(report.made, 6);
+      assert.equal((await storage.flushVariants()).made, 0);
+      const page = await storage.listArtifacts({ tenantId: 'pg', limit: 2 });
+      assert.equal(page.items.length, 2);
+      assert.deepEqual(page.items.map((i) => i.variants?.map((v) => v.name)), [['preview_1024', 'thumb_256'], ['preview_1024', 'thumb_256']]);
+      const rest = await storage.listArtifacts({ tenantId: 'pg', cursor: page.nextCursor! });
+      assert.deepEqual(rest.items.map((i) => i.storageKey), [refs[2]!.storageKey]);
+      assert.equal((await storage.getStats('pg')).total.count, 3);
+      assert.equal(await storage.deleteArtifact(refs[0]!.storageKey, undefined, { permanent: true }), true);
+      assert.equal((await storedFiles(files)).filter((f) => f.startsWith(folderOf(refs[0]!.storageKey))).length, 0);
+      await storage.close();
+    });
+
+    it('refuses an image whose header declares too many pixels, read from its bytes when no facts were recorded', async () => {
+      const { databaseUrl, dataDir } = await database.fresh();
+      const { storage } = await localManager({ media: { analyze: false }, ...(databaseUrl ? { database_url: databaseUrl } : {}) }, dataDir);
+      const ref = await storage.storeArtifact({ artifactId: 'bomb', artifactType: 'image', contentType: 'image/png', content: await decompressionBomb(60_000, 60_000) });
+      assert.equal(ref.media, undefined);
+      await assert.rejects(storage.createVariant(ref.storageKey, { name: 'x', width: 64 }), (e: unknown) => e instanceof ValidationError && e.code === 'MEDIA_TOO_LARGE' && /declares 60000x60000 pixels/.test(e.message));
+      await storage.close();
+    });
+  });
+}
