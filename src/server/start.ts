@@ -10,6 +10,7 @@ import { startScrubTask } from '../operations/scrub-task.ts';
 import { createServer } from './app.ts';
 import type { BoardsStorageServer, CreateServerOptions } from './app.ts';
 import { resolveServerConfig, serverBaseUrl } from './server-config.ts';
+import { signsOwnUrls } from '../providers/capabilities.ts';
 import { startTusSweep } from './tus/tus-sweep.ts';
 
 export interface StartServerOptions {
@@ -102,10 +103,10 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   };
 }
 
-/** Providers that sign their own URLs (local, memory) serve them here unless told otherwise. */
+/** Providers that sign their own URLs (local, memory: the selfSignedUrls capability) serve them here unless told otherwise. */
 function withServeUrl(config: StorageConfig, url: string): StorageConfig {
   const providers = Object.fromEntries(Object.entries(config.providers).map(([name, entry]) => {
-    if ((entry.type !== 'local' && entry.type !== 'memory') || entry.config.serve_url_base !== undefined) return [name, entry];
+    if (!signsOwnUrls(entry.type) || entry.config.serve_url_base !== undefined) return [name, entry];
     return [name, { ...entry, config: { ...entry.config, serve_url_base: url } }];
   }));
   return { ...config, providers };
