@@ -575,8 +575,13 @@ export class StorageManager {
     const artifact = await this.catalog.get(assertSafeKey(storageKey, 'storageKey'));
     if (!artifact) throw new NotFoundError(`artifact ${storageKey} not found`);
     if (artifact.visibility === wanted) return this.reference(artifact);
-    // Where visibility is physical (Supabase's public bucket), the object moves first.
+    // Where visibility is physical (object ACLs, Supabase's public bucket), the objects change
+    // first: every finished copy, so that no mirror stays readable after the artifact is private.
     const moved = await wrap(async () => this.provider(artifact.storageProvider).setVisibility?.(storageKey, wanted), `making ${storageKey} ${wanted}`);
+    for (const copy of await this.catalog.copiesOf(storageKey)) {
+      if (copy.status !== 'done' || !this.providers.has(copy.provider)) continue;
+      await wrap(async () => this.provider(copy.provider).setVisibility?.(storageKey, wanted), `making ${storageKey} ${wanted} on its mirror ${copy.provider}`);
+    }
     await this.catalog.setVisibility(storageKey, artifact.tenantId, wanted, opts.actor);
     return this.reference({ ...artifact, visibility: wanted }, moved?.url);
   }

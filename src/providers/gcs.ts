@@ -222,6 +222,28 @@ export class GcsProvider implements StorageProvider {
   }
 
   /** Server-side copy (a rewrite): content type, Cache-Control and metadata are kept. */
+  /**
+   * Make an object public or private for anonymous readers. With `acl` (fine-grained buckets), the
+   * object's ACL (makePublic / makePrivate) and its visibility metadata and Cache-Control change.
+   * A bucket anyone may read (`public_bucket`, IAM) or one served through `public_url_base`,
+   * without ACLs, cannot hide one object: making it private is refused. Otherwise (a private
+   * bucket with uniform access) nothing of it is readable anonymously, whatever the catalog says.
+   */
+  async setVisibility(key: string, visibility: 'private' | 'public'): Promise<{ url?: string }> {
+    if (!this.config.acl) {
+      if (visibility === 'private' && (this.config.public_bucket || this.config.public_url_base)) {
+        throw new StorageError(`gcs bucket "${this.config.bucket}": cannot make ${key} private: the bucket is readable by anyone (${this.config.public_bucket ? 'public_bucket' : 'public_url_base'}) and has no object ACLs; set acl: true on a fine-grained bucket, or keep private artifacts on a private bucket`, { code: 'NOT_SUPPORTED', details: { provider: this.name } });
+      }
+      return this.visibleUrl(key, { visibility });
+    }
+    const file = this.file(key);
+    await this.send(`making ${key} ${visibility}`, () => (visibility === 'public' ? file.makePublic() : file.makePrivate({ strict: false })));
+    // Cache-Control 'private' rather than none: a cache that kept the public answer must not keep serving it.
+    const cacheControl = this.config.cache_control ?? (visibility === 'public' ? 'public, max-age=31536000, immutable' : 'private');
+    await this.send(`updating the metadata of ${key}`, () => file.setMetadata({ cacheControl, metadata: { visibility } }));
+    return this.visibleUrl(key, { visibility });
+  }
+
   async copy(from: string, to: string): Promise<void> {
     const publicCopy = this.config.acl && (await this.getMetadata(from)).metadata.visibility === 'public';
     await this.send(`copying ${from} to ${to}`, () => this.file(from).copy(this.file(to), publicCopy ? { predefinedAcl: 'publicRead' } : {}));

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  AbortMultipartUploadCommand, CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand,
+  AbortMultipartUploadCommand, CopyObjectCommand, PutObjectAclCommand, DeleteObjectCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand,
   ListObjectsV2Command, PutObjectCommand, S3Client,
 } from '@aws-sdk/client-s3';
 import type { PutObjectCommandInput } from '@aws-sdk/client-s3';
@@ -302,6 +302,38 @@ export class S3Provider implements StorageProvider {
       ...this.encryptionParams(),
       ...this.storageClass(),
     })));
+  }
+
+  /**
+   * Make an object public or private for anonymous readers. With `acl`, its ACL (public-read or
+   * private), its visibility metadata and its Cache-Control change together, in one self-copy
+   * (objects over 5 GiB, which CopyObject cannot take, get the ACL alone). A bucket anyone may read
+   * (`public_bucket`) or one served through `public_url_base`, without ACLs, cannot hide one
+   * object: making it private is refused rather than left readable. Otherwise (a private bucket
+   * without ACLs) nothing of it is readable anonymously, whatever the catalog says.
+   */
+  async setVisibility(key: string, visibility: 'private' | 'public'): Promise<{ url?: string }> {
+    const objectKey = this.objectKey(key);
+    if (!this.config.acl) {
+      if (visibility === 'private' && (this.config.public_bucket || this.config.public_url_base)) {
+        throw new StorageError(`s3 bucket "${this.bucket}": cannot make ${key} private: the bucket is readable by anyone (${this.config.public_bucket ? 'public_bucket' : 'public_url_base'}) and has no object ACLs; set acl: true on a bucket with ACLs, or keep private artifacts on a private bucket`, { code: 'NOT_SUPPORTED', details: { provider: this.name } });
+      }
+      return visibility === 'public' ? this.visibleUrl(key, { visibility }) : {};
+    }
+    const acl = visibility === 'public' ? 'public-read' as const : 'private' as const;
+    const head = await this.send(`reading the metadata of ${key}`, () => this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: objectKey })));
+    if ((head.ContentLength ?? 0) > 5 * 1024 ** 3) {
+      await this.send(`making ${key} ${visibility}`, () => this.client.send(new PutObjectAclCommand({ Bucket: this.bucket, Key: objectKey, ACL: acl })));
+    } else {
+      const metadata = { ...decodeMetadata(head.Metadata ?? {}), visibility };
+      const cacheControl = this.config.cache_control ?? (visibility === 'public' ? 'public, max-age=31536000, immutable' : undefined);
+      await this.send(`making ${key} ${visibility}`, () => this.client.send(new CopyObjectCommand({
+        Bucket: this.bucket, Key: objectKey, CopySource: this.copySource(key), MetadataDirective: 'REPLACE',
+        ContentType: head.ContentType ?? 'application/octet-stream', ...(cacheControl ? { CacheControl: cacheControl } : {}), Metadata: encodeMetadata(metadata),
+        ACL: acl, ...this.encryptionParams(), ...this.storageClass(),
+      })));
+    }
+    return visibility === 'public' ? this.visibleUrl(key, { visibility }) : {};
   }
 
   /** HeadBucket: one cheap round trip that proves the endpoint, the credentials and the bucket. */
