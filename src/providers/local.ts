@@ -10,7 +10,7 @@ import { resolveRange } from './byte-range.ts';
 import { assertSafeKey, assertSafePrefix } from '../keys.ts';
 import { parseProviderConfig } from '../config/provider-config.ts';
 import { decodeCursor, encodeCursor, listLimit } from './list-cursor.ts';
-import { signedDownloadUrl, signedUpload } from './signed-url.ts';
+import { publicArtifactUrl, signedDownloadUrl, signedUpload } from './signed-url.ts';
 import { LocalIndex } from './local-index.ts';
 import type { IndexedObject } from './local-index.ts';
 import type { ByteRange, ListResult, ObjectMetadata, OpenFile, PresignedUpload, ProviderContext, StorageProvider, UploadOptions } from './provider.ts';
@@ -218,8 +218,8 @@ export class LocalProvider implements StorageProvider {
     return { items, ...(more ? { nextCursor: encodeCursor(items.at(-1)!.key) } : {}) };
   }
 
-  getPublicUrl(key: string): string | undefined {
-    return this.config.public_url_base ? `${this.config.public_url_base.replace(/\/+$/, '')}/${assertSafeKey(key)}` : undefined;
+  getPublicUrl(key: string): string {
+    return publicArtifactUrl(this.config, assertSafeKey(key));
   }
 
   async copy(from: string, to: string): Promise<void> {

@@ -5,7 +5,7 @@ import { assertSafeKey, assertSafePrefix } from '../keys.ts';
 import { parseProviderConfig } from '../config/provider-config.ts';
 import { decodeCursor, encodeCursor, listLimit } from './list-cursor.ts';
 import { resolveRange } from './byte-range.ts';
-import { signedDownloadUrl, signedUpload } from './signed-url.ts';
+import { publicArtifactUrl, signedDownloadUrl, signedUpload } from './signed-url.ts';
 import type { ByteRange, ListResult, ObjectMetadata, PresignedUpload, ProviderCapabilities, ProviderContext, StorageProvider, UploadOptions } from './provider.ts';
 
 export const memoryProviderConfigSchema = z.object({
@@ -87,8 +87,8 @@ export class MemoryProvider implements StorageProvider {
     return { items, ...(keys.length > limit ? { nextCursor: encodeCursor(page.at(-1)!) } : {}) };
   }
 
-  getPublicUrl(key: string): string | undefined {
-    return this.config.public_url_base ? `${this.config.public_url_base.replace(/\/+$/, '')}/${assertSafeKey(key)}` : undefined;
+  getPublicUrl(key: string): string {
+    return publicArtifactUrl(this.config, assertSafeKey(key));
   }
 
   async copy(from: string, to: string): Promise<void> {

@@ -27,6 +27,15 @@ export interface SignedUrlClaims {
 
 /** The path under the server's base URL at which signed URLs are served. */
 export const SIGNED_PATH = '/v1/signed/';
+/** Where the service answers anonymous reads of public artifacts, and only of public ones. */
+export const PUBLIC_PATH = '/v1/public/';
+
+/** A public artifact's URL: `public_url_base` (a CDN or web server) when set, else the service's public route. */
+export function publicArtifactUrl(config: { public_url_base?: string | undefined; serve_url_base: string }, key: string): string {
+  return config.public_url_base
+    ? `${config.public_url_base.replace(/\/+$/, '')}/${key}`
+    : `${config.serve_url_base.replace(/\/+$/, '')}${PUBLIC_PATH}${key}`;
+}
 
 const PARAM = { method: 'm', expires: 'exp', maxSize: 'max', contentType: 'ct', filename: 'fn', transform: 'tf', signature: 'sig' } as const;
 

@@ -36,6 +36,7 @@ import { listTrashRoute, restoreFromTrashRoute } from './routes/trash.ts';
 import { healthRoutes } from './routes/health.ts';
 import { metricsRoute } from './routes/metrics.ts';
 import { signedDownloadRoute, signedUploadRoute } from './routes/signed.ts';
+import { publicArtifactRoute } from './routes/public-artifact.ts';
 import { signsOwnUrls } from '../providers/capabilities.ts';
 import { TusUploads } from './tus/tus-uploads.ts';
 import { tusRoutes } from './tus/tus-routes.ts';
@@ -171,6 +172,8 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
     signedDownloadRoute(signed, ctx);
     signedUploadRoute(signed, ctx);
   });
+  // Public artifacts: no credential, and only while the catalog says public.
+  publicArtifactRoute(app, ctx);
 
   // Everything else under /v1 needs a bearer token; it is checked before the request is validated.
   await app.register(async (api) => {
