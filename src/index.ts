@@ -67,6 +67,7 @@ export {
 export type { StorageErrorCode, StorageErrorOptions } from './errors.ts';
 
 // The HTTP service is `boards-storage/server` (src/server/index.ts): the library loads none of it.
+export { signWebhook, verifyWebhookSignature } from './webhooks/webhook-signature.ts';
 
 export { resumeMigration, migrationStatus, listMigrations, finalizeMigration, rollbackMigration } from './operations/migrate.ts';
 export type { MigrateOptions, MigrationJob, MigrationProgress, MigrationReport, MigrationStatus } from './operations/migrate.ts';

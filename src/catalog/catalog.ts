@@ -17,6 +17,7 @@ import { SqliteWrites } from './sqlite-writes.ts';
 import { BackgroundCheckpointer } from '../sqlite/background-checkpoint.ts';
 import { createPrivateFile } from '../sqlite/private-file.ts';
 import { TrashRecords } from './trash-records.ts';
+import { WebhookRecords } from '../webhooks/webhook-records.ts';
 import { MigrationRecords } from './migration-records.ts';
 import type { ArtifactRow, AuditAction, AuditInsert, CatalogTables, PendingUploadRow, UploadState } from './tables.ts';
 
@@ -72,12 +73,16 @@ export class Catalog {
   /** Provider migrations: their runs and per-artifact state. */
   readonly migrations: MigrationRecords;
 
+  /** The webhook outbox: events written with each change, and their deliveries. */
+  readonly webhooks: WebhookRecords;
+
   private constructor(db: Kysely<CatalogTables>, dialect: 'sqlite' | 'postgres') {
     this.db = db;
     this.dialect = dialect;
     const run = <T>(what: string, operation: () => Promise<T>) => this.run(what, operation);
     this.trash = new TrashRecords(db, run);
     this.migrations = new MigrationRecords(db, run);
+    this.webhooks = new WebhookRecords(db, run);
   }
 
   /** The query layer itself, for operations that read whole tables (backups). */

@@ -1,3 +1,4 @@
+import { sql } from './kysely-runtime.ts';
 import type { Kysely, Migration, MigrationProvider } from 'kysely';
 
 /**
@@ -176,6 +177,63 @@ const migrations: Record<string, Migration> = {
         .addPrimaryKeyConstraint('variant_jobs_pk', ['storage_key', 'name'])
         .execute();
       await db.schema.createIndex('variant_jobs_due').on('variant_jobs').columns(['status', 'next_attempt_at']).execute();
+    },
+  },
+  '0008_scale': {
+    // Webhooks: a trigger turns the audit entries of stores, deletes and visibility changes into
+    // events, inside the very transaction of the change (the precompiled SQLite write included), so
+    // no change is acknowledged without its event. Delivery rows fan out from there; the trigger
+    // fires only while webhooks are enabled (webhook_state), so a catalog without them pays nothing.
+    async up(db: Kysely<unknown>) {
+      await db.schema.createTable('webhook_state')
+        .addColumn('id', 'integer', (c) => c.primaryKey())
+        .addColumn('enabled', 'integer', (c) => c.notNull())
+        .execute();
+      await db.schema.createTable('webhook_events')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('at', 'text', (c) => c.notNull())
+        .addColumn('action', 'text', (c) => c.notNull())
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('storage_key', 'text', (c) => c.notNull())
+        .addColumn('details', 'text', (c) => c.notNull())
+        .addColumn('fanned_out', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
+      await db.schema.createIndex('webhook_events_pending').on('webhook_events').columns(['fanned_out', 'at']).execute();
+      await db.schema.createTable('webhook_deliveries')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('event_id', 'text', (c) => c.notNull())
+        .addColumn('event_type', 'text', (c) => c.notNull())
+        .addColumn('url', 'text', (c) => c.notNull())
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('storage_key', 'text', (c) => c.notNull())
+        .addColumn('body', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('attempts', 'integer', (c) => c.notNull())
+        .addColumn('next_attempt_at', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('last_attempt_at', 'text')
+        .addColumn('last_status', 'integer')
+        .addColumn('last_error', 'text')
+        .execute();
+      await db.schema.createIndex('webhook_deliveries_due').on('webhook_deliveries').columns(['status', 'next_attempt_at']).execute();
+      await db.schema.createIndex('webhook_deliveries_created').on('webhook_deliveries').columns(['created_at']).execute();
+      const actions = "('stored', 'upload_completed', 'deleted', 'visibility_changed', 'variant_ready')";
+      if (db.getExecutor().adapter.constructor.name === 'PostgresAdapter') {
+        await sql.raw(`CREATE FUNCTION boards_webhook_event() RETURNS trigger AS $$
+          BEGIN
+            IF NEW.action IN ${actions} AND EXISTS (SELECT 1 FROM webhook_state WHERE enabled = 1) THEN
+              INSERT INTO webhook_events (id, at, action, tenant_id, storage_key, details) VALUES (NEW.id, NEW.at, NEW.action, NEW.tenant_id, NEW.storage_key, NEW.details);
+            END IF;
+            RETURN NEW;
+          END $$ LANGUAGE plpgsql`).execute(db);
+        await sql.raw('CREATE TRIGGER webhook_events_from_audit AFTER INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION boards_webhook_event()').execute(db);
+      } else {
+        await sql.raw(`CREATE TRIGGER webhook_events_from_audit AFTER INSERT ON audit_log
+          WHEN NEW.action IN ${actions} AND EXISTS (SELECT 1 FROM webhook_state WHERE enabled = 1)
+          BEGIN
+            INSERT INTO webhook_events (id, at, action, tenant_id, storage_key, details) VALUES (NEW.id, NEW.at, NEW.action, NEW.tenant_id, NEW.storage_key, NEW.details);
+          END`).execute(db);
+      }
     },
   },
 };

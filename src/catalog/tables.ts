@@ -1,7 +1,40 @@
 import type { Generated } from 'kysely';
 
 /** The catalog's tables as Kysely sees them. Times are ISO-8601 strings, sizes whole numbers. */
+export interface WebhookEventRow {
+  id: string;
+  at: string;
+  action: string;
+  tenant_id: string;
+  storage_key: string;
+  details: string;
+  fanned_out: number;
+}
+
+export interface WebhookDeliveryRow {
+  /** The delivery id receivers deduplicate on; the same for every attempt. */
+  id: string;
+  event_id: string;
+  event_type: string;
+  url: string;
+  tenant_id: string;
+  storage_key: string;
+  /** The JSON body, as signed. */
+  body: string;
+  status: 'pending' | 'delivered' | 'failed';
+  attempts: number;
+  /** Pending: when the next attempt may start (also a claim's lease). */
+  next_attempt_at: string;
+  created_at: string;
+  last_attempt_at: string | null;
+  last_status: number | null;
+  last_error: string | null;
+}
+
 export interface CatalogTables {
+  webhook_state: { id: number; enabled: number };
+  webhook_events: WebhookEventRow;
+  webhook_deliveries: WebhookDeliveryRow;
   artifacts: ArtifactRow;
   pending_uploads: PendingUploadRow;
   audit_log: AuditRow;

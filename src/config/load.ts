@@ -7,6 +7,8 @@ import { isWellFormedContentType } from '../content/content-types.ts';
 import type { ArtifactFamily } from '../content/artifact-types.ts';
 import { formatIssues } from './provider-config.ts';
 import { storageConfigSchema } from './schema.ts';
+import type { providerEntrySchema } from './schema.ts';
+import type { z } from 'zod';
 import type { RawStorageConfig, StorageConfigInput } from './schema.ts';
 import { parseDuration, parseSize } from './sizes.ts';
 
@@ -23,19 +25,8 @@ export interface RoutingRule {
   provider: string;
 }
 
-export interface ProviderEntry {
-  type: string;
-  config: Record<string, unknown>;
-  timeout_ms?: number;
-  upload_idle_timeout_ms?: number;
-  retry?: { max_attempts: number; base_delay_ms: number; max_delay_ms: number; max_total_ms: number };
-  circuit_breaker?: { failure_threshold?: number; error_rate?: number; window_ms: number; min_requests: number; reset_timeout_ms: number };
-  fallback?: string;
-  mirrors: string[];
-  spool: boolean;
-  /** Whole reads are checked against the recorded SHA-256 (default true). */
-  verify_reads: boolean;
-}
+/** One provider's entry after parsing: the schema's own output (providerEntrySchema), not a second copy of it. */
+export type ProviderEntry = z.output<typeof providerEntrySchema>;
 
 /** The configuration after parsing: typed, units resolved, defaults applied. */
 export interface StorageConfig {

@@ -9,6 +9,7 @@ import {
 } from '../errors.ts';
 import { assertAddressAllowed, guardedLookup, ipLiteral, isHostAllowed } from './address-guard.ts';
 import type { DownloadPolicy } from './generation-config.ts';
+import { backoffDelay } from '../layers/backoff.ts';
 
 /** A response that passed every check so far; its body is guarded (idle timeout, size limit, length). */
 export interface SafeResponse {
@@ -59,7 +60,7 @@ export async function safeFetch<T>(url: string | URL, policy: DownloadPolicy, co
         const failure = abortReason(combined) ?? asStorageError(error);
         const hint = retryable.get(failure);
         if (!hint || attempt >= policy.retries || combined.aborted) throw failure;
-        const wait = hint.retryAfterMs ?? backoff(attempt, policy);
+        const wait = hint.retryAfterMs ?? backoffDelay(attempt, { baseMs: policy.retryBaseDelayMs, maxMs: policy.retryMaxDelayMs, jitter: true });
         if (hint.retryAfterMs !== undefined && hint.retryAfterMs > policy.maxRetryAfterMs) {
           throw new ProviderUnavailableError(`${failure.message}; the provider asked to retry after ${Math.ceil(hint.retryAfterMs / 1000)} s, longer than the ${policy.maxRetryAfterMs} ms allowed`, { cause: failure, details: failure.details });
         }
@@ -320,8 +321,3 @@ export function parseRetryAfter(header: string | undefined): number | undefined 
   return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
 }
 
-/** Exponential backoff with jitter: between half and all of `base * 2^attempt`, capped. */
-function backoff(attempt: number, policy: DownloadPolicy): number {
-  const ceiling = Math.min(policy.retryMaxDelayMs, policy.retryBaseDelayMs * 2 ** attempt);
-  return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
-}

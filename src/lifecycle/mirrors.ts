@@ -1,6 +1,7 @@
 import type { Catalog } from '../catalog/catalog.ts';
 import { copyVerified } from './copy-object.ts';
 import type { ProviderLookup } from './copy-object.ts';
+import { backoffDelay } from '../layers/backoff.ts';
 
 /** What mirroring needs (a StorageManager is one): it imports no manager, so the manager can import it. */
 export interface MirrorContext extends ProviderLookup {
@@ -34,7 +35,7 @@ export async function processMirrorQueue(storage: MirrorContext, options: { now?
         report.copied++;
       } catch (error) {
         const attempts = copy.attempts + 1;
-        const delay = Math.min(1000 * 2 ** attempts, MAX_BACKOFF_MS);
+        const delay = backoffDelay(attempts, { baseMs: 1000, maxMs: MAX_BACKOFF_MS });
         await storage.catalog.retryCopyLater(copy.storageKey, copy.provider, attempts, new Date(now().getTime() + delay), (error as Error).message);
         report.failed.push({ key: copy.storageKey, provider: copy.provider, error: (error as Error).message });
       }

@@ -4,18 +4,17 @@ import { loadConfig } from '../config/load.ts';
 import { parseCleanupConfig } from '../config/cleanup-config.ts';
 import { parseScrubConfig } from '../config/scrub-config.ts';
 import { parseGenerationConfig } from '../generation/generation-config.ts';
+import { parseWebhooks } from '../webhooks/webhook-config.ts';
 import type { ConfigSource, LoadConfigOptions, StorageConfig } from '../config/load.ts';
 import { dataDirSecret } from '../config/secrets.ts';
 import { serviceBaseUrl } from '../config/public-url.ts';
 import { providerFactory } from '../providers/registry.ts';
+import { signsOwnUrls } from '../providers/capabilities.ts';
 import type { StorageProvider } from '../providers/provider.ts';
 import { Catalog } from '../catalog/catalog.ts';
 import { StorageManager } from './storage-manager.ts';
 import { composeLayers } from '../layers/compose.ts';
 import { MetricsRecorder } from '../layers/metrics.ts';
-
-/** Provider types that sign their own URLs and so need the service's signing secret. */
-const SELF_SIGNING_TYPES = new Set(['local', 'memory']);
 
 export interface CreateStorageManagerOptions extends LoadConfigOptions {
   /** A parsed or raw configuration object, instead of a file path. */
@@ -35,6 +34,7 @@ export async function createStorageManager(source?: string | CreateStorageManage
   parseCleanupConfig(config.cleanup);
   parseScrubConfig(config.scrub);
   parseGenerationConfig(config.generation);
+  parseWebhooks(config.webhooks);
   const metrics = new MetricsRecorder();
   const providers = await createProviders(config, metrics);
   let catalog: Catalog;
@@ -64,7 +64,7 @@ export async function createDevelopmentStorage(options: DevelopmentStorageOption
 }
 
 async function createProviders(config: StorageConfig, metrics: MetricsRecorder): Promise<Map<string, StorageProvider>> {
-  const needsSecret = Object.values(config.providers).some((p) => SELF_SIGNING_TYPES.has(p.type) && !p.config.signing_secret);
+  const needsSecret = Object.values(config.providers).some((p) => signsOwnUrls(p.type) && !p.config.signing_secret);
   const signingSecret = config.signingSecret ?? (needsSecret ? await dataDirSecret(resolve(config.dataDir), 'signing.key') : undefined);
   const providers = new Map<string, StorageProvider>();
   try {
@@ -73,7 +73,7 @@ async function createProviders(config: StorageConfig, metrics: MetricsRecorder):
       let provider: StorageProvider;
       try {
         // Self-signed URLs point at the service as configured, whoever signs them (CLI, library, serve).
-        const providerConfig = SELF_SIGNING_TYPES.has(entry.type) && entry.config.serve_url_base === undefined ? { ...entry.config, serve_url_base: serviceBaseUrl(config.server) } : entry.config;
+        const providerConfig = signsOwnUrls(entry.type) && entry.config.serve_url_base === undefined ? { ...entry.config, serve_url_base: serviceBaseUrl(config.server) } : entry.config;
         provider = await factory(providerConfig, { name, dataDir: resolve(config.dataDir), ...(signingSecret ? { signingSecret } : {}) });
       } catch (error) {
         if (error instanceof ConfigError) throw error;

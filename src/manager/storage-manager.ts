@@ -43,6 +43,7 @@ import type { IntegrityFigures } from './read-integrity.ts';
 import type { ContentCheck } from '../content/verify-stream.ts';
 import { verifyArtifacts } from '../operations/verify.ts';
 import type { VerifyOptions, VerifyReport } from '../operations/verify.ts';
+import { requireCapability } from '../providers/capabilities.ts';
 import { syncMirrors } from '../operations/sync-mirrors.ts';
 import type { SyncMirrorsOptions, SyncMirrorsReport } from '../operations/sync-mirrors.ts';
 
@@ -460,6 +461,7 @@ export class StorageManager {
     assertArtifactType(this.config.artifactTypes, request.artifactType, contentType);
     const name = selectProvider(this.config.routingRules, this.config.defaultProvider, { artifactType: request.artifactType, contentType, tenantId, ...(size === undefined ? {} : { size }) });
     const provider = this.provider(name);
+    requireCapability(provider, name, 'presignUpload');
     const maxSize = size ?? this.config.maxFileSize;
     const presigned = await wrap(() => provider.getPresignedUploadUrl(storageKey, { contentType, expiresIn: checkExpiry(request.expiresIn), maxSize }), `presigning an upload on ${name}`);
     await this.catalog.addPendingUpload({
@@ -573,8 +575,13 @@ export class StorageManager {
     const artifact = await this.catalog.get(assertSafeKey(storageKey, 'storageKey'));
     if (!artifact) throw new NotFoundError(`artifact ${storageKey} not found`);
     if (artifact.visibility === wanted) return this.reference(artifact);
-    // Where visibility is physical (Supabase's public bucket), the object moves first.
+    // Where visibility is physical (object ACLs, Supabase's public bucket), the objects change
+    // first: every finished copy, so that no mirror stays readable after the artifact is private.
     const moved = await wrap(async () => this.provider(artifact.storageProvider).setVisibility?.(storageKey, wanted), `making ${storageKey} ${wanted}`);
+    for (const copy of await this.catalog.copiesOf(storageKey)) {
+      if (copy.status !== 'done' || !this.providers.has(copy.provider)) continue;
+      await wrap(async () => this.provider(copy.provider).setVisibility?.(storageKey, wanted), `making ${storageKey} ${wanted} on its mirror ${copy.provider}`);
+    }
     await this.catalog.setVisibility(storageKey, artifact.tenantId, wanted, opts.actor);
     return this.reference({ ...artifact, visibility: wanted }, moved?.url);
   }

@@ -8,13 +8,14 @@ import { z } from 'zod';
 import { ConfigError, ProviderUnavailableError, StorageError, ValidationError } from '../errors.ts';
 import { assertSafeKey, assertSafePrefix } from '../keys.ts';
 import { parseProviderConfig } from '../config/provider-config.ts';
-import { parseSize } from '../config/sizes.ts';
+import { sizeSetting } from '../config/sizes.ts';
 import { decodeCursor, encodeCursor, listLimit } from './list-cursor.ts';
 import { fromGcsError, isGcsNotFound } from './gcs-errors.ts';
 import type { ByteRange, ListResult, ObjectMetadata, PresignedUpload, ProviderCapabilities, ProviderContext, StorageProvider, UploadOptions } from './provider.ts';
 import { readHead, rest } from './content-reader.ts';
 import type { ContentState } from './content-reader.ts';
 import { fitMetadata } from './metadata-fit.ts';
+import { attachmentDisposition } from '../content/content-disposition.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -23,21 +24,6 @@ const MAX_PRESIGN_SECONDS = 7 * 24 * 3600;
 /** GCS custom metadata: all keys and values together. */
 const MAX_METADATA_BYTES = 8 * KiB;
 const PUBLIC_ENDPOINT = 'https://storage.googleapis.com';
-
-const size = (min: number, max: number, multipleOf?: number) => z.union([z.number(), z.string()]).transform((value, ctx) => {
-  let bytes: number;
-  try {
-    bytes = parseSize(value, 'size');
-  } catch (error) {
-    ctx.addIssue({ code: 'custom', message: (error as Error).message.replace(/^size: /, '') });
-    return z.NEVER;
-  }
-  if (bytes < min || bytes > max || (multipleOf !== undefined && bytes % multipleOf !== 0)) {
-    ctx.addIssue({ code: 'custom', message: `must be between ${min / MiB} MiB and ${max / MiB} MiB${multipleOf ? ` and a multiple of ${multipleOf / KiB} KiB` : ''}` });
-    return z.NEVER;
-  }
-  return bytes;
-});
 
 const serviceAccount = z.object({
   client_email: z.string().min(1),
@@ -62,9 +48,9 @@ export const gcsProviderConfigSchema = z.object({
   /** Cache-Control on every object; default: long-lived for public artifacts (their keys never repeat), none for private ones. */
   cache_control: z.string().min(1).optional(),
   /** Content up to this size is one request with its complete metadata; larger content is a resumable upload. */
-  simple_upload_threshold: size(256 * KiB, 64 * MiB).default(8 * MiB),
+  simple_upload_threshold: sizeSetting(256 * KiB, 64 * MiB).default(8 * MiB),
   /** Resumable upload chunk (a multiple of 256 KiB): the memory one upload holds, and what a retry resends. */
-  chunk_size: size(256 * KiB, 512 * MiB, 256 * KiB).default(8 * MiB),
+  chunk_size: sizeSetting(256 * KiB, 512 * MiB, 256 * KiB).default(8 * MiB),
   /** Time for one request (each resumable chunk is one), and the longest a socket may stay idle. */
   request_timeout_ms: z.number().int().min(100).max(3_600_000).default(30_000),
   /** Attempts per idempotent request, the first one included (the client's own retry). */
@@ -112,6 +98,7 @@ export class GcsProvider implements StorageProvider {
       presignUpload: 'PUT',
       publicUrl: c.public_url_base !== undefined || c.public_bucket || c.acl,
       copy: true,
+      selfSignedUrls: false,
     };
     const options: StorageOptions = {
       ...(c.project_id ? { projectId: c.project_id } : {}),
@@ -161,7 +148,7 @@ export class GcsProvider implements StorageProvider {
       version: 'v4',
       action: 'read',
       expires: Date.now() + expiresIn * 1000,
-      ...(opts.filename ? { responseDisposition: contentDisposition(opts.filename) } : {}),
+      ...(opts.filename ? { responseDisposition: attachmentDisposition(opts.filename) } : {}),
     }));
     return url;
   }
@@ -235,6 +222,28 @@ export class GcsProvider implements StorageProvider {
   }
 
   /** Server-side copy (a rewrite): content type, Cache-Control and metadata are kept. */
+  /**
+   * Make an object public or private for anonymous readers. With `acl` (fine-grained buckets), the
+   * object's ACL (makePublic / makePrivate) and its visibility metadata and Cache-Control change.
+   * A bucket anyone may read (`public_bucket`, IAM) or one served through `public_url_base`,
+   * without ACLs, cannot hide one object: making it private is refused. Otherwise (a private
+   * bucket with uniform access) nothing of it is readable anonymously, whatever the catalog says.
+   */
+  async setVisibility(key: string, visibility: 'private' | 'public'): Promise<{ url?: string }> {
+    if (!this.config.acl) {
+      if (visibility === 'private' && (this.config.public_bucket || this.config.public_url_base)) {
+        throw new StorageError(`gcs bucket "${this.config.bucket}": cannot make ${key} private: the bucket is readable by anyone (${this.config.public_bucket ? 'public_bucket' : 'public_url_base'}) and has no object ACLs; set acl: true on a fine-grained bucket, or keep private artifacts on a private bucket`, { code: 'NOT_SUPPORTED', details: { provider: this.name } });
+      }
+      return this.visibleUrl(key, { visibility });
+    }
+    const file = this.file(key);
+    await this.send(`making ${key} ${visibility}`, () => (visibility === 'public' ? file.makePublic() : file.makePrivate({ strict: false })));
+    // Cache-Control 'private' rather than none: a cache that kept the public answer must not keep serving it.
+    const cacheControl = this.config.cache_control ?? (visibility === 'public' ? 'public, max-age=31536000, immutable' : 'private');
+    await this.send(`updating the metadata of ${key}`, () => file.setMetadata({ cacheControl, metadata: { visibility } }));
+    return this.visibleUrl(key, { visibility });
+  }
+
   async copy(from: string, to: string): Promise<void> {
     const publicCopy = this.config.acl && (await this.getMetadata(from)).metadata.visibility === 'public';
     await this.send(`copying ${from} to ${to}`, () => this.file(from).copy(this.file(to), publicCopy ? { predefinedAcl: 'publicRead' } : {}));
@@ -400,11 +409,6 @@ function presignSeconds(expiresIn: number): number {
     throw new ValidationError(`expiresIn must be a whole number of seconds from 1 to ${MAX_PRESIGN_SECONDS} (7 days, the most V4 signatures allow)`);
   }
   return expiresIn;
-}
-
-function contentDisposition(filename: string): string {
-  const fallback = filename.replace(/[^\x20-\x7e]|["\\]/g, '_');
-  return `attachment; filename="${fallback}"; filename*=UTF-8''${encodeURIComponent(filename)}`;
 }
 
 /** GCS allows 8 KiB of custom metadata: when larger, the largest entries are dropped (sha256 and size last), never failing the store. */

@@ -49,7 +49,7 @@ const FILE_MODE = 0o600;
 const DIR_MODE = 0o700;
 
 export class LocalProvider implements StorageProvider {
-  readonly capabilities = { presignDownload: true, presignUpload: 'PUT', publicUrl: true, copy: true } as const;
+  readonly capabilities = { presignDownload: true, presignUpload: 'PUT', publicUrl: true, copy: true, selfSignedUrls: true } as const;
   private readonly root: string;
   private readonly temp: string;
   private readonly config: z.output<typeof localProviderConfigSchema>;

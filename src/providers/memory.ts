@@ -6,7 +6,7 @@ import { parseProviderConfig } from '../config/provider-config.ts';
 import { decodeCursor, encodeCursor, listLimit } from './list-cursor.ts';
 import { resolveRange } from './byte-range.ts';
 import { signedDownloadUrl, signedUpload } from './signed-url.ts';
-import type { ByteRange, ListResult, ObjectMetadata, PresignedUpload, ProviderContext, StorageProvider, UploadOptions } from './provider.ts';
+import type { ByteRange, ListResult, ObjectMetadata, PresignedUpload, ProviderCapabilities, ProviderContext, StorageProvider, UploadOptions } from './provider.ts';
 
 export const memoryProviderConfigSchema = z.object({
   public_url_base: z.string().url().optional(),
@@ -23,7 +23,7 @@ interface StoredObject {
 
 /** Objects in a Map: for tests and examples. Everything is lost when the process ends. */
 export class MemoryProvider implements StorageProvider {
-  readonly capabilities = { presignDownload: true, presignUpload: 'PUT', publicUrl: true, copy: true } as const;
+  readonly capabilities: ProviderCapabilities = { presignDownload: true, presignUpload: 'PUT', publicUrl: true, copy: true, selfSignedUrls: true };
   private readonly objects = new Map<string, StoredObject>();
   private readonly config: z.output<typeof memoryProviderConfigSchema>;
   private readonly secret: string | undefined;

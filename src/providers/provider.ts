@@ -14,6 +14,12 @@ export interface ProviderCapabilities {
   publicUrl: boolean;
   /** Server-side copy. */
   copy: boolean;
+  /**
+   * Its signed URLs point at this service (`/v1/signed/...`) and are checked with the service's
+   * signing secret (local, memory): the manager hands it that secret and the service serves them.
+   * Declared per provider type, at registration, since it decides what the provider is created with.
+   */
+  selfSignedUrls: boolean;
 }
 
 export interface UploadOptions {

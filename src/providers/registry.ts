@@ -1,6 +1,6 @@
 import { ConfigError } from '../errors.ts';
 import { assertOptionalPackages } from '../config/optional-packages.ts';
-import type { ProviderFactory } from './provider.ts';
+import type { ProviderCapabilities, ProviderFactory } from './provider.ts';
 import { createLocalProvider } from './local.ts';
 import { createMemoryProvider } from './memory.ts';
 
@@ -23,11 +23,27 @@ const factories = new Map<string, ProviderFactory>([
   }],
 ]);
 
-/** Make `type: name` usable in configuration; a later registration of the same name replaces the earlier one. */
-export function registerProviderType(type: string, factory: ProviderFactory): void {
+/** What each type declares before any provider of it exists (see capabilities.ts). */
+const typeCapabilities = new Map<string, Partial<ProviderCapabilities>>([
+  ['local', { selfSignedUrls: true }],
+  ['memory', { selfSignedUrls: true }],
+]);
+
+/**
+ * Make `type: name` usable in configuration; a later registration of the same name replaces the
+ * earlier one. `capabilities` declares what must be known before a provider is created: a type with
+ * `selfSignedUrls` receives the service's signing secret in its context.
+ */
+export function registerProviderType(type: string, factory: ProviderFactory, capabilities: Partial<ProviderCapabilities> = {}): void {
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(type)) throw new ConfigError(`provider type "${type}" must be letters, digits, "_" and "-"`);
   if (typeof factory !== 'function') throw new ConfigError(`provider type "${type}" needs a factory function`);
   factories.set(type, factory);
+  typeCapabilities.set(type, { ...capabilities });
+}
+
+/** The capabilities a provider type declared at registration. */
+export function declaredTypeCapabilities(type: string): Partial<ProviderCapabilities> {
+  return typeCapabilities.get(type) ?? {};
 }
 
 export function providerFactory(type: string, path: string): ProviderFactory {

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  AbortMultipartUploadCommand, CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand,
+  AbortMultipartUploadCommand, CopyObjectCommand, PutObjectAclCommand, DeleteObjectCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand,
   ListObjectsV2Command, PutObjectCommand, S3Client,
 } from '@aws-sdk/client-s3';
 import type { PutObjectCommandInput } from '@aws-sdk/client-s3';
@@ -9,13 +9,15 @@ import { z } from 'zod';
 import { StorageError, ValidationError } from '../errors.ts';
 import { assertSafeKey, assertSafePrefix } from '../keys.ts';
 import { parseProviderConfig } from '../config/provider-config.ts';
-import { parseSize } from '../config/sizes.ts';
+import { sizeSetting } from '../config/sizes.ts';
 import { decodeCursor, encodeCursor, listLimit } from './list-cursor.ts';
 import { fromS3Error, isS3NotFound, s3ErrorName } from './s3-errors.ts';
 import type { ByteRange, ListResult, ProviderCapabilities, ObjectMetadata, PresignedUpload, ProviderContext, StorageProvider, UploadOptions } from './provider.ts';
 import { httpRangeHeader } from './byte-range.ts';
 import { PooledMultipartUpload } from './s3-multipart.ts';
 import { fitEntries } from './metadata-fit.ts';
+import { attachmentDisposition } from '../content/content-disposition.ts';
+import { backoffDelay } from '../layers/backoff.ts';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -27,21 +29,6 @@ const MAX_METADATA_BYTES = 2048;
 const MAX_PRESIGN_SECONDS = 7 * 24 * 3600;
 /** A multipart upload that could not be aborted at once (server unreachable) is retried for this long. */
 const ABORT_RETRY_WINDOW_MS = 15 * 60 * 1000;
-
-const size = (min: number, max: number) => z.union([z.number(), z.string()]).transform((value, ctx) => {
-  let bytes: number;
-  try {
-    bytes = parseSize(value, 'size');
-  } catch (error) {
-    ctx.addIssue({ code: 'custom', message: (error as Error).message.replace(/^size: /, '') });
-    return z.NEVER;
-  }
-  if (bytes < min || bytes > max) {
-    ctx.addIssue({ code: 'custom', message: `must be between ${min / MiB} MiB and ${max / MiB} MiB` });
-    return z.NEVER;
-  }
-  return bytes;
-});
 
 export const s3ProviderConfigSchema = z.object({
   bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name (3-63 lowercase letters, digits, "." and "-")'),
@@ -68,7 +55,7 @@ export const s3ProviderConfigSchema = z.object({
   /** Cache-Control on every object; default: long-lived for public artifacts (their keys never repeat), none for private ones. */
   cache_control: z.string().min(1).optional(),
   /** Multipart part size (5 MiB to 5 GiB); content up to this size is one PUT. Parts in memory: at most queue_size, one buffer each. */
-  part_size: size(5 * MiB, 5 * GiB).default(8 * MiB),
+  part_size: sizeSetting(5 * MiB, 5 * GiB).default(8 * MiB),
   /** Parts uploaded at once. */
   queue_size: z.number().int().min(1).max(64).default(4),
   /** What getPresignedUploadUrl returns: POST (S3 enforces the size limit) or PUT (it cannot). */
@@ -123,6 +110,7 @@ export class S3Provider implements StorageProvider {
       presignUpload: this.config.presigned_upload_method === 'post' ? 'POST' : 'PUT',
       publicUrl: this.config.public_url_base !== undefined || this.config.public_bucket || this.config.acl,
       copy: true,
+      selfSignedUrls: false,
     };
     const c = this.config;
     this.client = new S3Client({
@@ -204,7 +192,7 @@ export class S3Provider implements StorageProvider {
     const command = new GetObjectCommand({
       Bucket: this.bucket,
       Key: this.objectKey(key),
-      ...(opts.filename ? { ResponseContentDisposition: contentDisposition(opts.filename) } : {}),
+      ...(opts.filename ? { ResponseContentDisposition: attachmentDisposition(opts.filename) } : {}),
     });
     const { getSignedUrl } = await import('@aws-sdk/s3-request-presigner');
     return this.send(`signing a download of ${key}`, () => getSignedUrl(this.client, command, { expiresIn }));
@@ -316,6 +304,38 @@ export class S3Provider implements StorageProvider {
     })));
   }
 
+  /**
+   * Make an object public or private for anonymous readers. With `acl`, its ACL (public-read or
+   * private), its visibility metadata and its Cache-Control change together, in one self-copy
+   * (objects over 5 GiB, which CopyObject cannot take, get the ACL alone). A bucket anyone may read
+   * (`public_bucket`) or one served through `public_url_base`, without ACLs, cannot hide one
+   * object: making it private is refused rather than left readable. Otherwise (a private bucket
+   * without ACLs) nothing of it is readable anonymously, whatever the catalog says.
+   */
+  async setVisibility(key: string, visibility: 'private' | 'public'): Promise<{ url?: string }> {
+    const objectKey = this.objectKey(key);
+    if (!this.config.acl) {
+      if (visibility === 'private' && (this.config.public_bucket || this.config.public_url_base)) {
+        throw new StorageError(`s3 bucket "${this.bucket}": cannot make ${key} private: the bucket is readable by anyone (${this.config.public_bucket ? 'public_bucket' : 'public_url_base'}) and has no object ACLs; set acl: true on a bucket with ACLs, or keep private artifacts on a private bucket`, { code: 'NOT_SUPPORTED', details: { provider: this.name } });
+      }
+      return visibility === 'public' ? this.visibleUrl(key, { visibility }) : {};
+    }
+    const acl = visibility === 'public' ? 'public-read' as const : 'private' as const;
+    const head = await this.send(`reading the metadata of ${key}`, () => this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: objectKey })));
+    if ((head.ContentLength ?? 0) > 5 * 1024 ** 3) {
+      await this.send(`making ${key} ${visibility}`, () => this.client.send(new PutObjectAclCommand({ Bucket: this.bucket, Key: objectKey, ACL: acl })));
+    } else {
+      const metadata = { ...decodeMetadata(head.Metadata ?? {}), visibility };
+      const cacheControl = this.config.cache_control ?? (visibility === 'public' ? 'public, max-age=31536000, immutable' : undefined);
+      await this.send(`making ${key} ${visibility}`, () => this.client.send(new CopyObjectCommand({
+        Bucket: this.bucket, Key: objectKey, CopySource: this.copySource(key), MetadataDirective: 'REPLACE',
+        ContentType: head.ContentType ?? 'application/octet-stream', ...(cacheControl ? { CacheControl: cacheControl } : {}), Metadata: encodeMetadata(metadata),
+        ACL: acl, ...this.encryptionParams(), ...this.storageClass(),
+      })));
+    }
+    return visibility === 'public' ? this.visibleUrl(key, { visibility }) : {};
+  }
+
   /** HeadBucket: one cheap round trip that proves the endpoint, the credentials and the bucket. */
   async health(): Promise<void> {
     try {
@@ -391,8 +411,8 @@ export class S3Provider implements StorageProvider {
     if (await attempt()) return;
     const retrying = (async () => {
       const deadline = Date.now() + ABORT_RETRY_WINDOW_MS;
-      for (let delay = 1000; Date.now() < deadline && !this.closing; delay = Math.min(delay * 2, 30_000)) {
-        await sleep(delay, undefined, { ref: false });
+      for (let retry = 0; Date.now() < deadline && !this.closing; retry++) {
+        await sleep(backoffDelay(retry, { baseMs: 1000, maxMs: 30_000 }), undefined, { ref: false });
         if (this.closing || await attempt()) return;
       }
     })();
@@ -529,11 +549,6 @@ function presignSeconds(expiresIn: number): number {
     throw new ValidationError(`expiresIn must be a whole number of seconds from 1 to ${MAX_PRESIGN_SECONDS} (7 days, the most S3 signatures allow)`);
   }
   return expiresIn;
-}
-
-function contentDisposition(filename: string): string {
-  const fallback = filename.replace(/[^\x20-\x7e]|["\\]/g, '_');
-  return `attachment; filename="${fallback}"; filename*=UTF-8''${encodeURIComponent(filename)}`;
 }
 
 const PLAIN_VALUE = /^(?:[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?)?$/;

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { NotFoundError, StorageError, ValidationError } from '../errors.ts';
 import { assertSafeKey, assertSafePrefix } from '../keys.ts';
 import { parseProviderConfig } from '../config/provider-config.ts';
-import { parseSize } from '../config/sizes.ts';
+import { sizeSetting } from '../config/sizes.ts';
 import { decodeCursor, encodeCursor, listLimit } from './list-cursor.ts';
 import { fromSupabaseError, isRouteMissing, isSupabaseNotFound, parseErrorBody, realStatus, supabaseAnswer, SupabaseHttpError } from './supabase-errors.ts';
 import type { ByteRange, ListedObject, ListResult, ObjectMetadata, PresignedUpload, ProviderCapabilities, ProviderContext, StorageProvider, UploadOptions } from './provider.ts';
@@ -49,16 +49,7 @@ export const supabaseProviderConfigSchema = z.object({
   /** Cache-Control max-age in seconds; default: a year for public artifacts (keys never repeat), an hour for private ones. */
   cache_control: seconds.optional(),
   /** Content above this goes through the TUS resumable endpoint in 6 MiB chunks; up to it, one request with the complete metadata. */
-  tus_threshold: z.union([z.number(), z.string()]).transform((value, ctx) => {
-    try {
-      const bytes = parseSize(value, 'size');
-      if (bytes >= 1 * MiB && bytes <= 5 * 1024 * MiB) return bytes;
-      ctx.addIssue({ code: 'custom', message: 'must be between 1 MiB and 5 GiB' });
-    } catch (error) {
-      ctx.addIssue({ code: 'custom', message: (error as Error).message.replace(/^size: /, '') });
-    }
-    return z.NEVER;
-  }).default(6 * MiB),
+  tus_threshold: sizeSetting(1 * MiB, 5 * 1024 * MiB).default(6 * MiB),
   /** Time for one request to get its answer's headers (each TUS chunk is one), and the longest a download may stall. */
   request_timeout_ms: z.number().int().min(100).max(3_600_000).default(30_000),
 }).strict().superRefine((config, ctx) => {
@@ -136,7 +127,7 @@ export class SupabaseProvider implements StorageProvider {
     this.name = ctx?.name ?? 'supabase';
     this.config = parseProviderConfig(supabaseProviderConfigSchema, config, this.name);
     this.storageUrl = supabaseStorageUrl(this.config);
-    this.capabilities = { presignDownload: true, presignUpload: 'PUT', publicUrl: this.config.public_bucket !== undefined, copy: true };
+    this.capabilities = { presignDownload: true, presignUpload: 'PUT', publicUrl: this.config.public_bucket !== undefined, copy: true, selfSignedUrls: false };
     this.client = new StorageClient(this.storageUrl, this.authHeaders(), this.fetch);
   }
 

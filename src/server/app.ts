@@ -36,8 +36,10 @@ import { listTrashRoute, restoreFromTrashRoute } from './routes/trash.ts';
 import { healthRoutes } from './routes/health.ts';
 import { metricsRoute } from './routes/metrics.ts';
 import { signedDownloadRoute, signedUploadRoute } from './routes/signed.ts';
+import { signsOwnUrls } from '../providers/capabilities.ts';
 import { TusUploads } from './tus/tus-uploads.ts';
 import { tusRoutes } from './tus/tus-routes.ts';
+import { webhookDeliveriesRoute } from './routes/webhook-deliveries.ts';
 
 export interface CreateServerOptions {
   /** The manager the service serves; the caller closes it after the server. */
@@ -187,6 +189,7 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
     completeUploadRoute(api, ctx);
     statsRoute(api, ctx);
     await tusRoutes(api, tus);
+    webhookDeliveriesRoute(api, ctx);
     listTrashRoute(api, ctx);
     restoreFromTrashRoute(api, ctx);
     await api.register(async (uploads) => {
@@ -211,10 +214,10 @@ function answerClientError(error: Error & { code?: string }, socket: Socket): vo
   socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
 
-/** The local/memory providers' signing secrets: the manager's (as create.ts resolves it) and any provider's own. */
+/** The signing secrets of providers that sign their own URLs (local, memory): the manager's (as create.ts resolves it) and any provider's own. */
 async function signingSecrets(storage: StorageManager): Promise<string[]> {
   const config = storage.config;
-  const selfSigning = Object.values(config.providers).filter((p) => p.type === 'local' || p.type === 'memory');
+  const selfSigning = Object.values(config.providers).filter((p) => signsOwnUrls(p.type));
   const own = selfSigning.map((p) => p.config.signing_secret).filter((s): s is string => typeof s === 'string' && s.length > 0);
   const needsShared = selfSigning.some((p) => !p.config.signing_secret);
   const shared = config.signingSecret ?? (needsShared ? await dataDirSecret(resolve(config.dataDir), 'signing.key') : undefined);

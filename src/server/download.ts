@@ -8,6 +8,7 @@ import { checkDownloadName } from '../content/download-name.ts';
 import type { VerifiedFile } from '../manager/storage-manager.ts';
 import type { RouteContext } from './context.ts';
 import { errorBody } from './errors.ts';
+import { attachmentDisposition } from '../content/content-disposition.ts';
 
 /**
  * Sending one artifact over HTTP, shared by `GET /v1/artifacts/{key}` and the signed URLs:
@@ -51,11 +52,10 @@ function matchesEtag(header: string | undefined, etag: string): boolean {
   return header.split(',').some((candidate) => candidate.trim().replace(/^W\//, '') === etag);
 }
 
-/** `attachment; filename="..."; filename*=UTF-8''...` with a safe ASCII fallback. */
+/** The Content-Disposition for a download saved under `filename`, which is checked first. */
 export function contentDisposition(filename: string): string {
   checkDownloadName(filename);
-  const ascii = filename.replace(/[^\x20-\x7e]/g, '_').replace(/%/g, '_');
-  return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(filename)}`;
+  return attachmentDisposition(filename);
 }
 
 export interface SendOptions {

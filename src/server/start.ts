@@ -10,7 +10,10 @@ import { startScrubTask } from '../operations/scrub-task.ts';
 import { createServer } from './app.ts';
 import type { BoardsStorageServer, CreateServerOptions } from './app.ts';
 import { resolveServerConfig, serverBaseUrl } from './server-config.ts';
+import { signsOwnUrls } from '../providers/capabilities.ts';
 import { startTusSweep } from './tus/tus-sweep.ts';
+import { parseWebhooks } from '../webhooks/webhook-config.ts';
+import { startWebhookTask } from '../webhooks/webhook-task.ts';
 
 export interface StartServerOptions {
   /** YAML file; default BOARDS_STORAGE_CONFIG, else the embedded default (local disk + SQLite under data_dir). */
@@ -64,6 +67,12 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   });
   // Mirror copies that failed are tried again in the background.
   const stopMirrors = startMirrorTask(storage, { onError: (error) => server.app.log.warn({ err: error }, 'mirror pass failed') });
+  // Webhooks: the trigger writes events only while some are configured; the outbox is delivered in the background.
+  const webhooks = parseWebhooks(storage.config.webhooks);
+  await storage.catalog.webhooks.setEnabled(webhooks.length > 0);
+  const stopWebhooks = webhooks.length > 0
+    ? startWebhookTask(storage.catalog, webhooks, { onError: (error) => server.app.log.warn({ err: error }, 'webhook delivery pass failed') })
+    : async () => undefined;
   // Preset variants queued by stores (also those left by a process that stopped) are made in the background.
   const stopVariants = startVariantTask(storage, {
     onError: (error) => server.app.log.warn({ err: error }, 'variant pass failed'),
@@ -93,6 +102,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
           await stopMirrors();
           await stopVariants();
           await stopTusSweep();
+          await stopWebhooks();
           await stopScrub();
           await storage.close();
         }
@@ -102,10 +112,10 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   };
 }
 
-/** Providers that sign their own URLs (local, memory) serve them here unless told otherwise. */
+/** Providers that sign their own URLs (local, memory: the selfSignedUrls capability) serve them here unless told otherwise. */
 function withServeUrl(config: StorageConfig, url: string): StorageConfig {
   const providers = Object.fromEntries(Object.entries(config.providers).map(([name, entry]) => {
-    if ((entry.type !== 'local' && entry.type !== 'memory') || entry.config.serve_url_base !== undefined) return [name, entry];
+    if (!signsOwnUrls(entry.type) || entry.config.serve_url_base !== undefined) return [name, entry];
     return [name, { ...entry, config: { ...entry.config, serve_url_base: url } }];
   }));
   return { ...config, providers };

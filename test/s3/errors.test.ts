@@ -38,7 +38,7 @@ describe('s3 provider configuration', () => {
 
   it('accepts sizes with units and declares capabilities from the config', () => {
     const provider = new S3Provider({ ...base, part_size: '16MB', presigned_upload_method: 'put' });
-    assert.deepEqual(provider.capabilities, { presignDownload: true, presignUpload: 'PUT', publicUrl: false, copy: true });
+    assert.deepEqual(provider.capabilities, { presignDownload: true, presignUpload: 'PUT', publicUrl: false, copy: true, selfSignedUrls: false });
     assert.equal(provider.getPublicUrl('a/b.png'), undefined);
     const cdn = new S3Provider({ ...base, public_url_base: 'https://cdn.example.com/', prefix: 'boards' });
     assert.equal(cdn.capabilities.publicUrl, true);

@@ -78,10 +78,10 @@ for (const database of testDatabases) {
 
     it('sets Content-Disposition on request, refusing unsafe names', async () => {
       const named = await fetch(`${server.url}/v1/artifacts/${smallRef.storageKey}?download=my%20fox.png`, { headers: alice });
-      assert.equal(named.headers.get('content-disposition'), 'attachment; filename="my fox.png"; filename*=UTF-8\'\'my%20fox.png');
+      assert.equal(named.headers.get('content-disposition'), 'attachment; filename="my fox.png"');
       await named.arrayBuffer();
       const defaulted = await fetch(`${server.url}/v1/artifacts/${smallRef.storageKey}?download=`, { headers: alice });
-      assert.match(defaulted.headers.get('content-disposition') ?? '', /^attachment; filename="original\.png"/);
+      assert.match(defaulted.headers.get('content-disposition') ?? '', /^attachment; filename=original\.png$/);
       await defaulted.arrayBuffer();
       const unsafe = await fetch(`${server.url}/v1/artifacts/${smallRef.storageKey}?download=${encodeURIComponent('a"\r\nSet-Cookie: x=1')}`, { headers: alice });
       assert.equal(unsafe.status, 400);

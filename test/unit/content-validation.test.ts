@@ -1,3 +1,4 @@
+import { attachmentDisposition } from '../../src/content/content-disposition.ts';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -130,5 +131,14 @@ describe('content validation', () => {
     assert.ok(contentTypeMatches('IMAGE/PNG', 'image/png; charset=binary'));
     assert.ok(isContentTypeAllowed(['video/*', 'text/plain'], 'text/plain'));
     assert.ok(!isContentTypeAllowed(['video/*', 'text/plain'], 'text/html'));
+  });
+});
+
+describe('attachment Content-Disposition', () => {
+  it('quotes what needs quoting and encodes filename* per RFC 8187 (apostrophes and parentheses too)', () => {
+    assert.equal(attachmentDisposition('fox.png'), 'attachment; filename=fox.png');
+    assert.equal(attachmentDisposition('my fox.png'), 'attachment; filename="my fox.png"');
+    assert.equal(attachmentDisposition('naïve fox\'s (1).png'), 'attachment; filename="na_ve fox\'s (1).png"; filename*=UTF-8\'\'na%C3%AFve%20fox%27s%20%281%29.png');
+    assert.equal(attachmentDisposition('a "b"\\c.txt'), 'attachment; filename="a _b__c.txt"; filename*=UTF-8\'\'a%20%22b%22%5Cc.txt');
   });
 });
