@@ -16,7 +16,9 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectsCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectsCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { benchS3Client } from './s3-client.ts';
 import { reportLimit, reportRatio, timed, withPeakRss } from './report.ts';
 
 const COUNT = Number(process.env.BENCH_MIGRATE_COUNT ?? 10_000);
@@ -26,13 +28,7 @@ const CONCURRENCY = 8;
 const env = process.env;
 const endpoint = env.BOARDS_TEST_S3_ENDPOINT;
 
-function client(): S3Client {
-  return new S3Client({
-    endpoint, region: env.BOARDS_TEST_S3_REGION ?? 'us-east-1', forcePathStyle: true,
-    credentials: { accessKeyId: env.BOARDS_TEST_S3_ACCESS_KEY ?? '', secretAccessKey: env.BOARDS_TEST_S3_SECRET_KEY ?? '' },
-    requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED',
-  });
-}
+const client = benchS3Client;
 
 async function manager(dataDir: string, bucket: string) {
   const { createStorageManager } = await import('../src/manager/create.ts');

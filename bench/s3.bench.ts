@@ -8,6 +8,7 @@
  *
  *   node bench/s3.bench.ts            (BENCH_S3_ROUNDS=5, BENCH_S3_MIB=256)
  */
+import { benchS3Client } from './s3-client.ts';
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -15,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
-import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 
 const MiB = 1024 * 1024;
@@ -42,13 +43,7 @@ interface Measurement {
 const env = process.env;
 const endpoint = env.BOARDS_TEST_S3_ENDPOINT;
 
-function client(): S3Client {
-  return new S3Client({
-    endpoint, region: env.BOARDS_TEST_S3_REGION ?? 'us-east-1', forcePathStyle: true,
-    credentials: { accessKeyId: env.BOARDS_TEST_S3_ACCESS_KEY ?? '', secretAccessKey: env.BOARDS_TEST_S3_SECRET_KEY ?? '' },
-    requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED',
-  });
-}
+const client = benchS3Client;
 
 /** `size` bytes of non-repeating content in 1 MiB chunks, made as they are read. */
 async function* content(size: number): AsyncGenerator<Buffer> {

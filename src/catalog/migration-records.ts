@@ -1,7 +1,7 @@
 import { sql } from './kysely-runtime.ts';
-import type { Kysely } from 'kysely';
+import { CatalogRecords } from './records.ts';
 import { insertAudit } from './catalog.ts';
-import type { CatalogTables, MigrationItemRow, MigrationItemState, MigrationRunRow, MigrationStatus } from './tables.ts';
+import type { MigrationItemRow, MigrationItemState, MigrationRunRow, MigrationStatus } from './tables.ts';
 
 export type { MigrationItemState, MigrationRunRow, MigrationStatus } from './tables.ts';
 
@@ -16,22 +16,12 @@ export interface MigrationFilters {
   largerThan?: number;
 }
 
-type Run = <T>(what: string, operation: () => Promise<T>) => Promise<T>;
-
 /**
  * A migration's state in the catalog: one run row and one item row per artifact. Every step a
  * migration takes is recorded before or together with its effect, so a process killed at any
  * moment leaves a state that `resume` can finish (see operations/migrate.ts).
  */
-export class MigrationRecords {
-  private readonly db: Kysely<CatalogTables>;
-  private readonly run: Run;
-
-  constructor(db: Kysely<CatalogTables>, run: Run) {
-    this.db = db;
-    this.run = run;
-  }
-
+export class MigrationRecords extends CatalogRecords {
   async create(row: Omit<MigrationRunRow, 'updated_at'>): Promise<void> {
     await this.run('recording a migration', () => this.db.insertInto('migration_runs').values({ ...row, updated_at: row.created_at }).execute());
   }

@@ -1,11 +1,11 @@
 import { sql } from './kysely-runtime.ts';
-import type { Kysely } from 'kysely';
+import { CatalogRecords } from './records.ts';
 import { StorageError } from '../errors.ts';
 import { assertSafeId } from '../keys.ts';
 import { decodeCursor, encodeCursor, listLimit } from '../providers/list-cursor.ts';
 import { fromRow, insertAudit } from './catalog.ts';
 import type { CatalogArtifact } from './catalog.ts';
-import type { CatalogTables, TrashRow } from './tables.ts';
+import type { TrashRow } from './tables.ts';
 
 /** A deleted artifact in the trash: its record as it was, who deleted it, when the purge may take it. */
 export type TrashedArtifact = CatalogArtifact & { deletedAt: string; deletedBy?: string; purgeAfter: string };
@@ -17,22 +17,12 @@ export interface TrashQuery {
   cursor?: string;
 }
 
-type Run = <T>(what: string, operation: () => Promise<T>) => Promise<T>;
-
 /**
  * The trash: a deleted artifact's row moves from `artifacts` to `trash` in one transaction, so
  * every query on `artifacts` (reads, listings, usage) leaves it out without knowing about the
  * trash. Its object stays on its provider until the purge.
  */
-export class TrashRecords {
-  private readonly db: Kysely<CatalogTables>;
-  private readonly run: Run;
-
-  constructor(db: Kysely<CatalogTables>, run: Run) {
-    this.db = db;
-    this.run = run;
-  }
-
+export class TrashRecords extends CatalogRecords {
   /** Move an artifact's row to the trash; false when there is no such artifact. */
   async put(storageKey: string, options: { actor?: string; purgeAfter: Date; now?: Date; reason?: string }): Promise<boolean> {
     const deletedAt = (options.now ?? new Date()).toISOString();

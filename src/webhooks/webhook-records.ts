@@ -1,25 +1,15 @@
 import { createHash } from 'node:crypto';
-import type { Kysely } from 'kysely';
-import type { CatalogTables, WebhookDeliveryRow } from '../catalog/tables.ts';
+import { CatalogRecords } from '../catalog/records.ts';
+import type { WebhookDeliveryRow } from '../catalog/tables.ts';
 import { EVENT_OF_ACTION } from './webhook-config.ts';
 import type { Webhook } from './webhook-config.ts';
-
-type Run = <T>(what: string, operation: () => Promise<T>) => Promise<T>;
 
 /**
  * The webhook outbox in the catalog: events (written by a trigger in the transaction of each
  * change), fanned out into one delivery row per matching webhook, claimed with a lease so that
  * nodes never deliver the same attempt twice at once.
  */
-export class WebhookRecords {
-  private readonly db: Kysely<CatalogTables>;
-  private readonly run: Run;
-
-  constructor(db: Kysely<CatalogTables>, run: Run) {
-    this.db = db;
-    this.run = run;
-  }
-
+export class WebhookRecords extends CatalogRecords {
   /** Turn the event trigger on (webhooks configured) or off (none: changes write no events). */
   async setEnabled(enabled: boolean): Promise<void> {
     await this.run('enabling webhooks', () => this.db.transaction().execute(async (tx) => {
