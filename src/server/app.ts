@@ -41,6 +41,8 @@ import { signsOwnUrls } from '../providers/capabilities.ts';
 import { TusUploads } from './tus/tus-uploads.ts';
 import { tusRoutes } from './tus/tus-routes.ts';
 import { webhookDeliveriesRoute } from './routes/webhook-deliveries.ts';
+import { consoleRoutes } from './routes/console.ts';
+import { tenantsRoute } from './routes/tenants.ts';
 
 export interface CreateServerOptions {
   /** The manager the service serves; the caller closes it after the server. */
@@ -174,6 +176,8 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
   });
   // Public artifacts: no credential, and only while the catalog says public.
   publicArtifactRoute(app, ctx);
+  // The web console's files (the app signs in with a bearer token it keeps in memory).
+  consoleRoutes(app);
 
   // Everything else under /v1 needs a bearer token; it is checked before the request is validated.
   await app.register(async (api) => {
@@ -191,6 +195,7 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
     createUploadRoute(api, ctx);
     completeUploadRoute(api, ctx);
     statsRoute(api, ctx);
+    tenantsRoute(api, ctx);
     await tusRoutes(api, tus);
     webhookDeliveriesRoute(api, ctx);
     listTrashRoute(api, ctx);
