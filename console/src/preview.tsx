@@ -129,7 +129,7 @@ function Actions(props: { api: Api; artifact: Artifact; toasts: ToastApi; onUpda
       toasts.show(`Deleted ${artifact.artifactId}`, {
         action: {
           label: 'Undo',
-          run: () => api.restore(artifact.storageKey).then(() => { toasts.show(`Restored ${artifact.artifactId}`); props.onChanged(); }, failed('Undo')),
+          run: () => void api.restore(artifact.storageKey).then(() => { toasts.show(`Restored ${artifact.artifactId}`); props.onChanged(); }, failed('Undo')),
         },
       });
     } catch (error) { failed('Delete')(error); setBusy(false); }
@@ -148,13 +148,13 @@ function Actions(props: { api: Api; artifact: Artifact; toasts: ToastApi; onUpda
         <select id="expiry" value={expiresIn} onChange={(e) => setExpiresIn(Number((e.target as HTMLSelectElement).value))}>
           {EXPIRIES.map(([s, label]) => <option key={s} value={s}>{label}</option>)}
         </select>
-        <button type="button" onClick={copyLink}>Copy link</button>
+        <button type="button" onClick={() => void copyLink()}>Copy link</button>
       </div>
       {link && <input class="link" readOnly value={link} aria-label="Signed link" onFocus={(e) => (e.target as HTMLInputElement).select()} />}
       <div class="row">
-        <button type="button" disabled={busy} onClick={toggle}>{artifact.visibility === 'public' ? 'Make private' : 'Make public'}</button>
-        <button type="button" onClick={download}>Download</button>
-        <button type="button" class="danger" disabled={busy} onClick={remove}>Delete</button>
+        <button type="button" disabled={busy} onClick={() => void toggle()}>{artifact.visibility === 'public' ? 'Make private' : 'Make public'}</button>
+        <button type="button" onClick={() => void download()}>Download</button>
+        <button type="button" class="danger" disabled={busy} onClick={() => void remove()}>Delete</button>
       </div>
     </div>
   );

@@ -40,7 +40,7 @@ export function SignIn(props: { onSignedIn: (session: Session) => void; error?: 
   return (
     <main class="sign-in">
       <h1>Boards Storage</h1>
-      <form onSubmit={submit}>
+      <form onSubmit={(e) => void submit(e)}>
         <label for="token">Token</label>
         <input id="token" type="password" autocomplete="off" spellcheck={false} value={token} required
           onInput={(e) => setToken((e.target as HTMLInputElement).value)} />

@@ -15,6 +15,8 @@ import { tempDir } from '../helpers.ts';
 const candidates = [process.env.BOARDS_TEST_CHROMIUM, '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'].filter((p): p is string => !!p);
 export const chromiumPath = candidates.find((p) => existsSync(p));
 export const NO_CHROMIUM: string | false = chromiumPath ? false : 'SKIPPED: no Chromium here (CI installs it: apt-get install chromium; or set BOARDS_TEST_CHROMIUM)';
+// CI installs Chromium (.ci/run), so there a missing one is a failure, not a skip.
+if (NO_CHROMIUM && process.env.CI) throw new Error(`the console's browser tests need Chromium: ${NO_CHROMIUM}`);
 if (NO_CHROMIUM) console.warn(`\n*** console browser tests ${NO_CHROMIUM} ***\n`);
 
 /** The console built from the sources (a no-op when dist/console is current), and a headless Chromium closed after the file. */

@@ -32,8 +32,8 @@ declare class DataTransfer { items: { add(file: File): void } }
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
 // Started at the top of the file so that their `after` hooks close them when the file ends.
-const server: TestServer = await startTestServer();
 const browser = (NO_CHROMIUM ? undefined : await launchBrowser()) as Browser;
+const server: TestServer = await startTestServer();
 const token = await server.token({ tenant: 'studio' });
 const shots = await screenshotDir();
 

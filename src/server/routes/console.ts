@@ -1,24 +1,30 @@
-import { createReadStream } from 'node:fs';
-import { existsSync, readdirSync } from 'node:fs';
+import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, extname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { errorBody } from '../errors.ts';
 
 /**
- * The web console at /console: the single-page app built by Vite into dist/console (see
- * console/README.md). Only the files found there at start-up are served, looked up by their exact
+ * The web console at /console: the single-page app under console/, built by Vite into
+ * dist/console (scripts/build-console.ts). Only the files of the build are served, looked up by their exact
  * URL path, so no request path is ever joined onto the disk path. Hashed assets are immutable;
- * index.html is revalidated on every load, so a new build is picked up at once.
+ * index.html is revalidated on every load, and a rebuild (a new index.html) is picked up at once.
  */
 export function consoleRoutes(app: FastifyInstance, options: { dir?: string } = {}): void {
-  const dir = options.dir ?? builtConsoleDir();
-  const files = dir ? consoleFiles(dir) : new Map<string, string>();
-  const notBuilt = () => errorBody('CONSOLE_NOT_BUILT', 'the console is not built here: run `npm run build:console` in the package (npm start does it), then restart');
+  let dir = options.dir ?? builtConsoleDir();
+  let built = { stamp: -1, files: new Map<string, string>() };
+  const currentFiles = () => {
+    dir ??= builtConsoleDir();
+    const stamp = dir ? statSync(join(dir, 'index.html'), { throwIfNoEntry: false })?.mtimeMs ?? -1 : -1;
+    if (stamp !== built.stamp) built = { stamp, files: stamp < 0 ? new Map() : consoleFiles(dir!) };
+    return built.files;
+  };
+  const notBuilt = () => errorBody('CONSOLE_NOT_BUILT', 'the console is not built here: run `npm run build:console` in the package (npm start does it)');
 
   app.get('/console', { schema: { hide: true } }, async (_request, reply) => reply.redirect('/console/', 301));
   app.get('/console/*', { schema: { hide: true } }, async (request, reply) => {
     const path = (request.params as { '*'?: string })['*'] ?? '';
+    const files = currentFiles();
     if (files.size === 0) return reply.code(503).header('cache-control', 'no-store').send(notBuilt());
     // Client-side routes live in the fragment, so anything that is not a built file is a 404.
     const file = files.get(path === '' ? 'index.html' : path);
