@@ -213,6 +213,18 @@ export class Catalog {
     };
   }
 
+  /**
+   * The tenants that have artifacts, in id order after `after`, with their artifact counts (variants
+   * not counted, their bytes are) and bytes: one page of at most `limit`.
+   */
+  async tenants(options: { after?: string; limit: number }): Promise<{ tenantId: string; artifacts: number; bytes: number }[]> {
+    let select = this.db.selectFrom('artifacts')
+      .select(['tenant_id', sql<string | number>`sum(case when original_key is null then 1 else 0 end)`.as('artifacts'), sql<string | number | null>`sum(size)`.as('bytes')]);
+    if (options.after !== undefined) select = select.where('tenant_id', '>', assertSafeId('tenantId', options.after));
+    const rows = await this.run('reading tenants', () => select.groupBy('tenant_id').orderBy('tenant_id').limit(options.limit).execute());
+    return rows.map((r) => ({ tenantId: r.tenant_id, artifacts: Number(r.artifacts), bytes: Number(r.bytes ?? 0) }));
+  }
+
   /** Up to `limit` artifacts whose keys start with `prefix`, in key order (a range scan on the key). */
   async withKeyPrefix(prefix: string, limit: number): Promise<CatalogArtifact[]> {
     // Keys use only [A-Za-z0-9._/-], all below "~": [prefix, prefix~) is exactly the prefix range.

@@ -43,6 +43,8 @@ import { tusRoutes } from './tus/tus-routes.ts';
 import { webhookDeliveriesRoute } from './routes/webhook-deliveries.ts';
 import { copyBoardRoute, deleteBoardRoute, listBoardsRoute } from './routes/boards.ts';
 import { boardArchiveRoute } from './routes/board-archive.ts';
+import { consoleRoutes } from './routes/console.ts';
+import { tenantsRoute } from './routes/tenants.ts';
 
 export interface CreateServerOptions {
   /** The manager the service serves; the caller closes it after the server. */
@@ -177,6 +179,8 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
   });
   // Public artifacts: no credential, and only while the catalog says public.
   publicArtifactRoute(app, ctx);
+  // The web console's files (the app signs in with a bearer token it keeps in memory).
+  consoleRoutes(app);
 
   // Everything else under /v1 needs a bearer token; it is checked before the request is validated.
   await app.register(async (api) => {
@@ -194,6 +198,7 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
     createUploadRoute(api, ctx);
     completeUploadRoute(api, ctx);
     statsRoute(api, ctx);
+    tenantsRoute(api, ctx);
     await tusRoutes(api, tus);
     webhookDeliveriesRoute(api, ctx);
     listTrashRoute(api, ctx);
