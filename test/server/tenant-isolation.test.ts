@@ -95,6 +95,17 @@ const table: Row[] = [
   { caller: 'alice', route: 'GET /v1/trash', request: () => ({ method: 'GET', path: '/v1/trash' }), expect: 200 },
   { caller: 'alice', route: 'POST /v1/trash/{key}/restore', request: (f) => ({ method: 'POST', path: `/v1/trash/${f.bobTrashedKey}/restore` }), expect: 404 },
   { caller: 'service-as-alice', route: 'POST /v1/trash/{key}/restore', request: (f) => ({ method: 'POST', path: `/v1/trash/${f.bobTrashedKey}/restore` }), expect: 404 },
+  // Boards: a board of another tenant's is a 404 like a missing one, on every board route.
+  { caller: 'none', route: 'GET /v1/boards', request: () => ({ method: 'GET', path: '/v1/boards' }), expect: 401 },
+  { caller: 'service', route: 'GET /v1/boards', request: () => ({ method: 'GET', path: '/v1/boards' }), expect: 401 },
+  { caller: 'alice', route: 'GET /v1/boards', request: () => ({ method: 'GET', path: '/v1/boards' }), expect: 200 },
+  { caller: 'alice', route: 'GET /v1/boards/{id}/archive', request: () => ({ method: 'GET', path: '/v1/boards/bob-board/archive' }), expect: 404 },
+  { caller: 'alice', route: 'POST /v1/boards/{id}/copy', request: () => ({ method: 'POST', path: '/v1/boards/bob-board/copy', body: { toBoardId: 'taken' } }), expect: 404 },
+  { caller: 'alice', route: 'DELETE /v1/boards/{id}', request: () => ({ method: 'DELETE', path: '/v1/boards/bob-board' }), expect: 404 },
+  { caller: 'service-as-alice', route: 'GET /v1/boards/{id}/archive', request: () => ({ method: 'GET', path: '/v1/boards/bob-board/archive' }), expect: 404 },
+  { caller: 'service-as-alice', route: 'DELETE /v1/boards/{id}', request: () => ({ method: 'DELETE', path: '/v1/boards/bob-board' }), expect: 404 },
+  { caller: 'bob', route: 'GET /v1/boards/{id}/archive', request: () => ({ method: 'GET', path: '/v1/boards/bob-board/archive' }), expect: 200 },
+  { caller: 'service-as-bob', route: 'GET /v1/boards/{id}/archive', request: () => ({ method: 'GET', path: '/v1/boards/bob-board/archive' }), expect: 200 },
 ];
 
 // Every server is started before any test is registered: the root's `after` hooks (which close
@@ -113,6 +124,8 @@ for (const database of testDatabases) {
   auth['service-as-bob'] = { ...service, 'x-tenant-id': 'bob' };
   const alice = await server.put('alice', png, 'image/png', { boardId: 'b1' });
   const bob = await server.put('bob', png, 'image/png', { boardId: 'b1' });
+  // A board only bob has (the board routes' rows).
+  await server.put('bob', png, 'image/png', { boardId: 'bob-board' });
   const pending = await (await fetch(`${server.url}/v1/uploads`, { method: 'POST', headers: { ...auth.bob, 'content-type': 'application/json' }, body: JSON.stringify({ artifactType: 'image', contentType: 'image/png' }) })).json() as { storageKey: string; url: string };
   const put = await fetch(pending.url, { method: 'PUT', headers: { 'content-type': 'image/png' }, body: png });
   assert.equal(put.status, 204);
