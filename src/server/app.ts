@@ -104,7 +104,7 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
     clientErrorHandler: answerClientError,
     // Behind a load balancer the client's address comes from X-Forwarded-For (server.trust_proxy).
-    trustProxy: config.trustProxy as FastifyServerOptions['trustProxy'],
+    trustProxy: config.trustProxy as NonNullable<FastifyServerOptions['trustProxy']>,
   });
   // Shared rate-limit counters (and closed with the app).
   const redis = storage.config.redisUrl ? await openRedis(storage.config.redisUrl) : undefined;
@@ -228,7 +228,12 @@ async function signingSecrets(storage: StorageManager): Promise<string[]> {
   return [...new Set([...(shared ? [shared] : []), ...own])];
 }
 
-function loggerOptions(logger: CreateServerOptions['logger'], level: string): FastifyServerOptions['logger'] {
+/** Pino's request fields take no undefined: an unknown address is left out. */
+function withRemoteAddress(remoteAddress: string | undefined): { remoteAddress?: string } {
+  return remoteAddress === undefined ? {} : { remoteAddress };
+}
+
+function loggerOptions(logger: CreateServerOptions['logger'], level: string): NonNullable<FastifyServerOptions['logger']> {
   if (logger === false) return false;
   const base = typeof logger === 'object' ? logger : {};
   return {
@@ -237,8 +242,8 @@ function loggerOptions(logger: CreateServerOptions['logger'], level: string): Fa
     // Never a token, a signature or a secret: no headers at all, and credentials cut out of URLs.
     redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'authorization'], censor: '[redacted]' },
     serializers: {
-      req: (request: { method: string; url: string; ip?: string; socket?: { remoteAddress?: string } }) => ({
-        method: request.method, url: redactUrl(request.url), remoteAddress: request.ip ?? request.socket?.remoteAddress,
+      req: (request: { method: string; url: string; ip?: string; socket?: { remoteAddress?: string | undefined } }) => ({
+        method: request.method, url: redactUrl(request.url), ...withRemoteAddress(request.ip ?? request.socket?.remoteAddress),
       }),
       res: (reply: { statusCode: number }) => ({ statusCode: reply.statusCode }),
     },
