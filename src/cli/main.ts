@@ -19,6 +19,7 @@ import { registerBackup } from './commands/backup.ts';
 import { registerRestore } from './commands/restore.ts';
 import { registerVerify } from './commands/verify.ts';
 import { registerSync } from './commands/sync.ts';
+import { registerAudit } from './commands/audit.ts';
 
 export function buildProgram(): Command {
   const program = new Command('boards-storage')
@@ -60,6 +61,7 @@ export function buildProgram(): Command {
   registerRestore(program, run);
   registerVerify(program, run);
   registerSync(program, run);
+  registerAudit(program, run);
   return program;
 }
 

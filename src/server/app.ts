@@ -19,7 +19,7 @@ import { errorBody, handleError, renderError } from './errors.ts';
 import { ServerMetrics } from './metrics.ts';
 import { closesAfterEarlyAnswer, drainAfterEarlyAnswer, streamBodies } from './request-body.ts';
 import { UploadSlots } from './upload-slots.ts';
-import { artifactReferenceSchema, errorSchema } from './schemas.ts';
+import { artifactReferenceSchema, errorSchema, lineageLinkSchema } from './schemas.ts';
 import { resolveServerConfig } from './server-config.ts';
 import type { ServerConfig } from './server-config.ts';
 import { storeArtifactRoute } from './routes/store-artifact.ts';
@@ -27,7 +27,8 @@ import { listArtifactsRoute } from './routes/list-artifacts.ts';
 import { readArtifactRoute } from './routes/read-artifact.ts';
 import { deleteArtifactRoute } from './routes/delete-artifact.ts';
 import { getInfoRoute } from './routes/get-info.ts';
-import { setVisibilityRoute } from './routes/set-visibility.ts';
+import { updateInfoRoute } from './routes/update-info.ts';
+import { auditRoute } from './routes/audit.ts';
 import { signUrlsRoute } from './routes/sign-urls.ts';
 import { createUploadRoute } from './routes/create-upload.ts';
 import { completeUploadRoute } from './routes/complete-upload.ts';
@@ -147,6 +148,7 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
   await registerAddressLimit(app, config.rateLimit, redis);
 
   app.addSchema(errorSchema);
+  app.addSchema(lineageLinkSchema);
   app.addSchema(artifactReferenceSchema);
   await app.register(swagger, {
     openapi: {
@@ -186,7 +188,8 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
     readArtifactRoute(api, ctx);
     deleteArtifactRoute(api, ctx);
     getInfoRoute(api, ctx);
-    setVisibilityRoute(api, ctx);
+    updateInfoRoute(api, ctx);
+    auditRoute(api, ctx);
     signUrlsRoute(api, ctx);
     createUploadRoute(api, ctx);
     completeUploadRoute(api, ctx);
