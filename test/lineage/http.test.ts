@@ -11,7 +11,7 @@ interface Link { storageKey: string; artifactId: string; artifactType: string; d
 interface Ref { storageKey: string; artifactId: string; metadata: Record<string, unknown>; inputs?: Link[]; outputs?: Link[]; visibility: string }
 
 // Every server is started before any test is registered (see test/server/uploads.test.ts).
-const suites: (() => void)[] = [];
+const suites: (() => unknown)[] = []; // describe() returns a promise node:test tracks itself
 for (const database of testDatabases) {
   const server: TestServer = await startTestServer({ database });
   const alice = await server.as('alice');
