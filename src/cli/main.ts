@@ -20,6 +20,7 @@ import { registerRestore } from './commands/restore.ts';
 import { registerVerify } from './commands/verify.ts';
 import { registerSync } from './commands/sync.ts';
 import { registerAudit } from './commands/audit.ts';
+import { registerBoards } from './commands/boards.ts';
 
 export function buildProgram(): Command {
   const program = new Command('boards-storage')
@@ -62,6 +63,7 @@ export function buildProgram(): Command {
   registerVerify(program, run);
   registerSync(program, run);
   registerAudit(program, run);
+  registerBoards(program, run);
   return program;
 }
 
