@@ -66,8 +66,27 @@ export const artifactReferenceSchema = {
       },
     },
     originalKey: { type: 'string', description: 'a variant: its original\'s storage key' },
+    inputs: { type: 'array', description: 'lineage (GET /v1/info): the artifacts this one was made from', items: { $ref: 'LineageLink#' } },
+    outputs: { type: 'array', description: 'lineage (GET /v1/info): the artifacts made from this one, the first 100 (all of them: GET /v1/artifacts?input={storageKey})', items: { $ref: 'LineageLink#' } },
+    outputsTruncated: { type: 'boolean', description: 'more outputs than listed' },
   },
 } as const;
+
+export const lineageLinkSchema = {
+  $id: 'LineageLink',
+  type: 'object',
+  required: ['storageKey', 'artifactId', 'artifactType'],
+  properties: {
+    storageKey: { type: 'string' },
+    artifactId: { type: 'string' },
+    artifactType: { type: 'string' },
+    deleted: { type: 'boolean', description: 'present (true) when the linked artifact has been deleted; the link stays' },
+  },
+} as const;
+
+/** Storage keys of a store's inputs (lineage): artifacts of the same tenant. */
+const inputKeys = { type: 'array', maxItems: 100, items: { type: 'string', minLength: 1, maxLength: 1024 } } as const;
+const userMetadata = { type: 'object', additionalProperties: true, description: 'user metadata: a JSON object of at most 16 KiB' } as const;
 
 const ref = { $ref: 'ArtifactReference#' } as const;
 const errorRef = { $ref: 'Error#' } as const;
@@ -94,6 +113,7 @@ export const storeQuery = {
     variant: safeId,
     visibility: { type: 'string', enum: ['private', 'public'], default: 'private' },
     contentType: { type: 'string', description: 'multipart only: overrides the file part\'s type' },
+    input: { ...inputKeys, description: 'lineage: the storage key of an artifact this one was made from (repeat for several); the caller\'s own artifacts only' },
     tenantId: tenantQuery,
   },
 } as const;
@@ -105,6 +125,7 @@ export interface StoreQuery {
   variant?: string;
   visibility: 'private' | 'public';
   contentType?: string;
+  input?: string[];
   tenantId?: string;
 }
 
@@ -114,6 +135,8 @@ export const listQuery = {
   properties: {
     boardId: safeId,
     artifactType: safeId,
+    artifactId: { ...safeId, description: 'only artifacts with this artifact id' },
+    input: { type: 'string', minLength: 1, maxLength: 1024, description: 'lineage: only the artifacts made from this one (its storage key); deleted ones are left out' },
     prefix: { type: 'string', maxLength: 1024, description: 'a key prefix below the tenant (image/board1/)' },
     limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
     cursor: { type: 'string', maxLength: 2048 },
@@ -124,6 +147,8 @@ export const listQuery = {
 export interface ListQuery {
   boardId?: string;
   artifactType?: string;
+  artifactId?: string;
+  input?: string;
   prefix?: string;
   limit: number;
   cursor?: string;
@@ -162,11 +187,63 @@ export const keyQuery = {
   properties: { tenantId: tenantQuery },
 } as const;
 
-export const visibilityBody = {
+export const infoPatchBody = {
   type: 'object',
-  required: ['visibility'],
+  minProperties: 1,
   additionalProperties: false,
-  properties: { visibility: { type: 'string', enum: ['private', 'public'] } },
+  properties: {
+    visibility: { type: 'string', enum: ['private', 'public'] },
+    metadata: { ...userMetadata, description: 'merged into the artifact\'s metadata: keys set to null are removed; the result is held to the limits of a store (16 KiB of JSON)' },
+  },
+} as const;
+
+export interface InfoPatchBody {
+  visibility?: 'private' | 'public';
+  metadata?: Record<string, unknown>;
+}
+
+export const auditQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    key: { type: 'string', minLength: 1, maxLength: 1024, description: 'one artifact\'s events (its storage key)' },
+    boardId: { ...safeId, description: 'one board\'s events' },
+    since: { type: 'string', format: 'date-time', description: 'events at or after this time' },
+    until: { type: 'string', format: 'date-time', description: 'events before this time' },
+    limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+    cursor: { type: 'string', maxLength: 2048 },
+    tenantId: tenantQuery,
+  },
+} as const;
+
+export interface AuditQueryString {
+  key?: string;
+  boardId?: string;
+  since?: string;
+  until?: string;
+  limit: number;
+  cursor?: string;
+  tenantId?: string;
+}
+
+export const auditPageSchema = {
+  type: 'object',
+  required: ['items'],
+  properties: {
+    items: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['id', 'at', 'action', 'tenantId', 'storageKey', 'details'],
+        properties: {
+          id: { type: 'string' }, at: { type: 'string', format: 'date-time' }, action: { type: 'string' }, tenantId: { type: 'string' },
+          storageKey: { type: 'string' }, boardId: { type: 'string' }, actor: { type: 'string', description: 'the token\'s subject' },
+          details: { type: 'object', additionalProperties: true },
+        },
+      },
+    },
+    nextCursor: { type: 'string' },
+  },
 } as const;
 
 export function urlsBody(maxKeys: number) {
@@ -217,6 +294,8 @@ export const uploadBody = {
     boardId: safeId,
     variant: safeId,
     expiresIn: { type: 'integer', minimum: 1, maximum: 604800, default: 3600 },
+    metadata: { ...userMetadata, description: 'recorded with the artifact when the upload is completed' },
+    inputs: { ...inputKeys, description: 'lineage: storage keys of the caller\'s artifacts this one is made from; recorded at completion' },
   },
 } as const;
 
@@ -228,6 +307,8 @@ export interface UploadBody {
   boardId?: string;
   variant?: string;
   expiresIn: number;
+  metadata?: Record<string, unknown>;
+  inputs?: string[];
 }
 
 export const uploadResponse = {
@@ -288,3 +369,100 @@ export const signedQuery = {
     tf: { type: 'string', description: 'a signed transform or variant' },
   },
 } as const;
+
+const boardIdParam = { ...safeId, description: 'the board id' } as const;
+
+export const boardParams = {
+  type: 'object',
+  required: ['boardId'],
+  properties: { boardId: boardIdParam },
+} as const;
+
+export const boardListQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+    cursor: { type: 'string', maxLength: 2048 },
+    tenantId: tenantQuery,
+  },
+} as const;
+
+export const boardPageSchema = {
+  type: 'object',
+  required: ['items'],
+  properties: {
+    items: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['boardId', 'artifacts', 'bytes', 'lastActivity'],
+        properties: {
+          boardId: { type: 'string' },
+          artifacts: { type: 'integer', description: 'artifacts on the board (variants are not counted)' },
+          bytes: { type: 'integer', description: 'their bytes, variants included' },
+          lastActivity: { type: 'string', format: 'date-time', description: 'when its newest artifact was stored' },
+          cover: {
+            type: 'object',
+            description: 'the board\'s newest image; absent when it has none',
+            required: ['storageKey', 'artifactId', 'contentType'],
+            properties: {
+              storageKey: { type: 'string' }, artifactId: { type: 'string' }, contentType: { type: 'string' },
+              width: { type: 'integer' }, height: { type: 'integer' },
+              placeholder: { type: 'string', description: 'a ThumbHash (base64)' },
+              thumbnailKey: { type: 'string', description: 'the storage key of its thumbnail variant, when one has been made' },
+            },
+          },
+        },
+      },
+    },
+    nextCursor: { type: 'string' },
+  },
+} as const;
+
+export const deleteBoardResponse = {
+  type: 'object',
+  required: ['boardId', 'deleted', 'trashed'],
+  properties: {
+    boardId: { type: 'string' },
+    deleted: { type: 'integer', description: 'artifacts deleted (their variants go with them)' },
+    trashed: { type: 'boolean', description: 'true: they are in the trash (GET /v1/trash?boardId=) and can be restored until trash_retention passes' },
+  },
+} as const;
+
+export const copyBoardBody = {
+  type: ['object', 'null'],
+  additionalProperties: false,
+  properties: { toBoardId: { ...safeId, description: 'the new board; default: {boardId}-copy-{8 hex}. It must have no artifacts yet (else 409)' } },
+} as const;
+
+export const copyBoardResponse = {
+  type: 'object',
+  required: ['boardId', 'toBoardId', 'copied', 'variants', 'bytes', 'serverSide'],
+  properties: {
+    boardId: { type: 'string' },
+    toBoardId: { type: 'string' },
+    copied: { type: 'integer', description: 'artifacts copied (variants not counted)' },
+    variants: { type: 'integer', description: 'their variants, copied with them' },
+    bytes: { type: 'integer' },
+    serverSide: { type: 'integer', description: 'objects the backend copied itself' },
+  },
+} as const;
+
+export const archiveQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    type: { ...safeId, description: 'only artifacts of this artifact type' },
+    artifactId: { type: 'array', items: { type: 'string', maxLength: 100_000 }, description: 'only artifacts with these ids (repeat the parameter, or separate with commas)' },
+    keys: { type: 'array', items: { type: 'string', maxLength: 100_000 }, description: 'only these storage keys of the board (repeat the parameter, or separate with commas)' },
+    tenantId: tenantQuery,
+  },
+} as const;
+
+export interface ArchiveQuery {
+  type?: string;
+  artifactId?: string[];
+  keys?: string[];
+  tenantId?: string;
+}

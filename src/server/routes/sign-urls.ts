@@ -19,7 +19,7 @@ export function signUrlsRoute(app: FastifyInstance, ctx: RouteContext): void {
   }, async (request) => {
     const { keys, expiresIn, filename, variant, transform } = request.body;
     const checked = keys.map((key) => assertSafeKey(key, 'keys[]'));
-    await Promise.all(checked.map((key) => ownArtifact(ctx.storage, request, key)));
+    await Promise.all(checked.map((key) => ownArtifact(ctx.storage, request, key, { lineage: false })));
     if (variant !== undefined || transform !== undefined) {
       const wanted = variant !== undefined ? { variant } : { transform: transform! };
       return {
