@@ -38,6 +38,47 @@ if (skip) console.warn(`\n*** SKIPPED 3 nodes behind nginx under load: ${skip} *
 interface Stored { key: string; tenant: string; sha256: string; size: number }
 interface RequestRecord { id: string; op: 'store' | 'read' | 'list'; start: number; end: number; ok: boolean; status?: number; error?: string }
 
+interface Readiness { node?: { node: string; leader: boolean; holder?: string; term?: number } }
+
+/** A node's /readyz answer (200 or 503 alike), or undefined when it does not answer. */
+async function readiness(node: ClusterNode): Promise<Readiness | undefined> {
+  const res = await send(`${node.url}/readyz`, { timeoutMs: 5000 }).catch(() => undefined);
+  return res ? JSON.parse(res.body.toString()) as Readiness : undefined;
+}
+
+/** The index of the node that leads, once one says so. */
+async function leaderIndex(nodes: ClusterNode[]): Promise<number> {
+  const until = Date.now() + 60_000;
+  for (;;) {
+    const found = (await Promise.all(nodes.map(readiness))).findIndex((r) => r?.node?.leader);
+    if (found >= 0) return found;
+    assert.ok(Date.now() < until, 'no node leads 60 s after the start');
+    await sleep(250);
+  }
+}
+
+interface LogLine { time: number; msg?: string; [field: string]: unknown }
+
+/** A node's pino log lines. */
+function nodeLog(node: ClusterNode): LogLine[] {
+  return node.stdout().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as LogLine);
+}
+
+/** When a node process led (from its "leading" / "no longer leading" log lines); a term still open ends at `end`. */
+function leadingTerms(node: ClusterNode, end: number): { node: ClusterNode; from: number; to: number }[] {
+  const terms: { node: ClusterNode; from: number; to: number }[] = [];
+  let from: number | undefined;
+  for (const line of nodeLog(node)) {
+    if (line.msg?.startsWith('leading:')) from = line.time;
+    else if (line.msg?.startsWith('no longer leading') && from !== undefined) {
+      terms.push({ node, from, to: line.time });
+      from = undefined;
+    }
+  }
+  if (from !== undefined) terms.push({ node, from, to: end });
+  return terms;
+}
+
 const sha = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -52,7 +93,8 @@ describe('three nodes behind nginx, one killed under load', { skip }, () => {
         providers: { s3: { type: 's3', config: providerConfig(bucket) } },
         // Sweeps every 2 s, so that files expiring during the load are deleted during it too.
         cleanup: { cleanup_interval_hours: 2 / 3600 },
-        server: { trust_proxy: ['127.0.0.1'] },
+        // Info: the nodes log when they start and stop leading and what each sweep deleted.
+        server: { trust_proxy: ['127.0.0.1'], log_level: 'info' },
       });
       cluster.storage.server = { ...(cluster.storage.server as object), tus: { directory: join(cluster.dir, 'tus-shared') } };
       const names = ['a', 'b', 'c'];
@@ -143,22 +185,36 @@ describe('three nodes behind nginx, one killed under load', { skip }, () => {
         }
       }
 
-      // One node dies mid-load (SIGKILL: no goodbye to nginx, PostgreSQL or S3) and comes back on its port.
-      const victimIndex = 1;
+      // The leader (the node running the background work) dies mid-load (SIGKILL: no goodbye to
+      // nginx, PostgreSQL or S3) and comes back on its port; another node takes the work over.
+      const processes: ClusterNode[] = [...nodes];
+      let victimIndex = -1;
       let killAt = 0;
       let deadAt = 0;
       let restartedAt = 0;
       let restartMs = 0;
+      let failoverMs = -1;
       const chaos = (async () => {
         await sleep(KILL_AT_MS);
+        victimIndex = await leaderIndex(nodes);
         killAt = Date.now();
         await nodes[victimIndex]!.kill('SIGKILL');
         deadAt = Date.now();
+        const successor = (async () => {
+          const others = () => nodes.filter((_, i) => i !== victimIndex || restartedAt > 0);
+          while (!(await Promise.all(others().map(readiness))).some((r) => r?.node?.leader)) {
+            assert.ok(Date.now() - killAt < 60_000, 'no node took the background work over within 60 s of the leader\'s death');
+            await sleep(250);
+          }
+          failoverMs = Date.now() - killAt;
+        })();
         await sleep(DOWN_FOR_MS);
         const begin = Date.now();
         nodes[victimIndex] = await startNode(cluster, names[victimIndex]!, nodes[victimIndex]!.port, { startTimeoutMs: START_TIMEOUT_MS });
+        processes.push(nodes[victimIndex]!);
         restartedAt = Date.now();
         restartMs = restartedAt - begin;
+        await successor;
       })();
 
       await Promise.all([...Array.from({ length: CLIENTS }, (_, i) => client(i)), generationJobs(), chaos]);
@@ -185,7 +241,7 @@ describe('three nodes behind nginx, one killed under load', { skip }, () => {
         requests: records.length, stores: records.filter((r) => r.op === 'store').length, acknowledged: acknowledged.size,
         failed: failed.length, failedStores: failed.filter((r) => r.op === 'store').length, inFlightAtKill,
         requestsPerSecond: Math.round(records.length / ((loadEnd - t0) / 1000)),
-        errorWindowMs: lastFailure - killAt, exitMs: deadAt - killAt, restartMs,
+        errorWindowMs: lastFailure - killAt, exitMs: deadAt - killAt, restartMs, failoverMs,
         servedByRestarted: [...log.values()].filter((e) => !e.id.startsWith('rejoin-') && e.upstreams.at(-1) === victimAddress && e.endMs > restartedAt && e.status < 400).length,
       };
       console.log(`cluster load figures: ${JSON.stringify(figures)}`);
@@ -243,6 +299,19 @@ describe('three nodes behind nginx, one killed under load', { skip }, () => {
         const head = await adminClient().send(new HeadObjectCommand({ Bucket: bucket, Key: key })).then(() => 200, (e: { $metadata?: { httpStatusCode?: number } }) => e.$metadata?.httpStatusCode);
         assert.equal(head, 404, `${key} is still in the bucket`);
       }
+
+      // 5. No duplicate background work: sweeps ran only on the node holding the lease, one node at a
+      // time, and together deleted each expired file once. Another node led within 30 s of the kill.
+      assert.ok(failoverMs > 0 && failoverMs <= 30_000, `the background work moved to another node ${failoverMs} ms after the leader died`);
+      const now = Date.now();
+      const terms = processes.flatMap((p) => leadingTerms(p, p === processes[victimIndex] ? deadAt : now));
+      const overlapping = terms.flatMap((a, i) => terms.slice(i + 1).filter((b) => a.node !== b.node && a.from < b.to && b.from < a.to).map((b) => `${a.node.name} (pid ${a.node.child.pid}) and ${b.node.name} (pid ${b.node.child.pid})`));
+      assert.deepEqual(overlapping, [], 'two nodes led at once');
+      const sweeps = processes.flatMap((p) => nodeLog(p).filter((l) => l.msg === 'cleanup sweep').map((l) => ({ node: p, time: l.time, expired: Number(l.expiredArtifacts ?? 0) })));
+      const offLease = sweeps.filter((sw) => !terms.some((t) => t.node === sw.node && t.from <= sw.time && sw.time <= t.to));
+      assert.deepEqual(offLease.map((sw) => `${sw.node.name} at ${sw.time}`), [], 'sweeps on a node that did not lead');
+      assert.equal(sweeps.reduce((sum, sw) => sum + sw.expired, 0), tempKeys.length, 'expired files deleted by all the nodes\' sweeps together');
+      console.log(`cluster background work: ${JSON.stringify({ terms: terms.length, sweeps: sweeps.length, sweptBy: [...new Set(sweeps.map((sw) => processes.indexOf(sw.node)))], failoverMs })}`);
 
       await worker.close();
       await Promise.all(nodes.map((n) => n.kill('SIGTERM')));
