@@ -18,6 +18,8 @@ export interface ArtifactChangeOptions {
   onError?: (error: unknown) => void;
 }
 
+/** The listening connection's application_name: operators find it in pg_stat_activity. */
+export const LISTENER_NAME = 'boards-storage-changes';
 const PING_TIMEOUT_MS = 5_000;
 const RECONNECT_MAX_MS = 30_000;
 
@@ -78,7 +80,7 @@ export class ArtifactChangeListener {
 
   private async connectOnce(): Promise<void> {
     const pg = (await import('pg')).default;
-    const client = new pg.Client({ connectionString: this.databaseUrl, keepAlive: true, connectionTimeoutMillis: 10_000 });
+    const client = new pg.Client({ connectionString: this.databaseUrl, keepAlive: true, connectionTimeoutMillis: 10_000, application_name: LISTENER_NAME });
     this.current = client;
     client.on('notification', (message) => {
       if (message.channel === ARTIFACT_CHANGES_CHANNEL && message.payload) this.handlers.changed(message.payload);
