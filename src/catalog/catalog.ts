@@ -18,6 +18,7 @@ import { BackgroundCheckpointer } from '../sqlite/background-checkpoint.ts';
 import { createPrivateFile } from '../sqlite/private-file.ts';
 import { TrashRecords } from './trash-records.ts';
 import { WebhookRecords } from '../webhooks/webhook-records.ts';
+import { LeaseRecords } from './lease-records.ts';
 import { MigrationRecords } from './migration-records.ts';
 import type { ArtifactRow, AuditAction, AuditInsert, CatalogTables, PendingUploadRow, UploadState } from './tables.ts';
 
@@ -76,6 +77,9 @@ export class Catalog {
   /** The webhook outbox: events written with each change, and their deliveries. */
   readonly webhooks: WebhookRecords;
 
+  /** Leases (PostgreSQL): which node runs the background work (see LeaderLease). */
+  readonly leases: LeaseRecords;
+
   private constructor(db: Kysely<CatalogTables>, dialect: 'sqlite' | 'postgres') {
     this.db = db;
     this.dialect = dialect;
@@ -83,6 +87,7 @@ export class Catalog {
     this.trash = new TrashRecords(db, run);
     this.migrations = new MigrationRecords(db, run);
     this.webhooks = new WebhookRecords(db, run);
+    this.leases = new LeaseRecords(db, run);
   }
 
   /** The query layer itself, for operations that read whole tables (backups). */

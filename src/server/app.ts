@@ -10,6 +10,9 @@ import type { StorageManager } from '../manager/storage-manager.ts';
 import { Authenticator, resolveJwtSecret } from './auth.ts';
 import type { JwtSecret } from './auth.ts';
 import { ContentCache } from './content-cache.ts';
+import { keepCachesCoherent } from './cache-coherence.ts';
+import { HealthMonitor } from './health-monitor.ts';
+import type { LeadershipStatus } from '../cluster/leader-lease.ts';
 import { registerCors } from './cors.ts';
 import { registerAddressLimit, registerTenantLimit } from './rate-limit.ts';
 import { openRedis } from './redis-client.ts';
@@ -51,6 +54,8 @@ export interface CreateServerOptions {
   logger?: boolean | Exclude<FastifyServerOptions['logger'], boolean | undefined>;
   /** Process-wide metrics (CPU, memory, event loop) on /metrics; default true. */
   processMetrics?: boolean;
+  /** Whether this node runs the background work (startServer's leader lease), shown on /readyz and /metrics. */
+  leadership?: { status(): LeadershipStatus };
 }
 
 /** A Fastify app plus what its owner needs to run it. */
@@ -80,6 +85,7 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
   const config = options.config ?? resolveServerConfig(storage.config);
   const jwt = await resolveJwtSecret(config.auth, storage.config.dataDir);
   const authenticator = new Authenticator(config.auth, jwt.secret);
+  const health = new HealthMonitor(storage, storage.config.cluster.healthIntervalMs);
   const ctx: RouteContext = {
     storage,
     config,
@@ -87,8 +93,11 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
     cache: new ContentCache(config.cache.maxObjectBytes, config.cache.maxTotalBytes),
     signingSecrets: await signingSecrets(storage),
     uploads: new UploadSlots({ maxTotal: config.maxConcurrentUploads, maxPerTenant: config.maxConcurrentUploadsPerTenant }),
+    health,
+    ...(options.leadership ? { leadership: options.leadership } : {}),
   };
   ctx.metrics.watchStorage(storage);
+  ctx.metrics.watchNode(options.leadership, health);
   const tus = new TusUploads(storage, config);
 
   const app = Fastify({
@@ -202,6 +211,16 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
       storeArtifactRoute(uploads, ctx);
     });
   });
+
+  // /readyz answers from the latest background check.
+  health.start();
+  app.addHook('onClose', () => health.stop());
+  // Several nodes on one PostgreSQL catalog: what another node deletes or hides leaves this one's caches at once.
+  const stopCoherence = await keepCachesCoherent(storage, {
+    cache: ctx.cache, authenticator, metrics: ctx.metrics, pingIntervalMs: storage.config.cluster.healthIntervalMs,
+    onError: (error) => app.log.warn({ err: error }, 'cache coherence: the catalog\'s change announcements are not reaching this node; its small-object cache is off until they do'),
+  });
+  if (stopCoherence) app.addHook('onClose', stopCoherence);
 
   return { app, config, jwt, tus };
 }
