@@ -79,7 +79,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   // Background work runs on the leader only, and moves to another node when the leader goes.
   const stopBackground = whileLeader(lease, () => {
     running.app.log.info({ node: lease.nodeId }, 'leading: background work runs on this node');
-    const stops = startBackgroundWork(storage, running, config, webhooks);
+    const stops = startBackgroundWork(storage, running, config, webhooks, lease.nodeId);
     return async () => {
       running.app.log.info({ node: lease.nodeId }, 'no longer leading: background work stops on this node');
       for (const stop of stops) await stop();
@@ -113,11 +113,13 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
  * copies and preset variants left to retry, the webhook outbox, expired resumable uploads and the
  * scrub. Returns the functions that stop each (each waits for a pass under way).
  */
-function startBackgroundWork(storage: StorageManager, server: BoardsStorageServer, config: ServerConfig, webhooks: Webhook[]): (() => Promise<void>)[] {
+function startBackgroundWork(storage: StorageManager, server: BoardsStorageServer, config: ServerConfig, webhooks: Webhook[], nodeId: string): (() => Promise<void>)[] {
   const log = server.app.log;
   return [
     // Every cleanup.cleanup_interval_hours.
     startCleanupTask(storage, {
+      // The audit trail says which node deleted each expired file.
+      actor: `cleanup:${nodeId}`,
       onSweep: (report) => {
         if (report.expiredArtifacts || report.expiredUploads || report.purgedFromTrash || report.failures.length) log.info({ expiredArtifacts: report.expiredArtifacts, expiredUploads: report.expiredUploads, purgedFromTrash: report.purgedFromTrash, failures: report.failures.length }, 'cleanup sweep');
       },
