@@ -276,6 +276,7 @@ export async function withGenerationContext<T>(storage: StorageManager, options:
   try {
     result = await fn(context);
   } catch (error) {
+    // The generator's error is the one to report; temp files a failed cleanup leaves expire with their TTL.
     await context.cleanup().catch(() => undefined);
     throw error;
   }

@@ -292,7 +292,7 @@ export class StorageManager {
     const objectMetadata = referenceMetadata(record);
     let digest: ContentDigest | undefined;
     const precomputed = bytes && bytes.length <= this.config.maxFileSize ? sha256OffThread(bytes) : undefined;
-    precomputed?.catch(() => undefined);
+    precomputed?.catch(() => undefined); // awaited after the upload; only keeps an early failure from going unhandled
     const spool = !bytes && entry?.spool ? await spoolToFile(input.content, join(this.config.dataDir, 'spool'), this.config.maxFileSize, input.signal) : undefined;
     try {
       // Content that can start again (in memory, or spooled) may be retried and failed over.
@@ -325,6 +325,9 @@ export class StorageManager {
       providerName = uploaded.provider;
       const provider = this.provider(providerName);
       if (!digest) {
+        // Compensating deletes here are best effort: the failure that caused them is the error to
+        // report, and a failed delete is counted by the provider's metrics layer and the object
+        // left behind is reported (and removed with `fix`) by `findOrphans`.
         await provider.delete(storageKey).catch(() => undefined);
         throw new StorageError(`provider "${providerName}" returned before reading the whole content; nothing was kept`);
       }
@@ -340,7 +343,7 @@ export class StorageManager {
         await this.quotas.assertRoom(record.tenantId, digest.size);
         await this.catalog.record(artifact, input.actor, 'stored', this.config.providers[providerName]?.mirrors ?? [], presets);
       } catch (error) {
-        // Never leave an object the catalog does not know.
+        // Never leave an object the catalog does not know (best effort, as above).
         await provider.delete(storageKey).catch(() => undefined);
         throw error;
       }
@@ -498,11 +501,12 @@ export class StorageManager {
         throw asStorageError(failure.error ?? error, `receiving ${storageKey}`);
       }
       if (!digest) {
-        await provider.delete(storageKey).catch(() => undefined);
+        await provider.delete(storageKey).catch(() => undefined); // best effort, as in storeArtifact
         throw new StorageError(`provider "${pending.provider}" returned before reading the whole upload; nothing was kept`);
       }
     } catch (error) {
-      // Nothing landed: the URL may be used again.
+      // Nothing landed: the URL may be used again. Should the catalog refuse, the upload stays held
+      // until it expires and the expiry sweep removes it; the store's failure is the error to report.
       await this.catalog.moveUpload(storageKey, ['receiving'], 'presigned').catch(() => undefined);
       throw error;
     }
@@ -540,11 +544,12 @@ export class StorageManager {
           const stream = await wrap(() => provider.openDownload(storageKey), `reading back ${storageKey}`);
           for await (const _ of validateContent(toByteStream(stream), { contentType: pending.content_type, maxSize: pending.max_size, ...(pending.exact_size === null ? {} : { declaredSize: pending.exact_size }) }, (d) => { digest = d; })) { /* the checks are the point */ }
         } catch (error) {
-          await provider.delete(storageKey).catch(() => undefined);
+          await provider.delete(storageKey).catch(() => undefined); // best effort, as in storeArtifact
           await this.catalog.removePendingUpload(storageKey);
           throw asStorageError(error, `checking the upload ${storageKey}`);
         }
       } catch (error) {
+        // Released for another try (if the catalog refuses, held until the expiry sweep, as above).
         await this.catalog.moveUpload(storageKey, ['completing'], 'presigned').catch(() => undefined);
         throw error;
       }
@@ -554,7 +559,7 @@ export class StorageManager {
     try {
       await this.quotas.assertRoom(known.tenant_id, size);
     } catch (error) {
-      // Over quota with what landed: the object goes, as for any other failed check.
+      // Over quota with what landed: the object goes (best effort), as for any other failed check.
       await this.provider(known.provider).delete(storageKey).catch(() => undefined);
       await this.catalog.removePendingUpload(storageKey);
       throw error;

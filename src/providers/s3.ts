@@ -420,6 +420,7 @@ export class S3Provider implements StorageProvider {
     void retrying.finally(() => this.pendingAborts.delete(retrying));
   }
 
+  /** Best-effort removal after a failed store: that failure is the error to report; an object left behind is reported by `findOrphans`. */
   private async removeQuietly(objectKey: string): Promise<void> {
     await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: objectKey })).catch(() => undefined);
   }

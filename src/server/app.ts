@@ -117,6 +117,7 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
   });
   // Shared rate-limit counters (and closed with the app).
   const redis = storage.config.redisUrl ? await openRedis(storage.config.redisUrl) : undefined;
+  // Shutting down: a connection that cannot say goodbye is closed all the same.
   if (redis) app.addHook('onClose', async () => { await redis.quit().catch(() => undefined); });
   // Corrupt copies found by verified reads, and their repairs, go to the log (never bytes or secrets).
   const stopIntegrityLog = storage.integrity.onEvent((event) => {

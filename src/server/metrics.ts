@@ -46,13 +46,15 @@ export class ServerMetrics {
     const corruptions = gauge('boards_storage_corruptions_detected', 'corrupt or missing copies found since start (verified reads and scrubs), by provider', ['provider']);
     const repairs = gauge('boards_storage_repairs', 'copies restored from a good copy since start, by provider', ['provider']);
     const repairFailures = gauge('boards_storage_repair_failures', 'repairs that found no good copy since start, by provider', ['provider']);
+    const auditFailures = gauge('boards_storage_integrity_audit_failures', 'corruptions or repairs the audit log could not record since start, by provider', ['provider']);
     const states: Record<string, number> = { closed: 0, 'half-open': 1, open: 2, isolated: 3 };
     const fill = async () => {
       const figures = await storage.metrics();
-      for (const g of [operations, errors, bytes, latency, retries, breaker, stored, artifacts, corruptions, repairs, repairFailures] as Gauge<string>[]) g.reset();
+      for (const g of [operations, errors, bytes, latency, retries, breaker, stored, artifacts, corruptions, repairs, repairFailures, auditFailures] as Gauge<string>[]) g.reset();
       for (const [provider, n] of Object.entries(figures.integrity.corruptions)) corruptions.set({ provider }, n);
       for (const [provider, n] of Object.entries(figures.integrity.repairs)) repairs.set({ provider }, n);
       for (const [provider, n] of Object.entries(figures.integrity.repairFailures)) repairFailures.set({ provider }, n);
+      for (const [provider, n] of Object.entries(figures.integrity.auditFailures)) auditFailures.set({ provider }, n);
       for (const [provider, p] of Object.entries(figures.providers)) {
         retries.set({ provider }, p.retries);
         if (p.breaker) breaker.set({ provider }, states[p.breaker] ?? 0);
