@@ -20,6 +20,7 @@ import { TrashRecords } from './trash-records.ts';
 import { WebhookRecords } from '../webhooks/webhook-records.ts';
 import { LeaseRecords } from './lease-records.ts';
 import { MigrationRecords } from './migration-records.ts';
+import { BoardRecords } from './board-records.ts';
 import type { ArtifactRow, AuditAction, AuditInsert, CatalogTables, PendingUploadRow, UploadState } from './tables.ts';
 
 export type { AuditAction, PendingUploadRow, UploadState } from './tables.ts';
@@ -76,6 +77,8 @@ export class Catalog {
 
   /** The webhook outbox: events written with each change, and their deliveries. */
   readonly webhooks: WebhookRecords;
+  /** Boards: the artifacts that name one, summed up and paged through. */
+  readonly boards: BoardRecords;
 
   /** Leases (PostgreSQL): which node runs the background work (see LeaderLease). */
   readonly leases: LeaseRecords;
@@ -87,6 +90,7 @@ export class Catalog {
     this.trash = new TrashRecords(db, run);
     this.migrations = new MigrationRecords(db, run);
     this.webhooks = new WebhookRecords(db, run);
+    this.boards = new BoardRecords(db, run);
     this.leases = new LeaseRecords(db, run);
   }
 
@@ -212,6 +216,18 @@ export class Catalog {
       byArtifactType,
       byProvider: byProvider.map((r) => ({ provider: r.provider, count: Number(r.count), bytes: Number(r.bytes ?? 0) })),
     };
+  }
+
+  /**
+   * The tenants that have artifacts, in id order after `after`, with their artifact counts (variants
+   * not counted, their bytes are) and bytes: one page of at most `limit`.
+   */
+  async tenants(options: { after?: string; limit: number }): Promise<{ tenantId: string; artifacts: number; bytes: number }[]> {
+    let select = this.db.selectFrom('artifacts')
+      .select(['tenant_id', sql<string | number>`sum(case when original_key is null then 1 else 0 end)`.as('artifacts'), sql<string | number | null>`sum(size)`.as('bytes')]);
+    if (options.after !== undefined) select = select.where('tenant_id', '>', assertSafeId('tenantId', options.after));
+    const rows = await this.run('reading tenants', () => select.groupBy('tenant_id').orderBy('tenant_id').limit(options.limit).execute());
+    return rows.map((r) => ({ tenantId: r.tenant_id, artifacts: Number(r.artifacts), bytes: Number(r.bytes ?? 0) }));
   }
 
   /** Up to `limit` artifacts whose keys start with `prefix`, in key order (a range scan on the key). */

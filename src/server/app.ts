@@ -44,6 +44,10 @@ import { signsOwnUrls } from '../providers/capabilities.ts';
 import { TusUploads } from './tus/tus-uploads.ts';
 import { tusRoutes } from './tus/tus-routes.ts';
 import { webhookDeliveriesRoute } from './routes/webhook-deliveries.ts';
+import { copyBoardRoute, deleteBoardRoute, listBoardsRoute } from './routes/boards.ts';
+import { boardArchiveRoute } from './routes/board-archive.ts';
+import { consoleRoutes } from './routes/console.ts';
+import { tenantsRoute } from './routes/tenants.ts';
 
 export interface CreateServerOptions {
   /** The manager the service serves; the caller closes it after the server. */
@@ -164,7 +168,7 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
       info: { title: 'Boards Storage', version: '1', description: 'Artifact storage for generative-AI applications. Send `Authorization: Bearer <JWT>`; errors are `{"error":{"code","message"}}`.' },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
       tags: [
-        { name: 'artifacts' }, { name: 'urls' }, { name: 'uploads' }, { name: 'stats' }, { name: 'signed' }, { name: 'operations' },
+        { name: 'artifacts' }, { name: 'urls' }, { name: 'uploads' }, { name: 'stats' }, { name: 'signed' }, { name: 'operations' }, { name: 'boards' },
       ],
     },
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
@@ -184,6 +188,8 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
   });
   // Public artifacts: no credential, and only while the catalog says public.
   publicArtifactRoute(app, ctx);
+  // The web console's files (the app signs in with a bearer token it keeps in memory).
+  consoleRoutes(app);
 
   // Everything else under /v1 needs a bearer token; it is checked before the request is validated.
   await app.register(async (api) => {
@@ -201,10 +207,15 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
     createUploadRoute(api, ctx);
     completeUploadRoute(api, ctx);
     statsRoute(api, ctx);
+    tenantsRoute(api, ctx);
     await tusRoutes(api, tus);
     webhookDeliveriesRoute(api, ctx);
     listTrashRoute(api, ctx);
     restoreFromTrashRoute(api, ctx);
+    listBoardsRoute(api, ctx);
+    deleteBoardRoute(api, ctx);
+    copyBoardRoute(api, ctx);
+    boardArchiveRoute(api, ctx);
     await api.register(async (uploads) => {
       streamBodies(uploads);
       await uploads.register(multipart, { throwFileSizeLimit: true, limits: { fileSize: storage.config.maxFileSize + 1 } });
