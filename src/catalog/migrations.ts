@@ -239,6 +239,34 @@ const migrations: Record<string, Migration> = {
       }
     },
   },
+  '0009_lineage': {
+    // Lineage: which artifacts each artifact was made from. Links outlive either side (a deleted
+    // input still shows, as deleted, on what was made from it), so they carry both sides' id and
+    // type. Finding by artifact id gets its own index: a tenant may hold millions of artifacts.
+    async up(db: Kysely<unknown>) {
+      await db.schema.createTable('lineage')
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('output_key', 'text', (c) => c.notNull())
+        .addColumn('input_key', 'text', (c) => c.notNull())
+        .addColumn('input_artifact_id', 'text', (c) => c.notNull())
+        .addColumn('input_type', 'text', (c) => c.notNull())
+        .addColumn('output_artifact_id', 'text', (c) => c.notNull())
+        .addColumn('output_type', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('lineage_pk', ['output_key', 'input_key'])
+        .execute();
+      // A presigned upload carries the metadata and inputs given with it into its record.
+      await db.schema.alterTable('pending_uploads').addColumn('metadata', 'text').execute();
+      await db.schema.alterTable('pending_uploads').addColumn('inputs', 'text').execute();
+      await db.schema.createIndex('lineage_input').on('lineage').columns(['tenant_id', 'input_key', 'output_key']).execute();
+      await db.schema.createIndex('artifacts_tenant_artifact_id').on('artifacts').columns(['tenant_id', 'artifact_id', 'storage_key']).execute();
+      // The audit trail, readable per artifact and per board (GET /v1/audit): the board is taken from
+      // the key as each entry is written; entries written before this migration have none.
+      await db.schema.alterTable('audit_log').addColumn('board_id', 'text').execute();
+      await db.schema.createIndex('audit_log_tenant_key_at').on('audit_log').columns(['tenant_id', 'storage_key', 'at']).execute();
+      await db.schema.createIndex('audit_log_tenant_board_at').on('audit_log').columns(['tenant_id', 'board_id', 'at']).execute();
+    },
+  },
   '0015_nodes': {
     // Several nodes on one catalog. `leases`: who runs the background work (see LeaseRecords), with
     // an expiry in the database's clock. On PostgreSQL a trigger announces every deleted artifact and

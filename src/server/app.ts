@@ -22,7 +22,7 @@ import { errorBody, handleError, renderError } from './errors.ts';
 import { ServerMetrics } from './metrics.ts';
 import { closesAfterEarlyAnswer, drainAfterEarlyAnswer, streamBodies } from './request-body.ts';
 import { UploadSlots } from './upload-slots.ts';
-import { artifactReferenceSchema, errorSchema } from './schemas.ts';
+import { artifactReferenceSchema, errorSchema, lineageLinkSchema } from './schemas.ts';
 import { resolveServerConfig } from './server-config.ts';
 import type { ServerConfig } from './server-config.ts';
 import { storeArtifactRoute } from './routes/store-artifact.ts';
@@ -30,7 +30,8 @@ import { listArtifactsRoute } from './routes/list-artifacts.ts';
 import { readArtifactRoute } from './routes/read-artifact.ts';
 import { deleteArtifactRoute } from './routes/delete-artifact.ts';
 import { getInfoRoute } from './routes/get-info.ts';
-import { setVisibilityRoute } from './routes/set-visibility.ts';
+import { updateInfoRoute } from './routes/update-info.ts';
+import { auditRoute } from './routes/audit.ts';
 import { signUrlsRoute } from './routes/sign-urls.ts';
 import { createUploadRoute } from './routes/create-upload.ts';
 import { completeUploadRoute } from './routes/complete-upload.ts';
@@ -44,6 +45,10 @@ import { signsOwnUrls } from '../providers/capabilities.ts';
 import { TusUploads } from './tus/tus-uploads.ts';
 import { tusRoutes } from './tus/tus-routes.ts';
 import { webhookDeliveriesRoute } from './routes/webhook-deliveries.ts';
+import { copyBoardRoute, deleteBoardRoute, listBoardsRoute } from './routes/boards.ts';
+import { boardArchiveRoute } from './routes/board-archive.ts';
+import { consoleRoutes } from './routes/console.ts';
+import { tenantsRoute } from './routes/tenants.ts';
 
 export interface CreateServerOptions {
   /** The manager the service serves; the caller closes it after the server. */
@@ -113,7 +118,7 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
     clientErrorHandler: answerClientError,
     // Behind a load balancer the client's address comes from X-Forwarded-For (server.trust_proxy).
-    trustProxy: config.trustProxy as FastifyServerOptions['trustProxy'],
+    trustProxy: config.trustProxy as NonNullable<FastifyServerOptions['trustProxy']>,
   });
   // Shared rate-limit counters (and closed with the app).
   const redis = storage.config.redisUrl ? await openRedis(storage.config.redisUrl) : undefined;
@@ -157,6 +162,7 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
   await registerAddressLimit(app, config.rateLimit, redis);
 
   app.addSchema(errorSchema);
+  app.addSchema(lineageLinkSchema);
   app.addSchema(artifactReferenceSchema);
   await app.register(swagger, {
     openapi: {
@@ -164,7 +170,7 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
       info: { title: 'Boards Storage', version: '1', description: 'Artifact storage for generative-AI applications. Send `Authorization: Bearer <JWT>`; errors are `{"error":{"code","message"}}`.' },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
       tags: [
-        { name: 'artifacts' }, { name: 'urls' }, { name: 'uploads' }, { name: 'stats' }, { name: 'signed' }, { name: 'operations' },
+        { name: 'artifacts' }, { name: 'urls' }, { name: 'uploads' }, { name: 'stats' }, { name: 'signed' }, { name: 'operations' }, { name: 'boards' },
       ],
     },
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
@@ -184,6 +190,8 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
   });
   // Public artifacts: no credential, and only while the catalog says public.
   publicArtifactRoute(app, ctx);
+  // The web console's files (the app signs in with a bearer token it keeps in memory).
+  consoleRoutes(app);
 
   // Everything else under /v1 needs a bearer token; it is checked before the request is validated.
   await app.register(async (api) => {
@@ -196,15 +204,21 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
     readArtifactRoute(api, ctx);
     deleteArtifactRoute(api, ctx);
     getInfoRoute(api, ctx);
-    setVisibilityRoute(api, ctx);
+    updateInfoRoute(api, ctx);
+    auditRoute(api, ctx);
     signUrlsRoute(api, ctx);
     createUploadRoute(api, ctx);
     completeUploadRoute(api, ctx);
     statsRoute(api, ctx);
+    tenantsRoute(api, ctx);
     await tusRoutes(api, tus);
     webhookDeliveriesRoute(api, ctx);
     listTrashRoute(api, ctx);
     restoreFromTrashRoute(api, ctx);
+    listBoardsRoute(api, ctx);
+    deleteBoardRoute(api, ctx);
+    copyBoardRoute(api, ctx);
+    boardArchiveRoute(api, ctx);
     await api.register(async (uploads) => {
       streamBodies(uploads);
       await uploads.register(multipart, { throwFileSizeLimit: true, limits: { fileSize: storage.config.maxFileSize + 1 } });
@@ -247,7 +261,12 @@ async function signingSecrets(storage: StorageManager): Promise<string[]> {
   return [...new Set([...(shared ? [shared] : []), ...own])];
 }
 
-function loggerOptions(logger: CreateServerOptions['logger'], level: string): FastifyServerOptions['logger'] {
+/** Pino's request fields take no undefined: an unknown address is left out. */
+function withRemoteAddress(remoteAddress: string | undefined): { remoteAddress?: string } {
+  return remoteAddress === undefined ? {} : { remoteAddress };
+}
+
+function loggerOptions(logger: CreateServerOptions['logger'], level: string): NonNullable<FastifyServerOptions['logger']> {
   if (logger === false) return false;
   const base = typeof logger === 'object' ? logger : {};
   return {
@@ -256,8 +275,8 @@ function loggerOptions(logger: CreateServerOptions['logger'], level: string): Fa
     // Never a token, a signature or a secret: no headers at all, and credentials cut out of URLs.
     redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'authorization'], censor: '[redacted]' },
     serializers: {
-      req: (request: { method: string; url: string; ip?: string; socket?: { remoteAddress?: string } }) => ({
-        method: request.method, url: redactUrl(request.url), remoteAddress: request.ip ?? request.socket?.remoteAddress,
+      req: (request: { method: string; url: string; ip?: string; socket?: { remoteAddress?: string | undefined } }) => ({
+        method: request.method, url: redactUrl(request.url), ...withRemoteAddress(request.ip ?? request.socket?.remoteAddress),
       }),
       res: (reply: { statusCode: number }) => ({ statusCode: reply.statusCode }),
     },

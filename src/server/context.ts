@@ -71,7 +71,7 @@ export function ownKey(request: FastifyRequest, key: string): { key: string; ten
 }
 
 /** The reference of an artifact of the caller's tenant; 404 for anything else. */
-export async function ownArtifact(storage: StorageManager, request: FastifyRequest, key: string, opts: { variants?: boolean } = {}): Promise<ArtifactReference> {
+export async function ownArtifact(storage: StorageManager, request: FastifyRequest, key: string, opts: { variants?: boolean; lineage?: boolean } = {}): Promise<ArtifactReference> {
   const { tenantId } = ownKey(request, key);
   let ref: ArtifactReference;
   try {
