@@ -17,6 +17,7 @@ import type { RouteContext } from './context.ts';
 import { tenantOf } from './context.ts';
 import { errorBody, handleError, renderError } from './errors.ts';
 import { ServerMetrics } from './metrics.ts';
+import { OneLinePerRequest } from './request-log.ts';
 import { closesAfterEarlyAnswer, drainAfterEarlyAnswer, streamBodies } from './request-body.ts';
 import { UploadSlots } from './upload-slots.ts';
 import { artifactReferenceSchema, errorSchema } from './schemas.ts';
@@ -93,6 +94,7 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
 
   const app = Fastify({
     logger: loggerOptions(options.logger, config.logLevel),
+    logController: new OneLinePerRequest(),
     // Uploads and downloads of any size: no request deadline, bodies stream (see request-body.ts).
     requestTimeout: 0,
     connectionTimeout: 0,
