@@ -38,6 +38,8 @@ export interface ServiceChild {
   pid: number;
   /** The local provider's base directory: objects live at `{filesDir}/{storageKey}`. */
   filesDir: string;
+  /** The HS256 secret the service verifies tokens with. */
+  jwtSecret: string;
   /** `Authorization` header value for a tenant's user. */
   bearer(tenant: string): Promise<string>;
   /** Peak resident set of the server process so far, in MB (10^6 bytes). */
@@ -78,7 +80,7 @@ export async function startService(root: string, options: { maxFileSize?: string
   const tokens = new Map<string, string>();
   let stopped: Promise<void> | undefined;
   return {
-    url, pid: child.pid!, filesDir,
+    url, pid: child.pid!, filesDir, jwtSecret: secret,
     async bearer(tenant) {
       let token = tokens.get(tenant);
       if (!token) tokens.set(tenant, token = await mintToken(secret, { subject: `bench-${tenant}`, tenantId: tenant, expiresIn: 3600 }));

@@ -10,14 +10,18 @@
  *
  *   node bench/small-get.bench.ts   (BENCH_SMALL_ROUNDS=3, BENCH_SMALL_SECONDS=10, BENCH_SMALL_THREADS=2)
  * BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles the service (see server.bench.ts).
+ * For reference (no target), a bare node:http server in the same rounds: the same 16 files from
+ * memory, each request's HS256 signature checked with one HMAC, no log: what Node itself reaches.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { chmod, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { fork, spawn, spawnSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { median, reportRatio } from './report.ts';
-import { cpuSeconds, startNginx, startService } from './server.bench.ts';
+import { startNginx, startService } from './server.bench.ts';
 import type { Nginx, ServiceChild } from './server.bench.ts';
 
 const ROUNDS = Number(process.env.BENCH_SMALL_ROUNDS ?? 3);
@@ -69,9 +73,52 @@ function checked(name: string, r: WrkResult): WrkResult {
   return r;
 }
 
+/** The reference server: `files` (url path -> file) served from memory after an HMAC check of the bearer token against `secret`. */
+async function bareChild(secret: string, files: Record<string, string>): Promise<void> {
+  const bodies = new Map<string, Buffer>();
+  for (const [path, file] of Object.entries(files)) bodies.set(path, await readFile(file));
+  const key = Buffer.from(secret);
+  const server = createServer((req, res) => {
+    const token = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '')?.[1]?.split('.');
+    const body = bodies.get(req.url ?? '');
+    if (token?.length !== 3 || !body) return void res.writeHead(404).end();
+    const mac = createHmac('sha256', key).update(`${token[0]}.${token[1]}`).digest();
+    const given = Buffer.from(token[2]!, 'base64url');
+    if (given.length !== mac.length || !timingSafeEqual(given, mac)) return void res.writeHead(401).end();
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(body.length) }).end(body);
+  });
+  server.listen({ host: '127.0.0.1', port: 0 }, () => {
+    const address = server.address();
+    process.send!({ url: `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}` });
+  });
+  process.on('message', (m) => {
+    if (m === 'stop') server.close(() => process.disconnect());
+  });
+}
+
+/** CPU seconds of these processes (user + system, all threads), from /proc; undefined off Linux. */
+async function cpuOf(pids: number[]): Promise<number | undefined> {
+  let total = 0;
+  for (const pid of pids) {
+    const fields = (await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined))?.split(') ')[1]?.split(' ');
+    if (!fields) return undefined;
+    total += (Number(fields[11]) + Number(fields[12])) / 100;
+  }
+  return total;
+}
+
+/** nginx's worker processes: the children of the master named in its pid file. */
+async function nginxWorkers(root: string): Promise<number[]> {
+  const master = (await readFile(join(root, 'nginx', 'nginx.pid'), 'utf8').catch(() => '')).trim();
+  const children = await readFile(`/proc/${master}/task/${master}/children`, 'utf8').catch(() => '');
+  return children.trim().split(/\s+/).filter(Boolean).map(Number);
+}
+
 const hasWrk = spawnSync('wrk', ['--version'], { stdio: 'ignore' }).error === undefined;
 const hasNginx = spawnSync('nginx', ['-v'], { stdio: 'ignore' }).status === 0;
-if (!hasWrk || !hasNginx) {
+if (process.argv[2] === '--bare') {
+  await bareChild(process.argv[3]!, JSON.parse(process.argv[4]!) as Record<string, string>);
+} else if (!hasWrk || !hasNginx) {
   console.log(`\n*** SKIP small-GET benchmark: ${!hasWrk ? '`wrk`' : '`nginx`'} is not on PATH; install with: apt-get install -y wrk nginx-light ***\n`);
 } else {
   const root = await mkdtemp(join(process.env.BENCH_DIR ?? tmpdir(), 'boards-bench-small-get-'));
@@ -81,6 +128,7 @@ if (!hasWrk || !hasNginx) {
   const nginxLog = join(root, 'nginx-access.log');
   let service: ServiceChild | undefined;
   let nginx: Nginx | undefined;
+  let bare: ChildProcess | undefined;
   try {
     service = await startService(root, { logFile: serviceLog });
     const bearer = await service.bearer('bench');
@@ -94,37 +142,57 @@ if (!hasWrk || !hasNginx) {
       keys.push((JSON.parse(text) as { storageKey: string }).storageKey);
     }
     nginx = await startNginx(root, service.filesDir, { accessLog: nginxLog });
+    bare = fork(import.meta.filename, ['--bare', service.jwtSecret, JSON.stringify(Object.fromEntries(keys.map((k) => [`/${k}`, join(service!.filesDir, k)])))], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const bareUrl = await new Promise<string>((resolve, reject) => {
+      bare!.once('message', (m) => resolve((m as { url: string }).url));
+      bare!.once('exit', (code) => reject(new Error(`the bare server exited (${code})`)));
+    });
     const serviceScript = join(root, 'service.lua');
     const nginxScript = join(root, 'nginx.lua');
     await writeFile(serviceScript, wrkScript(keys.map((k) => `/v1/artifacts/${k}`)));
     await writeFile(nginxScript, wrkScript(keys.map((k) => `/${k}`)));
 
-    const runs = { service: [] as WrkResult[], nginx: [] as WrkResult[] };
-    // The service's CPU seconds per 1000 requests: steadier than req/s on a busy machine.
-    const cpuPerThousand: number[] = [];
-    const viaService = async (seconds: number) => {
-      const before = cpuSeconds(service!.pid);
-      const r = checked('service', await wrk(service!.url, serviceScript, { authorization: bearer }, seconds));
-      const after = cpuSeconds(service!.pid);
-      if (before && after) cpuPerThousand.push((after.all - before.all) / r.requests * 1000);
+    const runs = { service: [] as WrkResult[], nginx: [] as WrkResult[], bare: [] as WrkResult[] };
+    // Each server's CPU time per request (all its threads or workers): steadier than req/s on a busy machine.
+    const cpuPerRequest = { service: [] as number[], nginx: [] as number[], bare: [] as number[] };
+    const workers = await nginxWorkers(root);
+    const measured = async (side: keyof typeof cpuPerRequest, pids: number[], run: () => Promise<WrkResult>) => {
+      const before = await cpuOf(pids);
+      const r = checked(side, await run());
+      const after = await cpuOf(pids);
+      if (before !== undefined && after !== undefined) cpuPerRequest[side].push((after - before) / r.requests);
       return r;
     };
-    const viaNginx = async (seconds: number) => checked('nginx', await wrk(nginx!.url, nginxScript, {}, seconds));
+    const viaService = (seconds: number) => measured('service', [service!.pid], () => wrk(service!.url, serviceScript, { authorization: bearer }, seconds));
+    const viaNginx = (seconds: number) => measured('nginx', workers, () => wrk(nginx!.url, nginxScript, {}, seconds));
+    const viaBare = (seconds: number) => measured('bare', [bare!.pid!], () => wrk(bareUrl, nginxScript, { authorization: bearer }, seconds));
     // Warm-up, unmeasured: the files in the page cache (and the service's content cache), code optimised.
     await viaService(2);
     await viaNginx(2);
-    cpuPerThousand.length = 0;
+    await viaBare(2);
+    for (const list of Object.values(cpuPerRequest)) list.length = 0;
     for (let round = 0; round < ROUNDS; round++) {
       if (round % 2 === 0) { runs.service.push(await viaService(SECONDS)); runs.nginx.push(await viaNginx(SECONDS)); } else { runs.nginx.push(await viaNginx(SECONDS)); runs.service.push(await viaService(SECONDS)); }
+      runs.bare.push(await viaBare(SECONDS));
       const s = runs.service.at(-1)!;
       const n = runs.nginx.at(-1)!;
-      console.log(`64 KiB GET round ${round + 1}/${ROUNDS}: service ${s.perSecond.toFixed(0)} req/s (p50 ${s.p50Ms.toFixed(1)} ms, p99 ${s.p99Ms.toFixed(1)} ms), nginx ${n.perSecond.toFixed(0)} req/s (p50 ${n.p50Ms.toFixed(1)} ms, p99 ${n.p99Ms.toFixed(1)} ms)`);
+      console.log(`64 KiB GET round ${round + 1}/${ROUNDS}: service ${s.perSecond.toFixed(0)} req/s (p50 ${s.p50Ms.toFixed(1)} ms, p99 ${s.p99Ms.toFixed(1)} ms), nginx ${n.perSecond.toFixed(0)} req/s (p50 ${n.p50Ms.toFixed(1)} ms, p99 ${n.p99Ms.toFixed(1)} ms); reference bare Node ${runs.bare.at(-1)!.perSecond.toFixed(0)} req/s`);
     }
     const logged = { service: (await stat(serviceLog)).size, nginx: (await stat(nginxLog)).size };
     console.log(`wrk, ${THREADS} thread(s), ${CONNECTIONS} connections, ${SECONDS} s per side and round; logs written: service ${(logged.service / 1e6).toFixed(1)} MB, nginx access log ${(logged.nginx / 1e6).toFixed(1)} MB`);
-    if (cpuPerThousand.length) console.log(`service CPU per 1000 GETs (all threads): ${median(cpuPerThousand).toFixed(3)} s (median)`);
+    if (cpuPerRequest.service.length && cpuPerRequest.nginx.length) {
+      const us = (side: keyof typeof cpuPerRequest) => median(cpuPerRequest[side]) * 1e6;
+      console.log(`CPU per GET (medians): service ${us('service').toFixed(0)} µs, nginx ${us('nginx').toFixed(0)} µs, bare Node ${us('bare').toFixed(0)} µs; service / nginx ${(us('service') / us('nginx')).toFixed(1)}x`);
+    }
+    const bareMedian = median(runs.bare.map((r) => r.perSecond));
+    console.log(`(reference, no target: a bare node:http server, the same files from memory, one HMAC per request, no log: median ${bareMedian.toFixed(0)} req/s, ${(bareMedian / median(runs.nginx.map((r) => r.perSecond))).toFixed(2)} of nginx)`);
     reportRatio('server 64 KiB GETs, 64 connections, wrk (Bearer, request log on, vs nginx with access log)', median(runs.service.map((r) => r.perSecond)), median(runs.nginx.map((r) => r.perSecond)), 'req/s', TARGET);
   } finally {
+    if (bare?.connected) {
+      const exited = new Promise((r) => bare!.once('exit', r));
+      bare.send('stop');
+      await exited;
+    }
     await nginx?.stop();
     await service?.stop();
     await rm(root, { recursive: true, force: true });
