@@ -119,7 +119,7 @@ export class ThreadHash {
   abandon(): void {
     if (this.done) return;
     this.finish();
-    this.worker.send({ op: 'drop', id: this.id }).catch(() => undefined);
+    this.worker.send({ op: 'drop', id: this.id }).catch(() => undefined); // a thread that has gone holds nothing to drop
   }
 
   private finish(): void {

@@ -96,5 +96,6 @@ function releaseLate(result: unknown): void {
   if (!result || typeof result !== 'object') return;
   const value = result as { destroy?: () => void; handle?: { close?: () => Promise<void> } };
   if (typeof value.destroy === 'function') value.destroy();
+  // Nobody waits for this result any more: a close failure has no one to go to.
   else if (typeof value.handle?.close === 'function') void value.handle.close().catch(() => undefined);
 }

@@ -41,6 +41,7 @@ export async function createStorageManager(source?: string | CreateStorageManage
   try {
     catalog = await Catalog.open({ ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}), dataDir: config.dataDir });
   } catch (error) {
+    // The start-up error is the one to report; a provider that fails to close goes with the process.
     await Promise.all([...providers.values()].map((p) => p.close?.().catch(() => undefined)));
     throw error;
   }
@@ -82,6 +83,7 @@ async function createProviders(config: StorageConfig, metrics: MetricsRecorder):
       providers.set(name, composeLayers(name, provider, entry, metrics));
     }
   } catch (error) {
+    // The start-up error is the one to report; a provider that fails to close goes with the process.
     await Promise.all([...providers.values()].map((p) => p.close?.().catch(() => undefined)));
     throw error;
   }

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { CorruptionError } from '../errors.ts';
-import type { CatalogArtifact } from '../catalog/catalog.ts';
+import type { AuditEvent, CatalogArtifact } from '../catalog/catalog.ts';
 import { ContentCheck, verifyStream } from '../content/verify-stream.ts';
 import { copyLocations, repairCopy } from '../lifecycle/repair.ts';
 import type { StorageManager } from './storage-manager.ts';
@@ -18,6 +18,8 @@ export interface IntegrityFigures {
   repairs: Record<string, number>;
   /** Repairs that found no good copy, by provider. */
   repairFailures: Record<string, number>;
+  /** Corruptions or repairs the audit log could not record (the catalog refused the write), by provider. */
+  auditFailures: Record<string, number>;
 }
 
 /**
@@ -32,7 +34,7 @@ export class ReadIntegrity {
   private readonly suspects = new Map<string, Set<string>>();
   private readonly repairs = new Map<string, Promise<void>>();
   private readonly listeners = new Set<(event: IntegrityEvent) => void>();
-  private readonly figures: IntegrityFigures = { corruptions: {}, repairs: {}, repairFailures: {} };
+  private readonly figures: IntegrityFigures = { corruptions: {}, repairs: {}, repairFailures: {}, auditFailures: {} };
 
   constructor(storage: StorageManager) {
     this.storage = storage;
@@ -75,7 +77,7 @@ export class ReadIntegrity {
     this.suspects.set(key, known.add(provider));
     this.count('corruptions', provider);
     this.emit({ type: 'corruption', storageKey: key, provider, error });
-    this.storage.catalog.audit([{ action: 'corruption_detected', tenantId: artifact.tenantId, storageKey: key, actor: 'integrity', details: { provider, ...error.details } }]).catch(() => undefined);
+    this.audit(provider, { action: 'corruption_detected', tenantId: artifact.tenantId, storageKey: key, actor: 'integrity', details: { provider, ...error.details } });
     if (options.repair ?? true) this.repairInBackground(artifact, provider);
   }
 
@@ -84,7 +86,12 @@ export class ReadIntegrity {
     this.forget(artifact.storageKey, provider);
     this.count('repairs', provider);
     this.emit({ type: 'repaired', storageKey: artifact.storageKey, provider, from });
-    this.storage.catalog.audit([{ action: 'repaired', tenantId: artifact.tenantId, storageKey: artifact.storageKey, actor: 'integrity', details: { provider, from } }]).catch(() => undefined);
+    this.audit(provider, { action: 'repaired', tenantId: artifact.tenantId, storageKey: artifact.storageKey, actor: 'integrity', details: { provider, from } });
+  }
+
+  /** Recorded in the background (a read must not wait on it); a refused write is counted, not lost silently. */
+  private audit(provider: string, entry: AuditEvent): void {
+    this.storage.catalog.audit([entry]).catch(() => this.count('auditFailures', provider));
   }
 
   onEvent(listener: (event: IntegrityEvent) => void): () => void {

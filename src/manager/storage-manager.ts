@@ -22,6 +22,10 @@ import type { StorageConfig } from '../config/load.ts';
 import { parseCleanupConfig } from '../config/cleanup-config.ts';
 import type { ByteRange, OpenFile, StorageProvider } from '../providers/provider.ts';
 import type { Catalog, CatalogArtifact, ListArtifactsQuery, UsageFigures } from '../catalog/catalog.ts';
+import { LineageRecords } from '../catalog/lineage-records.ts';
+import type { CheckedInput } from '../catalog/lineage-records.ts';
+import type { AuditPage, AuditQuery } from '../catalog/audit-records.ts';
+import { checkMetadataFacts } from '../media/store-analysis.ts';
 import { META, referenceMetadata } from './artifact-reference.ts';
 import type { ArtifactReference, Visibility } from './artifact-reference.ts';
 import { selectProvider } from './routing.ts';
@@ -46,6 +50,12 @@ import type { VerifyOptions, VerifyReport } from '../operations/verify.ts';
 import { requireCapability } from '../providers/capabilities.ts';
 import { syncMirrors } from '../operations/sync-mirrors.ts';
 import type { SyncMirrorsOptions, SyncMirrorsReport } from '../operations/sync-mirrors.ts';
+import { deleteBoard, listBoards } from '../boards/board-list.ts';
+import type { BoardPage, DeleteBoardResult, ListBoardsQuery } from '../boards/board-list.ts';
+import { copyBoard } from '../boards/board-copy.ts';
+import type { CopyBoardOptions, CopyBoardResult } from '../boards/board-copy.ts';
+import { openBoardArchive } from '../boards/board-archive.ts';
+import type { BoardArchive, BoardArchiveOptions } from '../boards/board-archive.ts';
 
 export interface StoreArtifactInput {
   artifactId: string;
@@ -60,6 +70,11 @@ export interface StoreArtifactInput {
   /** Defaults to `private`. */
   visibility?: Visibility;
   metadata?: Record<string, unknown>;
+  /**
+   * Lineage: the storage keys of the artifacts this one was made from (a reference image, a LoRA,
+   * a mask). Each must be a stored artifact of the same tenant; the links outlive either side.
+   */
+  inputs?: string[];
   /**
    * Media facts the caller believes (width, height, durationMs ...); checked against the bytes
    * like the same keys in `metadata`, and corrected or refused as `media.caller_facts` says.
@@ -97,6 +112,15 @@ export interface ArtifactPage {
   items: ArtifactReference[];
   nextCursor?: string;
 }
+
+/** A listing: the catalog's filters, or the outputs of one input (`input`, lineage). */
+export type ArtifactQuery = ListArtifactsQuery & {
+  /** Only artifacts made from this one (its storage key); deleted outputs are left out. */
+  input?: string;
+};
+
+/** A metadata change: keys to set, and keys set to null to remove. */
+export type MetadataPatch = Record<string, unknown>;
 
 /** A deleted artifact in the trash. */
 export type TrashedReference = ArtifactReference & { deletedAt: string; deletedBy?: string; purgeAfter: string };
@@ -149,6 +173,10 @@ export interface UploadUrlRequest {
   /** Seconds; default 3600. */
   expiresIn?: number;
   actor?: string;
+  /** User metadata, recorded with the artifact when the upload is completed. */
+  metadata?: Record<string, unknown>;
+  /** Lineage, as in storeArtifact: checked now, recorded at completion. */
+  inputs?: string[];
 }
 
 export interface UploadUrl {
@@ -232,13 +260,15 @@ export class StorageManager {
     const createdAt = new Date();
     const storageKey = buildArtifactKey({ tenantId, artifactType: input.artifactType, ...(input.boardId === undefined ? {} : { boardId: input.boardId }), artifactId: input.artifactId, ...(input.variant === undefined ? {} : { variant: input.variant }), contentType, now: createdAt });
     assertArtifactType(this.config.artifactTypes, input.artifactType, contentType);
+    // Checked before any byte moves; recorded with the artifact, in one transaction.
+    const inputs = await this.catalog.lineage.checkInputs(tenantId, input.inputs);
     return this.write(storageKey, {
       artifactId: input.artifactId, artifactType: input.artifactType, tenantId, ...(input.boardId === undefined ? {} : { boardId: input.boardId }),
       variant: storageKey.slice(storageKey.lastIndexOf('/') + 1), visibility: checkVisibility(input.visibility), createdAt: createdAt.toISOString(),
       metadata: checkUserMetadata(input.metadata), ...(input.media ? { media: checkCallerFacts(input.media) } : {}),
       ...(input.jobId ? { jobId: input.jobId } : {}), ...(input.generationId ? { generationId: input.generationId } : {}),
       ...(input.expiresAt ? { expiresAt: input.expiresAt.toISOString() } : {}),
-    }, contentType, input);
+    }, contentType, { ...input, inputs });
   }
 
   /**
@@ -280,7 +310,7 @@ export class StorageManager {
    * SHA-256 to the provider the routing rules choose, then the catalog records it. On any failure
    * nothing is left: no object, no record.
    */
-  private async write(storageKey: string, record: Omit<CatalogArtifact, 'storageKey' | 'storageProvider' | 'contentType' | 'size' | 'sha256'>, contentType: string, input: { content: ArtifactContent; size?: number; signal?: AbortSignal; actor?: string; media?: Partial<MediaFacts>; provider?: string; analyzed?: boolean }): Promise<ArtifactReference> {
+  private async write(storageKey: string, record: Omit<CatalogArtifact, 'storageKey' | 'storageProvider' | 'contentType' | 'size' | 'sha256'>, contentType: string, input: { content: ArtifactContent; size?: number; signal?: AbortSignal; actor?: string; media?: Partial<MediaFacts>; provider?: string; analyzed?: boolean; inputs?: CheckedInput[] }): Promise<ArtifactReference> {
     const bytes = inMemoryBytes(input.content);
     // Content in memory has a known length: size rules and providers get it without being told.
     const size = this.checkDeclaredSize(input.size) ?? bytes?.length;
@@ -292,7 +322,7 @@ export class StorageManager {
     const objectMetadata = referenceMetadata(record);
     let digest: ContentDigest | undefined;
     const precomputed = bytes && bytes.length <= this.config.maxFileSize ? sha256OffThread(bytes) : undefined;
-    precomputed?.catch(() => undefined);
+    precomputed?.catch(() => undefined); // awaited after the upload; only keeps an early failure from going unhandled
     const spool = !bytes && entry?.spool ? await spoolToFile(input.content, join(this.config.dataDir, 'spool'), this.config.maxFileSize, input.signal) : undefined;
     try {
       // Content that can start again (in memory, or spooled) may be retried and failed over.
@@ -325,6 +355,9 @@ export class StorageManager {
       providerName = uploaded.provider;
       const provider = this.provider(providerName);
       if (!digest) {
+        // Compensating deletes here are best effort: the failure that caused them is the error to
+        // report, and a failed delete is counted by the provider's metrics layer and the object
+        // left behind is reported (and removed with `fix`) by `findOrphans`.
         await provider.delete(storageKey).catch(() => undefined);
         throw new StorageError(`provider "${providerName}" returned before reading the whole content; nothing was kept`);
       }
@@ -338,9 +371,10 @@ export class StorageManager {
       try {
         // The real size, now known: a stream of unknown length is held to the quota too.
         await this.quotas.assertRoom(record.tenantId, digest.size);
-        await this.catalog.record(artifact, input.actor, 'stored', this.config.providers[providerName]?.mirrors ?? [], presets);
+        const links = LineageRecords.rows(record.tenantId, { storageKey, artifactId: record.artifactId, artifactType: record.artifactType }, input.inputs ?? [], record.createdAt);
+        await this.catalog.record(artifact, input.actor, 'stored', this.config.providers[providerName]?.mirrors ?? [], presets, links);
       } catch (error) {
-        // Never leave an object the catalog does not know.
+        // Never leave an object the catalog does not know (best effort, as above).
         await provider.delete(storageKey).catch(() => undefined);
         throw error;
       }
@@ -356,13 +390,53 @@ export class StorageManager {
     }
   }
 
-  /** The reference of a stored artifact. */
-  async getArtifact(storageKey: string, opts: { variants?: boolean } = {}): Promise<ArtifactReference> {
+  /**
+   * The reference of a stored artifact, with its variants and its lineage (`inputs`: what it was
+   * made from; `outputs`: what was made from it, the first 100, `outputsTruncated` when there are
+   * more; a deleted one is marked `deleted: true`).
+   */
+  async getArtifact(storageKey: string, opts: { variants?: boolean; lineage?: boolean } = {}): Promise<ArtifactReference> {
     this.assertOpen();
     const artifact = await this.catalog.get(assertSafeKey(storageKey, 'storageKey'));
     if (!artifact) throw new NotFoundError(`artifact ${storageKey} not found`);
-    // `variants: false` saves a query where only the artifact itself is wanted (serving its bytes).
-    return this.reference(artifact, undefined, artifact.originalKey || opts.variants === false ? undefined : await this.catalog.variantsOf([storageKey]));
+    // `variants: false` saves queries where only the artifact itself is wanted (serving its bytes).
+    const lineage = opts.lineage ?? opts.variants !== false;
+    const [variants, inputs, outputs] = await Promise.all([
+      artifact.originalKey || opts.variants === false ? undefined : this.catalog.variantsOf([storageKey]),
+      lineage ? this.catalog.lineage.inputsOf(storageKey) : undefined,
+      lineage ? this.catalog.lineage.outputsOf(artifact.tenantId, storageKey) : undefined,
+    ]);
+    const ref = this.reference(artifact, undefined, variants);
+    if (!inputs || !outputs) return ref;
+    return { ...ref, inputs, outputs: outputs.links, ...(outputs.more ? { outputsTruncated: true } : {}) };
+  }
+
+  /**
+   * Change an artifact's user metadata: the patch's keys are set, keys set to null removed. The
+   * result is held to the limits of a store (a plain JSON object of at most 16 KiB; media facts
+   * that the bytes contradict are corrected or refused as `media.caller_facts` says). Audit-logged.
+   */
+  async updateMetadata(storageKey: string, patch: MetadataPatch, opts: ActorOptions = {}): Promise<ArtifactReference> {
+    this.assertOpen();
+    if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) throw new ValidationError('the metadata patch must be a plain object: keys to set, and keys set to null to remove', { details: { field: 'metadata' } });
+    checkUserMetadata(patch);
+    // Compare-and-set on the metadata read: two patches at once both apply, neither is lost.
+    for (let attempt = 1; ; attempt++) {
+      const artifact = await this.catalog.get(assertSafeKey(storageKey, 'storageKey'));
+      if (!artifact) throw new NotFoundError(`artifact ${storageKey} not found`);
+      const merged: Record<string, unknown> = { ...artifact.metadata };
+      for (const [key, value] of Object.entries(patch)) {
+        if (value === null) delete merged[key];
+        else merged[key] = value;
+      }
+      const checked = checkMetadataFacts(checkUserMetadata(merged), artifact.media, this.mediaConfig.media.caller_facts);
+      const removed = Object.keys(patch).filter((k) => patch[k] === null);
+      const set = Object.keys(patch).filter((k) => patch[k] !== null);
+      if (await this.catalog.setMetadata(storageKey, artifact.tenantId, artifact.metadata, checked, { set, removed }, opts.actor)) {
+        return this.getArtifact(storageKey);
+      }
+      if (attempt === 5) throw new StorageError(`the metadata of ${storageKey} kept changing while it was being updated; try again`, { code: 'CONFLICT' });
+    }
   }
 
   async exists(storageKey: string): Promise<boolean> {
@@ -456,6 +530,8 @@ export class StorageManager {
     const tenantId = request.tenantId ?? DEFAULT_TENANT;
     const contentType = this.checkContentType(request.contentType);
     const size = this.checkDeclaredSize(request.size);
+    const metadata = checkUserMetadata(request.metadata);
+    const inputs = await this.catalog.lineage.checkInputs(tenantId, request.inputs);
     await this.quotas.assertRoom(tenantId, size ?? 0);
     const storageKey = buildArtifactKey({ tenantId, artifactType: request.artifactType, ...(request.boardId === undefined ? {} : { boardId: request.boardId }), artifactId: request.artifactId, ...(request.variant === undefined ? {} : { variant: request.variant }), contentType });
     assertArtifactType(this.config.artifactTypes, request.artifactType, contentType);
@@ -468,6 +544,7 @@ export class StorageManager {
       storage_key: storageKey, provider: name, tenant_id: tenantId, board_id: request.boardId ?? null, artifact_type: request.artifactType,
       artifact_id: request.artifactId, variant: storageKey.slice(storageKey.lastIndexOf('/') + 1), content_type: contentType, max_size: maxSize, exact_size: size ?? null,
       actor: request.actor ?? null, created_at: new Date().toISOString(), expires_at: presigned.expiresAt,
+      metadata: Object.keys(metadata).length ? JSON.stringify(metadata) : null, inputs: inputs.length ? JSON.stringify(inputs) : null,
     });
     return { ...presigned, storageKey, storageProvider: name };
   }
@@ -498,11 +575,12 @@ export class StorageManager {
         throw asStorageError(failure.error ?? error, `receiving ${storageKey}`);
       }
       if (!digest) {
-        await provider.delete(storageKey).catch(() => undefined);
+        await provider.delete(storageKey).catch(() => undefined); // best effort, as in storeArtifact
         throw new StorageError(`provider "${pending.provider}" returned before reading the whole upload; nothing was kept`);
       }
     } catch (error) {
-      // Nothing landed: the URL may be used again.
+      // Nothing landed: the URL may be used again. Should the catalog refuse, the upload stays held
+      // until it expires and the expiry sweep removes it; the store's failure is the error to report.
       await this.catalog.moveUpload(storageKey, ['receiving'], 'presigned').catch(() => undefined);
       throw error;
     }
@@ -540,11 +618,12 @@ export class StorageManager {
           const stream = await wrap(() => provider.openDownload(storageKey), `reading back ${storageKey}`);
           for await (const _ of validateContent(toByteStream(stream), { contentType: pending.content_type, maxSize: pending.max_size, ...(pending.exact_size === null ? {} : { declaredSize: pending.exact_size }) }, (d) => { digest = d; })) { /* the checks are the point */ }
         } catch (error) {
-          await provider.delete(storageKey).catch(() => undefined);
+          await provider.delete(storageKey).catch(() => undefined); // best effort, as in storeArtifact
           await this.catalog.removePendingUpload(storageKey);
           throw asStorageError(error, `checking the upload ${storageKey}`);
         }
       } catch (error) {
+        // Released for another try (if the catalog refuses, held until the expiry sweep, as above).
         await this.catalog.moveUpload(storageKey, ['completing'], 'presigned').catch(() => undefined);
         throw error;
       }
@@ -554,7 +633,7 @@ export class StorageManager {
     try {
       await this.quotas.assertRoom(known.tenant_id, size);
     } catch (error) {
-      // Over quota with what landed: the object goes, as for any other failed check.
+      // Over quota with what landed: the object goes (best effort), as for any other failed check.
       await this.provider(known.provider).delete(storageKey).catch(() => undefined);
       await this.catalog.removePendingUpload(storageKey);
       throw error;
@@ -562,9 +641,12 @@ export class StorageManager {
     const artifact: CatalogArtifact = {
       artifactId: known.artifact_id, storageKey, storageProvider: known.provider, contentType: known.content_type,
       size, sha256, visibility: 'private', createdAt: new Date().toISOString(), tenantId: known.tenant_id,
-      ...(known.board_id === null ? {} : { boardId: known.board_id }), artifactType: known.artifact_type, variant: known.variant, metadata: {},
+      ...(known.board_id === null ? {} : { boardId: known.board_id }), artifactType: known.artifact_type, variant: known.variant,
+      metadata: known.metadata === null ? {} : JSON.parse(known.metadata) as Record<string, unknown>,
     };
-    await this.catalog.record(artifact, opts.actor, 'upload_completed');
+    // Inputs were checked when the upload was presigned; one deleted since shows as deleted.
+    const inputs = known.inputs === null ? [] : JSON.parse(known.inputs) as CheckedInput[];
+    await this.catalog.record(artifact, opts.actor, 'upload_completed', [], [], LineageRecords.rows(known.tenant_id, artifact, inputs, artifact.createdAt));
     return this.reference(artifact);
   }
 
@@ -584,6 +666,15 @@ export class StorageManager {
     }
     await this.catalog.setVisibility(storageKey, artifact.tenantId, wanted, opts.actor);
     return this.reference({ ...artifact, visibility: wanted }, moved?.url);
+  }
+
+  /**
+   * A tenant's audit trail, newest first, a page at a time: one artifact's events (`storageKey`),
+   * one board's (`boardId`), within `since`..`until`.
+   */
+  async listAudit(query: AuditQuery): Promise<AuditPage> {
+    this.assertOpen();
+    return this.catalog.auditLog.list(query);
   }
 
   /** Counts and bytes of a tenant's artifacts, by artifact type and by provider; the trash apart. */
@@ -679,12 +770,59 @@ export class StorageManager {
     return migrate(this, options);
   }
 
-  /** A tenant's artifacts in key order, a page at a time. */
-  async listArtifacts(query: ListArtifactsQuery = {}): Promise<ArtifactPage> {
+  /**
+   * A tenant's artifacts in key order, a page at a time; with `artifactId`, those of that id; with
+   * `input`, the artifacts made from that one (lineage).
+   */
+  async listArtifacts(query: ArtifactQuery = {}): Promise<ArtifactPage> {
     this.assertOpen();
-    const page = await this.catalog.list(query);
+    const { input, ...filters } = query;
+    if (input !== undefined && filters.prefix) throw new ValidationError('prefix cannot be combined with input; filter the outputs by boardId or artifactType', { details: { field: 'prefix' } });
+    const page = input === undefined
+      ? await this.catalog.list(filters)
+      : await this.catalog.lineage.outputs({ ...filters, tenantId: filters.tenantId ?? DEFAULT_TENANT, inputKey: input });
     const variants = await this.catalog.variantsOf(page.items.map((a) => a.storageKey));
     return { items: page.items.map((a) => this.reference(a, undefined, variants)), ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) };
+  }
+
+  /**
+   * A tenant's boards in board-id order, a page at a time: each with its artifact count (variants
+   * not counted), bytes (variants included), last activity and cover (the newest image, with its
+   * thumbnail variant's key and placeholder when it has them).
+   */
+  async listBoards(query: ListBoardsQuery = {}): Promise<BoardPage> {
+    this.assertOpen();
+    return listBoards(this.catalog, query);
+  }
+
+  /**
+   * Delete every artifact of a board as deleteArtifact does: to the trash when there is one, so
+   * each can be restored with undelete. A NotFoundError when the tenant has no such board.
+   */
+  async deleteBoard(boardId: string, opts: ActorOptions & { tenantId?: string } = {}): Promise<DeleteBoardResult> {
+    this.assertOpen();
+    return deleteBoard(this, boardId, opts);
+  }
+
+  /**
+   * Copy a board's artifacts, variants included, to a new board of the same tenant: server-side
+   * copies where the backend has them, every copy checked against the recorded SHA-256 before it
+   * is recorded under its new key. A failure leaves nothing of the copy behind.
+   */
+  async copyBoard(boardId: string, opts: CopyBoardOptions = {}): Promise<CopyBoardResult> {
+    this.assertOpen();
+    const { mirrored, ...result } = await copyBoard(this, boardId, opts);
+    if (mirrored) this.copyToMirrors();
+    return result;
+  }
+
+  /**
+   * A zip of a board (or of a selection of it) with a `manifest.json`, streamed: artifacts are read
+   * one at a time through verified reads, so memory stays flat whatever the board's size.
+   */
+  async openBoardArchive(boardId: string, opts: BoardArchiveOptions = {}): Promise<BoardArchive> {
+    this.assertOpen();
+    return openBoardArchive(this, boardId, opts);
   }
 
   /**

@@ -73,6 +73,7 @@ class ImageTap implements MediaTap {
   }
 
   async finish(): Promise<MediaFacts | undefined> {
+    // Media facts are best effort: a header the parser cannot read stores the artifact without them.
     const header = await imageHeaderFacts(Buffer.concat(this.head)).catch(() => undefined);
     this.head = [];
     const chunks = this.chunks;
@@ -151,6 +152,7 @@ class ContainerTap implements MediaTap {
   private drained: (() => void) | undefined;
 
   constructor(contentType: string, kind: MediaKind) {
+    // Best effort, as for image headers: a container the parser cannot read gives no facts.
     this.result = containerFacts(this.input, contentType, kind).catch(() => undefined).finally(() => {
       // The parser has what it needs (or gave up): the rest of the content passes untouched.
       this.done = true;

@@ -119,7 +119,7 @@ async function render(storage: StorageManager, original: CatalogArtifact, spec: 
       try {
         verify();
       } catch (error) {
-        await rendering.catch(() => undefined);
+        await rendering.catch(() => undefined); // the mismatch is the error; the render is discarded whatever it did
         throw error;
       }
       return rendering;

@@ -164,6 +164,7 @@ export async function rollbackMigration(storage: StorageManager, id: string, act
 
 async function execute(storage: StorageManager, id: string, owner: string, actor: string, emit: (p: MigrationProgress) => void, concurrencyOverride?: number): Promise<MigrationReport> {
   const records = storage.catalog.migrations;
+  // A missed beat is retried by the next one; the lease lapses only if several in a row fail.
   const heartbeat = setInterval(() => { records.heartbeat(id, owner, new Date()).catch(() => undefined); }, HEARTBEAT_MS);
   heartbeat.unref();
   try {
@@ -245,8 +246,16 @@ async function migrateOne(storage: StorageManager, id: string, key: string, sour
     if (await records.switchItem(id, key, source.name, target.name, artifact.sha256, 'switched', actor)) return 'switched';
     return await skip('deleted or changed during the migration', (await records.providerOf(key))?.provider !== target.name);
   } catch (error) {
-    const now = await records.providerOf(key).catch(() => undefined);
-    // A failed artifact leaves nothing on the destination (unless a row names it there).
+    let now: Awaited<ReturnType<typeof records.providerOf>>;
+    try {
+      now = await records.providerOf(key);
+    } catch {
+      // The catalog cannot say where the artifact is: keep the copy (a row may name it) and count a failure, not a deletion.
+      await records.setItems(id, [key], 'failed', (error as Error).message);
+      return 'failed';
+    }
+    // A failed artifact leaves nothing on the destination (unless a row names it there). A copy the
+    // delete leaves behind is counted by the provider's metrics and reported by `findOrphans`.
     if (now?.provider !== target.name) await target.provider.delete(key).catch(() => undefined);
     // Deleted while it was being copied (its source may have gone with it): not a failure.
     if (!now || now.trashed) {

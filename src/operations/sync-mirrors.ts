@@ -70,6 +70,7 @@ async function syncArtifact(storage: MirrorContext, artifact: CatalogArtifact, w
       report.bytes += artifact.size;
     } catch (error) {
       const message = (error as Error).message;
+      // The failure is in the report either way; a copy not rescheduled is found again by the next pass.
       await storage.catalog.retryCopyLater(artifact.storageKey, mirror, 1, new Date(Date.now() + Math.min(60_000, MAX_BACKOFF_MS)), message).catch(() => undefined);
       report.failed.push({ storageKey: artifact.storageKey, provider: mirror, error: message });
     }

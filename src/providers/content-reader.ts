@@ -33,6 +33,7 @@ export async function* rest(head: Uint8Array[], iterator: AsyncIterator<Uint8Arr
       next = await nextChunk(iterator, signal);
     } catch (error) {
       state.failure ??= error;
+      // Let the source release what it holds; it may be stuck, so do not wait for it.
       void Promise.resolve(iterator.return?.()).catch(() => undefined);
       throw error;
     }
@@ -60,6 +61,7 @@ export async function readHead(iterator: AsyncIterator<Uint8Array>, limit: numbe
       size += next.value.length;
     }
   } catch (error) {
+    // As above: release the source without waiting on it.
     void Promise.resolve(iterator.return?.()).catch(() => undefined);
     throw error;
   }

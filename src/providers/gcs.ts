@@ -99,6 +99,7 @@ export class GcsProvider implements StorageProvider {
       publicUrl: c.public_url_base !== undefined || c.public_bucket || c.acl,
       copy: true,
       selfSignedUrls: false,
+      uploadChecksum: false,
     };
     const options: StorageOptions = {
       ...(c.project_id ? { projectId: c.project_id } : {}),
@@ -271,7 +272,7 @@ export class GcsProvider implements StorageProvider {
     const early: { error?: ProviderUnavailableError } = {};
     let cutShort: (error: ProviderUnavailableError) => void = () => undefined;
     const endedEarly = new Promise<never>((_, reject) => { cutShort = reject; });
-    endedEarly.catch(() => undefined);
+    endedEarly.catch(() => undefined); // observed by the race below; unhandled only when the upload won
     const onResponse = (response: { status?: number; data?: unknown; config?: { method?: string } }) => {
       const status = response?.status ?? 0;
       if (early.error || status < 200 || status >= 300 || response.config?.method?.toUpperCase() !== 'PUT') return;
@@ -289,6 +290,7 @@ export class GcsProvider implements StorageProvider {
         // The server made an object of part of the content: stop sending, and remove it.
         body.destroy();
         writer.destroy();
+        // Best effort: the early end is the error to report; a part left behind is reported by `findOrphans`.
         await file.delete().catch(() => undefined);
         throw early.error;
       }
@@ -309,6 +311,7 @@ export class GcsProvider implements StorageProvider {
           await delay(250 * attempt);
           continue;
         }
+        // Best effort: the metadata failure is the error to report; an object left behind is reported by `findOrphans`.
         await file.delete().catch(() => undefined);
         throw failure;
       }

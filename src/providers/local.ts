@@ -99,7 +99,7 @@ export class LocalProvider implements StorageProvider {
     // the next start. A key that has a row already (an object being replaced, or another upload
     // under way) keeps it until the rename, so a failed overwrite leaves the old object as it was.
     const folderReady = this.prepareFolder(key, dirname(target));
-    folderReady.catch(() => undefined);
+    folderReady.catch(() => undefined); // awaited below; this only keeps an early failure from going unhandled meanwhile
     let staged = false;
     let tempCreated = false;
     let placed = false;
@@ -115,7 +115,7 @@ export class LocalProvider implements StorageProvider {
         size = await this.writeContent(handle, content, opts.signal);
         if (this.config.fsync) await handle.sync();
       } catch (error) {
-        await handle.close().catch(() => undefined);
+        await handle.close().catch(() => undefined); // the write's error is the one to report
         throw error;
       }
       const object = { key, size, contentType: opts.contentType, lastModified: new Date().toISOString(), metadata: { ...opts.metadata } };
@@ -134,7 +134,8 @@ export class LocalProvider implements StorageProvider {
       ready = true;
       return this.config.public_url_base ? { url: this.getPublicUrl(key) } : {};
     } catch (error) {
-      await folderReady.catch(() => undefined);
+      await folderReady.catch(() => undefined); // its failure, if any, is already `error`
+      // A file a failed rm leaves is named by the pending index row, and removed at the next start.
       // Files first: on a full disk they free the space the index needs to forget the key.
       // Only this upload's own temp file: another upload of the key may be writing its own there.
       if (tempCreated) await rm(tempPath, { force: true }).catch(() => undefined);
@@ -152,8 +153,12 @@ export class LocalProvider implements StorageProvider {
   }
 
   async openDownload(key: string, range?: ByteRange): Promise<Readable> {
-    const { handle, start, end } = await this.openObject(key, range);
-    return createReadStream('', { fd: handle, start, end, highWaterMark: READ_CHUNK });
+    const { handle, start, end, size } = await this.openObject(key, range);
+    // Bounded by the file's end, each read takes a buffer of what is left (not READ_CHUNK): a small
+    // object costs one buffer of its own size and no read at EOF. A 1 MiB buffer per 64 KiB object
+    // cost 4 ms of CPU per read and drove the garbage collector (measured in a migration).
+    const last = end ?? size - 1;
+    return createReadStream('', { fd: handle, start, ...(last >= start ? { end: last } : {}), highWaterMark: Math.max(1, Math.min(READ_CHUNK, last - start + 1)) });
   }
 
   /** The object's file, open for reading, with the range resolved against its size. */
@@ -275,12 +280,12 @@ export class LocalProvider implements StorageProvider {
         signal?.throwIfAborted();
         if (inFlight) await inFlight;
         inFlight = writeFully(handle, chunk);
-        inFlight.catch(() => undefined);
+        inFlight.catch(() => undefined); // awaited before the next write or at the end; only keeps it from going unhandled
         size += chunk.length;
         if (this.config.fsync && !flushing && size - flushedAt >= BACKGROUND_FLUSH_BYTES) {
           flushedAt = size;
           flushing = handle.datasync().finally(() => { flushing = undefined; });
-          flushing.catch(() => undefined);
+          flushing.catch(() => undefined); // awaited at the end, like inFlight
         }
       }
       signal?.throwIfAborted();

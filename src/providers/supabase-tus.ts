@@ -94,7 +94,8 @@ export async function uploadThroughTus(request: TusUploadRequest): Promise<void>
     });
   } catch (error) {
     body.close();
-    // Terminate, but never wait on a server that has stopped answering longer than a stall.
+    // Terminate, but never wait on a server that has stopped answering longer than a stall; the
+    // content's failure is the error to report, and an unterminated upload expires on the server.
     await Promise.race([upload?.abort(true).catch(() => undefined), delay(request.stallMs, undefined, { ref: false })]);
     if (state.failure !== undefined) throw new TusContentFailure(state.failure);
     if (request.signal?.aborted) throw new TusContentFailure(request.signal.reason);
@@ -145,6 +146,7 @@ class ChunkSource {
   }
 
   close(): void {
+    // Let the source release what it holds; it may be stuck, so do not wait for it.
     void this.chunks.return(undefined).catch(() => undefined);
   }
 }

@@ -45,6 +45,7 @@ export class BackgroundCheckpointer {
     if (this.closed) return;
     this.closed = true;
     await this.running;
+    // A worker that has gone has closed its connection with it; the main connection closes next either way.
     if (sharedWorker) await sharedWorker.request('close', this.path).catch(() => undefined);
   }
 

@@ -50,8 +50,9 @@ export interface ClusterNode {
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
-/** Start one node and wait until it listens. */
-export async function startNode(cluster: ClusterConfig, name: string, port?: number): Promise<ClusterNode> {
+/** Start one node and wait until it listens (at most `startTimeoutMs`, 30 s by default). */
+export async function startNode(cluster: ClusterConfig, name: string, port?: number, options: { startTimeoutMs?: number } = {}): Promise<ClusterNode> {
+  const startTimeoutMs = options.startTimeoutMs ?? 30_000;
   const listenPort = port ?? await freePort('127.0.0.1');
   const dataDir = join(cluster.dir, name);
   const configPath = join(cluster.dir, `${name}.yaml`);
@@ -63,7 +64,7 @@ export async function startNode(cluster: ClusterConfig, name: string, port?: num
   child.stderr!.on('data', (c: Buffer) => { stderr += c.toString(); });
   after(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`node ${name} did not start within 30 s: ${stderr}`)), 30_000);
+    const timer = setTimeout(() => reject(new Error(`node ${name} did not start within ${startTimeoutMs / 1000} s: ${stderr}`)), startTimeoutMs);
     child.stdout!.on('data', (c: Buffer) => {
       stdout += c.toString();
       if (stdout.includes('listening on')) { clearTimeout(timer); resolve(); }

@@ -69,7 +69,7 @@ export async function startProviderServer(): Promise<ProviderServer> {
     const path = url.pathname;
     const hit = (hits.get(path) ?? 0) + 1;
     hits.set(path, hit);
-    closedBy(path);
+    void closedBy(path); // only registers the waiter, so a test asking later still sees this close
     res.on('close', () => closeWaiters.get(path)?.());
     const send = (status: number, headers: Record<string, string | number>, body?: Buffer) => {
       res.writeHead(status, headers);

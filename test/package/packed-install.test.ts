@@ -35,9 +35,11 @@ describe('the packed package in a fresh project', { timeout: 240_000 }, () => {
     // Build and pack a copy, so the test leaves the repository's own dist/ alone.
     const copy = join(work, 'copy');
     await mkdir(copy);
-    for (const entry of ['package.json', 'README.md', 'tsconfig.json', 'tsconfig.build.json', 'src', 'bin']) await cp(join(repo, entry), join(copy, entry), { recursive: true });
+    for (const entry of ['package.json', 'README.md', 'tsconfig.json', 'tsconfig.build.json', 'src', 'bin', 'console', 'scripts']) await cp(join(repo, entry), join(copy, entry), { recursive: true });
     await symlink(join(repo, 'node_modules'), join(copy, 'node_modules'));
+    // What `prepack` does: the library into dist/, the console into dist/console.
     await run(process.execPath, [join(repo, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: copy });
+    await run(process.execPath, ['scripts/build-console.ts', '--force'], { cwd: copy });
     const { stdout } = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', work], { cwd: copy, env: cleanEnv });
     const tarball = join(work, (JSON.parse(stdout) as { filename: string }[])[0]!.filename);
 
@@ -86,11 +88,13 @@ try {
   const stored = await fetch(server.url + '/v1/artifacts?artifactType=text&artifactId=hello', { method: 'POST', headers: { ...auth, 'content-type': 'text/plain' }, body: 'served bytes' });
   const ref = await stored.json();
   const read = await fetch(server.url + '/v1/artifacts/' + ref.storageKey, { headers: auth });
-  console.log(JSON.stringify({ stored: stored.status, read: read.status, body: await read.text() }));
+  const page = await fetch(server.url + '/console/');
+  const consolePage = page.status + ' ' + /<div id="app">/.test(await page.text());
+  console.log(JSON.stringify({ stored: stored.status, read: read.status, body: await read.text(), consolePage }));
 } finally {
   await server.close();
 }`);
-    assert.deepEqual(result, { stored: 201, read: 200, body: 'served bytes' });
+    assert.deepEqual(result, { stored: 201, read: 200, body: 'served bytes', consolePage: '200 true' });
     const { stdout } = await run(process.execPath, [join(project, 'node_modules/boards-storage/bin/boards-storage.js'), '--help'], { cwd: project, env: cleanEnv });
     assert.match(stdout, /serve/);
   });

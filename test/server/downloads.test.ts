@@ -8,7 +8,7 @@ import { testDatabases } from '../catalog/databases.ts';
 
 // Every server is started before any test is registered: the root's `after` hooks (which close
 // them) must not run while a later server is still starting.
-const suites: (() => void)[] = [];
+const suites: (() => unknown)[] = []; // describe() returns a promise node:test tracks itself
 for (const database of testDatabases) {
   const server = await startTestServer({ server: { cache: { max_object_size: '64KB', max_total_size: '1MB' } }, database });
   const alice = await server.as('alice');

@@ -11,7 +11,7 @@ import { testDatabases } from '../catalog/databases.ts';
 
 // Every server is started before any test is registered: the root's `after` hooks (which close
 // them) must not run while a later server is still starting.
-const suites: (() => void)[] = [];
+const suites: (() => unknown)[] = []; // describe() returns a promise node:test tracks itself
 for (const database of testDatabases) {
   const LIMIT = 256 * 1024;
   const server = await startTestServer({ storage: { max_file_size: LIMIT }, database });

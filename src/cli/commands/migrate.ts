@@ -81,7 +81,7 @@ async function withProgress(job: MigrationJob, output: CliOutput, label: string)
   try {
     return await job;
   } finally {
-    await drawing.catch(() => undefined);
+    await drawing.catch(() => undefined); // the job's outcome is the answer; a bar that failed to draw changes nothing
     bar.stop();
   }
 }

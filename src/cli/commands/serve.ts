@@ -52,13 +52,15 @@ export function registerServe(program: Command): void {
 /** What a developer needs on the first start: where it listens, a token, and curl lines that work. */
 async function banner(server: RunningServer): Promise<string> {
   const { url, jwt, config, storage } = server;
-  const lines = [`boards-storage listening on ${url} (data: ${storage.config.dataDir})`, `  API reference: ${url}/docs   OpenAPI: ${url}/openapi.json`];
+  const lines = [`boards-storage listening on ${url} (data: ${storage.config.dataDir})`, `  Console: ${url}/console/   API reference: ${url}/docs   OpenAPI: ${url}/openapi.json`];
   if (jwt.generated && jwt.secret) {
     const token = await mintToken(jwt.secret, { tenantId: 'default', subject: 'dev', expiresIn: DEV_TOKEN_SECONDS, ...issuerAndAudience(config.auth) }, config.auth.tenantClaim, config.auth.roleClaim);
     lines.push(
       '',
       '  Development token (tenant "default", 24h; the secret is jwt.key in the data directory):',
       `    export TOKEN=${token}`,
+      '  Open the console signed in with it (the token is in the fragment, which browsers never send):',
+      `    ${url}/console/#token=${token}`,
       '  Upload a PNG (put the path of any PNG in place of fox.png):',
       `    curl -sS --fail-with-body -H "Authorization: Bearer $TOKEN" -H "Content-Type: image/png" --data-binary @fox.png "${url}/v1/artifacts?artifactType=image"`,
       '  No PNG at hand? Store a line of text instead:',

@@ -60,6 +60,7 @@ export class TusUploads {
     });
     // Removed only once the answer is written: the creation-with-upload handler still reads the upload after the hook.
     this.server.on(EVENTS.POST_FINISH, (_req: unknown, _res: unknown, upload: Upload) => {
+      // The answer is sent; an upload file left behind expires and the TUS sweep removes it.
       this.store.remove(upload.id).catch(() => undefined);
     });
   }
@@ -111,6 +112,7 @@ export class TusUploads {
       });
     } catch (error) {
       // Refused: nothing stays behind (a stored one goes once its answer is written).
+      // The refusal is the answer; an upload file left behind expires and the TUS sweep removes it.
       await this.store.remove(upload.id).catch(() => undefined);
       throw error;
     }
