@@ -19,6 +19,7 @@ import { createPrivateFile } from '../sqlite/private-file.ts';
 import { TrashRecords } from './trash-records.ts';
 import { WebhookRecords } from '../webhooks/webhook-records.ts';
 import { MigrationRecords } from './migration-records.ts';
+import { BoardRecords } from './board-records.ts';
 import type { ArtifactRow, AuditAction, AuditInsert, CatalogTables, PendingUploadRow, UploadState } from './tables.ts';
 
 export type { AuditAction, PendingUploadRow, UploadState } from './tables.ts';
@@ -75,6 +76,8 @@ export class Catalog {
 
   /** The webhook outbox: events written with each change, and their deliveries. */
   readonly webhooks: WebhookRecords;
+  /** Boards: the artifacts that name one, summed up and paged through. */
+  readonly boards: BoardRecords;
 
   private constructor(db: Kysely<CatalogTables>, dialect: 'sqlite' | 'postgres') {
     this.db = db;
@@ -83,6 +86,7 @@ export class Catalog {
     this.trash = new TrashRecords(db, run);
     this.migrations = new MigrationRecords(db, run);
     this.webhooks = new WebhookRecords(db, run);
+    this.boards = new BoardRecords(db, run);
   }
 
   /** The query layer itself, for operations that read whole tables (backups). */

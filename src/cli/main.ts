@@ -19,6 +19,7 @@ import { registerBackup } from './commands/backup.ts';
 import { registerRestore } from './commands/restore.ts';
 import { registerVerify } from './commands/verify.ts';
 import { registerSync } from './commands/sync.ts';
+import { registerBoards } from './commands/boards.ts';
 
 export function buildProgram(): Command {
   const program = new Command('boards-storage')
@@ -60,6 +61,7 @@ export function buildProgram(): Command {
   registerRestore(program, run);
   registerVerify(program, run);
   registerSync(program, run);
+  registerBoards(program, run);
   return program;
 }
 

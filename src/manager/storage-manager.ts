@@ -46,6 +46,12 @@ import type { VerifyOptions, VerifyReport } from '../operations/verify.ts';
 import { requireCapability } from '../providers/capabilities.ts';
 import { syncMirrors } from '../operations/sync-mirrors.ts';
 import type { SyncMirrorsOptions, SyncMirrorsReport } from '../operations/sync-mirrors.ts';
+import { deleteBoard, listBoards } from '../boards/board-list.ts';
+import type { BoardPage, DeleteBoardResult, ListBoardsQuery } from '../boards/board-list.ts';
+import { copyBoard } from '../boards/board-copy.ts';
+import type { CopyBoardOptions, CopyBoardResult } from '../boards/board-copy.ts';
+import { openBoardArchive } from '../boards/board-archive.ts';
+import type { BoardArchive, BoardArchiveOptions } from '../boards/board-archive.ts';
 
 export interface StoreArtifactInput {
   artifactId: string;
@@ -690,6 +696,46 @@ export class StorageManager {
     const page = await this.catalog.list(query);
     const variants = await this.catalog.variantsOf(page.items.map((a) => a.storageKey));
     return { items: page.items.map((a) => this.reference(a, undefined, variants)), ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) };
+  }
+
+  /**
+   * A tenant's boards in board-id order, a page at a time: each with its artifact count (variants
+   * not counted), bytes (variants included), last activity and cover (the newest image, with its
+   * thumbnail variant's key and placeholder when it has them).
+   */
+  async listBoards(query: ListBoardsQuery = {}): Promise<BoardPage> {
+    this.assertOpen();
+    return listBoards(this.catalog, query);
+  }
+
+  /**
+   * Delete every artifact of a board as deleteArtifact does: to the trash when there is one, so
+   * each can be restored with undelete. A NotFoundError when the tenant has no such board.
+   */
+  async deleteBoard(boardId: string, opts: ActorOptions & { tenantId?: string } = {}): Promise<DeleteBoardResult> {
+    this.assertOpen();
+    return deleteBoard(this, boardId, opts);
+  }
+
+  /**
+   * Copy a board's artifacts, variants included, to a new board of the same tenant: server-side
+   * copies where the backend has them, every copy checked against the recorded SHA-256 before it
+   * is recorded under its new key. A failure leaves nothing of the copy behind.
+   */
+  async copyBoard(boardId: string, opts: CopyBoardOptions = {}): Promise<CopyBoardResult> {
+    this.assertOpen();
+    const { mirrored, ...result } = await copyBoard(this, boardId, opts);
+    if (mirrored) this.copyToMirrors();
+    return result;
+  }
+
+  /**
+   * A zip of a board (or of a selection of it) with a `manifest.json`, streamed: artifacts are read
+   * one at a time through verified reads, so memory stays flat whatever the board's size.
+   */
+  async openBoardArchive(boardId: string, opts: BoardArchiveOptions = {}): Promise<BoardArchive> {
+    this.assertOpen();
+    return openBoardArchive(this, boardId, opts);
   }
 
   /**

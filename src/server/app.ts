@@ -41,6 +41,8 @@ import { signsOwnUrls } from '../providers/capabilities.ts';
 import { TusUploads } from './tus/tus-uploads.ts';
 import { tusRoutes } from './tus/tus-routes.ts';
 import { webhookDeliveriesRoute } from './routes/webhook-deliveries.ts';
+import { copyBoardRoute, deleteBoardRoute, listBoardsRoute } from './routes/boards.ts';
+import { boardArchiveRoute } from './routes/board-archive.ts';
 import { consoleRoutes } from './routes/console.ts';
 import { tenantsRoute } from './routes/tenants.ts';
 
@@ -157,7 +159,7 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
       info: { title: 'Boards Storage', version: '1', description: 'Artifact storage for generative-AI applications. Send `Authorization: Bearer <JWT>`; errors are `{"error":{"code","message"}}`.' },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
       tags: [
-        { name: 'artifacts' }, { name: 'urls' }, { name: 'uploads' }, { name: 'stats' }, { name: 'signed' }, { name: 'operations' },
+        { name: 'artifacts' }, { name: 'urls' }, { name: 'uploads' }, { name: 'stats' }, { name: 'signed' }, { name: 'operations' }, { name: 'boards' },
       ],
     },
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
@@ -201,6 +203,10 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
     webhookDeliveriesRoute(api, ctx);
     listTrashRoute(api, ctx);
     restoreFromTrashRoute(api, ctx);
+    listBoardsRoute(api, ctx);
+    deleteBoardRoute(api, ctx);
+    copyBoardRoute(api, ctx);
+    boardArchiveRoute(api, ctx);
     await api.register(async (uploads) => {
       streamBodies(uploads);
       await uploads.register(multipart, { throwFileSizeLimit: true, limits: { fileSize: storage.config.maxFileSize + 1 } });

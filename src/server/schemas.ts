@@ -288,3 +288,100 @@ export const signedQuery = {
     tf: { type: 'string', description: 'a signed transform or variant' },
   },
 } as const;
+
+const boardIdParam = { ...safeId, description: 'the board id' } as const;
+
+export const boardParams = {
+  type: 'object',
+  required: ['boardId'],
+  properties: { boardId: boardIdParam },
+} as const;
+
+export const boardListQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+    cursor: { type: 'string', maxLength: 2048 },
+    tenantId: tenantQuery,
+  },
+} as const;
+
+export const boardPageSchema = {
+  type: 'object',
+  required: ['items'],
+  properties: {
+    items: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['boardId', 'artifacts', 'bytes', 'lastActivity'],
+        properties: {
+          boardId: { type: 'string' },
+          artifacts: { type: 'integer', description: 'artifacts on the board (variants are not counted)' },
+          bytes: { type: 'integer', description: 'their bytes, variants included' },
+          lastActivity: { type: 'string', format: 'date-time', description: 'when its newest artifact was stored' },
+          cover: {
+            type: 'object',
+            description: 'the board\'s newest image; absent when it has none',
+            required: ['storageKey', 'artifactId', 'contentType'],
+            properties: {
+              storageKey: { type: 'string' }, artifactId: { type: 'string' }, contentType: { type: 'string' },
+              width: { type: 'integer' }, height: { type: 'integer' },
+              placeholder: { type: 'string', description: 'a ThumbHash (base64)' },
+              thumbnailKey: { type: 'string', description: 'the storage key of its thumbnail variant, when one has been made' },
+            },
+          },
+        },
+      },
+    },
+    nextCursor: { type: 'string' },
+  },
+} as const;
+
+export const deleteBoardResponse = {
+  type: 'object',
+  required: ['boardId', 'deleted', 'trashed'],
+  properties: {
+    boardId: { type: 'string' },
+    deleted: { type: 'integer', description: 'artifacts deleted (their variants go with them)' },
+    trashed: { type: 'boolean', description: 'true: they are in the trash (GET /v1/trash?boardId=) and can be restored until trash_retention passes' },
+  },
+} as const;
+
+export const copyBoardBody = {
+  type: ['object', 'null'],
+  additionalProperties: false,
+  properties: { toBoardId: { ...safeId, description: 'the new board; default: {boardId}-copy-{8 hex}. It must have no artifacts yet (else 409)' } },
+} as const;
+
+export const copyBoardResponse = {
+  type: 'object',
+  required: ['boardId', 'toBoardId', 'copied', 'variants', 'bytes', 'serverSide'],
+  properties: {
+    boardId: { type: 'string' },
+    toBoardId: { type: 'string' },
+    copied: { type: 'integer', description: 'artifacts copied (variants not counted)' },
+    variants: { type: 'integer', description: 'their variants, copied with them' },
+    bytes: { type: 'integer' },
+    serverSide: { type: 'integer', description: 'objects the backend copied itself' },
+  },
+} as const;
+
+export const archiveQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    type: { ...safeId, description: 'only artifacts of this artifact type' },
+    artifactId: { type: 'array', items: { type: 'string', maxLength: 100_000 }, description: 'only artifacts with these ids (repeat the parameter, or separate with commas)' },
+    keys: { type: 'array', items: { type: 'string', maxLength: 100_000 }, description: 'only these storage keys of the board (repeat the parameter, or separate with commas)' },
+    tenantId: tenantQuery,
+  },
+} as const;
+
+export interface ArchiveQuery {
+  type?: string;
+  artifactId?: string[];
+  keys?: string[];
+  tenantId?: string;
+}
