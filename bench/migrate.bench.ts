@@ -2,29 +2,32 @@
  * Provider migration, side by side with its baseline in one run:
  *   - 10,000 artifacts of 64 KiB migrated local -> S3 (Ceph RGW) by storage.migrate() at
  *     concurrency 8, vs a bare concurrent PutObject loop over the same files at the same
- *     concurrency (target: ratio >= 0.8). The migration does more per artifact than the loop:
- *     it reads the catalog, checks the source's SHA-256 on the way, reads the copy back and checks
- *     it again, and switches the row in a transaction.
+ *     concurrency (target: ratio >= 0.8), medians of BENCH_ROUNDS (3) rounds with the two sides
+ *     alternating, each into a fresh bucket; every migration round starts from the same seeded
+ *     catalog. The migration does more per artifact than the loop: it reads the catalog, checks
+ *     the source's SHA-256 and takes its MD5 on the way, compares that with the ETag the gateway
+ *     answers (no read-back), and switches the row in a transaction.
  *   - the peak RSS of migrating one 1 GiB artifact, in a process of its own (target < 150 MB).
  * Needs BOARDS_TEST_S3_* (see scripts/s3-server.sh); without them it skips.
  *
- *   node bench/migrate.bench.ts     (BENCH_MIGRATE_COUNT=10000, BENCH_MIGRATE_KIB=64, BENCH_MIGRATE_BIG_MIB=1024)
+ *   node bench/migrate.bench.ts     (BENCH_MIGRATE_COUNT=10000, BENCH_MIGRATE_KIB=64, BENCH_MIGRATE_BIG_MIB=1024, BENCH_ROUNDS=3)
  */
 import { execFile } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectsCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { benchS3Client } from './s3-client.ts';
-import { reportLimit, reportRatio, timed, withPeakRss } from './report.ts';
+import { median, reportLimit, reportRatio, timed, withPeakRss } from './report.ts';
 
 const COUNT = Number(process.env.BENCH_MIGRATE_COUNT ?? 10_000);
 const SIZE = Number(process.env.BENCH_MIGRATE_KIB ?? 64) * 1024;
 const BIG = Number(process.env.BENCH_MIGRATE_BIG_MIB ?? 1024) * 1024 * 1024;
 const CONCURRENCY = 8;
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const env = process.env;
 const endpoint = env.BOARDS_TEST_S3_ENDPOINT;
 
@@ -76,46 +79,78 @@ async function main(): Promise<void> {
     return;
   }
   const s3 = client();
-  const bucket = `boards-bench-migrate-${randomUUID().slice(0, 8)}`;
-  const baselineBucket = `${bucket}-put`;
-  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-  await s3.send(new CreateBucketCommand({ Bucket: baselineBucket }));
+  const prefix = `boards-bench-migrate-${randomUUID().slice(0, 8)}`;
+  const buckets: string[] = [];
+  const freshBucket = async (label: string) => {
+    const bucket = `${prefix}-${label}`;
+    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    buckets.push(bucket);
+    return bucket;
+  };
+  const dropBucket = async (bucket: string) => {
+    await emptyBucket(s3, bucket).catch(() => undefined);
+    await s3.send(new DeleteBucketCommand({ Bucket: bucket })).catch(() => undefined);
+  };
   const dataDir = await mkdtemp(join(tmpdir(), 'boards-bench-migrate-'));
   try {
-    const storage = await manager(dataDir, bucket);
+    const seeding = await manager(dataDir, `${prefix}-unused`);
     const keys: string[] = [];
     for (let i = 0; i < COUNT; i++) {
-      const ref = await storage.storeArtifact({ artifactId: `m${i}`, artifactType: 'checkpoint', contentType: 'application/octet-stream', content: randomBytes(SIZE) });
+      const ref = await seeding.storeArtifact({ artifactId: `m${i}`, artifactType: 'checkpoint', contentType: 'application/octet-stream', content: randomBytes(SIZE) });
       keys.push(ref.storageKey);
     }
-    console.log(`seeded ${COUNT} artifacts of ${SIZE / 1024} KiB on local`);
+    await seeding.close();
+    // Each round migrates the same catalog again: the seeded one, put back before the round.
+    const catalog = join(dataDir, 'catalog.sqlite');
+    await copyFile(catalog, `${catalog}.seeded`);
+    console.log(`seeded ${COUNT} artifacts of ${SIZE / 1024} KiB on local; ${ROUNDS} rounds, the two sides alternating (the machine is shared: figures are noisy)`);
 
-    // The baseline: read each file and PutObject it, CONCURRENCY at a time.
     const files = join(dataDir, 'files');
-    const baseline = await timed(async () => {
-      let next = 0;
-      await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
-        while (next < keys.length) {
-          const key = keys[next++]!;
-          await s3.send(new PutObjectCommand({ Bucket: baselineBucket, Key: key, Body: await readFile(join(files, key)), ContentType: 'application/octet-stream' }));
+    const sides: Record<'baseline' | 'migration', (bucket: string) => Promise<number>> = {
+      // The baseline: read each file and PutObject it, CONCURRENCY at a time.
+      baseline: (bucket) => timed(async () => {
+        let next = 0;
+        await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
+          while (next < keys.length) {
+            const key = keys[next++]!;
+            await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: await readFile(join(files, key)), ContentType: 'application/octet-stream' }));
+          }
+        }));
+      }),
+      migration: async (bucket) => {
+        await copyFile(`${catalog}.seeded`, catalog);
+        await rm(`${catalog}-wal`, { force: true });
+        await rm(`${catalog}-shm`, { force: true });
+        const storage = await manager(dataDir, bucket);
+        try {
+          return await timed(async () => {
+            const report = await storage.migrate({ from: 'local', to: 's3', concurrency: CONCURRENCY });
+            if (report.status !== 'completed' || report.counts.verified !== COUNT) throw new Error(`migration ${report.status}: ${JSON.stringify(report.counts)}`);
+          });
+        } finally {
+          await storage.close();
         }
-      }));
-    });
-    const migration = await timed(async () => {
-      const report = await storage.migrate({ from: 'local', to: 's3', concurrency: CONCURRENCY });
-      if (report.status !== 'completed' || report.counts.verified !== COUNT) throw new Error(`migration ${report.status}: ${JSON.stringify(report.counts)}`);
-    });
-    reportRatio(`migrate ${COUNT} x ${SIZE / 1024} KiB local -> s3 vs bare PutObject loop (concurrency ${CONCURRENCY})`, COUNT / migration, COUNT / baseline, 'artifacts/s', 0.8);
-    await storage.close();
-    await emptyBucket(s3, bucket);
-    await emptyBucket(s3, baselineBucket);
+      },
+    };
+    const rates: Record<keyof typeof sides, number[]> = { baseline: [], migration: [] };
+    for (let round = 0; round < ROUNDS; round++) {
+      const order = round % 2 ? (['migration', 'baseline'] as const) : (['baseline', 'migration'] as const);
+      for (const side of order) {
+        const bucket = await freshBucket(`${side.slice(0, 4)}${round}`);
+        rates[side].push(COUNT / await sides[side](bucket));
+        await dropBucket(bucket);
+      }
+      console.log(`round ${round + 1}: baseline ${rates.baseline.at(-1)!.toFixed(1)}, migration ${rates.migration.at(-1)!.toFixed(1)} artifacts/s (ratio ${(rates.migration.at(-1)! / rates.baseline.at(-1)!).toFixed(2)})`);
+    }
+    reportRatio(`migrate ${COUNT} x ${SIZE / 1024} KiB local -> s3 vs bare PutObject loop (concurrency ${CONCURRENCY}, medians of ${ROUNDS} rounds)`, median(rates.migration), median(rates.baseline), 'artifacts/s', 0.8);
 
     // One large artifact, migrated by a fresh process whose peak RSS is its own.
     const bigDir = await mkdtemp(join(tmpdir(), 'boards-bench-migrate-big-'));
     try {
-      const seeding = await manager(bigDir, bucket);
-      await seeding.storeArtifact({ artifactId: 'big', artifactType: 'checkpoint', contentType: 'application/octet-stream', content: generated(BIG), size: BIG });
-      await seeding.close();
+      const bucket = await freshBucket('big');
+      const bigSeeding = await manager(bigDir, bucket);
+      await bigSeeding.storeArtifact({ artifactId: 'big', artifactType: 'checkpoint', contentType: 'application/octet-stream', content: generated(BIG), size: BIG });
+      await bigSeeding.close();
       const { stdout } = await promisify(execFile)(process.execPath, [import.meta.filename, '--big', bigDir, bucket], { maxBuffer: 1024 * 1024, env: process.env });
       const big = JSON.parse(stdout.trim().split('\n').at(-1)!) as { peakMb: number; status: string; bytes: number };
       if (big.status !== 'completed' || big.bytes !== BIG) throw new Error(`1 GiB migration ${big.status}, ${big.bytes} bytes: ${stdout}`);
@@ -124,10 +159,7 @@ async function main(): Promise<void> {
       await rm(bigDir, { recursive: true, force: true });
     }
   } finally {
-    await emptyBucket(s3, bucket).catch(() => undefined);
-    await emptyBucket(s3, baselineBucket).catch(() => undefined);
-    await s3.send(new DeleteBucketCommand({ Bucket: bucket })).catch(() => undefined);
-    await s3.send(new DeleteBucketCommand({ Bucket: baselineBucket })).catch(() => undefined);
+    for (const bucket of buckets) await dropBucket(bucket);
     await rm(dataDir, { recursive: true, force: true });
   }
 }

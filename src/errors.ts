@@ -30,7 +30,8 @@ export type StorageErrorCode =
   | 'MEDIA_MISMATCH'
   | 'MEDIA_UNREADABLE'
   | 'MEDIA_TOO_LARGE'
-  | 'TRANSFORMS_DISABLED';
+  | 'TRANSFORMS_DISABLED'
+  | 'INPUT_NOT_FOUND';
 
 export interface StorageErrorOptions {
   cause?: unknown;

@@ -4,6 +4,9 @@ export type { CreateStorageManagerOptions, DevelopmentStorageOptions } from './m
 export { StorageManager } from './manager/storage-manager.ts';
 export type { StoreArtifactInput, UploadUrlRequest, UploadUrl, DownloadUrlOptions, ArtifactPage, ActorOptions, HealthReport } from './manager/storage-manager.ts';
 export type { TrashedReference, TrashPage } from './manager/storage-manager.ts';
+export type { ArtifactQuery, MetadataPatch } from './manager/storage-manager.ts';
+export type { LineageLink } from './catalog/lineage-records.ts';
+export type { AuditQuery, AuditEntry, AuditPage } from './catalog/audit-records.ts';
 export type { ArtifactReference, Visibility } from './manager/artifact-reference.ts';
 export type { StorageMetrics, VerifiedFile } from './manager/storage-manager.ts';
 export { ReadIntegrity } from './manager/read-integrity.ts';
@@ -21,6 +24,7 @@ export type { RoutingInput } from './manager/routing.ts';
 
 export { loadConfig } from './config/load.ts';
 export type { StorageConfig, RoutingRule, RoutingCondition, ProviderEntry, ConfigSource, LoadConfigOptions } from './config/load.ts';
+export type { ClusterConfig } from './config/cluster-config.ts';
 export type { StorageConfigInput } from './config/schema.ts';
 export { parseSize, parseDuration } from './config/sizes.ts';
 

@@ -6,7 +6,7 @@ import type { Kysely, Transaction } from 'kysely';
 import type * as KyselyModule from 'kysely';
 import { ConfigError, InsufficientStorageError, isDiskFull, ProviderUnavailableError, StorageError } from '../errors.ts';
 import { assertOptionalPackages } from '../config/optional-packages.ts';
-import { assertSafeId, assertSafePrefix } from '../keys.ts';
+import { assertSafeId, assertSafePrefix, parseArtifactKey } from '../keys.ts';
 import { decodeCursor, encodeCursor, invalidCursor, listLimit } from '../providers/list-cursor.ts';
 import type { ArtifactReference, Visibility } from '../manager/artifact-reference.ts';
 import type { MediaFacts } from '../media/media-facts.ts';
@@ -18,9 +18,12 @@ import { BackgroundCheckpointer } from '../sqlite/background-checkpoint.ts';
 import { createPrivateFile } from '../sqlite/private-file.ts';
 import { TrashRecords } from './trash-records.ts';
 import { WebhookRecords } from '../webhooks/webhook-records.ts';
+import { LeaseRecords } from './lease-records.ts';
 import { MigrationRecords } from './migration-records.ts';
+import { LineageRecords } from './lineage-records.ts';
+import { AuditRecords } from './audit-records.ts';
 import { BoardRecords } from './board-records.ts';
-import type { ArtifactRow, AuditAction, AuditInsert, CatalogTables, PendingUploadRow, UploadState } from './tables.ts';
+import type { ArtifactRow, AuditAction, AuditInsert, CatalogTables, LineageRow, PendingUploadRow, UploadState } from './tables.ts';
 
 export type { AuditAction, PendingUploadRow, UploadState } from './tables.ts';
 
@@ -32,6 +35,8 @@ export interface ListArtifactsQuery {
   tenantId?: string;
   boardId?: string;
   artifactType?: string;
+  /** Only artifacts with this artifact id. */
+  artifactId?: string;
   /** A key prefix below the tenant (`image/board1/`). */
   prefix?: string;
   limit?: number;
@@ -79,6 +84,14 @@ export class Catalog {
   /** Boards: the artifacts that name one, summed up and paged through. */
   readonly boards: BoardRecords;
 
+  /** Lineage: which artifacts each artifact was made from. */
+  readonly lineage: LineageRecords;
+  /** The audit trail, read a page at a time (writes go with each change). */
+  readonly auditLog: AuditRecords;
+
+  /** Leases (PostgreSQL): which node runs the background work (see LeaderLease). */
+  readonly leases: LeaseRecords;
+
   private constructor(db: Kysely<CatalogTables>, dialect: 'sqlite' | 'postgres') {
     this.db = db;
     this.dialect = dialect;
@@ -86,7 +99,10 @@ export class Catalog {
     this.trash = new TrashRecords(db, run);
     this.migrations = new MigrationRecords(db, run);
     this.webhooks = new WebhookRecords(db, run);
+    this.lineage = new LineageRecords(db, run);
+    this.auditLog = new AuditRecords(db, run);
     this.boards = new BoardRecords(db, run);
+    this.leases = new LeaseRecords(db, run);
   }
 
   /** The query layer itself, for operations that read whole tables (backups). */
@@ -117,8 +133,8 @@ export class Catalog {
     return catalog;
   }
 
-  /** Record a stored artifact and its audit entry together. */
-  async record(artifact: CatalogArtifact, actor?: string, action: AuditAction = 'stored', mirrors: string[] = [], variantJobs: string[] = []): Promise<void> {
+  /** Record a stored artifact and its audit entry together, with its lineage links (see LineageRecords.rows). */
+  async record(artifact: CatalogArtifact, actor?: string, action: AuditAction = 'stored', mirrors: string[] = [], variantJobs: string[] = [], links: LineageRow[] = []): Promise<void> {
     const row = toRow(artifact);
     // Mirror copies and preset variants are queued with the record itself: a crash after this cannot lose them.
     const now = new Date().toISOString();
@@ -126,11 +142,11 @@ export class Catalog {
     const jobs = variantJobs.map((name) => ({ storage_key: artifact.storageKey, name, status: 'pending' as const, attempts: 0, next_attempt_at: now, last_error: null }));
     // Only a completed direct upload has a pending row to retire.
     const retirePendingUpload = action === 'upload_completed';
-    const [audit] = auditRows([{ action, tenantId: artifact.tenantId, storageKey: artifact.storageKey, ...(actor ? { actor } : {}), details: { provider: artifact.storageProvider, size: artifact.size, sha256: artifact.sha256 } }]);
+    const [audit] = auditRows([{ action, tenantId: artifact.tenantId, storageKey: artifact.storageKey, ...(actor ? { actor } : {}), details: { provider: artifact.storageProvider, size: artifact.size, sha256: artifact.sha256, ...(links.length ? { inputs: links.map((l) => l.input_key) } : {}) } }]);
     const sqliteWrites = this.sqliteWrites;
     if (sqliteWrites) {
       // Holding Kysely's one connection: no Kysely transaction is open on it meanwhile.
-      await this.run('recording an artifact', () => this.db.connection().execute(async () => sqliteWrites.record(row, audit!, copies, retirePendingUpload, jobs)));
+      await this.run('recording an artifact', () => this.db.connection().execute(async () => sqliteWrites.record(row, audit!, copies, retirePendingUpload, jobs, links)));
       this.checkpointer?.committed();
       return;
     }
@@ -138,6 +154,7 @@ export class Catalog {
       await tx.insertInto('artifacts').values(row).execute();
       if (copies.length) await tx.insertInto('copies').values(copies).execute();
       if (jobs.length) await tx.insertInto('variant_jobs').values(jobs).execute();
+      if (links.length) await tx.insertInto('lineage').values(links).execute();
       if (retirePendingUpload) await tx.deleteFrom('pending_uploads').where('storage_key', '=', artifact.storageKey).execute();
       await tx.insertInto('audit_log').values(audit!).execute();
     }));
@@ -173,6 +190,20 @@ export class Catalog {
     }));
   }
 
+  /**
+   * Replace an artifact's user metadata if it is still `expected` (a concurrent change makes this
+   * return false, and the caller merges again), with its audit entry.
+   */
+  async setMetadata(storageKey: string, tenantId: string, expected: Record<string, unknown>, metadata: Record<string, unknown>, details: Record<string, unknown>, actor?: string): Promise<boolean> {
+    return this.run('updating metadata', () => this.db.transaction().execute(async (tx) => {
+      const result = await tx.updateTable('artifacts').set({ metadata: JSON.stringify(metadata) })
+        .where('storage_key', '=', storageKey).where('metadata', '=', JSON.stringify(expected)).executeTakeFirst();
+      const changed = Number(result.numUpdatedRows) > 0;
+      if (changed) await insertAudit(tx, [{ action: 'metadata_changed', tenantId, storageKey, ...(actor ? { actor } : {}), details }]);
+      return changed;
+    }));
+  }
+
   /** A tenant's artifacts in key order: a range scan on an index, the same cost on any page. */
   async list(query: ListArtifactsQuery): Promise<CatalogPage> {
     const tenant = assertSafeId('tenantId', query.tenantId ?? 'default');
@@ -184,6 +215,7 @@ export class Catalog {
     let select = this.db.selectFrom('artifacts').selectAll().where('tenant_id', '=', tenant).where('original_key', 'is', null);
     if (query.boardId !== undefined) select = select.where('board_id', '=', assertSafeId('boardId', query.boardId));
     if (query.artifactType !== undefined) select = select.where('artifact_type', '=', assertSafeId('artifactType', query.artifactType));
+    if (query.artifactId !== undefined) select = select.where('artifact_id', '=', assertSafeId('artifactId', query.artifactId));
     if (query.prefix) {
       const prefix = `${tenant}/${assertSafePrefix(query.prefix)}`;
       // Keys use only [A-Za-z0-9._/-], all below "~": [prefix, prefix~) is exactly the prefix range.
@@ -363,8 +395,8 @@ export class Catalog {
     return rows.map(fromRow);
   }
 
-  async addPendingUpload(input: Omit<PendingUploadRow, 'state' | 'exact_size' | 'received_size' | 'received_sha256'> & { exact_size?: number | null }): Promise<void> {
-    const upload: PendingUploadRow = { ...input, state: 'presigned', exact_size: input.exact_size ?? null, received_size: null, received_sha256: null };
+  async addPendingUpload(input: Omit<PendingUploadRow, 'state' | 'exact_size' | 'received_size' | 'received_sha256' | 'metadata' | 'inputs'> & { exact_size?: number | null; metadata?: string | null; inputs?: string | null }): Promise<void> {
+    const upload: PendingUploadRow = { ...input, state: 'presigned', exact_size: input.exact_size ?? null, received_size: null, received_sha256: null, metadata: input.metadata ?? null, inputs: input.inputs ?? null };
     await this.run('recording a pending upload', () => this.db.transaction().execute(async (tx) => {
       await tx.insertInto('pending_uploads').values(upload).execute();
       await insertAudit(tx, [{ action: 'upload_presigned', tenantId: upload.tenant_id, storageKey: upload.storage_key, ...(upload.actor ? { actor: upload.actor } : {}), details: { provider: upload.provider, maxSize: upload.max_size } }]);
@@ -507,7 +539,8 @@ export async function insertAudit(db: Kysely<CatalogTables> | Transaction<Catalo
 function auditRows(events: AuditEvent[]): AuditInsert[] {
   const at = new Date().toISOString();
   return events.map((e) => ({
-    id: auditId(), at, tenant_id: e.tenantId, actor: e.actor ?? null, action: e.action, storage_key: e.storageKey, details: JSON.stringify(e.details ?? {}),
+    id: auditId(), at, tenant_id: e.tenantId, actor: e.actor ?? null, action: e.action, storage_key: e.storageKey,
+    board_id: parseArtifactKey(e.storageKey)?.boardId ?? null, details: JSON.stringify(e.details ?? {}),
   }));
 }
 

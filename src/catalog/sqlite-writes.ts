@@ -1,7 +1,7 @@
 import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
 import type { CompiledQuery, Kysely } from 'kysely';
 import { toSqlite } from './node-sqlite-dialect.ts';
-import type { ArtifactRow, AuditInsert, CatalogTables, CopyRow, VariantJobRow } from './tables.ts';
+import type { ArtifactRow, AuditInsert, CatalogTables, CopyRow, LineageRow, VariantJobRow } from './tables.ts';
 
 /**
  * The catalog's per-store write on SQLite without Kysely's per-call work: the statements are built
@@ -16,6 +16,7 @@ export class SqliteWrites {
   private readonly insertCopy: Precompiled;
   private readonly retirePendingUpload: Precompiled;
   private readonly insertVariantJob: Precompiled;
+  private readonly insertLineage: Precompiled;
 
   constructor(sqlite: DatabaseSync, db: Kysely<CatalogTables>) {
     this.sqlite = sqlite;
@@ -24,15 +25,17 @@ export class SqliteWrites {
     this.insertCopy = new Precompiled(sqlite, COPY_COLUMNS, (v) => db.insertInto('copies').values(v as unknown as CopyRow).compile());
     this.retirePendingUpload = new Precompiled(sqlite, ['storage_key'], (v) => db.deleteFrom('pending_uploads').where('storage_key', '=', v.storage_key as string).compile());
     this.insertVariantJob = new Precompiled(sqlite, VARIANT_JOB_COLUMNS, (v) => db.insertInto('variant_jobs').values(v as unknown as VariantJobRow).compile());
+    this.insertLineage = new Precompiled(sqlite, LINEAGE_COLUMNS, (v) => db.insertInto('lineage').values(v as unknown as LineageRow).compile());
   }
 
-  /** The artifact row, its mirror copies, its variant jobs, its audit entry and (for a completed upload) the retired pending row: all or nothing. */
-  record(artifact: ArtifactRow, audit: AuditInsert, copies: CopyRow[], retirePendingUpload: boolean, variantJobs: VariantJobRow[] = []): void {
+  /** The artifact row, its mirror copies, its variant jobs, its lineage links, its audit entry and (for a completed upload) the retired pending row: all or nothing. */
+  record(artifact: ArtifactRow, audit: AuditInsert, copies: CopyRow[], retirePendingUpload: boolean, variantJobs: VariantJobRow[] = [], links: LineageRow[] = []): void {
     this.sqlite.exec('BEGIN IMMEDIATE');
     try {
       this.insertArtifact.run(artifact);
       for (const copy of copies) this.insertCopy.run(copy);
       for (const job of variantJobs) this.insertVariantJob.run(job);
+      for (const link of links) this.insertLineage.run(link);
       if (retirePendingUpload) this.retirePendingUpload.run({ storage_key: artifact.storage_key });
       this.insertAudit.run(audit);
       this.sqlite.exec('COMMIT');
@@ -54,7 +57,10 @@ const ARTIFACT_COLUMNS = columnsOf<ArtifactRow>({
   media: true, placeholder: true, original_key: true,
 });
 const VARIANT_JOB_COLUMNS = columnsOf<VariantJobRow>({ storage_key: true, name: true, status: true, attempts: true, next_attempt_at: true, last_error: true });
-const AUDIT_COLUMNS = columnsOf<AuditInsert>({ id: true, at: true, tenant_id: true, actor: true, action: true, storage_key: true, details: true });
+const LINEAGE_COLUMNS = columnsOf<LineageRow>({
+  tenant_id: true, output_key: true, input_key: true, input_artifact_id: true, input_type: true, output_artifact_id: true, output_type: true, created_at: true,
+});
+const AUDIT_COLUMNS = columnsOf<AuditInsert>({ id: true, at: true, tenant_id: true, actor: true, action: true, storage_key: true, board_id: true, details: true });
 const COPY_COLUMNS = columnsOf<CopyRow>({ storage_key: true, provider: true, status: true, attempts: true, next_attempt_at: true, last_error: true });
 
 const MARKER = '\u0000column:';

@@ -40,10 +40,27 @@ export interface CatalogTables {
   audit_log: AuditRow;
   copies: CopyRow;
   scheduled_runs: ScheduledRunRow;
+  leases: LeaseRow;
   trash: TrashRow;
   migration_runs: MigrationRunRow;
   migration_items: MigrationItemRow;
   variant_jobs: VariantJobRow;
+  lineage: LineageRow;
+}
+
+/**
+ * One link of lineage: `output_key` was made from `input_key` (same tenant). Each side's id and
+ * type are kept with the link, so a link still names an artifact that has since been deleted.
+ */
+export interface LineageRow {
+  tenant_id: string;
+  output_key: string;
+  input_key: string;
+  input_artifact_id: string;
+  input_type: string;
+  output_artifact_id: string;
+  output_type: string;
+  created_at: string;
 }
 
 /** A deleted artifact: its row as it was, and when the purge may remove it. */
@@ -100,6 +117,15 @@ export interface VariantJobRow {
 }
 
 /** When a periodic job (the scrub) last started, and on which node. */
+/** Who holds a lease until when (milliseconds of the database's clock); `term` counts hand-overs. */
+export interface LeaseRow {
+  name: string;
+  holder: string;
+  term: number;
+  acquired_at_ms: number;
+  expires_at_ms: number;
+}
+
 export interface ScheduledRunRow {
   name: string;
   started_at: string;
@@ -163,6 +189,10 @@ export interface PendingUploadRow {
   /** What landed through the service: its size and the SHA-256 of the bytes as they arrived. */
   received_size: number | null;
   received_sha256: string | null;
+  /** User metadata given at presign time, as JSON (null: none). */
+  metadata: string | null;
+  /** The inputs given at presign time, checked, as JSON of `{storageKey, artifactId, artifactType}` (null: none). */
+  inputs: string | null;
 }
 
 export type UploadState = 'presigned' | 'receiving' | 'received' | 'completing';
@@ -174,6 +204,8 @@ export interface AuditRow {
   actor: string | null;
   action: AuditAction;
   storage_key: string;
+  /** The board of the key, when it has one (entries written since 0009_lineage). */
+  board_id: string | null;
   /** JSON. */
   details: string;
 }
@@ -181,4 +213,4 @@ export interface AuditRow {
 /** An audit row as written: its id is made by the writer (a time-ordered UUID), not the database. */
 export type AuditInsert = Omit<AuditRow, 'id'> & { id: string };
 
-export type AuditAction = 'stored' | 'deleted' | 'visibility_changed' | 'url_signed' | 'upload_presigned' | 'upload_completed' | 'moved' | 'corruption_detected' | 'repaired' | 'restored' | 'purged' | 'media_corrected';
+export type AuditAction = 'stored' | 'deleted' | 'visibility_changed' | 'url_signed' | 'upload_presigned' | 'upload_completed' | 'moved' | 'corruption_detected' | 'repaired' | 'restored' | 'purged' | 'media_corrected' | 'metadata_changed';

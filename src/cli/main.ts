@@ -19,6 +19,7 @@ import { registerBackup } from './commands/backup.ts';
 import { registerRestore } from './commands/restore.ts';
 import { registerVerify } from './commands/verify.ts';
 import { registerSync } from './commands/sync.ts';
+import { registerAudit } from './commands/audit.ts';
 import { registerBoards } from './commands/boards.ts';
 
 export function buildProgram(): Command {
@@ -61,6 +62,7 @@ export function buildProgram(): Command {
   registerRestore(program, run);
   registerVerify(program, run);
   registerSync(program, run);
+  registerAudit(program, run);
   registerBoards(program, run);
   return program;
 }

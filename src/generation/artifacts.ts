@@ -56,6 +56,11 @@ export interface StoreResultOptions {
   variant?: string;
   /** Merged over the context's metadata; the media fields are added to it. */
   metadata?: Record<string, unknown>;
+  /**
+   * Lineage: storage keys of more artifacts this result was made from. Those the context resolved
+   * (resolveArtifact) are recorded as inputs without being named here.
+   */
+  inputs?: string[];
 }
 
 export interface ImageResult extends StoreResultOptions {

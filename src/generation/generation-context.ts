@@ -6,7 +6,7 @@ import { StorageError, ValidationError } from '../errors.ts';
 import { assertSafeId } from '../keys.ts';
 import { canonicalContentType, contentTypeForFileName, contentTypeMatches } from '../content/content-types.ts';
 import type { ArtifactContent } from '../content/source.ts';
-import type { StorageManager } from '../manager/storage-manager.ts';
+import type { StorageManager, StoreArtifactInput } from '../manager/storage-manager.ts';
 import type { ArtifactReference, Visibility } from '../manager/artifact-reference.ts';
 import {
   AUDIO_FORMATS, FORMATS, GENERIC_CONTENT_TYPES, IMAGE_FORMATS, MODEL_FORMATS, TEXT_FORMATS, VIDEO_FORMATS,
@@ -79,8 +79,8 @@ export class GenerationContext {
   private readonly signal: AbortSignal;
   private readonly resolver: ArtifactResolver;
   private readonly inFlight = new Set<Promise<unknown>>();
-  private workDir?: Promise<string>;
-  private cleaning?: Promise<CleanupReport>;
+  private workDir: Promise<string> | undefined;
+  private cleaning: Promise<CleanupReport> | undefined;
   private closed = false;
 
   constructor(storage: StorageManager, options: GenerationContextOptions) {
@@ -219,7 +219,7 @@ export class GenerationContext {
     }
   }
 
-  private async storeFromUrl(artifactType: string, storageUrl: string, format: keyof typeof FORMATS, media: Record<string, number>, input: { variant?: string; metadata?: Record<string, unknown> }): Promise<GeneratedArtifact> {
+  private async storeFromUrl(artifactType: string, storageUrl: string, format: keyof typeof FORMATS, media: Record<string, number>, input: { variant?: string; metadata?: Record<string, unknown>; inputs?: string[] }): Promise<GeneratedArtifact> {
     if (typeof storageUrl !== 'string') throw new ValidationError('storageUrl must be a URL string', { details: { field: 'storageUrl' } });
     return safeFetch(storageUrl, this.policy, (response) => {
       assertDeclaredType(response, format);
@@ -227,10 +227,11 @@ export class GenerationContext {
     }, this.signal);
   }
 
-  private async store(artifactType: string, format: keyof typeof FORMATS, content: ArtifactContent, media: Record<string, number>, input: { variant?: string; metadata?: Record<string, unknown> }, size?: number): Promise<GeneratedArtifact> {
+  private async store(artifactType: string, format: keyof typeof FORMATS, content: ArtifactContent, media: Record<string, number>, input: { variant?: string; metadata?: Record<string, unknown>; inputs?: string[] }, size?: number): Promise<GeneratedArtifact> {
     const info = FORMATS[format];
     if (input.metadata !== undefined && (input.metadata === null || typeof input.metadata !== 'object')) throw new ValidationError('metadata must be a plain object', { details: { field: 'metadata' } });
-    const reference = await this.storage.storeArtifact({
+    if (input.inputs !== undefined && !Array.isArray(input.inputs)) throw new ValidationError('inputs must be a list of storage keys', { details: { field: 'inputs' } });
+    const request: StoreArtifactInput = {
       artifactId: this.generationId,
       artifactType,
       contentType: info.contentType,
@@ -245,8 +246,21 @@ export class GenerationContext {
       ...(this.options.actor === undefined ? {} : { actor: this.options.actor }),
       jobId: this.jobId,
       generationId: this.generationId,
-    });
-    return { ...reference, generationId: this.generationId, jobId: this.jobId };
+    };
+    // Lineage: what the job resolved, and what the caller names besides.
+    const named = input.inputs ?? [];
+    let inputs = [...new Set([...this.resolver.storedInputs(), ...named])];
+    for (;;) {
+      try {
+        const reference = await this.storage.storeArtifact({ ...request, ...(inputs.length ? { inputs } : {}) });
+        return { ...reference, generationId: this.generationId, jobId: this.jobId };
+      } catch (error) {
+        // A resolved input deleted since is left out (inputs are checked before any byte moves); one the caller named is its error.
+        const gone = error instanceof StorageError && error.code === 'INPUT_NOT_FOUND' ? error.details.storageKey : undefined;
+        if (typeof gone !== 'string' || named.includes(gone) || !inputs.includes(gone)) throw error;
+        inputs = inputs.filter((key) => key !== gone);
+      }
+    }
   }
 
   /** Run one operation of the context, refused after cleanup, and waited for by cleanup. */

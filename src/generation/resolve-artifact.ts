@@ -40,6 +40,8 @@ const URL_LIKE = /^([a-z][a-z0-9+.-]*):\/\//i;
 export class ArtifactResolver {
   private readonly scope: ResolverScope;
   private readonly cache = new Map<string, Promise<string>>();
+  /** Stored artifacts resolved so far (temporary files apart): the inputs of what the job stores. */
+  private readonly resolvedKeys = new Set<string>();
 
   constructor(scope: ResolverScope) {
     this.scope = scope;
@@ -53,6 +55,14 @@ export class ArtifactResolver {
       if ('storageUrl' in input && typeof input.storageUrl === 'string') return this.fromString(input.storageUrl);
     }
     throw new ValidationError('resolveArtifact takes an artifact, a storage key, a URL or a local path', { details: { field: 'input' } });
+  }
+
+  /**
+   * The storage keys of the stored artifacts resolved so far, in the order they were first
+   * resolved. The job's own temporary files are not among them: they are its intermediates.
+   */
+  storedInputs(): string[] {
+    return [...this.resolvedKeys];
   }
 
   /** Forget every cached download (their files go with the work directory). */
@@ -85,7 +95,8 @@ export class ArtifactResolver {
       if (!explicit) throw new NotFoundError(`artifact ${storageKey} not found`);
       throw new AccessDeniedError(`artifact ${storageKey} belongs to another tenant or job than this generation's`, { details: { storageKey } });
     }
-    const artifact = await this.scope.storage.getArtifact(storageKey);
+    const artifact = await this.scope.storage.getArtifact(storageKey, { variants: false, lineage: false });
+    if (!storageKey.startsWith('temp/')) this.resolvedKeys.add(storageKey);
     const cacheKey = artifact.sha256 ? `sha256:${artifact.sha256}` : `key:${storageKey}`;
     return this.cached(cacheKey, async () => {
       const file = join(await this.scope.workDir(), `${artifact.sha256 || digest(storageKey)}${extensionOf(storageKey)}`);

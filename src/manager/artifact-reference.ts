@@ -1,6 +1,7 @@
 import type { ObjectMetadata } from '../providers/provider.ts';
 import { parseArtifactKey } from '../keys.ts';
 import type { MediaFacts } from '../media/media-facts.ts';
+import type { LineageLink } from '../catalog/lineage-records.ts';
 
 export type Visibility = 'private' | 'public';
 
@@ -29,6 +30,12 @@ export interface ArtifactReference {
   variants?: VariantSummary[];
   /** A variant: the storage key of its original. */
   originalKey?: string;
+  /** Lineage (getArtifact, GET /v1/info): what this artifact was made from. */
+  inputs?: LineageLink[];
+  /** Lineage: what was made from this artifact (the first 100; see `outputsTruncated`). */
+  outputs?: LineageLink[];
+  /** More outputs than listed: page through them with listArtifacts({ input }) or GET /v1/artifacts?input=. */
+  outputsTruncated?: boolean;
 }
 
 /** One variant as its original's reference lists it. */

@@ -22,6 +22,10 @@ import type { StorageConfig } from '../config/load.ts';
 import { parseCleanupConfig } from '../config/cleanup-config.ts';
 import type { ByteRange, OpenFile, StorageProvider } from '../providers/provider.ts';
 import type { Catalog, CatalogArtifact, ListArtifactsQuery, UsageFigures } from '../catalog/catalog.ts';
+import { LineageRecords } from '../catalog/lineage-records.ts';
+import type { CheckedInput } from '../catalog/lineage-records.ts';
+import type { AuditPage, AuditQuery } from '../catalog/audit-records.ts';
+import { checkMetadataFacts } from '../media/store-analysis.ts';
 import { META, referenceMetadata } from './artifact-reference.ts';
 import type { ArtifactReference, Visibility } from './artifact-reference.ts';
 import { selectProvider } from './routing.ts';
@@ -67,6 +71,11 @@ export interface StoreArtifactInput {
   visibility?: Visibility;
   metadata?: Record<string, unknown>;
   /**
+   * Lineage: the storage keys of the artifacts this one was made from (a reference image, a LoRA,
+   * a mask). Each must be a stored artifact of the same tenant; the links outlive either side.
+   */
+  inputs?: string[];
+  /**
    * Media facts the caller believes (width, height, durationMs ...); checked against the bytes
    * like the same keys in `metadata`, and corrected or refused as `media.caller_facts` says.
    */
@@ -103,6 +112,15 @@ export interface ArtifactPage {
   items: ArtifactReference[];
   nextCursor?: string;
 }
+
+/** A listing: the catalog's filters, or the outputs of one input (`input`, lineage). */
+export type ArtifactQuery = ListArtifactsQuery & {
+  /** Only artifacts made from this one (its storage key); deleted outputs are left out. */
+  input?: string;
+};
+
+/** A metadata change: keys to set, and keys set to null to remove. */
+export type MetadataPatch = Record<string, unknown>;
 
 /** A deleted artifact in the trash. */
 export type TrashedReference = ArtifactReference & { deletedAt: string; deletedBy?: string; purgeAfter: string };
@@ -155,6 +173,10 @@ export interface UploadUrlRequest {
   /** Seconds; default 3600. */
   expiresIn?: number;
   actor?: string;
+  /** User metadata, recorded with the artifact when the upload is completed. */
+  metadata?: Record<string, unknown>;
+  /** Lineage, as in storeArtifact: checked now, recorded at completion. */
+  inputs?: string[];
 }
 
 export interface UploadUrl {
@@ -238,13 +260,15 @@ export class StorageManager {
     const createdAt = new Date();
     const storageKey = buildArtifactKey({ tenantId, artifactType: input.artifactType, ...(input.boardId === undefined ? {} : { boardId: input.boardId }), artifactId: input.artifactId, ...(input.variant === undefined ? {} : { variant: input.variant }), contentType, now: createdAt });
     assertArtifactType(this.config.artifactTypes, input.artifactType, contentType);
+    // Checked before any byte moves; recorded with the artifact, in one transaction.
+    const inputs = await this.catalog.lineage.checkInputs(tenantId, input.inputs);
     return this.write(storageKey, {
       artifactId: input.artifactId, artifactType: input.artifactType, tenantId, ...(input.boardId === undefined ? {} : { boardId: input.boardId }),
       variant: storageKey.slice(storageKey.lastIndexOf('/') + 1), visibility: checkVisibility(input.visibility), createdAt: createdAt.toISOString(),
       metadata: checkUserMetadata(input.metadata), ...(input.media ? { media: checkCallerFacts(input.media) } : {}),
       ...(input.jobId ? { jobId: input.jobId } : {}), ...(input.generationId ? { generationId: input.generationId } : {}),
       ...(input.expiresAt ? { expiresAt: input.expiresAt.toISOString() } : {}),
-    }, contentType, input);
+    }, contentType, { ...input, inputs });
   }
 
   /**
@@ -286,7 +310,7 @@ export class StorageManager {
    * SHA-256 to the provider the routing rules choose, then the catalog records it. On any failure
    * nothing is left: no object, no record.
    */
-  private async write(storageKey: string, record: Omit<CatalogArtifact, 'storageKey' | 'storageProvider' | 'contentType' | 'size' | 'sha256'>, contentType: string, input: { content: ArtifactContent; size?: number; signal?: AbortSignal; actor?: string; media?: Partial<MediaFacts>; provider?: string; analyzed?: boolean }): Promise<ArtifactReference> {
+  private async write(storageKey: string, record: Omit<CatalogArtifact, 'storageKey' | 'storageProvider' | 'contentType' | 'size' | 'sha256'>, contentType: string, input: { content: ArtifactContent; size?: number; signal?: AbortSignal; actor?: string; media?: Partial<MediaFacts>; provider?: string; analyzed?: boolean; inputs?: CheckedInput[] }): Promise<ArtifactReference> {
     const bytes = inMemoryBytes(input.content);
     // Content in memory has a known length: size rules and providers get it without being told.
     const size = this.checkDeclaredSize(input.size) ?? bytes?.length;
@@ -347,7 +371,8 @@ export class StorageManager {
       try {
         // The real size, now known: a stream of unknown length is held to the quota too.
         await this.quotas.assertRoom(record.tenantId, digest.size);
-        await this.catalog.record(artifact, input.actor, 'stored', this.config.providers[providerName]?.mirrors ?? [], presets);
+        const links = LineageRecords.rows(record.tenantId, { storageKey, artifactId: record.artifactId, artifactType: record.artifactType }, input.inputs ?? [], record.createdAt);
+        await this.catalog.record(artifact, input.actor, 'stored', this.config.providers[providerName]?.mirrors ?? [], presets, links);
       } catch (error) {
         // Never leave an object the catalog does not know (best effort, as above).
         await provider.delete(storageKey).catch(() => undefined);
@@ -365,13 +390,53 @@ export class StorageManager {
     }
   }
 
-  /** The reference of a stored artifact. */
-  async getArtifact(storageKey: string, opts: { variants?: boolean } = {}): Promise<ArtifactReference> {
+  /**
+   * The reference of a stored artifact, with its variants and its lineage (`inputs`: what it was
+   * made from; `outputs`: what was made from it, the first 100, `outputsTruncated` when there are
+   * more; a deleted one is marked `deleted: true`).
+   */
+  async getArtifact(storageKey: string, opts: { variants?: boolean; lineage?: boolean } = {}): Promise<ArtifactReference> {
     this.assertOpen();
     const artifact = await this.catalog.get(assertSafeKey(storageKey, 'storageKey'));
     if (!artifact) throw new NotFoundError(`artifact ${storageKey} not found`);
-    // `variants: false` saves a query where only the artifact itself is wanted (serving its bytes).
-    return this.reference(artifact, undefined, artifact.originalKey || opts.variants === false ? undefined : await this.catalog.variantsOf([storageKey]));
+    // `variants: false` saves queries where only the artifact itself is wanted (serving its bytes).
+    const lineage = opts.lineage ?? opts.variants !== false;
+    const [variants, inputs, outputs] = await Promise.all([
+      artifact.originalKey || opts.variants === false ? undefined : this.catalog.variantsOf([storageKey]),
+      lineage ? this.catalog.lineage.inputsOf(storageKey) : undefined,
+      lineage ? this.catalog.lineage.outputsOf(artifact.tenantId, storageKey) : undefined,
+    ]);
+    const ref = this.reference(artifact, undefined, variants);
+    if (!inputs || !outputs) return ref;
+    return { ...ref, inputs, outputs: outputs.links, ...(outputs.more ? { outputsTruncated: true } : {}) };
+  }
+
+  /**
+   * Change an artifact's user metadata: the patch's keys are set, keys set to null removed. The
+   * result is held to the limits of a store (a plain JSON object of at most 16 KiB; media facts
+   * that the bytes contradict are corrected or refused as `media.caller_facts` says). Audit-logged.
+   */
+  async updateMetadata(storageKey: string, patch: MetadataPatch, opts: ActorOptions = {}): Promise<ArtifactReference> {
+    this.assertOpen();
+    if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) throw new ValidationError('the metadata patch must be a plain object: keys to set, and keys set to null to remove', { details: { field: 'metadata' } });
+    checkUserMetadata(patch);
+    // Compare-and-set on the metadata read: two patches at once both apply, neither is lost.
+    for (let attempt = 1; ; attempt++) {
+      const artifact = await this.catalog.get(assertSafeKey(storageKey, 'storageKey'));
+      if (!artifact) throw new NotFoundError(`artifact ${storageKey} not found`);
+      const merged: Record<string, unknown> = { ...artifact.metadata };
+      for (const [key, value] of Object.entries(patch)) {
+        if (value === null) delete merged[key];
+        else merged[key] = value;
+      }
+      const checked = checkMetadataFacts(checkUserMetadata(merged), artifact.media, this.mediaConfig.media.caller_facts);
+      const removed = Object.keys(patch).filter((k) => patch[k] === null);
+      const set = Object.keys(patch).filter((k) => patch[k] !== null);
+      if (await this.catalog.setMetadata(storageKey, artifact.tenantId, artifact.metadata, checked, { set, removed }, opts.actor)) {
+        return this.getArtifact(storageKey);
+      }
+      if (attempt === 5) throw new StorageError(`the metadata of ${storageKey} kept changing while it was being updated; try again`, { code: 'CONFLICT' });
+    }
   }
 
   async exists(storageKey: string): Promise<boolean> {
@@ -465,6 +530,8 @@ export class StorageManager {
     const tenantId = request.tenantId ?? DEFAULT_TENANT;
     const contentType = this.checkContentType(request.contentType);
     const size = this.checkDeclaredSize(request.size);
+    const metadata = checkUserMetadata(request.metadata);
+    const inputs = await this.catalog.lineage.checkInputs(tenantId, request.inputs);
     await this.quotas.assertRoom(tenantId, size ?? 0);
     const storageKey = buildArtifactKey({ tenantId, artifactType: request.artifactType, ...(request.boardId === undefined ? {} : { boardId: request.boardId }), artifactId: request.artifactId, ...(request.variant === undefined ? {} : { variant: request.variant }), contentType });
     assertArtifactType(this.config.artifactTypes, request.artifactType, contentType);
@@ -477,6 +544,7 @@ export class StorageManager {
       storage_key: storageKey, provider: name, tenant_id: tenantId, board_id: request.boardId ?? null, artifact_type: request.artifactType,
       artifact_id: request.artifactId, variant: storageKey.slice(storageKey.lastIndexOf('/') + 1), content_type: contentType, max_size: maxSize, exact_size: size ?? null,
       actor: request.actor ?? null, created_at: new Date().toISOString(), expires_at: presigned.expiresAt,
+      metadata: Object.keys(metadata).length ? JSON.stringify(metadata) : null, inputs: inputs.length ? JSON.stringify(inputs) : null,
     });
     return { ...presigned, storageKey, storageProvider: name };
   }
@@ -573,9 +641,12 @@ export class StorageManager {
     const artifact: CatalogArtifact = {
       artifactId: known.artifact_id, storageKey, storageProvider: known.provider, contentType: known.content_type,
       size, sha256, visibility: 'private', createdAt: new Date().toISOString(), tenantId: known.tenant_id,
-      ...(known.board_id === null ? {} : { boardId: known.board_id }), artifactType: known.artifact_type, variant: known.variant, metadata: {},
+      ...(known.board_id === null ? {} : { boardId: known.board_id }), artifactType: known.artifact_type, variant: known.variant,
+      metadata: known.metadata === null ? {} : JSON.parse(known.metadata) as Record<string, unknown>,
     };
-    await this.catalog.record(artifact, opts.actor, 'upload_completed');
+    // Inputs were checked when the upload was presigned; one deleted since shows as deleted.
+    const inputs = known.inputs === null ? [] : JSON.parse(known.inputs) as CheckedInput[];
+    await this.catalog.record(artifact, opts.actor, 'upload_completed', [], [], LineageRecords.rows(known.tenant_id, artifact, inputs, artifact.createdAt));
     return this.reference(artifact);
   }
 
@@ -595,6 +666,15 @@ export class StorageManager {
     }
     await this.catalog.setVisibility(storageKey, artifact.tenantId, wanted, opts.actor);
     return this.reference({ ...artifact, visibility: wanted }, moved?.url);
+  }
+
+  /**
+   * A tenant's audit trail, newest first, a page at a time: one artifact's events (`storageKey`),
+   * one board's (`boardId`), within `since`..`until`.
+   */
+  async listAudit(query: AuditQuery): Promise<AuditPage> {
+    this.assertOpen();
+    return this.catalog.auditLog.list(query);
   }
 
   /** Counts and bytes of a tenant's artifacts, by artifact type and by provider; the trash apart. */
@@ -690,10 +770,17 @@ export class StorageManager {
     return migrate(this, options);
   }
 
-  /** A tenant's artifacts in key order, a page at a time. */
-  async listArtifacts(query: ListArtifactsQuery = {}): Promise<ArtifactPage> {
+  /**
+   * A tenant's artifacts in key order, a page at a time; with `artifactId`, those of that id; with
+   * `input`, the artifacts made from that one (lineage).
+   */
+  async listArtifacts(query: ArtifactQuery = {}): Promise<ArtifactPage> {
     this.assertOpen();
-    const page = await this.catalog.list(query);
+    const { input, ...filters } = query;
+    if (input !== undefined && filters.prefix) throw new ValidationError('prefix cannot be combined with input; filter the outputs by boardId or artifactType', { details: { field: 'prefix' } });
+    const page = input === undefined
+      ? await this.catalog.list(filters)
+      : await this.catalog.lineage.outputs({ ...filters, tenantId: filters.tenantId ?? DEFAULT_TENANT, inputKey: input });
     const variants = await this.catalog.variantsOf(page.items.map((a) => a.storageKey));
     return { items: page.items.map((a) => this.reference(a, undefined, variants)), ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) };
   }

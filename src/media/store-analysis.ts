@@ -88,6 +88,22 @@ export class StoreAnalysis {
   }
 }
 
+/**
+ * Metadata changed after the store (PATCH), held to what the bytes said at store time: a media
+ * fact in it that `facts` contradict is corrected, or refused (422 MEDIA_MISMATCH), as
+ * `media.caller_facts` says.
+ */
+export function checkMetadataFacts(metadata: Record<string, unknown>, facts: MediaFacts | undefined, policy: 'correct' | 'refuse'): Record<string, unknown> {
+  const claimed = Object.fromEntries(MEDIA_FACT_FIELDS.filter((f) => metadata[f] !== undefined).map((f) => [f, metadata[f]])) as Partial<MediaFacts>;
+  const fixes = disagreements(claimed, facts);
+  if (fixes.length === 0) return metadata;
+  if (policy === 'refuse') {
+    const list = fixes.map((c) => `${c.field}: given ${JSON.stringify(c.given)}, the bytes say ${JSON.stringify(c.measured)}`).join('; ');
+    throw new ValidationError(`the metadata disagrees with the content (${list}); leave those keys out or send the right values`, { code: 'MEDIA_MISMATCH', details: { corrections: fixes } });
+  }
+  return { ...metadata, ...Object.fromEntries(fixes.map((c) => [c.field, c.measured])) };
+}
+
 function tapOptions(config: MediaConfig) {
   return { analysisMaxBytes: config.media.analysis_max_bytes, placeholder: config.media.placeholder, maxPixels: config.transforms.max_pixels, maxFrames: config.transforms.max_frames };
 }

@@ -1,7 +1,10 @@
 import type { Readable } from 'node:stream';
 import { ContentCheck, verifyStream } from '../content/verify-stream.ts';
 import type { ExpectedContent } from '../content/verify-stream.ts';
+import { CorruptionError } from '../errors.ts';
 import { META, referenceMetadata } from '../manager/artifact-reference.ts';
+import { ChecksumDigest } from '../providers/backend-checksum.ts';
+import { capabilitiesOf } from '../providers/capabilities.ts';
 import type { CatalogArtifact } from '../catalog/catalog.ts';
 import type { StorageProvider } from '../providers/provider.ts';
 
@@ -16,23 +19,43 @@ export async function readBack(provider: StorageProvider, expected: ExpectedCont
   if (error) throw error;
 }
 
+/** How a copy was verified: by the checksum the destination computed, or by reading it back. */
+export type CopyVerification = 'backend-checksum' | 'read-back';
+
 /**
  * Copy one artifact from `source` to `target`, streaming: the source's bytes are checked against
  * the record on their way (a corrupt source fails the upload before its last byte, so nothing is
- * committed), then the target's copy is read back and checked the same way. `onBytes` counts the
- * bytes as they are sent.
+ * committed). The copy is then verified without a second transfer where the target's backend
+ * reports a checksum of what it stored (S3's ETag): the same bytes are hashed as they go out and
+ * the two must agree. Elsewhere (or when the backend answered no usable checksum) the copy is read
+ * back and checked against the record. A mismatch either way is a CorruptionError. `onBytes`
+ * counts the bytes as they are sent.
  */
-export async function copyArtifactVerified(artifact: CatalogArtifact, source: { name: string; provider: StorageProvider }, target: { name: string; provider: StorageProvider }, onBytes?: (n: number) => void): Promise<void> {
+export async function copyArtifactVerified(artifact: CatalogArtifact, source: { name: string; provider: StorageProvider }, target: { name: string; provider: StorageProvider }, onBytes?: (n: number) => void): Promise<CopyVerification> {
+  const expected = { storageKey: artifact.storageKey, sha256: artifact.sha256, size: artifact.size };
+  const plan = capabilitiesOf(target.provider).uploadChecksum;
+  const digest = plan ? new ChecksumDigest(plan, artifact.size) : undefined;
   const stream = await source.provider.openDownload(artifact.storageKey);
-  const checked = verifyStream(stream, new ContentCheck({ storageKey: artifact.storageKey, provider: source.name, sha256: artifact.sha256, size: artifact.size }));
+  const checked = verifyStream(stream, new ContentCheck({ ...expected, provider: source.name }));
   const metadata = { ...referenceMetadata(artifact), [META.sha256]: artifact.sha256, [META.size]: String(artifact.size) };
-  await target.provider.upload(artifact.storageKey, onBytes ? counted(checked, onBytes) : checked, { contentType: artifact.contentType, size: artifact.size, metadata });
-  await readBack(target.provider, { storageKey: artifact.storageKey, provider: target.name, sha256: artifact.sha256, size: artifact.size });
+  const result = await target.provider.upload(artifact.storageKey, outgoing(checked, digest, onBytes), { contentType: artifact.contentType, size: artifact.size, metadata });
+  const verdict = digest && result.backendChecksum ? digest.compare(result.backendChecksum) : 'unknown';
+  if (verdict === 'match') return 'backend-checksum';
+  if (verdict === 'mismatch') {
+    const { algorithm, value } = result.backendChecksum!;
+    throw new CorruptionError(`${artifact.storageKey} on ${target.name}: the backend's checksum of the copy (${algorithm} ${value}) is not that of the bytes sent, whose SHA-256 matched the record; the copy is corrupt and is not used (migrate resume tries it again)`, {
+      details: { storageKey: artifact.storageKey, provider: target.name, backendChecksum: result.backendChecksum },
+    });
+  }
+  await readBack(target.provider, { ...expected, provider: target.name });
+  return 'read-back';
 }
 
-async function* counted(stream: Readable, onBytes: (n: number) => void): AsyncGenerator<Uint8Array> {
+/** The checked source's chunks on their way out: hashed for the backend's checksum and counted. */
+async function* outgoing(stream: Readable, digest: ChecksumDigest | undefined, onBytes: ((n: number) => void) | undefined): AsyncGenerator<Uint8Array> {
   for await (const chunk of stream) {
-    onBytes((chunk as Buffer).length);
+    digest?.update(chunk as Buffer);
+    onBytes?.((chunk as Buffer).length);
     yield chunk as Buffer;
   }
 }

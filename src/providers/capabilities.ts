@@ -15,6 +15,7 @@ export function capabilitiesOf(provider: StorageProvider): ProviderCapabilities 
     publicUrl: declared.publicUrl ?? provider.getPublicUrl !== undefined,
     copy: declared.copy ?? provider.copy !== undefined,
     selfSignedUrls: declared.selfSignedUrls ?? false,
+    uploadChecksum: declared.uploadChecksum ?? false,
   };
 }
 

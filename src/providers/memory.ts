@@ -23,7 +23,7 @@ interface StoredObject {
 
 /** Objects in a Map: for tests and examples. Everything is lost when the process ends. */
 export class MemoryProvider implements StorageProvider {
-  readonly capabilities: ProviderCapabilities = { presignDownload: true, presignUpload: 'PUT', publicUrl: true, copy: true, selfSignedUrls: true };
+  readonly capabilities: ProviderCapabilities = { presignDownload: true, presignUpload: 'PUT', publicUrl: true, copy: true, selfSignedUrls: true, uploadChecksum: false };
   private readonly objects = new Map<string, StoredObject>();
   private readonly config: z.output<typeof memoryProviderConfigSchema>;
   private readonly secret: string | undefined;

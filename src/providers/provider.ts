@@ -20,6 +20,40 @@ export interface ProviderCapabilities {
    * Declared per provider type, at registration, since it decides what the provider is created with.
    */
   selfSignedUrls: boolean;
+  /**
+   * The upload's result carries a checksum the backend computed over the bytes it stored
+   * (`UploadResult.backendChecksum`), so a copy can be verified without reading it back; this says
+   * what the sender must compute to compare (see backend-checksum.ts). False when the backend gives
+   * none that is a digest of the bytes (S3 with SSE-KMS, Supabase): callers read the copy back.
+   */
+  uploadChecksum: UploadChecksumPlan | false;
+}
+
+/**
+ * What a provider's backend checksum is a digest of: MD5 of the whole object, or, for objects
+ * larger than `partSize`, S3's multipart ETag (the MD5 of the binary MD5s of parts of `partSize`
+ * bytes, the last one shorter).
+ */
+export interface UploadChecksumPlan {
+  algorithm: 'md5';
+  partSize?: number;
+}
+
+/** A checksum of the stored bytes that the backend computed itself (S3's ETag, GCS's md5Hash). */
+export interface BackendChecksum {
+  /** `md5`: of the whole object; `md5-of-parts`: S3's multipart ETag over `parts` parts of `partSize` bytes. */
+  algorithm: 'md5' | 'md5-of-parts';
+  /** Hex digest. */
+  value: string;
+  partSize?: number;
+  parts?: number;
+}
+
+export interface UploadResult {
+  /** The object's public URL, when it has one. */
+  url?: string;
+  /** Present when the backend reported a checksum of what it stored (see capabilities.uploadChecksum). */
+  backendChecksum?: BackendChecksum;
 }
 
 export interface UploadOptions {
@@ -107,7 +141,7 @@ export interface StorageProvider {
    * Store `content` under `key`. Either the whole object becomes visible at once, or (when the
    * content iterable throws, the signal aborts or the backend fails) nothing is left behind.
    */
-  upload(key: string, content: AsyncIterable<Uint8Array>, opts: UploadOptions): Promise<{ url?: string }>;
+  upload(key: string, content: AsyncIterable<Uint8Array>, opts: UploadOptions): Promise<UploadResult>;
   openDownload(key: string, range?: ByteRange): Promise<Readable>;
   /**
    * The object's file itself, for providers whose objects are local files: the same checks,

@@ -53,7 +53,8 @@ export class PooledMultipartUpload {
     this.signal = options.signal ? AbortSignal.any([options.signal, this.cancel.signal]) : this.cancel.signal;
   }
 
-  async run(head: Uint8Array[], source: PartSource): Promise<void> {
+  /** Resolves with the ETags CompleteMultipartUpload and each part (in order) answered. */
+  async run(head: Uint8Array[], source: PartSource): Promise<{ etag: string | undefined; partEtags: string[] }> {
     const { client, params, partSize } = this.options;
     try {
       const created = await client.send(new CreateMultipartUploadCommand(params), { abortSignal: this.signal });
@@ -93,9 +94,10 @@ export class PooledMultipartUpload {
       await this.settle();
       this.throwIfFailed();
       this.parts.sort((a, b) => a.PartNumber! - b.PartNumber!);
-      await client.send(new CompleteMultipartUploadCommand({
+      const completed = await client.send(new CompleteMultipartUploadCommand({
         Bucket: params.Bucket, Key: params.Key, UploadId: this.uploadId, MultipartUpload: { Parts: this.parts },
       }), { abortSignal: this.signal });
+      return { etag: completed.ETag, partEtags: this.parts.map((p) => p.ETag!) };
     } catch (error) {
       // Nothing may still be writing a part when the caller aborts the upload, or the part could land after it.
       this.failure ??= { error };

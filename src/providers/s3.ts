@@ -12,7 +12,8 @@ import { parseProviderConfig } from '../config/provider-config.ts';
 import { sizeSetting } from '../config/sizes.ts';
 import { decodeCursor, encodeCursor, listLimit } from './list-cursor.ts';
 import { fromS3Error, isS3NotFound, s3ErrorName } from './s3-errors.ts';
-import type { ByteRange, ListResult, ProviderCapabilities, ObjectMetadata, PresignedUpload, ProviderContext, StorageProvider, UploadOptions } from './provider.ts';
+import type { BackendChecksum, ByteRange, ListResult, ProviderCapabilities, ObjectMetadata, PresignedUpload, ProviderContext, StorageProvider, UploadOptions, UploadResult } from './provider.ts';
+import { checksumFromEtag, checksumFromPartEtags } from './backend-checksum.ts';
 import { httpRangeHeader } from './byte-range.ts';
 import { PooledMultipartUpload } from './s3-multipart.ts';
 import { fitEntries } from './metadata-fit.ts';
@@ -73,6 +74,12 @@ export const s3ProviderConfigSchema = z.object({
    * else protects the body, so it is signed.
    */
   sign_payload: z.boolean().optional(),
+  /**
+   * The ETag a PUT or a multipart upload answers is the MD5 (or MD5 of the part MD5s) of the bytes
+   * received, as on AWS S3 (except SSE-KMS), Ceph RGW and MinIO: copies (a migration) are verified
+   * against it instead of being read back. Set false for a server where it is not.
+   */
+  etag_is_md5: z.boolean().default(true),
 }).strict().superRefine((config, ctx) => {
   if ((config.access_key_id === undefined) !== (config.secret_access_key === undefined)) {
     ctx.addIssue({ code: 'custom', path: [config.access_key_id === undefined ? 'access_key_id' : 'secret_access_key'], message: 'access_key_id and secret_access_key go together (leave both out for the default credential chain)' });
@@ -111,6 +118,8 @@ export class S3Provider implements StorageProvider {
       publicUrl: this.config.public_url_base !== undefined || this.config.public_bucket || this.config.acl,
       copy: true,
       selfSignedUrls: false,
+      // An SSE-KMS object's ETag is not a digest of its bytes.
+      uploadChecksum: this.config.etag_is_md5 && this.config.server_side_encryption !== 'aws:kms' ? { algorithm: 'md5', partSize: this.config.part_size } : false,
     };
     const c = this.config;
     this.client = new S3Client({
@@ -145,7 +154,7 @@ export class S3Provider implements StorageProvider {
     }
   }
 
-  async upload(key: string, content: AsyncIterable<Uint8Array>, opts: UploadOptions): Promise<{ url?: string }> {
+  async upload(key: string, content: AsyncIterable<Uint8Array>, opts: UploadOptions): Promise<UploadResult> {
     const objectKey = this.objectKey(key);
     const source = new GuardedSource(content, opts.signal);
     const head: Uint8Array[] = [];
@@ -164,17 +173,20 @@ export class S3Provider implements StorageProvider {
     } catch (error) {
       throw this.contentError(error, key);
     }
+    let checksum: BackendChecksum | undefined;
     if (ended) {
       // Everything fits in one part: one PUT, with the metadata completed by the end of the content.
-      await this.send(`storing ${key}`, () => this.client.send(new PutObjectCommand({
+      const { ETag: etag } = await this.send(`storing ${key}`, () => this.client.send(new PutObjectCommand({
         ...this.writeParams(objectKey, opts),
         Body: Buffer.concat(head, buffered),
         ContentLength: buffered,
       }), opts.signal ? { abortSignal: opts.signal } : {}));
+      checksum = checksumFromEtag(etag, this.config.part_size);
     } else {
-      await this.uploadMultipart(key, objectKey, head, source, opts);
+      checksum = await this.uploadMultipart(key, objectKey, head, source, opts);
     }
-    return this.visibleUrl(key, opts.metadata);
+    // An SSE-KMS object's ETag (or one a server makes its own way) is no digest of the bytes.
+    return { ...this.visibleUrl(key, opts.metadata), ...(checksum && this.capabilities.uploadChecksum ? { backendChecksum: checksum } : {}) };
   }
 
   async openDownload(key: string, range?: ByteRange): Promise<Readable> {
@@ -357,7 +369,8 @@ export class S3Provider implements StorageProvider {
     this.client.destroy();
   }
 
-  private async uploadMultipart(key: string, objectKey: string, head: Uint8Array[], source: GuardedSource, opts: UploadOptions): Promise<void> {
+  /** Returns the checksum the ETags of the upload (or of its parts) give of the bytes received. */
+  private async uploadMultipart(key: string, objectKey: string, head: Uint8Array[], source: GuardedSource, opts: UploadOptions): Promise<BackendChecksum | undefined> {
     // The metadata is sent with CreateMultipartUpload, before the content has been read: without
     // sha256 and size. They are set below, once the upload is complete.
     const upload = new PooledMultipartUpload({
@@ -367,8 +380,10 @@ export class S3Provider implements StorageProvider {
       queueSize: this.config.queue_size,
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
+    let checksum: BackendChecksum | undefined;
     try {
-      await upload.run(head, source);
+      const { etag, partEtags } = await upload.run(head, source);
+      checksum = checksumFromEtag(etag, this.config.part_size) ?? checksumFromPartEtags(partEtags, this.config.part_size);
       opts.signal?.throwIfAborted();
     } catch (error) {
       source.release();
@@ -382,7 +397,7 @@ export class S3Provider implements StorageProvider {
     if (source.bytes > SINGLE_REQUEST_LIMIT) {
       // CopyObject cannot rewrite objects above 5 GiB: such objects keep the metadata known at the
       // start (no sha256 or size); the catalog records both anyway.
-      return;
+      return checksum;
     }
     try {
       // Rewrite the object's metadata in place (S3 copies no data for this), now complete.
@@ -395,6 +410,8 @@ export class S3Provider implements StorageProvider {
       await this.removeQuietly(objectKey);
       throw this.error(error, `storing ${key} (setting its metadata)`);
     }
+    // The server copied its own bytes: the checksum of what it received still vouches for them.
+    return checksum;
   }
 
   /** Abort a multipart upload; when the server cannot be reached, keep trying in the background. */

@@ -127,7 +127,7 @@ export class SupabaseProvider implements StorageProvider {
     this.name = ctx?.name ?? 'supabase';
     this.config = parseProviderConfig(supabaseProviderConfigSchema, config, this.name);
     this.storageUrl = supabaseStorageUrl(this.config);
-    this.capabilities = { presignDownload: true, presignUpload: 'PUT', publicUrl: this.config.public_bucket !== undefined, copy: true, selfSignedUrls: false };
+    this.capabilities = { presignDownload: true, presignUpload: 'PUT', publicUrl: this.config.public_bucket !== undefined, copy: true, selfSignedUrls: false, uploadChecksum: false };
     this.client = new StorageClient(this.storageUrl, this.authHeaders(), this.fetch);
   }
 

@@ -10,6 +10,9 @@ import type { StorageManager } from '../manager/storage-manager.ts';
 import { Authenticator, resolveJwtSecret } from './auth.ts';
 import type { JwtSecret } from './auth.ts';
 import { ContentCache } from './content-cache.ts';
+import { keepCachesCoherent } from './cache-coherence.ts';
+import { HealthMonitor } from './health-monitor.ts';
+import type { LeadershipStatus } from '../cluster/leader-lease.ts';
 import { registerCors } from './cors.ts';
 import { registerAddressLimit, registerTenantLimit } from './rate-limit.ts';
 import { openRedis } from './redis-client.ts';
@@ -19,7 +22,7 @@ import { errorBody, handleError, renderError } from './errors.ts';
 import { ServerMetrics } from './metrics.ts';
 import { closesAfterEarlyAnswer, drainAfterEarlyAnswer, streamBodies } from './request-body.ts';
 import { UploadSlots } from './upload-slots.ts';
-import { artifactReferenceSchema, errorSchema } from './schemas.ts';
+import { artifactReferenceSchema, errorSchema, lineageLinkSchema } from './schemas.ts';
 import { resolveServerConfig } from './server-config.ts';
 import type { ServerConfig } from './server-config.ts';
 import { storeArtifactRoute } from './routes/store-artifact.ts';
@@ -27,7 +30,8 @@ import { listArtifactsRoute } from './routes/list-artifacts.ts';
 import { readArtifactRoute } from './routes/read-artifact.ts';
 import { deleteArtifactRoute } from './routes/delete-artifact.ts';
 import { getInfoRoute } from './routes/get-info.ts';
-import { setVisibilityRoute } from './routes/set-visibility.ts';
+import { updateInfoRoute } from './routes/update-info.ts';
+import { auditRoute } from './routes/audit.ts';
 import { signUrlsRoute } from './routes/sign-urls.ts';
 import { createUploadRoute } from './routes/create-upload.ts';
 import { completeUploadRoute } from './routes/complete-upload.ts';
@@ -55,6 +59,8 @@ export interface CreateServerOptions {
   logger?: boolean | Exclude<FastifyServerOptions['logger'], boolean | undefined>;
   /** Process-wide metrics (CPU, memory, event loop) on /metrics; default true. */
   processMetrics?: boolean;
+  /** Whether this node runs the background work (startServer's leader lease), shown on /readyz and /metrics. */
+  leadership?: { status(): LeadershipStatus };
 }
 
 /** A Fastify app plus what its owner needs to run it. */
@@ -84,6 +90,7 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
   const config = options.config ?? resolveServerConfig(storage.config);
   const jwt = await resolveJwtSecret(config.auth, storage.config.dataDir);
   const authenticator = new Authenticator(config.auth, jwt.secret);
+  const health = new HealthMonitor(storage, storage.config.cluster.healthIntervalMs);
   const ctx: RouteContext = {
     storage,
     config,
@@ -91,8 +98,11 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
     cache: new ContentCache(config.cache.maxObjectBytes, config.cache.maxTotalBytes),
     signingSecrets: await signingSecrets(storage),
     uploads: new UploadSlots({ maxTotal: config.maxConcurrentUploads, maxPerTenant: config.maxConcurrentUploadsPerTenant }),
+    health,
+    ...(options.leadership ? { leadership: options.leadership } : {}),
   };
   ctx.metrics.watchStorage(storage);
+  ctx.metrics.watchNode(options.leadership, health);
   const tus = new TusUploads(storage, config);
 
   const app = Fastify({
@@ -108,7 +118,7 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
     clientErrorHandler: answerClientError,
     // Behind a load balancer the client's address comes from X-Forwarded-For (server.trust_proxy).
-    trustProxy: config.trustProxy as FastifyServerOptions['trustProxy'],
+    trustProxy: config.trustProxy as NonNullable<FastifyServerOptions['trustProxy']>,
   });
   // Shared rate-limit counters (and closed with the app).
   const redis = storage.config.redisUrl ? await openRedis(storage.config.redisUrl) : undefined;
@@ -152,6 +162,7 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
   await registerAddressLimit(app, config.rateLimit, redis);
 
   app.addSchema(errorSchema);
+  app.addSchema(lineageLinkSchema);
   app.addSchema(artifactReferenceSchema);
   await app.register(swagger, {
     openapi: {
@@ -193,7 +204,8 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
     readArtifactRoute(api, ctx);
     deleteArtifactRoute(api, ctx);
     getInfoRoute(api, ctx);
-    setVisibilityRoute(api, ctx);
+    updateInfoRoute(api, ctx);
+    auditRoute(api, ctx);
     signUrlsRoute(api, ctx);
     createUploadRoute(api, ctx);
     completeUploadRoute(api, ctx);
@@ -213,6 +225,16 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
       storeArtifactRoute(uploads, ctx);
     });
   });
+
+  // /readyz answers from the latest background check.
+  health.start();
+  app.addHook('onClose', () => health.stop());
+  // Several nodes on one PostgreSQL catalog: what another node deletes or hides leaves this one's caches at once.
+  const stopCoherence = await keepCachesCoherent(storage, {
+    cache: ctx.cache, authenticator, metrics: ctx.metrics, pingIntervalMs: storage.config.cluster.healthIntervalMs,
+    onError: (error) => app.log.warn({ err: error }, 'cache coherence: the catalog\'s change announcements are not reaching this node; its small-object cache is off until they do'),
+  });
+  if (stopCoherence) app.addHook('onClose', stopCoherence);
 
   return { app, config, jwt, tus };
 }
@@ -239,7 +261,12 @@ async function signingSecrets(storage: StorageManager): Promise<string[]> {
   return [...new Set([...(shared ? [shared] : []), ...own])];
 }
 
-function loggerOptions(logger: CreateServerOptions['logger'], level: string): FastifyServerOptions['logger'] {
+/** Pino's request fields take no undefined: an unknown address is left out. */
+function withRemoteAddress(remoteAddress: string | undefined): { remoteAddress?: string } {
+  return remoteAddress === undefined ? {} : { remoteAddress };
+}
+
+function loggerOptions(logger: CreateServerOptions['logger'], level: string): NonNullable<FastifyServerOptions['logger']> {
   if (logger === false) return false;
   const base = typeof logger === 'object' ? logger : {};
   return {
@@ -248,8 +275,8 @@ function loggerOptions(logger: CreateServerOptions['logger'], level: string): Fa
     // Never a token, a signature or a secret: no headers at all, and credentials cut out of URLs.
     redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'authorization'], censor: '[redacted]' },
     serializers: {
-      req: (request: { method: string; url: string; ip?: string; socket?: { remoteAddress?: string } }) => ({
-        method: request.method, url: redactUrl(request.url), remoteAddress: request.ip ?? request.socket?.remoteAddress,
+      req: (request: { method: string; url: string; ip?: string; socket?: { remoteAddress?: string | undefined } }) => ({
+        method: request.method, url: redactUrl(request.url), ...withRemoteAddress(request.ip ?? request.socket?.remoteAddress),
       }),
       res: (reply: { statusCode: number }) => ({ statusCode: reply.statusCode }),
     },

@@ -1,14 +1,18 @@
 /**
- * Small artifacts in memory, keyed by storage key and recorded SHA-256: an artifact's bytes never
- * change, so an entry is never stale; each artifact has its own entry, so a corrupt copy of one
- * never answers for another with the same hash. The caller puts in only bytes whose hash matched.
- * Bounded in total bytes; the least recently used entries go first.
+ * Small artifacts in memory, keyed by `{storageKey}\n{sha256}` (the recorded hash): an artifact's
+ * bytes never change, and each artifact has its own entry, so a corrupt copy of one never answers
+ * for another with the same hash. The caller puts in only bytes whose hash matched. Bounded in
+ * total bytes; the least recently used entries go first.
+ *
+ * Several nodes: the catalog's announcements drop a deleted or changed artifact's entries
+ * (`forget`), and while a node cannot hear them it caches nothing (`suspend` ... `resume`).
  */
 export class ContentCache {
   private readonly entries = new Map<string, Buffer>();
   private readonly maxObjectBytes: number;
   private readonly maxTotalBytes: number;
   private totalBytes = 0;
+  private suspended = false;
 
   constructor(maxObjectBytes: number, maxTotalBytes: number) {
     this.maxObjectBytes = Math.min(maxObjectBytes, maxTotalBytes);
@@ -17,7 +21,7 @@ export class ContentCache {
 
   /** Whether an object of this size is worth keeping. */
   accepts(size: number): boolean {
-    return size > 0 && size <= this.maxObjectBytes;
+    return !this.suspended && size > 0 && size <= this.maxObjectBytes;
   }
 
   get(key: string): Buffer | undefined {
@@ -35,8 +39,44 @@ export class ContentCache {
     this.totalBytes += bytes.length;
     for (const [key, value] of this.entries) {
       if (this.totalBytes <= this.maxTotalBytes) break;
-      this.entries.delete(key);
-      this.totalBytes -= value.length;
+      this.delete(key, value);
     }
+  }
+
+  /** Drop every entry of one artifact; true when there was one. */
+  forget(storageKey: string): boolean {
+    const prefix = `${storageKey}\n`;
+    let found = false;
+    // Entries are few (small objects within a memory budget); an artifact has at most a handful.
+    for (const [key, value] of this.entries) {
+      if (key.startsWith(prefix)) {
+        this.delete(key, value);
+        found = true;
+      }
+    }
+    return found;
+  }
+
+  /** Drop everything and cache nothing until `resume`. */
+  suspend(): void {
+    this.suspended = true;
+    this.entries.clear();
+    this.totalBytes = 0;
+  }
+
+  /** Drop everything (whatever was cached may have changed meanwhile) and cache again. */
+  resume(): void {
+    this.entries.clear();
+    this.totalBytes = 0;
+    this.suspended = false;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  private delete(key: string, value: Buffer): void {
+    this.entries.delete(key);
+    this.totalBytes -= value.length;
   }
 }

@@ -8,7 +8,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DatabaseSync } from 'node:sqlite';
 import { createStorageManager, NotFoundError } from '../../src/index.ts';
 import type { StorageManager } from '../../src/index.ts';
-import { finalizeMigration, migrationStatus, rollbackMigration } from '../../src/operations/migrate.ts';
+import { finalizeMigration, migrationStatus, resumeMigration, rollbackMigration } from '../../src/operations/migrate.ts';
+import { capabilitiesOf } from '../../src/providers/capabilities.ts';
+import { switchableProxy } from '../fixtures/switchable-proxy.ts';
 import type { MigrationProgress } from '../../src/operations/migrate.ts';
 import { storedFiles, tempDir } from '../helpers.ts';
 import { createTestBucket, providerConfig as s3Config, removeTestBucket, s3SkipReason, warnSkipped } from '../s3/s3-test-server.ts';
@@ -251,6 +253,66 @@ describe('migrate local <-> S3 (Ceph RGW)', { skip: s3SkipReason }, () => {
     } finally {
       await storage.close();
     }
+  });
+});
+
+describe('migrate verifies each copy by the checksum the destination computed', { skip: s3SkipReason }, () => {
+  const MARKER = 'boards-marker-as-sent;';
+  const TAMPERED = 'boards-marker-CHANGED;';
+  /** Text with the marker all through it (so that every TCP segment of it holds one whole). */
+  const marked = (size: number) => Buffer.from(MARKER.repeat(Math.ceil(size / MARKER.length)).slice(0, size));
+
+  async function setUp(label: string, s3Overrides: Record<string, unknown>) {
+    const dir = await tempDir(label);
+    const bucket = await createTestBucket(label);
+    after(() => removeTestBucket(bucket));
+    const proxy = await switchableProxy(s3Config(bucket).endpoint!);
+    // The body unsigned (as over https), so the gateway stores what the proxy hands it; small parts, so 6 MiB is multipart.
+    const s3 = s3Config(bucket, { endpoint: proxy.url, sign_payload: false, part_size: 5 * 1024 * 1024, ...s3Overrides });
+    const storage = await createStorageManager({
+      config: { data_dir: dir, default_provider: 'local', providers: { local: { type: 'local', config: { base_path: join(dir, 'files') } }, s3: { type: 's3', config: s3 } } },
+      env: {},
+    });
+    after(() => storage.close());
+    const store = async (artifactId: string, bytes: Buffer) => (await storage.storeArtifact({ artifactId, artifactType: 'text', contentType: 'text/plain', content: bytes, tenantId: 't1' })).storageKey;
+    const clean = await store('clean', randomText(40_000));
+    const small = await store('small', marked(30_000));
+    const large = await store('large', marked(6 * 1024 * 1024 + 1000));
+    return { storage, proxy, clean, small, large };
+  }
+
+  it('fails an artifact whose copy the backend stored changed (single PUT and multipart), keeps it on the source with no copy left, and moves it once the path is sound', async () => {
+    const { storage, proxy, clean, small, large } = await setUp('migrate-tamper', {});
+    assert.deepEqual(capabilitiesOf(storage.provider('s3')).uploadChecksum, { algorithm: 'md5', partSize: 5 * 1024 * 1024 });
+    proxy.tamper(MARKER, TAMPERED);
+    const report = await storage.migrate({ from: 'local', to: 's3' });
+    assert.equal(report.status, 'partial');
+    assert.deepEqual(report.counts, { total: 3, copied: 1, verified: 1, skipped: 0, failed: 2 });
+    assert.deepEqual(report.failures.map((f) => f.storageKey).sort(), [small, large].sort());
+    for (const failure of report.failures) assert.match(failure.reason, /backend's checksum of the copy \(md5(-of-parts)? [0-9a-f]{32}\) is not that of the bytes sent/, failure.storageKey);
+    assert.match(report.failures.find((f) => f.storageKey === large)!.reason, /md5-of-parts/);
+    assert.deepEqual(await keysOn(storage, 's3'), [clean], 'the changed copies were removed');
+    for (const key of [small, large]) assert.equal((await storage.getArtifact(key)).storageProvider, 'local');
+
+    proxy.tamper();
+    const resumed = await resumeMigration(storage, report.id);
+    assert.equal(resumed.status, 'completed');
+    assert.deepEqual(resumed.counts, { total: 3, copied: 3, verified: 3, skipped: 0, failed: 0 });
+    for (const [key, size] of [[small, 30_000], [large, 6 * 1024 * 1024 + 1000]] as const) {
+      assert.equal((await storage.getArtifact(key)).storageProvider, 's3');
+      assert.deepEqual(Buffer.from(await storage.download(key)), marked(size), key);
+    }
+  });
+
+  it('without a backend checksum (etag_is_md5: false) reads the copy back, and that catches the change too', async () => {
+    const { storage, proxy, clean, small, large } = await setUp('migrate-tamper-readback', { etag_is_md5: false });
+    assert.equal(capabilitiesOf(storage.provider('s3')).uploadChecksum, false);
+    proxy.tamper(MARKER, TAMPERED);
+    const report = await storage.migrate({ from: 'local', to: 's3' });
+    assert.deepEqual(report.counts, { total: 3, copied: 1, verified: 1, skipped: 0, failed: 2 });
+    for (const failure of report.failures) assert.match(failure.reason, /SHA-256 [0-9a-f]{64}, not the recorded/, failure.storageKey);
+    assert.deepEqual(await keysOn(storage, 's3'), [clean]);
+    for (const key of [small, large]) assert.equal((await storage.getArtifact(key)).storageProvider, 'local');
   });
 });
 

@@ -95,6 +95,21 @@ const table: Row[] = [
   { caller: 'alice', route: 'GET /v1/trash', request: () => ({ method: 'GET', path: '/v1/trash' }), expect: 200 },
   { caller: 'alice', route: 'POST /v1/trash/{key}/restore', request: (f) => ({ method: 'POST', path: `/v1/trash/${f.bobTrashedKey}/restore` }), expect: 404 },
   { caller: 'service-as-alice', route: 'POST /v1/trash/{key}/restore', request: (f) => ({ method: 'POST', path: `/v1/trash/${f.bobTrashedKey}/restore` }), expect: 404 },
+  // Lineage, find by id, metadata, the audit trail: another tenant's key is refused like a missing one, or finds nothing.
+  { caller: 'none', route: 'GET /v1/audit', request: () => ({ method: 'GET', path: '/v1/audit' }), expect: 401 },
+  { caller: 'alice', route: 'GET /v1/audit', request: (f) => ({ method: 'GET', path: `/v1/audit?key=${f.aliceKey}` }), expect: 200 },
+  { caller: 'alice', route: 'GET /v1/audit?tenantId=bob', request: () => ({ method: 'GET', path: '/v1/audit?tenantId=bob' }), expect: 403 },
+  { caller: 'service', route: 'GET /v1/audit', request: () => ({ method: 'GET', path: '/v1/audit' }), expect: 401 },
+  { caller: 'service-as-bob', route: 'GET /v1/audit', request: (f) => ({ method: 'GET', path: `/v1/audit?key=${f.bobKey}` }), expect: 200 },
+  { caller: 'alice', route: 'POST /v1/artifacts?input={own key}', request: (f) => ({ method: 'POST', path: `/v1/artifacts?artifactType=image&input=${f.aliceKey}`, raw: png, headers: { 'content-type': 'image/png' } }), expect: 201 },
+  { caller: 'alice', route: 'POST /v1/artifacts?input={bob key}', request: (f) => ({ method: 'POST', path: `/v1/artifacts?artifactType=image&input=${f.bobKey}`, raw: png, headers: { 'content-type': 'image/png' } }), expect: 400 },
+  { caller: 'alice', route: 'POST /v1/artifacts?input={missing}', request: (f) => ({ method: 'POST', path: `/v1/artifacts?artifactType=image&input=${f.missingAliceKey}`, raw: png, headers: { 'content-type': 'image/png' } }), expect: 400 },
+  { caller: 'alice', route: 'POST /v1/uploads inputs:[bob key]', request: (f) => ({ method: 'POST', path: '/v1/uploads', body: { artifactType: 'image', contentType: 'image/png', inputs: [f.bobKey] } }), expect: 400 },
+  { caller: 'alice', route: 'GET /v1/artifacts?input={bob key}', request: (f) => ({ method: 'GET', path: `/v1/artifacts?input=${f.bobKey}` }), expect: 200 },
+  { caller: 'alice', route: 'GET /v1/artifacts?artifactId=', request: () => ({ method: 'GET', path: '/v1/artifacts?artifactId=fixture' }), expect: 200 },
+  { caller: 'alice', route: 'PATCH /v1/info/{key} metadata', request: (f) => ({ method: 'PATCH', path: `/v1/info/${f.aliceKey}`, body: { metadata: { seen: true } } }), expect: 200 },
+  { caller: 'alice', route: 'PATCH /v1/info/{bob key} metadata', request: (f) => ({ method: 'PATCH', path: `/v1/info/${f.bobKey}`, body: { metadata: { seen: true } } }), expect: 404 },
+  { caller: 'service-as-alice', route: 'PATCH /v1/info/{bob key} metadata', request: (f) => ({ method: 'PATCH', path: `/v1/info/${f.bobKey}`, body: { metadata: { seen: true } } }), expect: 404 },
 ];
 
 // Every server is started before any test is registered: the root's `after` hooks (which close

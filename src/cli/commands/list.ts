@@ -9,15 +9,17 @@ export function registerList(program: Command, run: CommandContext): void {
     .option('--tenant <tenantId>', 'tenant id', 'default')
     .option('-b, --board <boardId>', 'only this board')
     .option('-t, --type <artifactType>', 'only this artifact type')
+    .option('--id <artifactId>', 'only artifacts with this artifact id')
+    .option('--input <key>', 'lineage: only the artifacts made from this one')
     .option('--prefix <prefix>', 'only keys below the tenant that start with this')
     .option('--limit <n>', 'artifacts per page', (v) => Number(v), 100)
     .option('--cursor <cursor>', 'continue from a previous page')
     .option('--all', 'follow the cursor to the end')
-    .action((opts: { tenant: string; board?: string; type?: string; prefix?: string; limit: number; cursor?: string; all?: boolean }) => run(async ({ storage, output }) => {
+    .action((opts: { tenant: string; board?: string; type?: string; id?: string; input?: string; prefix?: string; limit: number; cursor?: string; all?: boolean }) => run(async ({ storage, output }) => {
       const items: ArtifactReference[] = [];
       let cursor = opts.cursor;
       do {
-        const page = await storage.listArtifacts({ tenantId: opts.tenant, limit: opts.limit, ...(opts.board ? { boardId: opts.board } : {}), ...(opts.type ? { artifactType: opts.type } : {}), ...(opts.prefix ? { prefix: opts.prefix } : {}), ...(cursor ? { cursor } : {}) });
+        const page = await storage.listArtifacts({ tenantId: opts.tenant, limit: opts.limit, ...(opts.board ? { boardId: opts.board } : {}), ...(opts.type ? { artifactType: opts.type } : {}), ...(opts.id ? { artifactId: opts.id } : {}), ...(opts.input ? { input: opts.input } : {}), ...(opts.prefix ? { prefix: opts.prefix } : {}), ...(cursor ? { cursor } : {}) });
         items.push(...page.items);
         cursor = page.nextCursor;
       } while (opts.all && cursor);

@@ -20,7 +20,8 @@ export function registerPut(program: Command, run: CommandContext): void {
     .option('-c, --content-type <type>', 'content type (default: from the file extension)')
     .option('--variant <name>', 'variant name (default: original)')
     .option('--visibility <visibility>', 'private or public', 'private')
-    .action((file: string, opts: { type: string; id?: string; board?: string; tenant: string; contentType?: string; variant?: string; visibility: string }) => run(async ({ storage, output }) => {
+    .option('--input <key>', 'lineage: the storage key of an artifact this one was made from (repeat for several)', (key: string, keys: string[]) => [...keys, key], [] as string[])
+    .action((file: string, opts: { type: string; id?: string; board?: string; tenant: string; contentType?: string; variant?: string; visibility: string; input: string[] }) => run(async ({ storage, output }) => {
       const info = await stat(file).catch((error: unknown) => { throw fromFsError(error, file); });
       if (!info.isFile()) throw new ValidationError(`${file} is not a regular file`);
       const contentType = opts.contentType ?? contentTypeForFileName(file);
@@ -35,6 +36,7 @@ export function registerPut(program: Command, run: CommandContext): void {
         artifactId, artifactType: opts.type, contentType, content, size: info.size, tenantId: opts.tenant,
         visibility: opts.visibility as 'private' | 'public',
         ...(opts.board ? { boardId: opts.board } : {}), ...(opts.variant ? { variant: opts.variant } : {}),
+        ...(opts.input.length ? { inputs: opts.input } : {}),
       });
       output.result(`stored ${ref.storageKey}\n  provider ${ref.storageProvider}, ${formatBytes(ref.size)}, sha256 ${ref.sha256}`, ref);
     }));

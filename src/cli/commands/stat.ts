@@ -18,6 +18,9 @@ export function registerStat(program: Command, run: CommandContext): void {
         `  visibility  ${ref.visibility}`,
         `  created     ${ref.createdAt}`,
         ...(Object.keys(ref.metadata).length ? [`  metadata    ${JSON.stringify(ref.metadata)}`] : []),
+        ...(ref.inputs ?? []).map((l) => `  input       ${l.storageKey}${l.deleted ? ' (deleted)' : ''}`),
+        ...(ref.outputs ?? []).map((l) => `  output      ${l.storageKey}${l.deleted ? ' (deleted)' : ''}`),
+        ...(ref.outputsTruncated ? ['  outputs     more: boards-storage ls --input KEY --all'] : []),
       ];
       output.result(lines.join('\n'), ref);
     }));

@@ -10,7 +10,7 @@ export function createUploadRoute(app: FastifyInstance, ctx: RouteContext): void
   app.post<{ Body: UploadBody }>('/v1/uploads', {
     schema: {
       summary: 'Presign a direct upload',
-      description: 'Send the bytes to `url` with `method` and `headers` (plus `fields` for a POST form), then call POST /v1/uploads/{storageKey}/complete.',
+      description: 'Send the bytes to `url` with `method` and `headers` (plus `fields` for a POST form), then call POST /v1/uploads/{storageKey}/complete. `metadata` and `inputs` (lineage) given here are recorded with the artifact at completion.',
       tags: ['uploads'],
       body: uploadBody,
       response: { 201: uploadResponse, ...errors(400, 401, 403, 413, 415, 500, 501, 503) },
@@ -23,6 +23,8 @@ export function createUploadRoute(app: FastifyInstance, ctx: RouteContext): void
       ...(body.size === undefined ? {} : { size: body.size }),
       ...(body.boardId === undefined ? {} : { boardId: body.boardId }),
       ...(body.variant === undefined ? {} : { variant: body.variant }),
+      ...(body.metadata === undefined ? {} : { metadata: body.metadata }),
+      ...(body.inputs === undefined ? {} : { inputs: body.inputs }),
     });
     return reply.code(201).send(upload);
   });

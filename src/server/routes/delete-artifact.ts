@@ -15,7 +15,7 @@ export function deleteArtifactRoute(app: FastifyInstance, ctx: RouteContext): vo
       response: { 204: { description: 'deleted', type: 'null' }, ...errors(400, 401, 403, 404, 500, 503) },
     },
   }, async (request, reply) => {
-    const ref = await ownArtifact(ctx.storage, request, keyParam(request));
+    const ref = await ownArtifact(ctx.storage, request, keyParam(request), { lineage: false });
     const deleted = await ctx.storage.deleteArtifact(ref.storageKey, undefined, { actor: principalOf(request).subject });
     if (!deleted) throw new NotFoundError(`artifact ${ref.storageKey} not found`);
     return reply.code(204).send();

@@ -15,7 +15,7 @@ export function storeArtifactRoute(app: FastifyInstance, ctx: RouteContext): voi
   app.post<{ Querystring: StoreQuery }>('/v1/artifacts', {
     schema: {
       summary: 'Store an artifact',
-      description: 'The body streams to the provider: raw (Content-Type is the artifact\'s) or multipart/form-data with a `file` field. The size limit, the content-type allowlist and magic-byte sniffing apply while streaming; on failure nothing is stored.',
+      description: 'The body streams to the provider: raw (Content-Type is the artifact\'s) or multipart/form-data with a `file` field. The size limit, the content-type allowlist and magic-byte sniffing apply while streaming; on failure nothing is stored. `input` (repeatable) names the artifacts this one was made from (lineage).',
       tags: ['artifacts'],
       querystring: storeQuery,
       response: { 201: { $ref: 'ArtifactReference#' }, ...errors(400, 401, 403, 413, 415, 500, 503, 507) },
@@ -38,6 +38,7 @@ export function storeArtifactRoute(app: FastifyInstance, ctx: RouteContext): voi
         ...(query.boardId === undefined ? {} : { boardId: query.boardId }),
         ...(query.variant === undefined ? {} : { variant: query.variant }),
         ...(upload.size === undefined ? {} : { size: upload.size }),
+        ...(query.input === undefined ? {} : { inputs: query.input }),
       });
       outcome = 'ok';
       return reply.code(201).header('location', `/v1/info/${ref.storageKey}`).send(ref);
