@@ -3,7 +3,7 @@ import { SecurityError } from './errors.ts';
 import { extensionForContentType } from './content/content-types.ts';
 
 /** The characters an id may contain. Anything else is refused, never rewritten. */
-const SAFE_ID = /^[A-Za-z0-9._-]{1,128}$/;
+export const SAFE_ID = /^[A-Za-z0-9._-]{1,128}$/;
 const MAX_KEY_LENGTH = 1024;
 /** A key segment may be longer than an id: the artifact folder adds `_{timestamp}_{uuid8}`. */
 const SAFE_SEGMENT = /^[A-Za-z0-9._-]{1,160}$/;

@@ -79,8 +79,8 @@ export class GenerationContext {
   private readonly signal: AbortSignal;
   private readonly resolver: ArtifactResolver;
   private readonly inFlight = new Set<Promise<unknown>>();
-  private workDir?: Promise<string>;
-  private cleaning?: Promise<CleanupReport>;
+  private workDir: Promise<string> | undefined;
+  private cleaning: Promise<CleanupReport> | undefined;
   private closed = false;
 
   constructor(storage: StorageManager, options: GenerationContextOptions) {

@@ -3,12 +3,13 @@ import { VARIANT_FITS, VARIANT_FORMATS } from './media-config.ts';
 import type { MediaConfig, VariantFit, VariantFormat, VariantSpec } from './media-config.ts';
 
 /** `?width=&height=&fit=&format=&quality=` as a request gives them (strings, any of them absent). */
+/** As a querystring or a JSON body gives it (schema-derived types): a field may be present and undefined. */
 export interface TransformQuery {
-  width?: string | number;
-  height?: string | number;
-  fit?: string;
-  format?: string;
-  quality?: string | number;
+  width?: string | number | undefined;
+  height?: string | number | undefined;
+  fit?: string | undefined;
+  format?: string | undefined;
+  quality?: string | number | undefined;
 }
 
 export const TRANSFORM_PARAMS = ['width', 'height', 'fit', 'format', 'quality'] as const;

@@ -14,7 +14,7 @@ import type { RouteContext } from './context.ts';
  */
 
 export interface MediaQuery extends TransformQuery {
-  variant?: string;
+  variant?: string | undefined;
 }
 
 /** Which variant a request asks for, or undefined for the artifact itself. */

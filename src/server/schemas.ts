@@ -1,10 +1,31 @@
+import { z } from 'zod';
+import { SAFE_ID } from '../keys.ts';
+
 /**
- * JSON schemas of the HTTP API. The same objects drive request validation, response serialisation
+ * Schemas of the HTTP API. The same objects drive request validation, response serialisation
  * and the OpenAPI document; shared ones are registered with an `$id` and appear as components.
+ *
+ * Request parts (querystrings, bodies) are written once, in zod: `requestSchema` derives the JSON
+ * schema Fastify's Ajv validates with (and OpenAPI shows), `z.output` the type handlers read, with
+ * defaults filled in as Ajv's `useDefaults` fills them. Responses stay JSON schemas (`$ref`s to the
+ * shared components).
  */
 
-const safeId = { type: 'string', pattern: '^[A-Za-z0-9._-]{1,128}$' } as const;
-const tenantQuery = { ...safeId, description: 'service tokens only: the tenant to act for (or the X-Tenant-Id header)' } as const;
+/** The JSON schema of a request part: what a client may send (defaulted fields optional), in the draft Fastify's Ajv reads. */
+export function requestSchema(schema: z.ZodType): Record<string, unknown> {
+  const { $schema: _dialect, ...json } = z.toJSONSchema(schema, { target: 'draft-7', io: 'input' });
+  return json;
+}
+
+const safeIdJson = { type: 'string', pattern: SAFE_ID.source } as const;
+export const safeId = z.string().regex(SAFE_ID);
+export const tenantQuery = safeId.describe('service tokens only: the tenant to act for (or the X-Tenant-Id header)');
+const visibility = z.enum(['private', 'public']);
+/** `limit` and `cursor` of every keyset-paginated listing. */
+export const pageLimit = z.number().int().min(1).max(1000).default(100);
+export const pageCursor = z.string().max(2048);
+/** A date-time as Ajv checks it (`format`), read as the string it is. */
+const dateTime = (description: string) => z.string().meta({ format: 'date-time', description });
 
 const usageFigures = { type: 'object', properties: { bytes: { type: 'integer' }, artifacts: { type: 'integer' } } } as const;
 
@@ -85,8 +106,8 @@ export const lineageLinkSchema = {
 } as const;
 
 /** Storage keys of a store's inputs (lineage): artifacts of the same tenant. */
-const inputKeys = { type: 'array', maxItems: 100, items: { type: 'string', minLength: 1, maxLength: 1024 } } as const;
-const userMetadata = { type: 'object', additionalProperties: true, description: 'user metadata: a JSON object of at most 16 KiB' } as const;
+const inputKeys = z.array(z.string().min(1).max(1024)).max(100);
+const userMetadata = z.record(z.string(), z.unknown());
 
 const ref = { $ref: 'ArtifactReference#' } as const;
 const errorRef = { $ref: 'Error#' } as const;
@@ -102,58 +123,31 @@ export const storageKeyParams = {
   properties: { '*': { type: 'string', description: 'the storage key, slashes included' } },
 } as const;
 
-export const storeQuery = {
-  type: 'object',
-  required: ['artifactType'],
-  additionalProperties: false,
-  properties: {
-    artifactType: { ...safeId, description: 'image, video, audio, text, lora, checkpoint, ...' },
-    artifactId: { ...safeId, description: 'default: the multipart file name without its extension, else a random id' },
-    boardId: safeId,
-    variant: safeId,
-    visibility: { type: 'string', enum: ['private', 'public'], default: 'private' },
-    contentType: { type: 'string', description: 'multipart only: overrides the file part\'s type' },
-    input: { ...inputKeys, description: 'lineage: the storage key of an artifact this one was made from (repeat for several); the caller\'s own artifacts only' },
-    tenantId: tenantQuery,
-  },
-} as const;
+const storeQuerySchema = z.object({
+  artifactType: safeId.describe('image, video, audio, text, lora, checkpoint, ...'),
+  artifactId: safeId.describe('default: the multipart file name without its extension, else a random id').optional(),
+  boardId: safeId.optional(),
+  variant: safeId.optional(),
+  visibility: visibility.default('private'),
+  contentType: z.string().describe('multipart only: overrides the file part\'s type').optional(),
+  input: inputKeys.describe('lineage: the storage key of an artifact this one was made from (repeat for several); the caller\'s own artifacts only').optional(),
+  tenantId: tenantQuery.optional(),
+}).strict();
+export const storeQuery = requestSchema(storeQuerySchema);
+export type StoreQuery = z.output<typeof storeQuerySchema>;
 
-export interface StoreQuery {
-  artifactType: string;
-  artifactId?: string;
-  boardId?: string;
-  variant?: string;
-  visibility: 'private' | 'public';
-  contentType?: string;
-  input?: string[];
-  tenantId?: string;
-}
-
-export const listQuery = {
-  type: 'object',
-  additionalProperties: false,
-  properties: {
-    boardId: safeId,
-    artifactType: safeId,
-    artifactId: { ...safeId, description: 'only artifacts with this artifact id' },
-    input: { type: 'string', minLength: 1, maxLength: 1024, description: 'lineage: only the artifacts made from this one (its storage key); deleted ones are left out' },
-    prefix: { type: 'string', maxLength: 1024, description: 'a key prefix below the tenant (image/board1/)' },
-    limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
-    cursor: { type: 'string', maxLength: 2048 },
-    tenantId: tenantQuery,
-  },
-} as const;
-
-export interface ListQuery {
-  boardId?: string;
-  artifactType?: string;
-  artifactId?: string;
-  input?: string;
-  prefix?: string;
-  limit: number;
-  cursor?: string;
-  tenantId?: string;
-}
+const listQuerySchema = z.object({
+  boardId: safeId.optional(),
+  artifactType: safeId.optional(),
+  artifactId: safeId.describe('only artifacts with this artifact id').optional(),
+  input: z.string().min(1).max(1024).describe('lineage: only the artifacts made from this one (its storage key); deleted ones are left out').optional(),
+  prefix: z.string().max(1024).describe('a key prefix below the tenant (image/board1/)').optional(),
+  limit: pageLimit,
+  cursor: pageCursor.optional(),
+  tenantId: tenantQuery.optional(),
+}).strict();
+export const listQuery = requestSchema(listQuerySchema);
+export type ListQuery = z.output<typeof listQuerySchema>;
 
 export const artifactPageSchema = {
   type: 'object',
@@ -161,70 +155,47 @@ export const artifactPageSchema = {
   properties: { items: { type: 'array', items: ref }, nextCursor: { type: 'string' } },
 } as const;
 
+const fit = z.enum(['cover', 'contain', 'fill', 'inside', 'outside']);
+const format = z.enum(['webp', 'avif', 'jpeg', 'png']);
+
 /** `?variant=` (a preset) or a free-form transform, whose sizes are rounded to transforms.allowed_sizes. */
 const transformQuery = {
-  variant: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,128}$', description: 'a variant of the artifact by name (`thumb_256`); a preset not made yet is made now' },
-  width: { type: 'string', pattern: '^[0-9]{1,6}$', description: 'transform: rounded up to the next of transforms.allowed_sizes' },
-  height: { type: 'string', pattern: '^[0-9]{1,6}$', description: 'transform: rounded up to the next of transforms.allowed_sizes' },
-  fit: { type: 'string', enum: ['cover', 'contain', 'fill', 'inside', 'outside'], description: 'transform: default inside' },
-  format: { type: 'string', enum: ['webp', 'avif', 'jpeg', 'png'], description: 'transform: default webp' },
-  quality: { type: 'string', pattern: '^[0-9]{1,3}$', description: 'transform: rounded to the nearest of transforms.allowed_qualities' },
-} as const;
+  variant: z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/).describe('a variant of the artifact by name (`thumb_256`); a preset not made yet is made now').optional(),
+  width: z.string().regex(/^[0-9]{1,6}$/).describe('transform: rounded up to the next of transforms.allowed_sizes').optional(),
+  height: z.string().regex(/^[0-9]{1,6}$/).describe('transform: rounded up to the next of transforms.allowed_sizes').optional(),
+  fit: fit.describe('transform: default inside').optional(),
+  format: format.describe('transform: default webp').optional(),
+  quality: z.string().regex(/^[0-9]{1,3}$/).describe('transform: rounded to the nearest of transforms.allowed_qualities').optional(),
+};
 
-export const downloadQuery = {
-  type: 'object',
-  additionalProperties: false,
-  properties: {
-    download: { type: 'string', maxLength: 255, description: 'save as this file name (Content-Disposition: attachment); empty: the key\'s last segment' },
-    tenantId: tenantQuery,
-    ...transformQuery,
-  },
-} as const;
+const downloadQuerySchema = z.object({
+  download: z.string().max(255).describe('save as this file name (Content-Disposition: attachment); empty: the key\'s last segment').optional(),
+  tenantId: tenantQuery.optional(),
+  ...transformQuery,
+}).strict();
+export const downloadQuery = requestSchema(downloadQuerySchema);
+export type DownloadQuery = z.output<typeof downloadQuerySchema>;
 
-export const keyQuery = {
-  type: 'object',
-  additionalProperties: false,
-  properties: { tenantId: tenantQuery },
-} as const;
+export const keyQuery = requestSchema(z.object({ tenantId: tenantQuery.optional() }).strict());
 
-export const infoPatchBody = {
-  type: 'object',
-  minProperties: 1,
-  additionalProperties: false,
-  properties: {
-    visibility: { type: 'string', enum: ['private', 'public'] },
-    metadata: { ...userMetadata, description: 'merged into the artifact\'s metadata: keys set to null are removed; the result is held to the limits of a store (16 KiB of JSON)' },
-  },
-} as const;
+const infoPatchBodySchema = z.object({
+  visibility: visibility.optional(),
+  metadata: userMetadata.describe('merged into the artifact\'s metadata: keys set to null are removed; the result is held to the limits of a store (16 KiB of JSON)').optional(),
+}).strict().meta({ minProperties: 1 }); // Ajv refuses an empty patch; zod's own parse is never used here
+export const infoPatchBody = requestSchema(infoPatchBodySchema);
+export type InfoPatchBody = z.output<typeof infoPatchBodySchema>;
 
-export interface InfoPatchBody {
-  visibility?: 'private' | 'public';
-  metadata?: Record<string, unknown>;
-}
-
-export const auditQuery = {
-  type: 'object',
-  additionalProperties: false,
-  properties: {
-    key: { type: 'string', minLength: 1, maxLength: 1024, description: 'one artifact\'s events (its storage key)' },
-    boardId: { ...safeId, description: 'one board\'s events' },
-    since: { type: 'string', format: 'date-time', description: 'events at or after this time' },
-    until: { type: 'string', format: 'date-time', description: 'events before this time' },
-    limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
-    cursor: { type: 'string', maxLength: 2048 },
-    tenantId: tenantQuery,
-  },
-} as const;
-
-export interface AuditQueryString {
-  key?: string;
-  boardId?: string;
-  since?: string;
-  until?: string;
-  limit: number;
-  cursor?: string;
-  tenantId?: string;
-}
+const auditQuerySchema = z.object({
+  key: z.string().min(1).max(1024).describe('one artifact\'s events (its storage key)').optional(),
+  boardId: safeId.describe('one board\'s events').optional(),
+  since: dateTime('events at or after this time').optional(),
+  until: dateTime('events before this time').optional(),
+  limit: pageLimit,
+  cursor: pageCursor.optional(),
+  tenantId: tenantQuery.optional(),
+}).strict();
+export const auditQuery = requestSchema(auditQuerySchema);
+export type AuditQueryString = z.output<typeof auditQuerySchema>;
 
 export const auditPageSchema = {
   type: 'object',
@@ -246,29 +217,25 @@ export const auditPageSchema = {
   },
 } as const;
 
-export function urlsBody(maxKeys: number) {
-  return {
-    type: 'object',
-    required: ['keys'],
-    additionalProperties: false,
-    properties: {
-      keys: { type: 'array', minItems: 1, maxItems: maxKeys, items: { type: 'string', minLength: 1, maxLength: 1024 } },
-      expiresIn: { type: 'integer', minimum: 1, maximum: 604800, default: 3600, description: 'seconds' },
-      filename: { type: 'string', maxLength: 255, description: 'ask browsers to save under this name' },
-      variant: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,128}$', description: 'sign URLs of this variant of each artifact (served by this service)' },
-      transform: {
-        type: 'object',
-        additionalProperties: false,
-        description: 'sign URLs of this transform of each artifact (served by this service; sizes rounded to transforms.allowed_sizes)',
-        properties: {
-          width: { type: 'integer', minimum: 1 }, height: { type: 'integer', minimum: 1 },
-          fit: { type: 'string', enum: ['cover', 'contain', 'fill', 'inside', 'outside'] }, format: { type: 'string', enum: ['webp', 'avif', 'jpeg', 'png'] },
-          quality: { type: 'integer', minimum: 1, maximum: 100 },
-        },
-      },
-    },
-  } as const;
+function urlsBodySchema(maxKeys: number) {
+  return z.object({
+    keys: z.array(z.string().min(1).max(1024)).min(1).max(maxKeys),
+    expiresIn: z.number().int().min(1).max(604800).default(3600).describe('seconds'),
+    filename: z.string().max(255).describe('ask browsers to save under this name').optional(),
+    variant: z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/).describe('sign URLs of this variant of each artifact (served by this service)').optional(),
+    transform: z.object({
+      width: z.number().int().min(1).optional(),
+      height: z.number().int().min(1).optional(),
+      fit: fit.optional(),
+      format: format.optional(),
+      quality: z.number().int().min(1).max(100).optional(),
+    }).strict().describe('sign URLs of this transform of each artifact (served by this service; sizes rounded to transforms.allowed_sizes)').optional(),
+  }).strict();
 }
+export function urlsBody(maxKeys: number): Record<string, unknown> {
+  return requestSchema(urlsBodySchema(maxKeys));
+}
+export type UrlsBody = z.output<ReturnType<typeof urlsBodySchema>>;
 
 export const urlsResponse = {
   type: 'object',
@@ -282,34 +249,19 @@ export const urlsResponse = {
   },
 } as const;
 
-export const uploadBody = {
-  type: 'object',
-  required: ['artifactType', 'contentType'],
-  additionalProperties: false,
-  properties: {
-    artifactType: safeId,
-    contentType: { type: 'string', minLength: 3, maxLength: 255 },
-    artifactId: { ...safeId, description: 'default: a random id' },
-    size: { type: 'integer', minimum: 0, description: 'the exact byte count, when known' },
-    boardId: safeId,
-    variant: safeId,
-    expiresIn: { type: 'integer', minimum: 1, maximum: 604800, default: 3600 },
-    metadata: { ...userMetadata, description: 'recorded with the artifact when the upload is completed' },
-    inputs: { ...inputKeys, description: 'lineage: storage keys of the caller\'s artifacts this one is made from; recorded at completion' },
-  },
-} as const;
-
-export interface UploadBody {
-  artifactType: string;
-  contentType: string;
-  artifactId?: string;
-  size?: number;
-  boardId?: string;
-  variant?: string;
-  expiresIn: number;
-  metadata?: Record<string, unknown>;
-  inputs?: string[];
-}
+const uploadBodySchema = z.object({
+  artifactType: safeId,
+  contentType: z.string().min(3).max(255),
+  artifactId: safeId.describe('default: a random id').optional(),
+  size: z.number().int().min(0).describe('the exact byte count, when known').optional(),
+  boardId: safeId.optional(),
+  variant: safeId.optional(),
+  expiresIn: z.number().int().min(1).max(604800).default(3600),
+  metadata: userMetadata.describe('recorded with the artifact when the upload is completed').optional(),
+  inputs: inputKeys.describe('lineage: storage keys of the caller\'s artifacts this one is made from; recorded at completion').optional(),
+}).strict();
+export const uploadBody = requestSchema(uploadBodySchema);
+export type UploadBody = z.output<typeof uploadBodySchema>;
 
 export const uploadResponse = {
   type: 'object',
@@ -351,6 +303,16 @@ export const healthResponse = {
   required: ['ok'],
   properties: {
     ok: { type: 'boolean' },
+    checkedAt: { type: 'string', format: 'date-time', description: 'when the background check this answer comes from finished' },
+    ageMs: { type: 'number', description: 'how long ago that was' },
+    node: {
+      type: 'object',
+      description: 'this node, and whether it holds the leader lease (runs the background work)',
+      properties: {
+        node: { type: 'string' }, leader: { type: 'boolean' }, holder: { type: 'string', description: 'the node holding the lease' },
+        term: { type: 'number', description: 'grows at every hand-over of the lease' }, mode: { type: 'string', enum: ['single-node', 'lease'] },
+      },
+    },
     catalog: check,
     providers: { type: 'object', additionalProperties: check },
   },
@@ -370,7 +332,7 @@ export const signedQuery = {
   },
 } as const;
 
-const boardIdParam = { ...safeId, description: 'the board id' } as const;
+const boardIdParam = { ...safeIdJson, description: 'the board id' } as const;
 
 export const boardParams = {
   type: 'object',
@@ -378,15 +340,9 @@ export const boardParams = {
   properties: { boardId: boardIdParam },
 } as const;
 
-export const boardListQuery = {
-  type: 'object',
-  additionalProperties: false,
-  properties: {
-    limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
-    cursor: { type: 'string', maxLength: 2048 },
-    tenantId: tenantQuery,
-  },
-} as const;
+const boardListQuerySchema = z.object({ limit: pageLimit, cursor: pageCursor.optional(), tenantId: tenantQuery.optional() }).strict();
+export const boardListQuery = requestSchema(boardListQuerySchema);
+export type BoardListQuery = z.output<typeof boardListQuerySchema>;
 
 export const boardPageSchema = {
   type: 'object',
@@ -433,7 +389,7 @@ export const deleteBoardResponse = {
 export const copyBoardBody = {
   type: ['object', 'null'],
   additionalProperties: false,
-  properties: { toBoardId: { ...safeId, description: 'the new board; default: {boardId}-copy-{8 hex}. It must have no artifacts yet (else 409)' } },
+  properties: { toBoardId: { ...safeIdJson, description: 'the new board; default: {boardId}-copy-{8 hex}. It must have no artifacts yet (else 409)' } },
 } as const;
 
 export const copyBoardResponse = {
@@ -449,20 +405,11 @@ export const copyBoardResponse = {
   },
 } as const;
 
-export const archiveQuery = {
-  type: 'object',
-  additionalProperties: false,
-  properties: {
-    type: { ...safeId, description: 'only artifacts of this artifact type' },
-    artifactId: { type: 'array', items: { type: 'string', maxLength: 100_000 }, description: 'only artifacts with these ids (repeat the parameter, or separate with commas)' },
-    keys: { type: 'array', items: { type: 'string', maxLength: 100_000 }, description: 'only these storage keys of the board (repeat the parameter, or separate with commas)' },
-    tenantId: tenantQuery,
-  },
-} as const;
-
-export interface ArchiveQuery {
-  type?: string;
-  artifactId?: string[];
-  keys?: string[];
-  tenantId?: string;
-}
+const archiveQuerySchema = z.object({
+  type: safeId.describe('only artifacts of this artifact type').optional(),
+  artifactId: z.array(z.string().max(100_000)).describe('only artifacts with these ids (repeat the parameter, or separate with commas)').optional(),
+  keys: z.array(z.string().max(100_000)).describe('only these storage keys of the board (repeat the parameter, or separate with commas)').optional(),
+  tenantId: tenantQuery.optional(),
+}).strict();
+export const archiveQuery = requestSchema(archiveQuerySchema);
+export type ArchiveQuery = z.output<typeof archiveQuerySchema>;

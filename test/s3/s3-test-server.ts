@@ -80,7 +80,7 @@ export async function createTestBucket(label: string): Promise<string> {
 }
 
 /** Multipart uploads still open in a bucket (under `prefix`). */
-export async function openMultipartUploads(bucket: string, prefix?: string): Promise<{ Key?: string; UploadId?: string }[]> {
+export async function openMultipartUploads(bucket: string, prefix?: string): Promise<{ Key?: string | undefined; UploadId?: string | undefined }[]> {
   const page = await adminClient().send(new ListMultipartUploadsCommand({ Bucket: bucket, ...(prefix ? { Prefix: prefix } : {}) }));
   return page.Uploads ?? [];
 }

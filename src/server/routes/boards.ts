@@ -2,10 +2,11 @@ import type { FastifyInstance } from 'fastify';
 import type { RouteContext } from '../context.ts';
 import { principalOf, tenantOf } from '../context.ts';
 import { boardListQuery, boardPageSchema, boardParams, copyBoardBody, copyBoardResponse, deleteBoardResponse, errors, keyQuery } from '../schemas.ts';
+import type { BoardListQuery } from '../schemas.ts';
 
 /** GET /v1/boards: the caller's boards with their figures and covers, a page at a time. */
 export function listBoardsRoute(app: FastifyInstance, ctx: RouteContext): void {
-  app.get<{ Querystring: { limit: number; cursor?: string } }>('/v1/boards', {
+  app.get<{ Querystring: BoardListQuery }>('/v1/boards', {
     schema: {
       summary: 'List the caller\'s boards',
       description: 'Each board with its artifact count (variants not counted), bytes (variants included), last activity and cover (its newest image). Keyset pagination: pass `nextCursor` back as `cursor`.',

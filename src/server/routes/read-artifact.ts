@@ -3,12 +3,12 @@ import type { RouteContext } from '../context.ts';
 import { keyParam, ownArtifact, ownKey } from '../context.ts';
 import { sendArtifact } from '../download.ts';
 import { requestedVariant, resolveVariant } from '../media-request.ts';
-import type { MediaQuery } from '../media-request.ts';
 import { downloadQuery, errors, storageKeyParams } from '../schemas.ts';
+import type { DownloadQuery } from '../schemas.ts';
 
 /** GET and HEAD /v1/artifacts/{storageKey}: the bytes, with Range, ETag, If-None-Match and Cache-Control. */
 export function readArtifactRoute(app: FastifyInstance, ctx: RouteContext): void {
-  app.route<{ Querystring: { download?: string } & MediaQuery }>({
+  app.route<{ Querystring: DownloadQuery }>({
     method: ['GET', 'HEAD'],
     url: '/v1/artifacts/*',
     exposeHeadRoute: false,

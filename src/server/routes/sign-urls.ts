@@ -3,12 +3,12 @@ import { assertSafeKey } from '../../keys.ts';
 import type { RouteContext } from '../context.ts';
 import { ownArtifact, principalOf } from '../context.ts';
 import { errors, urlsBody, urlsResponse } from '../schemas.ts';
+import type { UrlsBody } from '../schemas.ts';
 import { signedVariantUrl } from '../media-request.ts';
-import type { TransformQuery } from '../../media/transform-request.ts';
 
 /** POST /v1/urls: signed download URLs for several of the caller's artifacts, in the order given. */
 export function signUrlsRoute(app: FastifyInstance, ctx: RouteContext): void {
-  app.post<{ Body: { keys: string[]; expiresIn: number; filename?: string; variant?: string; transform?: TransformQuery } }>('/v1/urls', {
+  app.post<{ Body: UrlsBody }>('/v1/urls', {
     schema: {
       summary: 'Signed download URLs (batch)',
       description: 'Every key must be one of the caller\'s artifacts; one that is not makes the whole request a 404. With `variant` or `transform` the URLs are this service\'s own, signed with the variant or transform in them (the only way to hand out a transform URL that works without a token).',

@@ -3,7 +3,8 @@ import { NotFoundError } from '../../errors.ts';
 import { assertSafeKey } from '../../keys.ts';
 import type { RouteContext } from '../context.ts';
 import { ownKey, principalOf, tenantOf } from '../context.ts';
-import { artifactReferenceSchema, errors, keyQuery, storageKeyParams } from '../schemas.ts';
+import { z } from 'zod';
+import { artifactReferenceSchema, errors, keyQuery, pageCursor, pageLimit, requestSchema, safeId, storageKeyParams, tenantQuery } from '../schemas.ts';
 
 const trashedArtifact = {
   type: 'object',
@@ -15,25 +16,16 @@ const trashedArtifact = {
   },
 } as const;
 
-const trashQuery = {
-  type: 'object',
-  additionalProperties: false,
-  properties: {
-    boardId: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,128}$' },
-    limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
-    cursor: { type: 'string', maxLength: 2048 },
-    tenantId: keyQuery.properties.tenantId,
-  },
-} as const;
+const trashQuerySchema = z.object({ boardId: safeId.optional(), limit: pageLimit, cursor: pageCursor.optional(), tenantId: tenantQuery.optional() }).strict();
 
 /** GET /v1/trash: the caller's deleted artifacts, until the purge. */
 export function listTrashRoute(app: FastifyInstance, ctx: RouteContext): void {
-  app.get<{ Querystring: { boardId?: string; limit: number; cursor?: string } }>('/v1/trash', {
+  app.get<{ Querystring: z.output<typeof trashQuerySchema> }>('/v1/trash', {
     schema: {
       summary: 'List the caller\'s deleted artifacts (the trash)',
       description: 'Deleted artifacts stay here for `trash_retention` (default 7 days); keyset pagination as in GET /v1/artifacts.',
       tags: ['artifacts'],
-      querystring: trashQuery,
+      querystring: requestSchema(trashQuerySchema),
       response: { 200: { type: 'object', required: ['items'], properties: { items: { type: 'array', items: trashedArtifact }, nextCursor: { type: 'string' } } }, ...errors(400, 401, 403, 500, 503) },
     },
   }, async (request) => {

@@ -2,7 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import { AccessDeniedError } from '../../errors.ts';
 import type { RouteContext } from '../context.ts';
 import { principalOf } from '../context.ts';
-import { errors } from '../schemas.ts';
+import { z } from 'zod';
+import { errors, pageLimit, requestSchema } from '../schemas.ts';
 
 const delivery = {
   type: 'object',
@@ -23,13 +24,15 @@ const delivery = {
   },
 } as const;
 
+const deliveriesQuerySchema = z.object({ status: z.enum(['pending', 'delivered', 'failed']).optional(), limit: pageLimit }).strict();
+
 /** GET /v1/webhooks/deliveries: recent delivery attempts, newest first; service tokens only (operators). */
 export function webhookDeliveriesRoute(app: FastifyInstance, ctx: RouteContext): void {
-  app.get<{ Querystring: { status?: 'pending' | 'delivered' | 'failed'; limit: number } }>('/v1/webhooks/deliveries', {
+  app.get<{ Querystring: z.output<typeof deliveriesQuerySchema> }>('/v1/webhooks/deliveries', {
     schema: {
       summary: 'Recent webhook deliveries (operators)',
       tags: ['operations'],
-      querystring: { type: 'object', properties: { status: { type: 'string', enum: ['pending', 'delivered', 'failed'] }, limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } }, additionalProperties: false },
+      querystring: requestSchema(deliveriesQuerySchema),
       response: { 200: { type: 'object', properties: { items: { type: 'array', items: delivery } } }, ...errors(400, 401, 403) },
     },
   }, async (request) => {
