@@ -302,6 +302,16 @@ export const healthResponse = {
   required: ['ok'],
   properties: {
     ok: { type: 'boolean' },
+    checkedAt: { type: 'string', format: 'date-time', description: 'when the background check this answer comes from finished' },
+    ageMs: { type: 'number', description: 'how long ago that was' },
+    node: {
+      type: 'object',
+      description: 'this node, and whether it holds the leader lease (runs the background work)',
+      properties: {
+        node: { type: 'string' }, leader: { type: 'boolean' }, holder: { type: 'string', description: 'the node holding the lease' },
+        term: { type: 'number', description: 'grows at every hand-over of the lease' }, mode: { type: 'string', enum: ['single-node', 'lease'] },
+      },
+    },
     catalog: check,
     providers: { type: 'object', additionalProperties: check },
   },

@@ -143,6 +143,28 @@ for (const database of testDatabases) {
       assert.equal((await call('POST', '/v1/uploads', alice, { artifactType: 'text', contentType: 'text/plain', metadata: [1] })).status, 400);
     });
 
+    it('carries metadata and inputs through a TUS upload (Upload-Metadata `metadata` and `inputs`), refusing a foreign input at creation', async () => {
+      const input = await call('POST', '/v1/artifacts?artifactType=image&artifactId=tus-ref', alice, undefined, { type: 'image/png', bytes: media.png() });
+      const inputKey = input.json.storageKey as string;
+      const header = (meta: Record<string, string>) => Object.entries(meta).map(([k, v]) => `${k} ${Buffer.from(v).toString('base64')}`).join(',');
+      const tus = (auth: Record<string, string>, meta: Record<string, string>, body: string) => fetch(`${server.url}/v1/uploads/tus`, {
+        method: 'POST',
+        headers: { ...auth, 'tus-resumable': '1.0.0', 'upload-length': String(Buffer.byteLength(body)), 'upload-metadata': header(meta), 'content-type': 'application/offset+octet-stream' },
+        body,
+      });
+      const done = await tus(alice, { artifactType: 'text', contentType: 'text/plain', filename: 'notes.txt', metadata: JSON.stringify({ prompt: 'resumable' }), inputs: inputKey }, 'resumable words');
+      assert.equal(done.status, 201, await done.clone().text());
+      const key = done.headers.get('storage-key')!;
+      const info = (await call('GET', `/v1/info/${key}`, alice)).json as unknown as Ref;
+      assert.deepEqual(info.metadata, { prompt: 'resumable', filename: 'notes.txt' });
+      assert.deepEqual(info.inputs, [{ storageKey: inputKey, artifactId: 'tus-ref', artifactType: 'image' }]);
+
+      const foreign = await tus(bob, { artifactType: 'text', contentType: 'text/plain', inputs: inputKey }, 'x');
+      assert.equal(foreign.status, 400);
+      assert.equal(((await foreign.json()) as { error: { code: string } }).error.code, 'INPUT_NOT_FOUND');
+      assert.equal((await tus(alice, { artifactType: 'text', contentType: 'text/plain', metadata: '[1]' }, 'x')).status, 400);
+    });
+
     it('GET /v1/audit reads only the caller\'s tenant: by key, by board, by time, a page at a time', async () => {
       const start = new Date().toISOString();
       const a = await call('POST', '/v1/artifacts?artifactType=text&boardId=audited', alice, undefined, { type: 'text/plain', bytes: 'a' });
