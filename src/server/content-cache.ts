@@ -5,14 +5,21 @@
  * total bytes; the least recently used entries go first.
  *
  * Several nodes: the catalog's announcements drop a deleted or changed artifact's entries
- * (`forget`), and while a node cannot hear them it caches nothing (`suspend` ... `resume`).
+ * (`forget`), and while a node cannot hear them it caches nothing (`suspend` ... `resume`). A read
+ * that began before the announcement and ends after it must not put the artifact back: a key
+ * forgotten within the last FORGOTTEN_MS is not cached again.
  */
+const FORGOTTEN_MS = 60_000;
+const FORGOTTEN_MAX = 10_000;
+
 export class ContentCache {
   private readonly entries = new Map<string, Buffer>();
   private readonly maxObjectBytes: number;
   private readonly maxTotalBytes: number;
   private totalBytes = 0;
   private suspended = false;
+  /** Storage key -> when it was forgotten (performance.now()), oldest first. */
+  private readonly forgotten = new Map<string, number>();
 
   constructor(maxObjectBytes: number, maxTotalBytes: number) {
     this.maxObjectBytes = Math.min(maxObjectBytes, maxTotalBytes);
@@ -34,7 +41,7 @@ export class ContentCache {
   }
 
   set(key: string, bytes: Buffer): void {
-    if (!key || !this.accepts(bytes.length) || this.entries.has(key)) return;
+    if (!key || !this.accepts(bytes.length) || this.entries.has(key) || this.recentlyForgotten(key)) return;
     this.entries.set(key, bytes);
     this.totalBytes += bytes.length;
     for (const [key, value] of this.entries) {
@@ -45,6 +52,9 @@ export class ContentCache {
 
   /** Drop every entry of one artifact; true when there was one. */
   forget(storageKey: string): boolean {
+    this.forgotten.delete(storageKey);
+    this.forgotten.set(storageKey, performance.now());
+    if (this.forgotten.size > FORGOTTEN_MAX) this.forgotten.delete(this.forgotten.keys().next().value!);
     const prefix = `${storageKey}\n`;
     let found = false;
     // Entries are few (small objects within a memory budget); an artifact has at most a handful.
@@ -73,6 +83,16 @@ export class ContentCache {
 
   get size(): number {
     return this.entries.size;
+  }
+
+  private recentlyForgotten(key: string): boolean {
+    if (this.forgotten.size === 0) return false;
+    const newline = key.indexOf('\n');
+    const at = this.forgotten.get(newline < 0 ? key : key.slice(0, newline));
+    if (at === undefined) return false;
+    if (performance.now() - at < FORGOTTEN_MS) return true;
+    this.forgotten.delete(key.slice(0, newline < 0 ? key.length : newline));
+    return false;
   }
 
   private delete(key: string, value: Buffer): void {

@@ -17,7 +17,6 @@ export function requestSchema(schema: z.ZodType): Record<string, unknown> {
   return json;
 }
 
-const safeIdJson = { type: 'string', pattern: SAFE_ID.source } as const;
 export const safeId = z.string().regex(SAFE_ID);
 export const tenantQuery = safeId.describe('service tokens only: the tenant to act for (or the X-Tenant-Id header)');
 const visibility = z.enum(['private', 'public']);
@@ -332,13 +331,9 @@ export const signedQuery = {
   },
 } as const;
 
-const boardIdParam = { ...safeIdJson, description: 'the board id' } as const;
-
-export const boardParams = {
-  type: 'object',
-  required: ['boardId'],
-  properties: { boardId: boardIdParam },
-} as const;
+const boardParamsSchema = z.object({ boardId: safeId.describe('the board id') });
+export const boardParams = requestSchema(boardParamsSchema);
+export type BoardParams = z.output<typeof boardParamsSchema>;
 
 const boardListQuerySchema = z.object({ limit: pageLimit, cursor: pageCursor.optional(), tenantId: tenantQuery.optional() }).strict();
 export const boardListQuery = requestSchema(boardListQuerySchema);
@@ -386,11 +381,12 @@ export const deleteBoardResponse = {
   },
 } as const;
 
-export const copyBoardBody = {
-  type: ['object', 'null'],
-  additionalProperties: false,
-  properties: { toBoardId: { ...safeIdJson, description: 'the new board; default: {boardId}-copy-{8 hex}. It must have no artifacts yet (else 409)' } },
-} as const;
+const copyBoardBodySchema = z.object({
+  toBoardId: safeId.describe('the new board; default: {boardId}-copy-{8 hex}. It must have no artifacts yet (else 409)').optional(),
+}).strict();
+/** An empty body is allowed too (null). */
+export const copyBoardBody = { ...requestSchema(copyBoardBodySchema), type: ['object', 'null'] };
+export type CopyBoardBody = z.output<typeof copyBoardBodySchema> | null;
 
 export const copyBoardResponse = {
   type: 'object',
