@@ -2,24 +2,23 @@
  * The HTTP service against nginx and a bare Node server, each baseline measured in the same run,
  * the two sides alternating (A B, B A, ...), medians of the rounds:
  *   - GET of one 1 GiB artifact vs nginx (sendfile) serving the same file: >= 0.9 of its MiB/s
- *   - 64 KiB artifacts (16 of them, rotating), 64 keep-alive connections, authenticated (Bearer) vs
- *     nginx unauthenticated: >= 0.5 of its req/s (node:http client)
  *   - POST of 1 GiB vs a bare `http` server streaming the body to disk through SHA-256: >= 0.8
  * The service runs in a child process (as `boards-storage serve` would), nginx with one worker, the
  * bare server in a child too; the clients run here. Everything listens on 127.0.0.1 only.
  * Without `nginx` on PATH the nginx comparisons are skipped (install: apt-get install -y nginx-light).
  *
- *   node bench/server.bench.ts     (BENCH_SERVER_ROUNDS=3, BENCH_SERVER_SMALL_SECONDS=10, BENCH_SERVER_BIG_MIB=1024)
+ *   node bench/server.bench.ts     (BENCH_SERVER_ROUNDS=3, BENCH_SERVER_BIG_MIB=1024)
  * The service's GETs are verified reads (every byte hashed and checked against the recorded
  * SHA-256, the default); BENCH_SERVER_VERIFY_READS=false measures them unchecked, for comparison.
- * BENCH_SERVER_PARTS=upload,download,small runs only some parts (default all).
+ * BENCH_SERVER_PARTS=upload,download runs only some parts (default all). Small GETs are measured
+ * with wrk in small-get.bench.ts.
  *
  * Also imported by server-load.bench.ts for startService().
  */
 import { fork, spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream, readFileSync } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, openSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { Agent, createServer, request } from 'node:http';
 import type { IncomingMessage } from 'node:http';
@@ -39,6 +38,8 @@ export interface ServiceChild {
   pid: number;
   /** The local provider's base directory: objects live at `{filesDir}/{storageKey}`. */
   filesDir: string;
+  /** The HS256 secret the service verifies tokens with. */
+  jwtSecret: string;
   /** `Authorization` header value for a tenant's user. */
   bearer(tenant: string): Promise<string>;
   /** Peak resident set of the server process so far, in MB (10^6 bytes). */
@@ -47,7 +48,7 @@ export interface ServiceChild {
 }
 
 /** Start `startServer()` (what `boards-storage serve` runs) in a child on 127.0.0.1, port 0, with local disk + SQLite under `root`. */
-export async function startService(root: string, options: { maxFileSize?: string; verifyReads?: boolean } = {}): Promise<ServiceChild> {
+export async function startService(root: string, options: { maxFileSize?: string; verifyReads?: boolean; logFile?: string } = {}): Promise<ServiceChild> {
   const filesDir = join(root, 'files');
   const secret = randomBytes(32).toString('hex');
   const configPath = join(root, 'storage.yaml');
@@ -62,7 +63,8 @@ export async function startService(root: string, options: { maxFileSize?: string
     `        base_path: ${JSON.stringify(filesDir)}`,
     `      verify_reads: ${options.verifyReads ?? true}`,
     '  server:',
-    '    log_level: warn',
+    // With a log file the service logs as it does by default (info: every request); else warnings only.
+    `    log_level: ${options.logFile ? 'info' : 'warn'}`,
     // One tenant drives the whole load: its share of uploads in progress must not be what is measured.
     '    max_concurrent_uploads_per_tenant: 256',
     '  auth:',
@@ -71,12 +73,14 @@ export async function startService(root: string, options: { maxFileSize?: string
   ].join('\n'));
   // BENCH_SERVER_NODE_ARGS: extra Node flags for the service process (e.g. --cpu-prof --cpu-prof-dir=DIR).
   const execArgv = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = fork(import.meta.filename, ['--serve', configPath], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv });
+  const logFd = options.logFile ? openSync(options.logFile, 'a') : undefined;
+  const child = fork(import.meta.filename, ['--serve', configPath, ...(logFd === undefined ? [] : ['--log'])], { stdio: ['ignore', logFd ?? 'inherit', 'inherit', 'ipc'], execArgv });
+  if (logFd !== undefined) closeSync(logFd);
   const { url } = await message<{ url: string }>(child, (m) => typeof (m as { url?: unknown }).url === 'string');
   const tokens = new Map<string, string>();
   let stopped: Promise<void> | undefined;
   return {
-    url, pid: child.pid!, filesDir,
+    url, pid: child.pid!, filesDir, jwtSecret: secret,
     async bearer(tenant) {
       let token = tokens.get(tenant);
       if (!token) tokens.set(tenant, token = await mintToken(secret, { subject: `bench-${tenant}`, tenantId: tenant, expiresIn: 3600 }));
@@ -120,9 +124,10 @@ function message<T>(child: ChildProcess, accept: (m: unknown) => boolean): Promi
   });
 }
 
-async function serveChild(configPath: string): Promise<void> {
+/** `log`: the service's default logger (pino, JSON lines on stdout); otherwise none. */
+async function serveChild(configPath: string, log: boolean): Promise<void> {
   const { startServer } = await import('../src/server/start.ts');
-  const server = await startServer({ configPath, env: {}, host: '127.0.0.1', port: 0, logger: false });
+  const server = await startServer({ configPath, env: {}, host: '127.0.0.1', port: 0, ...(log ? {} : { logger: false }) });
   process.on('message', (m) => {
     if (m === 'rss') process.send!({ maxRssKb: process.resourceUsage().maxRSS });
     if (m === 'stop') void server.close().finally(() => process.disconnect());
@@ -164,9 +169,10 @@ async function bareUploadChild(dir: string, filesDir: string): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // nginx
 
-interface Nginx { url: string; stop(): Promise<void> }
+export interface Nginx { url: string; stop(): Promise<void> }
 
-async function startNginx(root: string, servedDir: string): Promise<Nginx> {
+/** nginx, one worker, serving `servedDir` on 127.0.0.1 (sendfile); `accessLog`: its access log (combined format) to that file, else off. */
+export async function startNginx(root: string, servedDir: string, options: { accessLog?: string } = {}): Promise<Nginx> {
   const dir = join(root, 'nginx');
   await mkdir(join(dir, 'tmp'), { recursive: true });
   const port = await freePort('127.0.0.1');
@@ -179,7 +185,7 @@ pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
 events { worker_connections 1024; }
 http {
-  access_log off;
+  access_log ${options.accessLog ?? 'off'};
   sendfile on;
   tcp_nopush on;
   keepalive_requests 1000000;
@@ -296,47 +302,11 @@ export async function autocannon(options: AutocannonOptions): Promise<Autocannon
   return run(options);
 }
 
-/**
- * Rotating GETs over `paths` on 64 keep-alive connections for `duration` seconds, with node:http
- * (autocannon's own HTTP client tops out near 700 req/s on 64 KiB bodies on this machine, well
- * below either server, so it cannot be the client here). Counts complete 200s of `size` bytes.
- */
-async function hammer(base: string, paths: string[], headers: Record<string, string>, duration: number, size: number): Promise<{ perSecond: number; failed: number }> {
-  const pool = new Agent({ keepAlive: true, maxSockets: 64 });
-  const until = performance.now() + duration * 1000;
-  let ok = 0;
-  let failed = 0;
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(Array.from({ length: 64 }, async () => {
-    while (performance.now() < until) {
-      const path = paths[next++ % paths.length]!;
-      await new Promise<void>((resolve) => {
-        const req = request(base + path, { agent: pool, headers }, (res) => {
-          let bytes = 0;
-          res.on('data', (c: Buffer) => { bytes += c.length; });
-          res.on('end', () => {
-            if (res.statusCode === 200 && bytes === size) ok++;
-            else failed++;
-            resolve();
-          });
-          res.on('error', () => { failed++; resolve(); });
-        });
-        req.on('error', () => { failed++; resolve(); });
-        req.end();
-      });
-    }
-  }));
-  const elapsed = (performance.now() - started) / 1000;
-  pool.destroy();
-  return { perSecond: ok / elapsed, failed };
-}
-
 // ---------------------------------------------------------------------------------------------
 // The benchmark
 
 /** A process's CPU seconds (user + system) from /proc: its main thread's, and all its threads'; undefined off Linux. */
-function cpuSeconds(pid: number): { main: number; all: number } | undefined {
+export function cpuSeconds(pid: number): { main: number; all: number } | undefined {
   const ticks = (path: string) => {
     const fields = readFileSync(path, 'utf8').split(') ')[1]!.split(' ');
     return (Number(fields[11]) + Number(fields[12])) / 100;
@@ -350,12 +320,11 @@ function cpuSeconds(pid: number): { main: number; all: number } | undefined {
 
 async function main(): Promise<void> {
   const ROUNDS = Number(process.env.BENCH_SERVER_ROUNDS ?? 3);
-  const SMALL_SECONDS = Number(process.env.BENCH_SERVER_SMALL_SECONDS ?? 10);
   const BIG = Number(process.env.BENCH_SERVER_BIG_MIB ?? 1024) * MiB;
   const VERIFY_READS = process.env.BENCH_SERVER_VERIFY_READS !== 'false';
-  const PARTS = new Set((process.env.BENCH_SERVER_PARTS ?? 'upload,download,small').split(','));
+  const PARTS = new Set((process.env.BENCH_SERVER_PARTS ?? 'upload,download').split(','));
   const hasNginx = spawnSync('nginx', ['-v'], { stdio: 'ignore' }).status === 0;
-  if (!hasNginx) console.log('\n*** SKIP server download and small-object benchmarks against nginx: `nginx` is not on PATH; install with: apt-get install -y nginx-light ***\n');
+  if (!hasNginx) console.log('\n*** SKIP server download benchmark against nginx: `nginx` is not on PATH; install with: apt-get install -y nginx-light ***\n');
 
   const root = await mkdtemp(join(process.env.BENCH_DIR ?? tmpdir(), 'boards-bench-server-'));
   // nginx's worker must be able to read the same files.
@@ -433,28 +402,6 @@ async function main(): Promise<void> {
     }
     await deleteArtifact(service.url, bigKey, auth);
 
-    // 3. 64 KiB artifacts, 64 connections, for SMALL_SECONDS per side and round.
-    const small = { service: [] as number[], nginx: [] as number[] };
-    if (nginx && PARTS.has('small')) {
-      const keys: string[] = [];
-      for (let i = 0; i < 16; i++) {
-        const answer = await postBuffer(`${service.url}/v1/artifacts?artifactType=model&artifactId=small${i}`, randomBytes(64 * 1024), { ...auth, ...octet });
-        keys.push((JSON.parse(answer) as { storageKey: string }).storageKey);
-      }
-      const check = (name: string, r: { perSecond: number; failed: number }) => {
-        if (r.failed) throw new Error(`${name}: ${r.failed} failed requests`);
-        return r.perSecond;
-      };
-      const viaService = async (duration: number) => check('service', await hammer(service!.url, keys.map((k) => `/v1/artifacts/${k}`), auth, duration, 64 * 1024));
-      const viaNginx = async (duration: number) => check('nginx', await hammer(nginx!.url, keys.map((k) => `/${k}`), {}, duration, 64 * 1024));
-      await viaService(2);
-      await viaNginx(2);
-      for (let round = 0; round < ROUNDS; round++) {
-        if (round % 2 === 0) { small.service.push(await viaService(SMALL_SECONDS)); small.nginx.push(await viaNginx(SMALL_SECONDS)); } else { small.nginx.push(await viaNginx(SMALL_SECONDS)); small.service.push(await viaService(SMALL_SECONDS)); }
-        console.log(`64 KiB round ${round + 1}/${ROUNDS}: service ${small.service.at(-1)!.toFixed(0)} req/s, nginx ${small.nginx.at(-1)!.toFixed(0)} req/s`);
-      }
-    }
-
     console.log(`server bench: ${BIG / MiB} MiB transfers, medians of the rounds above; service peak RSS ${(await service.peakRssMb()).toFixed(0)} MB`);
     if (PARTS.has('upload')) reportRatio('server upload 1 GiB (POST /v1/artifacts vs bare http + sha256 to disk)', median(uploads.service), median(uploads.bare), 'MiB/s', 0.8);
     if (nginx && PARTS.has('download')) {
@@ -463,7 +410,6 @@ async function main(): Promise<void> {
       reportRatio(`server download 1 GiB, verified reads ${VERIFY_READS ? 'on' : 'OFF'} (GET /v1/artifacts, Bearer, vs nginx sendfile)`, median(downloads.service), median(downloads.nginx), 'MiB/s', 0.9);
       console.log(`(reference, no target: a bare Node http server piping fs.createReadStream of the same file: ${downloads.bare.map((v) => v.toFixed(0)).join(', ')} MiB/s, median ${median(downloads.bare).toFixed(0)}, ${(median(downloads.bare) / median(downloads.nginx)).toFixed(2)} of nginx)`);
     }
-    if (nginx && PARTS.has('small')) reportRatio('server 64 KiB GETs, 64 connections (Bearer vs nginx unauthenticated)', median(small.service), median(small.nginx), 'req/s', 0.5);
   } finally {
     agent.destroy();
     await nginx?.stop();
@@ -482,13 +428,7 @@ async function deleteArtifact(base: string, key: string, headers: Record<string,
   if (res.status !== 204) throw new Error(`delete ${key}: ${res.status}`);
 }
 
-async function postBuffer(url: string, body: Buffer, headers: Record<string, string>): Promise<string> {
-  const res = await fetch(url, { method: 'POST', headers, body });
-  const text = await res.text();
-  if (res.status !== 201) throw new Error(`POST ${url}: ${res.status} ${text}`);
-  return text;
-}
 
-if (process.argv[2] === '--serve') await serveChild(process.argv[3]!);
+if (process.argv[2] === '--serve') await serveChild(process.argv[3]!, process.argv[4] === '--log');
 else if (process.argv[2] === '--bare-upload') await bareUploadChild(process.argv[3]!, process.argv[4]!);
 else if (import.meta.main) await main();

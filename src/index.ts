@@ -24,6 +24,7 @@ export type { RoutingInput } from './manager/routing.ts';
 
 export { loadConfig } from './config/load.ts';
 export type { StorageConfig, RoutingRule, RoutingCondition, ProviderEntry, ConfigSource, LoadConfigOptions } from './config/load.ts';
+export type { ClusterConfig } from './config/cluster-config.ts';
 export type { StorageConfigInput } from './config/schema.ts';
 export { parseSize, parseDuration } from './config/sizes.ts';
 

@@ -31,16 +31,24 @@ export interface Artifact {
   /** Lineage (GET /v1/info): storage keys, or links with more about them. */
   inputs?: (string | LineageLink)[];
   outputs?: (string | LineageLink)[];
+  /** More outputs than GET /v1/info lists. */
+  outputsTruncated?: boolean;
 }
 
 export interface Page<T> { items: T[]; nextCursor?: string }
+
+/** A board's cover: its newest image. */
+export interface Cover {
+  storageKey: string; artifactId: string; contentType: string;
+  width?: number; height?: number; placeholder?: string; thumbnailKey?: string;
+}
 
 export interface Board {
   boardId: string;
   artifacts: number;
   bytes: number;
   lastActivity?: string;
-  cover?: Artifact;
+  cover?: Cover;
 }
 
 export interface Tenant { tenantId: string; artifacts: number; bytes: number }

@@ -3,7 +3,7 @@ import { ApiError } from './api.ts';
 import type { Api, Board } from './api.ts';
 import { formatBytes, formatDate } from './format.ts';
 import { usePaged, useSentinel } from './paged.ts';
-import { signThumbs } from './thumbs.ts';
+import { placeholderUrl, signThumbs } from './thumbs.ts';
 import type { ToastApi } from './toasts.tsx';
 
 /** GET /v1/boards: a grid of the tenant's boards with their cover (the newest image). */
@@ -26,7 +26,7 @@ export function Boards(props: { api: Api; toasts: ToastApi; generation: number; 
       {!boards.loading && !boards.error && boards.items.length === 0 && <p>No boards yet: store artifacts with a boardId, or upload into a board from the Artifacts view.</p>}
       <ul class="grid">
         {boards.items.map((board) => {
-          const cover = board.cover ? covers.get(board.cover.storageKey) : undefined;
+          const cover = board.cover ? covers.get(board.cover.storageKey) ?? placeholderUrl(board.cover) : undefined;
           return (
             <li key={board.boardId} class="card">
               <button type="button" class="open" onClick={() => props.onOpen(board.boardId)} aria-label={`Open board ${board.boardId}`}>

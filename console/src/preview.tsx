@@ -175,7 +175,7 @@ function Details(props: { artifact: Artifact; onOpen: (key: string) => void }) {
     media.durationMs !== undefined ? formatDuration(media.durationMs) : '',
     media.sampleRate ? `${media.sampleRate} Hz` : '', media.channels ? `${media.channels} ch` : '',
   ].filter(Boolean).join(', ');
-  const lineage = (title: string, links: (string | LineageLink)[] | undefined) => (
+  const lineage = (title: string, links: (string | LineageLink)[] | undefined, more = false) => (
     <>
       <dt>{title}</dt>
       <dd>
@@ -190,6 +190,7 @@ function Details(props: { artifact: Artifact; onOpen: (key: string) => void }) {
             ))}
           </ul>
         ) : 'none'}
+        {more && <p class="hint">and more (GET /v1/artifacts?input=…)</p>}
       </dd>
     </>
   );
@@ -208,7 +209,7 @@ function Details(props: { artifact: Artifact; onOpen: (key: string) => void }) {
       {artifact.boardId && <><dt>Board</dt><dd>{artifact.boardId}</dd></>}
       <dt>Key</dt><dd><code>{artifact.storageKey}</code></dd>
       {lineage('Inputs', artifact.inputs)}
-      {lineage('Outputs', artifact.outputs)}
+      {lineage('Outputs', artifact.outputs, artifact.outputsTruncated)}
     </dl>
   );
 }

@@ -9,7 +9,10 @@ const THUMB: Transform = { width: 256, format: 'webp' };
 
 type Want = { variant: string } | { transform: Transform };
 
-function wantedThumb(artifact: Artifact): Want | undefined {
+/** What a thumbnail is made from: an artifact, or a board's cover. */
+export type ThumbSource = Pick<Artifact, 'storageKey' | 'contentType' | 'variants' | 'placeholder'>;
+
+function wantedThumb(artifact: ThumbSource): Want | undefined {
   const images = (artifact.variants ?? []).filter((v) => v.contentType.startsWith('image/'));
   // The smallest variant that is still sharp in a 200 px cell.
   const fitting = images.filter((v) => (v.width ?? 0) >= 160).sort((a, b) => (a.width ?? 0) - (b.width ?? 0))[0] ?? images[0];
@@ -18,7 +21,7 @@ function wantedThumb(artifact: Artifact): Want | undefined {
 }
 
 /** Signed thumbnail URLs by storage key, for the artifacts that have one. */
-export async function signThumbs(api: Api, artifacts: Artifact[]): Promise<Map<string, string>> {
+export async function signThumbs(api: Api, artifacts: ThumbSource[]): Promise<Map<string, string>> {
   const groups = new Map<string, { want: Want; keys: string[] }>();
   for (const artifact of artifacts) {
     const want = wantedThumb(artifact);
@@ -37,7 +40,7 @@ export async function signThumbs(api: Api, artifacts: Artifact[]): Promise<Map<s
 }
 
 /** The ThumbHash placeholder as a data: URL, painted until the thumbnail arrives. */
-export function placeholderUrl(artifact: Artifact): string | undefined {
+export function placeholderUrl(artifact: Pick<Artifact, 'placeholder'>): string | undefined {
   if (!artifact.placeholder) return undefined;
   try {
     const bytes = Uint8Array.from(atob(artifact.placeholder), (c) => c.charCodeAt(0));

@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import type { DatabaseSync } from 'node:sqlite';
 import { isAbsolute, join, resolve } from 'node:path';
-import type { Kysely, Transaction } from 'kysely';
+import type { CompiledQuery, Kysely, Transaction } from 'kysely';
 import type * as KyselyModule from 'kysely';
 import { ConfigError, InsufficientStorageError, isDiskFull, ProviderUnavailableError, StorageError } from '../errors.ts';
 import { assertOptionalPackages } from '../config/optional-packages.ts';
@@ -18,6 +18,7 @@ import { BackgroundCheckpointer } from '../sqlite/background-checkpoint.ts';
 import { createPrivateFile } from '../sqlite/private-file.ts';
 import { TrashRecords } from './trash-records.ts';
 import { WebhookRecords } from '../webhooks/webhook-records.ts';
+import { LeaseRecords } from './lease-records.ts';
 import { MigrationRecords } from './migration-records.ts';
 import { LineageRecords } from './lineage-records.ts';
 import { AuditRecords } from './audit-records.ts';
@@ -88,9 +89,15 @@ export class Catalog {
   /** The audit trail, read a page at a time (writes go with each change). */
   readonly auditLog: AuditRecords;
 
+  /** Leases (PostgreSQL): which node runs the background work (see LeaderLease). */
+  readonly leases: LeaseRecords;
+  /** The look-up every read makes, compiled once: building the query cost more than running it. */
+  private readonly artifactByKey: CompiledQuery<ArtifactRow>;
+
   private constructor(db: Kysely<CatalogTables>, dialect: 'sqlite' | 'postgres') {
     this.db = db;
     this.dialect = dialect;
+    this.artifactByKey = db.selectFrom('artifacts').selectAll().where('storage_key', '=', '').compile();
     const run = <T>(what: string, operation: () => Promise<T>) => this.run(what, operation);
     this.trash = new TrashRecords(db, run);
     this.migrations = new MigrationRecords(db, run);
@@ -98,6 +105,7 @@ export class Catalog {
     this.lineage = new LineageRecords(db, run);
     this.auditLog = new AuditRecords(db, run);
     this.boards = new BoardRecords(db, run);
+    this.leases = new LeaseRecords(db, run);
   }
 
   /** The query layer itself, for operations that read whole tables (backups). */
@@ -156,8 +164,8 @@ export class Catalog {
   }
 
   async get(storageKey: string): Promise<CatalogArtifact | undefined> {
-    const row = await this.run('reading the catalog', () => this.db.selectFrom('artifacts').selectAll().where('storage_key', '=', storageKey).executeTakeFirst());
-    return row ? fromRow(row) : undefined;
+    const { rows } = await this.run('reading the catalog', () => this.db.executeQuery<ArtifactRow>({ ...this.artifactByKey, parameters: [storageKey] }));
+    return rows[0] ? fromRow(rows[0]) : undefined;
   }
 
   /** Remove an artifact's record; true when there was one. */

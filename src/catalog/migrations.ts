@@ -1,6 +1,9 @@
 import { sql } from './kysely-runtime.ts';
 import type { Kysely, Migration, MigrationProvider } from 'kysely';
 
+/** The PostgreSQL NOTIFY channel on which the catalog announces changed artifacts (their storage keys). */
+export const ARTIFACT_CHANGES_CHANNEL = 'boards_storage_artifact_changes';
+
 /**
  * One ordered set of migrations for SQLite and PostgreSQL alike: only portable column types.
  * Kysely's migrator takes a lock (a row lock on PostgreSQL), so several servers starting at once
@@ -262,6 +265,29 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable('audit_log').addColumn('board_id', 'text').execute();
       await db.schema.createIndex('audit_log_tenant_key_at').on('audit_log').columns(['tenant_id', 'storage_key', 'at']).execute();
       await db.schema.createIndex('audit_log_tenant_board_at').on('audit_log').columns(['tenant_id', 'board_id', 'at']).execute();
+    },
+  },
+  '0015_nodes': {
+    // Several nodes on one catalog. `leases`: who runs the background work (see LeaseRecords), with
+    // an expiry in the database's clock. On PostgreSQL a trigger announces every deleted artifact and
+    // every visibility or provider change on ARTIFACT_CHANGES_CHANNEL when its transaction commits,
+    // whichever process or tool made it, so that every node's caches drop what they hold of it.
+    async up(db: Kysely<unknown>) {
+      await db.schema.createTable('leases')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('holder', 'text', (c) => c.notNull())
+        .addColumn('term', 'bigint', (c) => c.notNull())
+        .addColumn('acquired_at_ms', 'bigint', (c) => c.notNull())
+        .addColumn('expires_at_ms', 'bigint', (c) => c.notNull())
+        .execute();
+      if (db.getExecutor().adapter.constructor.name === 'PostgresAdapter') {
+        await sql.raw(`CREATE FUNCTION boards_artifact_changed() RETURNS trigger AS $$
+          BEGIN
+            PERFORM pg_notify('${ARTIFACT_CHANGES_CHANNEL}', OLD.storage_key);
+            RETURN NULL;
+          END $$ LANGUAGE plpgsql`).execute(db);
+        await sql.raw('CREATE TRIGGER artifact_changes AFTER DELETE OR UPDATE OF visibility, provider ON artifacts FOR EACH ROW EXECUTE FUNCTION boards_artifact_changed()').execute(db);
+      }
     },
   },
 };

@@ -24,27 +24,34 @@ export function nodeSqliteDialect(Dialect: typeof SqliteDialect, path: string, o
 /** Kysely asks for a statement per query; the catalog's queries are few, so prepared ones are kept. */
 const STATEMENT_CACHE = 256;
 
+/** A prepared statement and whether it returns rows (node:sqlite's `columns()` builds a fresh array each call: asked once). */
+interface Prepared { statement: StatementSync; reader: boolean }
+
 function adapt(db: DatabaseSync): SqliteDatabase {
-  const prepared = new Map<string, StatementSync>();
+  const prepared = new Map<string, Prepared>();
   return {
     close: () => db.close(),
     prepare(sql: string): SqliteStatement {
-      let statement = prepared.get(sql);
-      if (!statement) {
-        statement = db.prepare(sql);
+      let entry = prepared.get(sql);
+      if (!entry) {
+        const statement = db.prepare(sql);
+        entry = { statement, reader: statement.columns().length > 0 };
         if (prepared.size >= STATEMENT_CACHE) prepared.delete(prepared.keys().next().value!);
-        prepared.set(sql, statement);
+        prepared.set(sql, entry);
       }
-      const bind = (parameters: ReadonlyArray<unknown>) => parameters.map(toSqlite) as never[];
-      const cached = statement;
+      const { statement, reader } = entry;
       return {
-        reader: cached.columns().length > 0,
-        all: (parameters) => cached.all(...bind(parameters)),
-        run: (parameters) => cached.run(...bind(parameters)),
-        iterate: (parameters) => cached.iterate(...bind(parameters)),
+        reader,
+        all: (parameters) => statement.all(...bind(parameters)),
+        run: (parameters) => statement.run(...bind(parameters)),
+        iterate: (parameters) => statement.iterate(...bind(parameters)),
       };
     },
   };
+}
+
+function bind(parameters: ReadonlyArray<unknown>): never[] {
+  return parameters.map(toSqlite) as never[];
 }
 
 /** node:sqlite binds numbers, bigints, strings, bytes and null; booleans become 0/1. */

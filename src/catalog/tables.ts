@@ -40,6 +40,7 @@ export interface CatalogTables {
   audit_log: AuditRow;
   copies: CopyRow;
   scheduled_runs: ScheduledRunRow;
+  leases: LeaseRow;
   trash: TrashRow;
   migration_runs: MigrationRunRow;
   migration_items: MigrationItemRow;
@@ -116,6 +117,15 @@ export interface VariantJobRow {
 }
 
 /** When a periodic job (the scrub) last started, and on which node. */
+/** Who holds a lease until when (milliseconds of the database's clock); `term` counts hand-overs. */
+export interface LeaseRow {
+  name: string;
+  holder: string;
+  term: number;
+  acquired_at_ms: number;
+  expires_at_ms: number;
+}
+
 export interface ScheduledRunRow {
   name: string;
   started_at: string;

@@ -11,6 +11,8 @@ import type { providerEntrySchema } from './schema.ts';
 import type { z } from 'zod';
 import type { RawStorageConfig, StorageConfigInput } from './schema.ts';
 import { parseDuration, parseSize } from './sizes.ts';
+import { resolveClusterConfig } from './cluster-config.ts';
+import type { ClusterConfig } from './cluster-config.ts';
 
 export interface RoutingCondition {
   artifactType?: string[];
@@ -50,6 +52,8 @@ export interface StorageConfig {
   quotas: Record<string, unknown>;
   webhooks: unknown[];
   redisUrl?: string;
+  /** Several nodes: the leader lease and the background health poll. */
+  cluster: ClusterConfig;
   /** The media, variants and transforms sections, parsed by src/media/media-config.ts. */
   media?: Record<string, unknown>;
   variants?: Record<string, unknown>;
@@ -145,6 +149,7 @@ function applyEnvironment(raw: Record<string, unknown>, env: Record<string, stri
   set('BOARDS_STORAGE_REDIS_URL', (v) => { config.redis_url = v; });
   set('BOARDS_STORAGE_SCRUB_INTERVAL', (v) => { config.scrub = { ...(config.scrub as object | undefined), interval: /^\d+(\.\d+)?$/.test(v) ? Number(v) : v }; });
   set('BOARDS_STORAGE_SCRUB_RATE_MB_S', (v) => { config.scrub = { ...(config.scrub as object | undefined), rate_mb_s: Number(v) }; });
+  set('BOARDS_STORAGE_NODE_ID', (v) => { config.cluster = { ...(config.cluster as object | undefined), node_id: v }; });
   set('BOARDS_STORAGE_TRASH_RETENTION', (v) => { config.trash_retention = /^\d+$/.test(v) ? Number(v) : v; });
   // Where the service is reached: signed URLs of local/memory providers point there (see public-url.ts).
   const server = (overrides: Record<string, unknown>) => { config.server = { ...(config.server as Record<string, unknown> | undefined), ...overrides }; };
@@ -226,6 +231,7 @@ function resolve(raw: RawStorageConfig, origin: string): StorageConfig {
     quotas: raw.quotas,
     webhooks: raw.webhooks,
     ...(raw.redis_url === undefined ? {} : { redisUrl: raw.redis_url }),
+    cluster: resolveClusterConfig(raw.cluster, at('cluster')),
     media: raw.media,
     variants: raw.variants,
     transforms: raw.transforms,

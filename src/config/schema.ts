@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DEFAULT_ALLOWED_CONTENT_TYPES } from '../content/content-types.ts';
 import { ARTIFACT_FAMILIES, DEFAULT_ARTIFACT_TYPES } from '../content/artifact-types.ts';
+import { clusterConfigSchema } from './cluster-config.ts';
 
 const size = z.union([z.number().int().nonnegative(), z.string().min(1)]);
 const oneOrMany = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
@@ -87,6 +88,8 @@ export const storageConfigSchema = z.object({
   webhooks: z.array(z.unknown()).default([]),
   /** Redis (`redis://host:6379`): rate-limit counters and cache invalidations shared by every node. */
   redis_url: z.string().min(1).optional(),
+  /** Several nodes on one catalog: the leader lease and background health polls (src/config/cluster-config.ts). */
+  cluster: clusterConfigSchema.default({ lease_ttl: '15s', health_interval: '5s' }),
   /** Media analysis, variant presets per artifact type, on-the-fly transforms (src/media/media-config.ts). */
   media: z.record(z.string(), z.unknown()).default({}),
   variants: z.record(z.string(), z.unknown()).default({}),

@@ -5,6 +5,8 @@ export interface SweepOptions {
   /** The clock; injectable so tests control time. */
   now?: () => Date;
   batchSize?: number;
+  /** Who deletes, in the audit trail: `cleanup` by default; `serve` names its node (`cleanup:{node id}`). */
+  actor?: string;
 }
 
 export interface SweepReport {
@@ -28,10 +30,11 @@ export interface SweepReport {
 export async function sweepExpired(storage: StorageManager, options: SweepOptions = {}): Promise<SweepReport> {
   const now = options.now ?? (() => new Date());
   const batchSize = options.batchSize ?? parseCleanupConfig(storage.config.cleanup).max_cleanup_batch_size;
+  const actor = options.actor ?? 'cleanup';
   const report: SweepReport = { expiredArtifacts: 0, expiredUploads: 0, purgedFromTrash: 0, failures: [], ran: true };
   const ran = await storage.catalog.exclusively('expiry-sweep', async () => {
     for (;;) {
-      const batch = await storage.catalog.claimExpired(now(), batchSize);
+      const batch = await storage.catalog.claimExpired(now(), batchSize, actor);
       for (const artifact of batch) {
         await removeObject(storage, artifact.storageProvider, artifact.storageKey, report);
         report.expiredArtifacts++;
@@ -47,7 +50,7 @@ export async function sweepExpired(storage: StorageManager, options: SweepOption
       if (batch.length < batchSize) break;
     }
     for (;;) {
-      const batch = await storage.catalog.trash.claimPurgeable(now(), batchSize);
+      const batch = await storage.catalog.trash.claimPurgeable(now(), batchSize, actor);
       for (const { artifact, copies } of batch) {
         for (const provider of [artifact.storageProvider, ...copies]) await removeObject(storage, provider, artifact.storageKey, report);
         report.purgedFromTrash++;

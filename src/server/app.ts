@@ -10,6 +10,9 @@ import type { StorageManager } from '../manager/storage-manager.ts';
 import { Authenticator, resolveJwtSecret } from './auth.ts';
 import type { JwtSecret } from './auth.ts';
 import { ContentCache } from './content-cache.ts';
+import { keepCachesCoherent } from './cache-coherence.ts';
+import { HealthMonitor } from './health-monitor.ts';
+import type { LeadershipStatus } from '../cluster/leader-lease.ts';
 import { registerCors } from './cors.ts';
 import { registerAddressLimit, registerTenantLimit } from './rate-limit.ts';
 import { openRedis } from './redis-client.ts';
@@ -17,6 +20,7 @@ import type { RouteContext } from './context.ts';
 import { tenantOf } from './context.ts';
 import { errorBody, handleError, renderError } from './errors.ts';
 import { ServerMetrics } from './metrics.ts';
+import { OneLinePerRequest } from './request-log.ts';
 import { closesAfterEarlyAnswer, drainAfterEarlyAnswer, streamBodies } from './request-body.ts';
 import { UploadSlots } from './upload-slots.ts';
 import { artifactReferenceSchema, errorSchema, lineageLinkSchema } from './schemas.ts';
@@ -56,6 +60,8 @@ export interface CreateServerOptions {
   logger?: boolean | Exclude<FastifyServerOptions['logger'], boolean | undefined>;
   /** Process-wide metrics (CPU, memory, event loop) on /metrics; default true. */
   processMetrics?: boolean;
+  /** Whether this node runs the background work (startServer's leader lease), shown on /readyz and /metrics. */
+  leadership?: { status(): LeadershipStatus };
 }
 
 /** A Fastify app plus what its owner needs to run it. */
@@ -85,6 +91,7 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
   const config = options.config ?? resolveServerConfig(storage.config);
   const jwt = await resolveJwtSecret(config.auth, storage.config.dataDir);
   const authenticator = new Authenticator(config.auth, jwt.secret);
+  const health = new HealthMonitor(storage, storage.config.cluster.healthIntervalMs);
   const ctx: RouteContext = {
     storage,
     config,
@@ -92,12 +99,16 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
     cache: new ContentCache(config.cache.maxObjectBytes, config.cache.maxTotalBytes),
     signingSecrets: await signingSecrets(storage),
     uploads: new UploadSlots({ maxTotal: config.maxConcurrentUploads, maxPerTenant: config.maxConcurrentUploadsPerTenant }),
+    health,
+    ...(options.leadership ? { leadership: options.leadership } : {}),
   };
   ctx.metrics.watchStorage(storage);
+  ctx.metrics.watchNode(options.leadership, health);
   const tus = new TusUploads(storage, config);
 
   const app = Fastify({
     logger: loggerOptions(options.logger, config.logLevel),
+    logController: new OneLinePerRequest(),
     // Uploads and downloads of any size: no request deadline, bodies stream (see request-body.ts).
     requestTimeout: 0,
     connectionTimeout: 0,
@@ -134,16 +145,19 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
   // An answer sent before the body was read (401, 413, 415, 400): a remainder too large to drain
   // closes the connection, and says so; a smaller one is read and discarded after the answer, so
   // the client's next request on this connection is answered.
-  app.addHook('onSend', async (request, reply) => {
+  // These hooks run on every request: callback hooks, which cost Fastify no promise each.
+  app.addHook('onSend', (request, reply, payload, done) => {
     // A body that stalled (408) is not worth waiting for either.
     if (closesAfterEarlyAnswer(request.raw) || (reply.statusCode === 408 && !request.raw.complete)) reply.header('connection', 'close');
+    done(null, payload);
   });
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     drainAfterEarlyAnswer(request.raw);
     const route = request.routeOptions.url ?? 'unmatched';
     ctx.metrics.requests.inc({ method: request.method, route, status: reply.statusCode });
     const sent = Number(reply.getHeader('content-length'));
     if (request.method !== 'HEAD' && reply.statusCode !== 304 && Number.isFinite(sent) && sent > 0) ctx.metrics.bytesOut.inc({ route }, sent);
+    done();
   });
   app.decorateRequest('principal', null);
 
@@ -186,8 +200,11 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
 
   // Everything else under /v1 needs a bearer token; it is checked before the request is validated.
   await app.register(async (api) => {
-    api.addHook('onRequest', async (request) => {
-      request.principal = await authenticator.authenticate(request.headers.authorization);
+    api.addHook('onRequest', (request, _reply, done) => {
+      authenticator.authenticate(request.headers.authorization).then((principal) => {
+        request.principal = principal;
+        done();
+      }, done);
     });
     // Per tenant: its hook runs after authentication (route hooks follow the scope's).
     await registerTenantLimit(api, config.rateLimit, redis, (request) => tenantOf(request));
@@ -216,6 +233,16 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
       storeArtifactRoute(uploads, ctx);
     });
   });
+
+  // /readyz answers from the latest background check.
+  health.start();
+  app.addHook('onClose', () => health.stop());
+  // Several nodes on one PostgreSQL catalog: what another node deletes or hides leaves this one's caches at once.
+  const stopCoherence = await keepCachesCoherent(storage, {
+    cache: ctx.cache, authenticator, metrics: ctx.metrics, pingIntervalMs: storage.config.cluster.healthIntervalMs,
+    onError: (error) => app.log.warn({ err: error }, 'cache coherence: the catalog\'s change announcements are not reaching this node; its small-object cache is off until they do'),
+  });
+  if (stopCoherence) app.addHook('onClose', stopCoherence);
 
   return { app, config, jwt, tus };
 }

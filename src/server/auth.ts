@@ -107,6 +107,11 @@ export class Authenticator {
     return principal;
   }
 
+  /** Forget every remembered verification: the next request with each token is verified again. */
+  forgetVerified(): void {
+    this.verified.clear();
+  }
+
   private async verify(token: string): Promise<JWTPayload> {
     const options = {
       clockTolerance: this.settings.clockToleranceSeconds,

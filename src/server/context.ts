@@ -10,6 +10,8 @@ import { AuthenticationError } from './errors.ts';
 import type { ServerMetrics } from './metrics.ts';
 import type { ServerConfig } from './server-config.ts';
 import type { UploadSlots } from './upload-slots.ts';
+import type { HealthMonitor } from './health-monitor.ts';
+import type { LeadershipStatus } from '../cluster/leader-lease.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -28,6 +30,10 @@ export interface RouteContext {
   signingSecrets: string[];
   /** Uploads in progress, capped in total and per tenant. */
   uploads: UploadSlots;
+  /** The catalog and providers, checked in the background; /readyz answers from the latest check. */
+  health: HealthMonitor;
+  /** Whether this node runs the background work (absent: an app without background work, as buildApp makes). */
+  leadership?: { status(): LeadershipStatus };
 }
 
 export function principalOf(request: FastifyRequest): Principal {

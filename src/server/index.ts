@@ -8,3 +8,5 @@ export { resolveServerConfig } from './server-config.ts';
 export type { ServerConfig, AuthSettings } from './server-config.ts';
 export { mintToken, resolveJwtSecret } from './auth.ts';
 export type { MintTokenOptions, Principal } from './auth.ts';
+export type { LeadershipStatus } from '../cluster/leader-lease.ts';
+export type { HealthSnapshot } from './health-monitor.ts';

@@ -1,5 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { StorageManager } from '../manager/storage-manager.ts';
+import type { LeadershipStatus } from '../cluster/leader-lease.ts';
+import type { HealthMonitor } from './health-monitor.ts';
 
 /**
  * The service's Prometheus metrics, on a registry of its own (one per app, so several apps in one
@@ -14,6 +16,8 @@ export class ServerMetrics {
   readonly storeSeconds = new Histogram({ name: 'boards_storage_store_duration_seconds', help: 'time to receive, validate and store one artifact', labelNames: ['outcome'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300], registers: [this.registry] });
   readonly downloadSeconds = new Histogram({ name: 'boards_storage_download_duration_seconds', help: 'time to send one artifact (or range), first byte to last', labelNames: ['outcome'], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300], registers: [this.registry] });
   readonly cacheHits = new Counter({ name: 'boards_storage_cache_hits_total', help: 'downloads answered from the small-object memory cache', registers: [this.registry] });
+  readonly cacheInvalidations = new Counter({ name: 'boards_storage_cache_invalidations_total', help: 'cached artifacts dropped because the catalog announced a change (changed), or whole caches dropped because announcements could be missed (resync)', labelNames: ['reason'], registers: [this.registry] });
+  readonly cacheListening = new Gauge({ name: 'boards_storage_cache_listening', help: '1 while this node hears the catalog\'s change announcements (PostgreSQL LISTEN), 0 while it does not (its small-object cache is off then)', registers: [this.registry] });
 
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'boards_storage_' });
@@ -72,6 +76,25 @@ export class ServerMetrics {
         artifacts.set({ provider }, total.count);
       }
     };
+  }
+
+  /** Leadership (1 on the node that runs the background work) and the age of the latest background health poll. */
+  watchNode(leadership: { status(): LeadershipStatus } | undefined, health: HealthMonitor): void {
+    new Gauge({
+      name: 'boards_storage_leader', help: '1 when this node holds the leader lease and runs the background work, else 0', labelNames: ['node'], registers: [this.registry],
+      collect() {
+        this.reset();
+        const status = leadership?.status();
+        if (status) this.set({ node: status.node }, status.leader ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'boards_storage_health_age_seconds', help: 'seconds since the latest background health poll finished', registers: [this.registry],
+      collect() {
+        const checkedAt = health.checkedAt;
+        if (checkedAt !== undefined) this.set((Date.now() - checkedAt) / 1000);
+      },
+    });
   }
 
   async render(): Promise<{ contentType: string; body: string }> {

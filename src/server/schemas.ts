@@ -17,7 +17,6 @@ export function requestSchema(schema: z.ZodType): Record<string, unknown> {
   return json;
 }
 
-const safeIdJson = { type: 'string', pattern: SAFE_ID.source } as const;
 export const safeId = z.string().regex(SAFE_ID);
 export const tenantQuery = safeId.describe('service tokens only: the tenant to act for (or the X-Tenant-Id header)');
 const visibility = z.enum(['private', 'public']);
@@ -303,6 +302,16 @@ export const healthResponse = {
   required: ['ok'],
   properties: {
     ok: { type: 'boolean' },
+    checkedAt: { type: 'string', format: 'date-time', description: 'when the background check this answer comes from finished' },
+    ageMs: { type: 'number', description: 'how long ago that was' },
+    node: {
+      type: 'object',
+      description: 'this node, and whether it holds the leader lease (runs the background work)',
+      properties: {
+        node: { type: 'string' }, leader: { type: 'boolean' }, holder: { type: 'string', description: 'the node holding the lease' },
+        term: { type: 'number', description: 'grows at every hand-over of the lease' }, mode: { type: 'string', enum: ['single-node', 'lease'] },
+      },
+    },
     catalog: check,
     providers: { type: 'object', additionalProperties: check },
   },
@@ -322,13 +331,9 @@ export const signedQuery = {
   },
 } as const;
 
-const boardIdParam = { ...safeIdJson, description: 'the board id' } as const;
-
-export const boardParams = {
-  type: 'object',
-  required: ['boardId'],
-  properties: { boardId: boardIdParam },
-} as const;
+const boardParamsSchema = z.object({ boardId: safeId.describe('the board id') });
+export const boardParams = requestSchema(boardParamsSchema);
+export type BoardParams = z.output<typeof boardParamsSchema>;
 
 const boardListQuerySchema = z.object({ limit: pageLimit, cursor: pageCursor.optional(), tenantId: tenantQuery.optional() }).strict();
 export const boardListQuery = requestSchema(boardListQuerySchema);
@@ -376,11 +381,12 @@ export const deleteBoardResponse = {
   },
 } as const;
 
-export const copyBoardBody = {
-  type: ['object', 'null'],
-  additionalProperties: false,
-  properties: { toBoardId: { ...safeIdJson, description: 'the new board; default: {boardId}-copy-{8 hex}. It must have no artifacts yet (else 409)' } },
-} as const;
+const copyBoardBodySchema = z.object({
+  toBoardId: safeId.describe('the new board; default: {boardId}-copy-{8 hex}. It must have no artifacts yet (else 409)').optional(),
+}).strict();
+/** An empty body is allowed too (null). */
+export const copyBoardBody = { ...requestSchema(copyBoardBodySchema), type: ['object', 'null'] };
+export type CopyBoardBody = z.output<typeof copyBoardBodySchema> | null;
 
 export const copyBoardResponse = {
   type: 'object',

@@ -13,6 +13,9 @@ import { resolveServerConfig, serverBaseUrl } from './server-config.ts';
 import { signsOwnUrls } from '../providers/capabilities.ts';
 import { startTusSweep } from './tus/tus-sweep.ts';
 import { parseWebhooks } from '../webhooks/webhook-config.ts';
+import type { Webhook } from '../webhooks/webhook-config.ts';
+import { LeaderLease, whileLeader } from '../cluster/leader-lease.ts';
+import type { ServerConfig } from './server-config.ts';
 import { startWebhookTask } from '../webhooks/webhook-task.ts';
 
 export interface StartServerOptions {
@@ -50,66 +53,96 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   const url = serverBaseUrl(config);
 
   const storage = await createStorageManager({ config: withServeUrl(storageConfig, url) });
-  let server: BoardsStorageServer;
+  // Which node runs the background work: a lease on PostgreSQL, always this one on SQLite.
+  const cluster = storage.config.cluster;
+  let server: BoardsStorageServer | undefined;
+  const lease = new LeaderLease(storage.catalog.dialect === 'postgres' ? storage.catalog.leases : undefined, {
+    ...(cluster.nodeId === undefined ? {} : { nodeId: cluster.nodeId }),
+    ttlMs: cluster.leaseTtlMs,
+    renewMs: cluster.leaseRenewMs,
+    onError: (error) => server?.app.log.warn({ err: error }, 'leader lease: the catalog did not answer'),
+  });
   try {
-    server = await createServer({ storage, config, ...(options.logger === undefined ? {} : { logger: options.logger }) });
+    server = await createServer({ storage, config, leadership: lease, ...(options.logger === undefined ? {} : { logger: options.logger }) });
     await server.app.listen({ host: config.host, port: config.port });
+    await lease.start();
   } catch (error) {
+    await server?.app.close();
+    await lease.stop();
     await storage.close();
     throw error;
   }
-  // The TTL sweep of temporary files and expired uploads, every cleanup.cleanup_interval_hours.
-  const stopCleanup = startCleanupTask(storage, {
-    onSweep: (report) => {
-      if (report.expiredArtifacts || report.expiredUploads || report.purgedFromTrash || report.failures.length) server.app.log.info({ expiredArtifacts: report.expiredArtifacts, expiredUploads: report.expiredUploads, purgedFromTrash: report.purgedFromTrash, failures: report.failures.length }, 'cleanup sweep');
-    },
-    onError: (error) => server.app.log.warn({ err: error }, 'cleanup sweep failed'),
-  });
-  // Mirror copies that failed are tried again in the background.
-  const stopMirrors = startMirrorTask(storage, { onError: (error) => server.app.log.warn({ err: error }, 'mirror pass failed') });
-  // Webhooks: the trigger writes events only while some are configured; the outbox is delivered in the background.
+  const running = server;
+  // Webhooks: the trigger writes events only while some are configured (every node says so alike).
   const webhooks = parseWebhooks(storage.config.webhooks);
   await storage.catalog.webhooks.setEnabled(webhooks.length > 0);
-  const stopWebhooks = webhooks.length > 0
-    ? startWebhookTask(storage.catalog, webhooks, { onError: (error) => server.app.log.warn({ err: error }, 'webhook delivery pass failed') })
-    : async () => undefined;
-  // Preset variants queued by stores (also those left by a process that stopped) are made in the background.
-  const stopVariants = startVariantTask(storage, {
-    onError: (error) => server.app.log.warn({ err: error }, 'variant pass failed'),
-    onSkipped: (report) => { for (const s of report.skipped) server.app.log.warn({ storageKey: s.key, variant: s.name }, `variant skipped: ${s.reason}`); },
-  });
-  // Resumable uploads left unfinished past their expiration.
-  const stopTusSweep = startTusSweep(server.tus, config.tus.sweepIntervalMs, (error) => server.app.log.warn({ err: error }, 'TUS sweep failed'));
-  // The background scrub (scrub.interval), one node at a time, at scrub.rate_mb_s.
-  const stopScrub = startScrubTask(storage, {
-    onScrub: (report) => server.app.log.info({ counts: report.counts, artifacts: report.artifacts, bytes: report.bytes }, 'scrub pass'),
-    onError: (error) => server.app.log.warn({ err: error }, 'scrub pass failed'),
+  // Background work runs on the leader only, and moves to another node when the leader goes.
+  const stopBackground = whileLeader(lease, () => {
+    running.app.log.info({ node: lease.nodeId }, 'leading: background work runs on this node');
+    const stops = startBackgroundWork(storage, running, config, webhooks, lease.nodeId);
+    return async () => {
+      running.app.log.info({ node: lease.nodeId }, 'no longer leading: background work stops on this node');
+      for (const stop of stops) await stop();
+    };
   });
   let closing: Promise<void> | undefined;
   return {
-    ...server,
+    ...running,
     storage,
     url,
     close() {
       closing ??= (async () => {
-        const deadline = setTimeout(() => server.app.server.closeAllConnections(), config.shutdownTimeoutMs);
+        const deadline = setTimeout(() => running.app.server.closeAllConnections(), config.shutdownTimeoutMs);
         deadline.unref();
         try {
-          await server.app.close();
+          await running.app.close();
         } finally {
           clearTimeout(deadline);
-          await stopCleanup();
-          await stopMirrors();
-          await stopVariants();
-          await stopTusSweep();
-          await stopWebhooks();
-          await stopScrub();
+          await stopBackground();
+          await lease.stop();
           await storage.close();
         }
       })();
       return closing;
     },
   };
+}
+
+/**
+ * The work one node does for all: the TTL sweep of temporary files and expired uploads, mirror
+ * copies and preset variants left to retry, the webhook outbox, expired resumable uploads and the
+ * scrub. Returns the functions that stop each (each waits for a pass under way).
+ */
+function startBackgroundWork(storage: StorageManager, server: BoardsStorageServer, config: ServerConfig, webhooks: Webhook[], nodeId: string): (() => Promise<void>)[] {
+  const log = server.app.log;
+  return [
+    // Every cleanup.cleanup_interval_hours.
+    startCleanupTask(storage, {
+      // The audit trail says which node deleted each expired file.
+      actor: `cleanup:${nodeId}`,
+      onSweep: (report) => {
+        if (report.expiredArtifacts || report.expiredUploads || report.purgedFromTrash || report.failures.length) log.info({ expiredArtifacts: report.expiredArtifacts, expiredUploads: report.expiredUploads, purgedFromTrash: report.purgedFromTrash, failures: report.failures.length }, 'cleanup sweep');
+      },
+      onError: (error) => log.warn({ err: error }, 'cleanup sweep failed'),
+    }),
+    // Mirror copies that failed are tried again (a store starts a pass of its own on its node).
+    startMirrorTask(storage, { onError: (error) => log.warn({ err: error }, 'mirror pass failed') }),
+    webhooks.length > 0
+      ? startWebhookTask(storage.catalog, webhooks, { onError: (error) => log.warn({ err: error }, 'webhook delivery pass failed') })
+      : async () => undefined,
+    // Preset variants queued by stores (also those left by a process that stopped).
+    startVariantTask(storage, {
+      onError: (error) => log.warn({ err: error }, 'variant pass failed'),
+      onSkipped: (report) => { for (const s of report.skipped) log.warn({ storageKey: s.key, variant: s.name }, `variant skipped: ${s.reason}`); },
+    }),
+    // Resumable uploads left unfinished past their expiration.
+    startTusSweep(server.tus, config.tus.sweepIntervalMs, (error) => log.warn({ err: error }, 'TUS sweep failed')),
+    // Every scrub.interval at scrub.rate_mb_s (scheduled_runs also keeps it to one pass per interval).
+    startScrubTask(storage, {
+      onScrub: (report) => log.info({ counts: report.counts, artifacts: report.artifacts, bytes: report.bytes }, 'scrub pass'),
+      onError: (error) => log.warn({ err: error }, 'scrub pass failed'),
+    }),
+  ];
 }
 
 /** Providers that sign their own URLs (local, memory: the selfSignedUrls capability) serve them here unless told otherwise. */

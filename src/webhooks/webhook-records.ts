@@ -12,10 +12,10 @@ import type { Webhook } from './webhook-config.ts';
 export class WebhookRecords extends CatalogRecords {
   /** Turn the event trigger on (webhooks configured) or off (none: changes write no events). */
   async setEnabled(enabled: boolean): Promise<void> {
-    await this.run('enabling webhooks', () => this.db.transaction().execute(async (tx) => {
-      await tx.deleteFrom('webhook_state').execute();
-      await tx.insertInto('webhook_state').values({ id: 1, enabled: enabled ? 1 : 0 }).execute();
-    }));
+    // One upsert: nodes starting at once all set it (a delete then insert made all but one fail on the key).
+    const value = enabled ? 1 : 0;
+    await this.run('enabling webhooks', () => this.db.insertInto('webhook_state').values({ id: 1, enabled: value })
+      .onConflict((oc) => oc.column('id').doUpdateSet({ enabled: value })).execute());
   }
 
   /**

@@ -47,6 +47,8 @@ export interface ClusterNode {
   exited: Promise<number | null>;
   /** What the node wrote to stderr (its warnings and errors). */
   stderr(): string;
+  /** What the node wrote to stdout: its banner, then its log (pino JSON lines). */
+  stdout(): string;
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
@@ -60,6 +62,7 @@ export async function startNode(cluster: ClusterConfig, name: string, port?: num
   const child = spawn(process.execPath, [bin, '--config', configPath, 'serve', '--port', String(listenPort)], { env: cleanEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   let stdout = '';
+  let listening = false;
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => { stderr += c.toString(); });
   after(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
@@ -67,12 +70,12 @@ export async function startNode(cluster: ClusterConfig, name: string, port?: num
     const timer = setTimeout(() => reject(new Error(`node ${name} did not start within ${startTimeoutMs / 1000} s: ${stderr}`)), startTimeoutMs);
     child.stdout!.on('data', (c: Buffer) => {
       stdout += c.toString();
-      if (stdout.includes('listening on')) { clearTimeout(timer); resolve(); }
+      if (!listening && stdout.includes('listening on')) { listening = true; clearTimeout(timer); resolve(); }
     });
     child.once('exit', () => { clearTimeout(timer); reject(new Error(`node ${name} exited: ${stderr}`)); });
   });
   return {
-    name, port: listenPort, url: `http://127.0.0.1:${listenPort}`, child, exited, stderr: () => stderr,
+    name, port: listenPort, url: `http://127.0.0.1:${listenPort}`, child, exited, stderr: () => stderr, stdout: () => stdout,
     kill: async (signal = 'SIGKILL') => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       await exited;

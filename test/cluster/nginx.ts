@@ -86,15 +86,18 @@ http {
 ${server}
 }
 `);
-  // Never nginx's master as root: as root, hand the folder to `nobody` and run as it.
-  const asRoot = process.getuid?.() === 0;
+  // Not nginx's master as root: as root, hand the folder to `nobody` and run as it (when `nobody`
+  // can reach the folder: a TMPDIR private to root keeps it out, and then nginx runs as root).
   const nobody = 65534;
-  if (asRoot) {
+  let asNobody = process.getuid?.() === 0;
+  if (asNobody) {
     for (const path of [dir, join(dir, 'tmp'), conf]) await chown(path, nobody, nobody);
+    asNobody = spawnSync('test', ['-r', conf], { uid: nobody, gid: nobody }).status === 0;
+    if (!asNobody) console.warn(`nginx runs as root: user nobody cannot reach ${dir}`);
   }
   const child = spawn(binary, ['-p', dir, '-c', conf, '-e', join(dir, 'error.log')], {
     stdio: ['ignore', 'ignore', 'pipe'],
-    ...(asRoot ? { uid: nobody, gid: nobody } : {}),
+    ...(asNobody ? { uid: nobody, gid: nobody } : {}),
   });
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => { stderr += c.toString(); });

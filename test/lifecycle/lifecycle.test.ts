@@ -52,6 +52,18 @@ for (const database of testDatabases) {
       }
     });
 
+    it('records who swept in the audit trail (serve names its node)', async () => {
+      const { storage } = await open(await database.fresh());
+      try {
+        const ref = await storage.storeTempFile({ jobId: 'j2', name: 'a.txt', contentType: 'text/plain', content: 'old', expiresAt: new Date(Date.now() - 1000) });
+        const report = await sweepExpired(storage, { actor: 'cleanup:node-a' });
+        assert.equal(report.expiredArtifacts, 1);
+        assert.deepEqual((await storage.catalog.auditTrail(ref.storageKey)).map((e) => [e.action, e.actor]), [['stored', undefined], ['deleted', 'cleanup:node-a']]);
+      } finally {
+        await storage.close();
+      }
+    });
+
     it('never lets two processes delete the same batch', async () => {
       const target = await database.fresh();
       const { storage, files } = await open(target);

@@ -43,6 +43,7 @@ for (const database of testDatabases) {
       const raw = await call('POST', `/v1/artifacts?artifactType=image&artifactId=out&boardId=b1&input=${loraKey}&input=${maskKey}`, alice, undefined, { type: 'image/png', bytes: media.png() });
       assert.equal(raw.status, 201);
       const form = new FormData();
+      form.append('input', maskKey);
       form.set('file', new Blob([Buffer.from('a caption')], { type: 'text/plain' }), 'caption.txt');
       const multipart = await fetch(`${server.url}/v1/artifacts?artifactType=text&input=${loraKey}`, { method: 'POST', headers: alice, body: form });
       assert.equal(multipart.status, 201);
@@ -56,6 +57,7 @@ for (const database of testDatabases) {
       assert.deepEqual(info.outputs, []);
       const loraInfo = (await call('GET', `/v1/info/${loraKey}`, alice)).json as unknown as Ref;
       assert.deepEqual(loraInfo.outputs!.map((o) => o.storageKey), [raw.json.storageKey as string, caption.storageKey].sort());
+      assert.deepEqual(((await call('GET', `/v1/info/${caption.storageKey}`, alice)).json as unknown as Ref).inputs!.map((l) => l.storageKey), [loraKey, maskKey].sort(), 'the query\'s input and the multipart field');
 
       const outputs = await call('GET', `/v1/artifacts?input=${loraKey}`, alice);
       assert.equal(outputs.status, 200);
@@ -65,7 +67,7 @@ for (const database of testDatabases) {
       // The input goes; its outputs stay, and the link shows it as deleted.
       assert.equal((await call('DELETE', `/v1/artifacts/${loraKey}`, alice)).status, 204);
       const after = (await call('GET', `/v1/info/${caption.storageKey}`, alice)).json as unknown as Ref;
-      assert.deepEqual(after.inputs, [{ storageKey: loraKey, artifactId: 'style', artifactType: 'lora', deleted: true }]);
+      assert.deepEqual(after.inputs!.find((l) => l.storageKey === loraKey), { storageKey: loraKey, artifactId: 'style', artifactType: 'lora', deleted: true });
       assert.equal(await (await fetch(`${server.url}/v1/artifacts/${caption.storageKey}`, { headers: alice })).text(), 'a caption');
       assert.equal(((await call('GET', `/v1/artifacts?input=${loraKey}`, alice)).json.items as Ref[]).length, 2, 'the outputs of a deleted input are still found');
     });
@@ -141,6 +143,28 @@ for (const database of testDatabases) {
       assert.deepEqual(info.metadata, { prompt: 'describe it' });
       assert.deepEqual(info.inputs, [{ storageKey: inputKey, artifactId: 'ref', artifactType: 'image' }]);
       assert.equal((await call('POST', '/v1/uploads', alice, { artifactType: 'text', contentType: 'text/plain', metadata: [1] })).status, 400);
+    });
+
+    it('carries metadata and inputs through a TUS upload (Upload-Metadata `metadata` and `inputs`), refusing a foreign input at creation', async () => {
+      const input = await call('POST', '/v1/artifacts?artifactType=image&artifactId=tus-ref', alice, undefined, { type: 'image/png', bytes: media.png() });
+      const inputKey = input.json.storageKey as string;
+      const header = (meta: Record<string, string>) => Object.entries(meta).map(([k, v]) => `${k} ${Buffer.from(v).toString('base64')}`).join(',');
+      const tus = (auth: Record<string, string>, meta: Record<string, string>, body: string) => fetch(`${server.url}/v1/uploads/tus`, {
+        method: 'POST',
+        headers: { ...auth, 'tus-resumable': '1.0.0', 'upload-length': String(Buffer.byteLength(body)), 'upload-metadata': header(meta), 'content-type': 'application/offset+octet-stream' },
+        body,
+      });
+      const done = await tus(alice, { artifactType: 'text', contentType: 'text/plain', filename: 'notes.txt', metadata: JSON.stringify({ prompt: 'resumable' }), inputs: inputKey }, 'resumable words');
+      assert.equal(done.status, 201, await done.clone().text());
+      const key = done.headers.get('storage-key')!;
+      const info = (await call('GET', `/v1/info/${key}`, alice)).json as unknown as Ref;
+      assert.deepEqual(info.metadata, { prompt: 'resumable', filename: 'notes.txt' });
+      assert.deepEqual(info.inputs, [{ storageKey: inputKey, artifactId: 'tus-ref', artifactType: 'image' }]);
+
+      const foreign = await tus(bob, { artifactType: 'text', contentType: 'text/plain', inputs: inputKey }, 'x');
+      assert.equal(foreign.status, 400);
+      assert.equal(((await foreign.json()) as { error: { code: string } }).error.code, 'INPUT_NOT_FOUND');
+      assert.equal((await tus(alice, { artifactType: 'text', contentType: 'text/plain', metadata: '[1]' }, 'x')).status, 400);
     });
 
     it('GET /v1/audit reads only the caller\'s tenant: by key, by board, by time, a page at a time', async () => {

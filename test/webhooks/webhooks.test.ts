@@ -133,6 +133,14 @@ for (const database of testDatabases) {
       assert.ok(performance.now() - started < 10_000);
       blocked.close();
     });
+
+    it('lets nodes that start at once all switch the event trigger, without a conflict', async () => {
+      await Promise.all(Array.from({ length: 8 }, (_, i) => records.setEnabled(i % 2 === 0)));
+      await records.setEnabled(true);
+      // On: the next store writes its event.
+      await server.put('alice', media.png(600), 'image/png');
+      assert.equal((await deliverWebhooks(records, webhooks, { now })).fannedOut, 1);
+    });
   });
 }
 

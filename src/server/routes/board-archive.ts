@@ -3,7 +3,7 @@ import { attachmentDisposition } from '../../content/content-disposition.ts';
 import type { RouteContext } from '../context.ts';
 import { tenantOf } from '../context.ts';
 import { archiveQuery, boardParams, errors } from '../schemas.ts';
-import type { ArchiveQuery } from '../schemas.ts';
+import type { ArchiveQuery, BoardParams } from '../schemas.ts';
 
 /**
  * GET /v1/boards/{boardId}/archive: a zip of the board (or of a selection) with manifest.json,
@@ -11,7 +11,7 @@ import type { ArchiveQuery } from '../schemas.ts';
  * short, so a client never takes a truncated zip for a whole one.
  */
 export function boardArchiveRoute(app: FastifyInstance, ctx: RouteContext): void {
-  app.get<{ Params: { boardId: string }; Querystring: ArchiveQuery }>('/v1/boards/:boardId/archive', {
+  app.get<{ Params: BoardParams; Querystring: ArchiveQuery }>('/v1/boards/:boardId/archive', {
     exposeHeadRoute: false,
     schema: {
       summary: 'Download a board as a zip',

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { RouteContext } from '../context.ts';
 import { principalOf, tenantOf } from '../context.ts';
 import { boardListQuery, boardPageSchema, boardParams, copyBoardBody, copyBoardResponse, deleteBoardResponse, errors, keyQuery } from '../schemas.ts';
-import type { BoardListQuery } from '../schemas.ts';
+import type { BoardListQuery, BoardParams, CopyBoardBody } from '../schemas.ts';
 
 /** GET /v1/boards: the caller's boards with their figures and covers, a page at a time. */
 export function listBoardsRoute(app: FastifyInstance, ctx: RouteContext): void {
@@ -22,7 +22,7 @@ export function listBoardsRoute(app: FastifyInstance, ctx: RouteContext): void {
 
 /** DELETE /v1/boards/{boardId}: every artifact of the board, to the trash when there is one. */
 export function deleteBoardRoute(app: FastifyInstance, ctx: RouteContext): void {
-  app.delete<{ Params: { boardId: string } }>('/v1/boards/:boardId', {
+  app.delete<{ Params: BoardParams }>('/v1/boards/:boardId', {
     schema: {
       summary: 'Delete a board\'s artifacts',
       description: 'With a trash (`trash_retention` > 0, the default) they can be restored one by one with POST /v1/trash/{storageKey}/restore; their variants are deleted for good and made again on demand. 404 when the caller has no such board.',
@@ -36,7 +36,7 @@ export function deleteBoardRoute(app: FastifyInstance, ctx: RouteContext): void 
 
 /** POST /v1/boards/{boardId}/copy: the board's artifacts, variants included, copied to a new board. */
 export function copyBoardRoute(app: FastifyInstance, ctx: RouteContext): void {
-  app.post<{ Params: { boardId: string }; Body: { toBoardId?: string } | null }>('/v1/boards/:boardId/copy', {
+  app.post<{ Params: BoardParams; Body: CopyBoardBody }>('/v1/boards/:boardId/copy', {
     schema: {
       summary: 'Copy a board to a new board',
       description: 'Server-side copies where the backend has them; every copy is read back and checked against the recorded SHA-256 before it is recorded under its new key. 409 when `toBoardId` already has artifacts; a failure leaves nothing of the copy.',

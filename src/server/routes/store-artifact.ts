@@ -15,7 +15,7 @@ export function storeArtifactRoute(app: FastifyInstance, ctx: RouteContext): voi
   app.post<{ Querystring: StoreQuery }>('/v1/artifacts', {
     schema: {
       summary: 'Store an artifact',
-      description: 'The body streams to the provider: raw (Content-Type is the artifact\'s) or multipart/form-data with a `file` field. The size limit, the content-type allowlist and magic-byte sniffing apply while streaming; on failure nothing is stored. `input` (repeatable) names the artifacts this one was made from (lineage).',
+      description: 'The body streams to the provider: raw (Content-Type is the artifact\'s) or multipart/form-data with a `file` field. The size limit, the content-type allowlist and magic-byte sniffing apply while streaming; on failure nothing is stored. `input` (repeatable, in the query or as multipart fields before the file) names the artifacts this one was made from (lineage).',
       tags: ['artifacts'],
       querystring: storeQuery,
       response: { 201: { $ref: 'ArtifactReference#' }, ...errors(400, 401, 403, 413, 415, 500, 503, 507) },
@@ -38,7 +38,7 @@ export function storeArtifactRoute(app: FastifyInstance, ctx: RouteContext): voi
         ...(query.boardId === undefined ? {} : { boardId: query.boardId }),
         ...(query.variant === undefined ? {} : { variant: query.variant }),
         ...(upload.size === undefined ? {} : { size: upload.size }),
-        ...(query.input === undefined ? {} : { inputs: query.input }),
+        ...(query.input || upload.inputs ? { inputs: [...query.input ?? [], ...upload.inputs ?? []] } : {}),
       });
       outcome = 'ok';
       return reply.code(201).header('location', `/v1/info/${ref.storageKey}`).send(ref);
@@ -56,6 +56,8 @@ interface Upload {
   content: AsyncIterable<Uint8Array>;
   size?: number;
   suggestedId?: string;
+  /** Multipart: `input` fields sent before the file (lineage), besides the query's. */
+  inputs?: string[];
 }
 
 function rawUpload(request: FastifyRequest, ctx: RouteContext): Upload {
@@ -79,10 +81,12 @@ async function multipartUpload(request: FastifyRequest, ctx: RouteContext, query
   // files are let through so that a second one is seen and refused, not silently dropped.
   const parts = request.parts({ limits: { fileSize: ctx.storage.config.maxFileSize + 1, files: 2, fields: 20, parts: 22, fieldSize: 64 * 1024 } })[Symbol.asyncIterator]();
   let part: MultipartFile | undefined;
+  const inputs: string[] = [];
   while (!part) {
     const next = await nextPart(parts);
     if (next.done) break;
     if (next.value.type === 'file') part = next.value;
+    else if (next.value.fieldname === 'input' && typeof next.value.value === 'string') inputs.push(next.value.value);
   }
   if (!part) throw new ValidationError('the multipart body has no file part; send the artifact as a "file" field');
   if (part.fieldname !== 'file') {
@@ -106,7 +110,7 @@ async function multipartUpload(request: FastifyRequest, ctx: RouteContext, query
       }
     }
   }
-  return { contentType, content: onlyFile(), ...(stem ? { suggestedId: stem } : {}) };
+  return { contentType, content: onlyFile(), ...(stem ? { suggestedId: stem } : {}), ...(inputs.length ? { inputs } : {}) };
 }
 
 /** The next part of a multipart body; a malformed body or a limit passed is a client error. */

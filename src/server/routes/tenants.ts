@@ -2,16 +2,13 @@ import type { FastifyInstance } from 'fastify';
 import { AccessDeniedError } from '../../errors.ts';
 import type { RouteContext } from '../context.ts';
 import { principalOf } from '../context.ts';
-import { errors } from '../schemas.ts';
+import { z } from 'zod';
+import { errors, pageLimit, requestSchema, safeId } from '../schemas.ts';
 
-const tenantsQuery = {
-  type: 'object',
-  additionalProperties: false,
-  properties: {
-    limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
-    cursor: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,128}$', description: 'the last tenant id of the previous page (its nextCursor)' },
-  },
-} as const;
+const tenantsQuerySchema = z.object({
+  limit: pageLimit,
+  cursor: safeId.describe('the last tenant id of the previous page (its nextCursor)').optional(),
+}).strict();
 
 const tenantsResponse = {
   type: 'object',
@@ -27,12 +24,12 @@ const tenantsResponse = {
 
 /** GET /v1/tenants: for service tokens only (what the console's tenant picker lists); 403 for anyone else. */
 export function tenantsRoute(app: FastifyInstance, ctx: RouteContext): void {
-  app.get<{ Querystring: { limit: number; cursor?: string } }>('/v1/tenants', {
+  app.get<{ Querystring: z.output<typeof tenantsQuerySchema> }>('/v1/tenants', {
     schema: {
       summary: 'List the tenants that have artifacts (service tokens only)',
       description: 'Artifact counts (variants not counted) and bytes per tenant, in tenant id order; keyset pagination as in GET /v1/artifacts.',
       tags: ['operations'],
-      querystring: tenantsQuery,
+      querystring: requestSchema(tenantsQuerySchema),
       response: { 200: tenantsResponse, ...errors(400, 401, 403, 500, 503) },
     },
   }, async (request) => {

@@ -86,9 +86,12 @@ export class TusUploads {
   /** Refuse what would be refused at the end, before any byte is sent; record who owns it. */
   private async onCreate(caller: UploadCaller, upload: Upload): Promise<{ metadata: Record<string, string | null> }> {
     const meta = checkUploadMetadata(upload.metadata ?? {}, this.storage.config.allowedContentTypes);
+    // Lineage inputs are checked now as well (and again when it is stored): same tenant, live.
+    await this.storage.catalog.lineage.checkInputs(caller.tenantId, meta.inputs);
     // The quota is checked here with the declared length (a client learns before sending a byte) and again when it is stored.
     if (upload.size !== undefined) await this.storage.quotas.assertRoom(caller.tenantId, upload.size);
-    return { metadata: { ...meta, tenantId: caller.tenantId, actor: caller.actor } };
+    const { metadata, inputs, ...fields } = meta;
+    return { metadata: { ...fields, ...(metadata ? { metadata: JSON.stringify(metadata) } : {}), ...(inputs ? { inputs: inputs.join(',') } : {}), tenantId: caller.tenantId, actor: caller.actor } };
   }
 
   private async onFinish(caller: UploadCaller, upload: Upload, status: number): Promise<{ status_code: number; headers: Record<string, string>; body: string }> {
@@ -108,7 +111,8 @@ export class TusUploads {
         ...(upload.size === undefined ? {} : { size: upload.size }),
         ...(checked.boardId ? { boardId: checked.boardId } : {}),
         ...(checked.visibility ? { visibility: checked.visibility } : {}),
-        ...(checked.filename ? { metadata: { filename: checked.filename } } : {}),
+        ...(checked.filename || checked.metadata ? { metadata: { ...checked.metadata, ...(checked.filename ? { filename: checked.filename } : {}) } } : {}),
+        ...(checked.inputs ? { inputs: checked.inputs } : {}),
       });
     } catch (error) {
       // Refused: nothing stays behind (a stored one goes once its answer is written).
@@ -139,11 +143,19 @@ interface UploadMetadata {
   boardId?: string;
   visibility?: 'private' | 'public';
   filename?: string;
+  /** User metadata: a JSON object in the `metadata` entry. */
+  metadata?: Record<string, unknown>;
+  /** Lineage: the `inputs` entry, storage keys separated by commas. */
+  inputs?: string[];
 }
+
+/** The store's limit on user metadata, refused here before any byte is sent. */
+const MAX_METADATA_BYTES = 16 * 1024;
 
 /**
  * The `Upload-Metadata` an upload needs: `artifactType`, and `contentType` (or Uppy's `filetype`,
- * or a type the `filename` suggests); optional `artifactId`, `boardId`, `visibility`, `filename`.
+ * or a type the `filename` suggests); optional `artifactId`, `boardId`, `visibility`, `filename`,
+ * `metadata` (a JSON object) and `inputs` (storage keys, separated by commas: keys have no commas).
  */
 function checkUploadMetadata(meta: Record<string, string | null>, allowed: string[]): UploadMetadata {
   const value = (name: string) => (meta[name] === null || meta[name] === undefined || meta[name] === '' ? undefined : meta[name]);
@@ -167,11 +179,27 @@ function checkUploadMetadata(meta: Record<string, string | null>, allowed: strin
   if (visibility !== undefined && visibility !== 'private' && visibility !== 'public') throw new ValidationError(`visibility must be "private" or "public", not "${visibility}"`);
   if (artifactId !== undefined) assertSafeId('artifactId', artifactId);
   if (boardId !== undefined) assertSafeId('boardId', boardId);
+  const metadata = userMetadata(value('metadata'));
+  const inputs = value('inputs')?.split(',').map((key) => key.trim()).filter((key) => key !== '');
   return {
+    ...(metadata ? { metadata } : {}), ...(inputs?.length ? { inputs } : {}),
     artifactType, contentType,
     ...(artifactId ? { artifactId } : {}), ...(boardId ? { boardId } : {}),
     ...(visibility ? { visibility } : {}), ...(filename ? { filename } : {}),
   };
+}
+
+function userMetadata(json: string | undefined): Record<string, unknown> | undefined {
+  if (json === undefined) return undefined;
+  if (Buffer.byteLength(json) > MAX_METADATA_BYTES) throw new ValidationError(`metadata is larger than ${MAX_METADATA_BYTES} bytes as JSON`, { details: { field: 'metadata' } });
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(json);
+  } catch (error) {
+    throw new ValidationError('the metadata entry of Upload-Metadata must be a JSON object', { cause: error, details: { field: 'metadata' } });
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new ValidationError('the metadata entry of Upload-Metadata must be a JSON object', { details: { field: 'metadata' } });
+  return parsed as Record<string, unknown>;
 }
 
 function idFromFileName(filename: string | undefined): string | undefined {
