@@ -1,7 +1,10 @@
+import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { after } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 
 /** A temporary directory removed after the test file. */
 export async function tempDir(label: string): Promise<string> {
@@ -19,4 +22,22 @@ export async function filesUnder(dir: string): Promise<string[]> {
 /** Files below a local provider's base other than its index: objects, and anything left in ~tmp. */
 export async function storedFiles(dir: string): Promise<string[]> {
   return (await filesUnder(dir)).filter((f) => !f.startsWith('~index.sqlite'));
+}
+
+/** The CLI's entry point, for tests that spawn it themselves (e.g. a long-running `serve`). */
+export const cliBin = fileURLToPath(new URL('../bin/boards-storage.js', import.meta.url));
+
+export interface CliResult { code: number; stdout: string; stderr: string }
+
+/** Runs the real CLI in `cwd` on the embedded default (no config file, no data-dir override) plus `env`. */
+export async function runCli(cwd: string, args: string[], env: Record<string, string | undefined> = {}): Promise<CliResult> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [cliBin, ...args], {
+      cwd, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, BOARDS_STORAGE_CONFIG: '', BOARDS_STORAGE_DATA_DIR: '', ...env },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as CliResult;
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
 }

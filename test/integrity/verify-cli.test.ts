@@ -1,32 +1,19 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { access, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { fileURLToPath } from 'node:url';
 import { createStorageManager } from '../../src/index.ts';
 import type { ArtifactReference } from '../../src/index.ts';
 import { toByteStream } from '../../src/content/source.ts';
-import { tempDir } from '../helpers.ts';
+import { runCli, tempDir } from '../helpers.ts';
 
 /**
  * `boards-storage verify` on real disks (a primary and its mirror, both local providers) holding a
  * mix of intact, corrupt, missing, cut-short and unrecorded objects: its JSON report, its exit code,
  * and `--repair` restoring from the mirror.
  */
-const bin = fileURLToPath(new URL('../../bin/boards-storage.js', import.meta.url));
-
-async function cli(cwd: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [bin, ...args], { cwd, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, BOARDS_STORAGE_CONFIG: '', BOARDS_STORAGE_DATA_DIR: '' } });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const cli = (cwd: string, ...args: string[]) => runCli(cwd, args);
 
 interface Report {
   counts: Record<string, number>;

@@ -1,15 +1,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { fileURLToPath } from 'node:url';
 import { media } from '../fixtures/media.ts';
-import { tempDir } from '../helpers.ts';
+import { runCli, tempDir } from '../helpers.ts';
 import { testDatabases } from '../catalog/databases.ts';
-
-const bin = fileURLToPath(new URL('../../bin/boards-storage.js', import.meta.url));
 
 /** `put --input`, `ls --input/--id`, `stat` with lineage and `audit`, on the embedded default and on PostgreSQL. */
 for (const database of testDatabases) {
@@ -17,16 +12,8 @@ for (const database of testDatabases) {
     it('records inputs with put --input, lists outputs, shows lineage in stat and the trail in audit', async () => {
       const cwd = await tempDir('cli-lineage');
       const { databaseUrl } = await database.fresh();
-      const env = { ...process.env, BOARDS_STORAGE_CONFIG: '', BOARDS_STORAGE_DATA_DIR: '', ...(databaseUrl ? { BOARDS_STORAGE_DATABASE_URL: databaseUrl } : {}) };
-      const cli = async (...args: string[]) => {
-        try {
-          const { stdout, stderr } = await promisify(execFile)(process.execPath, [bin, ...args], { cwd, env });
-          return { code: 0, stdout, stderr };
-        } catch (error) {
-          const e = error as { code: number; stdout: string; stderr: string };
-          return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-        }
-      };
+      const env = { ...(databaseUrl ? { BOARDS_STORAGE_DATABASE_URL: databaseUrl } : {}) };
+      const cli = (...args: string[]) => runCli(cwd, args, env);
       await writeFile(join(cwd, 'ref.png'), media.png());
       await writeFile(join(cwd, 'mask.png'), media.png());
       await writeFile(join(cwd, 'out.png'), media.png());

@@ -1,15 +1,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { fileURLToPath } from 'node:url';
 import { createStorageManager } from '../../src/manager/create.ts';
 import type { StorageConfigInput } from '../../src/config/schema.ts';
 import { freePort, startServer } from '../../src/server/start.ts';
 import { media } from '../fixtures/media.ts';
-import { tempDir } from '../helpers.ts';
+import { cliBin, runCli, tempDir } from '../helpers.ts';
 import { eventually } from './server-harness.ts';
 
 /**
@@ -18,17 +16,7 @@ import { eventually } from './server-harness.ts';
  * fetches the URL it signed.
  */
 
-const bin = fileURLToPath(new URL('../../bin/boards-storage.js', import.meta.url));
-
-async function cli(cwd: string, env: Record<string, string>, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [bin, ...args], { cwd, env: { ...process.env, BOARDS_STORAGE_CONFIG: '', BOARDS_STORAGE_DATA_DIR: '', ...env } });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const cli = (cwd: string, env: Record<string, string>, ...args: string[]) => runCli(cwd, args, env);
 
 /** Local disk under `dataDir`, as the embedded default has it. */
 function localConfig(dataDir: string, extra: Partial<StorageConfigInput> = {}): StorageConfigInput {
@@ -102,7 +90,7 @@ describe('the CLI', () => {
     assert.equal(presign.ok, false);
     assert.match(presign.detail ?? '', new RegExp(`does not answer at http://127\\.0\\.0\\.1:${port} \\(ECONNREFUSED\\).*boards-storage serve`));
 
-    const child = spawn(process.execPath, [bin, 'serve'], { cwd, env: { ...process.env, BOARDS_STORAGE_CONFIG: '', BOARDS_STORAGE_DATA_DIR: '', ...env }, stdio: 'ignore' });
+    const child = spawn(process.execPath, [cliBin, 'serve'], { cwd, env: { ...process.env, BOARDS_STORAGE_CONFIG: '', BOARDS_STORAGE_DATA_DIR: '', ...env }, stdio: 'ignore' });
     try {
       assert.ok(await eventually(async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined))?.status === 200, 20_000), 'serve did not start');
       const live = await cli(cwd, env, '--json', 'doctor');
