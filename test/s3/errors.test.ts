@@ -38,7 +38,11 @@ describe('s3 provider configuration', () => {
 
   it('accepts sizes with units and declares capabilities from the config', () => {
     const provider = new S3Provider({ ...base, part_size: '16MB', presigned_upload_method: 'put' });
-    assert.deepEqual(provider.capabilities, { presignDownload: true, presignUpload: 'PUT', publicUrl: false, copy: true, selfSignedUrls: false });
+    assert.deepEqual(provider.capabilities, {
+      presignDownload: true, presignUpload: 'PUT', publicUrl: false, copy: true, selfSignedUrls: false,
+      uploadChecksum: { algorithm: 'md5', partSize: 16 * 1024 * 1024 },   // the ETag is the MD5 (of part MD5s, for 16 MiB parts)
+    });
+    assert.equal(new S3Provider({ ...base, etag_is_md5: false }).capabilities.uploadChecksum, false, 'an ETag that is not the MD5 is not a checksum');
     assert.equal(provider.getPublicUrl('a/b.png'), undefined);
     const cdn = new S3Provider({ ...base, public_url_base: 'https://cdn.example.com/', prefix: 'boards' });
     assert.equal(cdn.capabilities.publicUrl, true);
