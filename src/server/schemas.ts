@@ -109,6 +109,11 @@ const inputKeys = z.array(z.string().min(1).max(1024)).max(100);
 const userMetadata = z.record(z.string(), z.unknown());
 
 const ref = { $ref: 'ArtifactReference#' } as const;
+
+/** A keyset page of `item`s, as every listing route answers: `{ items, nextCursor? }`. */
+export function pageOf<const T extends object>(item: T) {
+  return { type: 'object', required: ['items'], properties: { items: { type: 'array', items: item }, nextCursor: { type: 'string' } } } as const;
+}
 const errorRef = { $ref: 'Error#' } as const;
 
 /** The error responses a route may give, by status. */
@@ -148,11 +153,7 @@ const listQuerySchema = z.object({
 export const listQuery = requestSchema(listQuerySchema);
 export type ListQuery = z.output<typeof listQuerySchema>;
 
-export const artifactPageSchema = {
-  type: 'object',
-  required: ['items'],
-  properties: { items: { type: 'array', items: ref }, nextCursor: { type: 'string' } },
-} as const;
+export const artifactPageSchema = pageOf(ref);
 
 const fit = z.enum(['cover', 'contain', 'fill', 'inside', 'outside']);
 const format = z.enum(['webp', 'avif', 'jpeg', 'png']);
@@ -196,25 +197,15 @@ const auditQuerySchema = z.object({
 export const auditQuery = requestSchema(auditQuerySchema);
 export type AuditQueryString = z.output<typeof auditQuerySchema>;
 
-export const auditPageSchema = {
+export const auditPageSchema = pageOf({
   type: 'object',
-  required: ['items'],
+  required: ['id', 'at', 'action', 'tenantId', 'storageKey', 'details'],
   properties: {
-    items: {
-      type: 'array',
-      items: {
-        type: 'object',
-        required: ['id', 'at', 'action', 'tenantId', 'storageKey', 'details'],
-        properties: {
-          id: { type: 'string' }, at: { type: 'string', format: 'date-time' }, action: { type: 'string' }, tenantId: { type: 'string' },
-          storageKey: { type: 'string' }, boardId: { type: 'string' }, actor: { type: 'string', description: 'the token\'s subject' },
-          details: { type: 'object', additionalProperties: true },
-        },
-      },
-    },
-    nextCursor: { type: 'string' },
+    id: { type: 'string' }, at: { type: 'string', format: 'date-time' }, action: { type: 'string' }, tenantId: { type: 'string' },
+    storageKey: { type: 'string' }, boardId: { type: 'string' }, actor: { type: 'string', description: 'the token\'s subject' },
+    details: { type: 'object', additionalProperties: true },
   },
-} as const;
+});
 
 function urlsBodySchema(maxKeys: number) {
   return z.object({
@@ -339,37 +330,27 @@ const boardListQuerySchema = z.object({ limit: pageLimit, cursor: pageCursor.opt
 export const boardListQuery = requestSchema(boardListQuerySchema);
 export type BoardListQuery = z.output<typeof boardListQuerySchema>;
 
-export const boardPageSchema = {
+export const boardPageSchema = pageOf({
   type: 'object',
-  required: ['items'],
+  required: ['boardId', 'artifacts', 'bytes', 'lastActivity'],
   properties: {
-    items: {
-      type: 'array',
-      items: {
-        type: 'object',
-        required: ['boardId', 'artifacts', 'bytes', 'lastActivity'],
-        properties: {
-          boardId: { type: 'string' },
-          artifacts: { type: 'integer', description: 'artifacts on the board (variants are not counted)' },
-          bytes: { type: 'integer', description: 'their bytes, variants included' },
-          lastActivity: { type: 'string', format: 'date-time', description: 'when its newest artifact was stored' },
-          cover: {
-            type: 'object',
-            description: 'the board\'s newest image; absent when it has none',
-            required: ['storageKey', 'artifactId', 'contentType'],
-            properties: {
-              storageKey: { type: 'string' }, artifactId: { type: 'string' }, contentType: { type: 'string' },
-              width: { type: 'integer' }, height: { type: 'integer' },
-              placeholder: { type: 'string', description: 'a ThumbHash (base64)' },
-              thumbnailKey: { type: 'string', description: 'the storage key of its thumbnail variant, when one has been made' },
-            },
-          },
-        },
+    boardId: { type: 'string' },
+    artifacts: { type: 'integer', description: 'artifacts on the board (variants are not counted)' },
+    bytes: { type: 'integer', description: 'their bytes, variants included' },
+    lastActivity: { type: 'string', format: 'date-time', description: 'when its newest artifact was stored' },
+    cover: {
+      type: 'object',
+      description: 'the board\'s newest image; absent when it has none',
+      required: ['storageKey', 'artifactId', 'contentType'],
+      properties: {
+        storageKey: { type: 'string' }, artifactId: { type: 'string' }, contentType: { type: 'string' },
+        width: { type: 'integer' }, height: { type: 'integer' },
+        placeholder: { type: 'string', description: 'a ThumbHash (base64)' },
+        thumbnailKey: { type: 'string', description: 'the storage key of its thumbnail variant, when one has been made' },
       },
     },
-    nextCursor: { type: 'string' },
   },
-} as const;
+});
 
 export const deleteBoardResponse = {
   type: 'object',

@@ -6,13 +6,12 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { CorruptionError, createStorageManager } from '../../src/index.ts';
 import type { ArtifactReference, StorageManager } from '../../src/index.ts';
 import { media } from '../fixtures/media.ts';
 import { tempDir } from '../helpers.ts';
-import { adminClient, createTestBucket, providerConfig, removeTestBucket, s3SkipReason, warnSkipped } from '../s3/s3-test-server.ts';
+import { adminClient, createTestBucket, providerConfig, removeTestBucket, s3SkipReason, s3WithLocalMirror, warnSkipped } from '../s3/s3-test-server.ts';
 import { readZip } from './zip-reader.ts';
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
@@ -39,16 +38,7 @@ describe('boards on s3 (Ceph RGW)', { skip: s3SkipReason ?? false }, () => {
 
   before(async () => {
     bucket = await createTestBucket('boards');
-    storage = await createStorageManager({
-      config: {
-        data_dir: dir, signing_secret: 's'.repeat(32), default_provider: 's3',
-        providers: {
-          s3: { type: 's3', config: providerConfig(bucket) as unknown as Record<string, unknown>, mirrors: ['mirror'] },
-          mirror: { type: 'local', config: { base_path: join(dir, 'mirror') } },
-        },
-      },
-      env: {},
-    });
+    storage = await s3WithLocalMirror(bucket, dir);
     for (const [id, content] of [['weights', randomBytes(3 * 1024 * 1024)], ['notes', Buffer.from('a board on ceph')]] as const) {
       refs.push(await storage.storeArtifact({ artifactId: id, artifactType: id === 'weights' ? 'lora' : 'text', contentType: id === 'weights' ? 'application/octet-stream' : 'text/plain', content, tenantId: 't1', boardId: 'b1' }));
     }

@@ -11,6 +11,8 @@ import {
   ListObjectsV2Command, S3Client,
 } from '@aws-sdk/client-s3';
 import type { S3ProviderConfig } from '../../src/providers/s3.ts';
+import { createStorageManager } from '../../src/index.ts';
+import type { StorageManager } from '../../src/index.ts';
 
 export interface S3TestServer {
   endpoint: string;
@@ -77,6 +79,20 @@ export async function createTestBucket(label: string): Promise<string> {
   const bucket = `boards-${label}-${randomUUID().slice(0, 8)}`;
   await adminClient().send(new CreateBucketCommand({ Bucket: bucket }));
   return bucket;
+}
+
+/** A manager whose default provider is `bucket` on the gateway, mirrored to local disk under `dir/mirror`. */
+export async function s3WithLocalMirror(bucket: string, dir: string): Promise<StorageManager> {
+  return await createStorageManager({
+    config: {
+      data_dir: dir, signing_secret: 's'.repeat(32), default_provider: 's3',
+      providers: {
+        s3: { type: 's3', config: providerConfig(bucket) as unknown as Record<string, unknown>, mirrors: ['mirror'] },
+        mirror: { type: 'local', config: { base_path: join(dir, 'mirror') } },
+      },
+    },
+    env: {},
+  });
 }
 
 /** Multipart uploads still open in a bucket (under `prefix`). */

@@ -6,13 +6,12 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
-import { join } from 'node:path';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { CorruptionError, createStorageManager } from '../../src/index.ts';
 import type { StorageManager } from '../../src/index.ts';
 import { startTestServer } from '../server/server-harness.ts';
 import { tempDir } from '../helpers.ts';
-import { adminClient, createTestBucket, providerConfig, removeTestBucket, s3SkipReason, warnSkipped } from './s3-test-server.ts';
+import { adminClient, createTestBucket, providerConfig, removeTestBucket, s3SkipReason, s3WithLocalMirror, warnSkipped } from './s3-test-server.ts';
 
 async function overwrite(bucket: string, key: string, bytes: Buffer): Promise<void> {
   await adminClient().send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: bytes, ContentType: 'application/octet-stream' }));
@@ -37,16 +36,7 @@ describe('verified reads on s3 (Ceph RGW)', { skip: s3SkipReason ?? false }, () 
   before(async () => {
     bucket = await createTestBucket('verify');
     dir = await tempDir('s3-verify');
-    storage = await createStorageManager({
-      config: {
-        data_dir: dir, signing_secret: 's'.repeat(32), default_provider: 's3',
-        providers: {
-          s3: { type: 's3', config: providerConfig(bucket) as unknown as Record<string, unknown>, mirrors: ['mirror'] },
-          mirror: { type: 'local', config: { base_path: join(dir, 'mirror') } },
-        },
-      },
-      env: {},
-    });
+    storage = await s3WithLocalMirror(bucket, dir);
   });
   after(async () => {
     await storage?.close();

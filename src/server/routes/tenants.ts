@@ -3,24 +3,14 @@ import { AccessDeniedError } from '../../errors.ts';
 import type { RouteContext } from '../context.ts';
 import { principalOf } from '../context.ts';
 import { z } from 'zod';
-import { errors, pageLimit, requestSchema, safeId } from '../schemas.ts';
+import { errors, pageLimit, pageOf, requestSchema, safeId } from '../schemas.ts';
 
 const tenantsQuerySchema = z.object({
   limit: pageLimit,
   cursor: safeId.describe('the last tenant id of the previous page (its nextCursor)').optional(),
 }).strict();
 
-const tenantsResponse = {
-  type: 'object',
-  required: ['items'],
-  properties: {
-    items: {
-      type: 'array',
-      items: { type: 'object', required: ['tenantId', 'artifacts', 'bytes'], properties: { tenantId: { type: 'string' }, artifacts: { type: 'integer' }, bytes: { type: 'integer' } } },
-    },
-    nextCursor: { type: 'string' },
-  },
-} as const;
+const tenantsResponse = pageOf({ type: 'object', required: ['tenantId', 'artifacts', 'bytes'], properties: { tenantId: { type: 'string' }, artifacts: { type: 'integer' }, bytes: { type: 'integer' } } });
 
 /** GET /v1/tenants: for service tokens only (what the console's tenant picker lists); 403 for anyone else. */
 export function tenantsRoute(app: FastifyInstance, ctx: RouteContext): void {

@@ -4,7 +4,7 @@ import { assertSafeKey } from '../../keys.ts';
 import type { RouteContext } from '../context.ts';
 import { ownKey, principalOf, tenantOf } from '../context.ts';
 import { z } from 'zod';
-import { artifactReferenceSchema, errors, keyQuery, pageCursor, pageLimit, requestSchema, safeId, storageKeyParams, tenantQuery } from '../schemas.ts';
+import { artifactReferenceSchema, errors, keyQuery, pageCursor, pageLimit, pageOf, requestSchema, safeId, storageKeyParams, tenantQuery } from '../schemas.ts';
 
 const trashedArtifact = {
   type: 'object',
@@ -26,7 +26,7 @@ export function listTrashRoute(app: FastifyInstance, ctx: RouteContext): void {
       description: 'Deleted artifacts stay here for `trash_retention` (default 7 days); keyset pagination as in GET /v1/artifacts.',
       tags: ['artifacts'],
       querystring: requestSchema(trashQuerySchema),
-      response: { 200: { type: 'object', required: ['items'], properties: { items: { type: 'array', items: trashedArtifact }, nextCursor: { type: 'string' } } }, ...errors(400, 401, 403, 500, 503) },
+      response: { 200: pageOf(trashedArtifact), ...errors(400, 401, 403, 500, 503) },
     },
   }, async (request) => {
     const { boardId, limit, cursor } = request.query;
