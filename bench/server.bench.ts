@@ -42,8 +42,10 @@ export interface ServiceChild {
   jwtSecret: string;
   /** `Authorization` header value for a tenant's user. */
   bearer(tenant: string): Promise<string>;
-  /** Peak resident set of the server process so far, in MB (10^6 bytes). */
+  /** Peak resident set of the server process so far, in MB (10^6 bytes): its /proc VmHWM (the kernel's count), else its own getrusage. */
   peakRssMb(): Promise<number>;
+  /** The server process's memory now, as it sees it (process.memoryUsage(), bytes). */
+  memoryUsage(): Promise<NodeJS.MemoryUsage>;
   stop(): Promise<void>;
 }
 
@@ -87,8 +89,14 @@ export async function startService(root: string, options: { maxFileSize?: string
       return `Bearer ${token}`;
     },
     async peakRssMb() {
+      const hwm = vmHwmKb(child.pid!);
+      if (hwm !== undefined) return hwm * 1024 / 1e6;
       child.send('rss');
       return (await message<{ maxRssKb: number }>(child, (m) => typeof (m as { maxRssKb?: unknown }).maxRssKb === 'number')).maxRssKb * 1024 / 1e6;
+    },
+    async memoryUsage() {
+      child.send('memory');
+      return (await message<{ memory: NodeJS.MemoryUsage }>(child, (m) => typeof (m as { memory?: unknown }).memory === 'object')).memory;
     },
     stop() {
       stopped ??= new Promise<void>((resolve) => {
@@ -102,6 +110,16 @@ export async function startService(root: string, options: { maxFileSize?: string
       return stopped;
     },
   };
+}
+
+/** The peak resident set of a process in KiB, as the kernel counts it (VmHWM); undefined off Linux. */
+function vmHwmKb(pid: number): number | undefined {
+  try {
+    const match = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function message<T>(child: ChildProcess, accept: (m: unknown) => boolean): Promise<T> {
@@ -130,6 +148,7 @@ async function serveChild(configPath: string, log: boolean): Promise<void> {
   const server = await startServer({ configPath, env: {}, host: '127.0.0.1', port: 0, ...(log ? {} : { logger: false }) });
   process.on('message', (m) => {
     if (m === 'rss') process.send!({ maxRssKb: process.resourceUsage().maxRSS });
+    if (m === 'memory') process.send!({ memory: process.memoryUsage() });
     if (m === 'stop') void server.close().finally(() => process.disconnect());
   });
   process.send!({ url: server.url });
