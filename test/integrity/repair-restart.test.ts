@@ -85,9 +85,11 @@ for (const database of testDatabases) {
         await storage.catalog.corruptCopies.mark(other.storageKey, 'primary', {});
         await storage.deleteArtifact(other.storageKey);
         await storage.integrity.load();
+        assert.equal(storage.integrity.isSuspect(storageKey, 'primary'), true);
         assert.equal(await storage.integrity.resumeRepairs(), 1);
         await storage.integrity.settled();
         assert.deepEqual(await onPrimary(), content);
+        assert.equal(storage.integrity.isSuspect(storageKey, 'primary'), false);
         assert.equal(storage.integrity.isSuspect(other.storageKey, 'primary'), false);
         assert.deepEqual(await storage.catalog.corruptCopies.list(), []);
       } finally {
