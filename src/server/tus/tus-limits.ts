@@ -36,7 +36,8 @@ export function watchBodyIdle(request: IncomingMessage, response: ServerResponse
   };
   const timer = setInterval(() => {
     if (request.complete || request.destroyed) return stop();
-    if (socket.bytesRead !== seen) {
+    // Bytes came, or the handlers are not reading (a paused socket: waiting for a lock, a slow disk): not the client's pause.
+    if (socket.bytesRead !== seen || socket.isPaused()) {
       seen = socket.bytesRead;
       quietSince = Date.now();
       return;
