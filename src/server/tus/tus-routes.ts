@@ -3,7 +3,7 @@ import { NotFoundError } from '../../errors.ts';
 import { principalOf, tenantOf } from '../context.ts';
 import type { RouteContext } from '../context.ts';
 import { streamBodies } from '../request-body.ts';
-import { carriesUploadBytes, watchBodyIdle } from './tus-limits.ts';
+import { carriesUploadBytes } from './tus-limits.ts';
 import { TUS_PATH, uploadOwner } from './tus-uploads.ts';
 import type { TusUploads } from './tus-uploads.ts';
 
@@ -13,8 +13,8 @@ const METHODS = ['POST', 'HEAD', 'PATCH', 'DELETE', 'OPTIONS'] as const;
  * `/v1/uploads/tus` (creation) and `/v1/uploads/tus/{uploadId}` (offset, append, terminate). The
  * bearer token is checked like on every /v1 route; an upload id names its tenant, and another
  * tenant's upload is answered as a missing one. Bodies stream untouched to the TUS handlers,
- * under the limits of every upload: a request carrying bytes holds an upload slot (429/503 with
- * Retry-After over the caps) and is cut off with a 408 when its body stalls.
+ * under the cap on uploads in progress: a request carrying bytes holds an upload slot (429/503
+ * with Retry-After over the caps).
  */
 export async function tusRoutes(app: FastifyInstance, tus: TusUploads, ctx: RouteContext): Promise<void> {
   await app.register(async (scope) => {
@@ -40,7 +40,6 @@ async function pass(request: FastifyRequest, reply: FastifyReply, tus: TusUpload
   if (carriesUploadBytes(request.raw)) {
     // Refused before hijacking: the error handler answers (and drains or closes, as after any early answer).
     reply.raw.once('close', ctx.uploads.acquire(tenantId));
-    reply.raw.once('close', watchBodyIdle(request.raw, reply.raw, ctx.config.bodyIdleTimeoutMs));
   }
   reply.hijack();
   await tus.handle(request.raw, reply.raw, { tenantId, actor });
