@@ -36,10 +36,10 @@ function fresh(url: string, init: { method?: string; headers?: Record<string, st
   });
 }
 
-/** The workers answering /readyz (node id -> its answer), asked until `count` distinct ones answered or 60 s passed. */
+/** The workers answering /readyz (node id -> its answer), asked until `count` distinct ones answered or 120 s passed. */
 async function workersAnswering(url: string, count: number, without: Set<string> = new Set()): Promise<Map<string, Ready['node']>> {
   const seen = new Map<string, Ready['node']>();
-  const until = Date.now() + 60_000;
+  const until = Date.now() + 120_000;
   while (Date.now() < until) {
     const res = await fresh(`${url}/readyz`).catch(() => undefined);
     if (res?.status === 200) {
@@ -49,7 +49,7 @@ async function workersAnswering(url: string, count: number, without: Set<string>
     }
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error(`only ${seen.size} of ${count} workers answered within 60 s`);
+  throw new Error(`only ${seen.size} of ${count} workers answered within 120 s`);
 }
 
 async function until(condition: () => boolean): Promise<void> {
@@ -79,7 +79,7 @@ describe('boards-storage serve --workers', () => {
     child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
     try {
       await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no banner within 60 s; stdout: ${stdout}; stderr: ${stderr}`)), 60_000);
+        const timer = setTimeout(() => reject(new Error(`no banner within 120 s; stdout: ${stdout}; stderr: ${stderr}`)), 60_000);
         child.stdout.on('data', (c: Buffer) => {
           stdout += c.toString();
           if (/Other tokens:/.test(stdout)) { clearTimeout(timer); resolve(); }
