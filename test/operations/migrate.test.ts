@@ -4,12 +4,14 @@ import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DatabaseSync } from 'node:sqlite';
 import { createStorageManager, NotFoundError } from '../../src/index.ts';
 import type { StorageManager } from '../../src/index.ts';
 import { finalizeMigration, migrationStatus, resumeMigration, rollbackMigration } from '../../src/operations/migrate.ts';
 import { capabilitiesOf } from '../../src/providers/capabilities.ts';
+import { copyArtifactVerified } from '../../src/operations/verified-copy.ts';
 import { switchableProxy } from '../fixtures/switchable-proxy.ts';
 import type { MigrationProgress } from '../../src/operations/migrate.ts';
 import { storedFiles, tempDir } from '../helpers.ts';
@@ -338,6 +340,33 @@ describe('migrate local -> GCS (emulator)', { skip: gcsSkipReason }, () => {
       await finalizeMigration(storage, report.id);
       assert.deepEqual(await recordedOn(storage, 'local'), (await storedFiles(join(dir, 'files'))));
       await assertAllReadable(storage, new Map([...expected, ...other]));
+    } finally {
+      await storage.close();
+    }
+  });
+  it('verifies each copy by the MD5 GCS computed (md5Hash), without reading it back, for one-request and resumable uploads', async () => {
+    const dir = await tempDir('migrate-gcs-md5');
+    // Small thresholds, so that 700 KiB goes as a resumable upload of three chunks.
+    const gcs = gcsConfig(gcsBucket('migrate-md5'), { simple_upload_threshold: 256 * 1024, chunk_size: 256 * 1024 });
+    const storage = await createStorageManager({
+      config: { data_dir: dir, providers: { local: { type: 'local', config: { base_path: join(dir, 'files') } }, gcs: { type: 'gcs', config: gcs } } },
+      env: {},
+    });
+    try {
+      assert.deepEqual(capabilitiesOf(storage.provider('gcs')).uploadChecksum, { algorithm: 'md5' });
+      for (const size of [1000, 700 * 1024]) {
+        const bytes = randomText(size);
+        const md5 = createHash('md5').update(bytes).digest('hex');
+        const uploaded = await storage.provider('gcs').upload(`direct/${size}.txt`, Readable.from([bytes]), { contentType: 'text/plain', metadata: {} });
+        assert.deepEqual(uploaded.backendChecksum, { algorithm: 'md5', value: md5 }, `the upload of ${size} bytes reports GCS's MD5 of them`);
+        const ref = await storage.storeArtifact({ artifactId: `md5-${size}`, artifactType: 'text', contentType: 'text/plain', content: bytes, tenantId: 't1' });
+        const artifact = (await storage.catalog.get(ref.storageKey))!;
+        const how = await copyArtifactVerified(artifact, { name: 'local', provider: storage.provider('local') }, { name: 'gcs', provider: storage.provider('gcs') });
+        assert.equal(how, 'backend-checksum', `${size} bytes: verified by md5Hash, not read back`);
+        assert.deepEqual(Buffer.concat(await (await storage.provider('gcs').openDownload(ref.storageKey)).toArray() as Buffer[]), bytes);
+      }
+      const report = await storage.migrate({ from: 'local', to: 'gcs' });
+      assert.deepEqual([report.status, report.counts.verified, report.counts.failed], ['completed', 2, 0]);
     } finally {
       await storage.close();
     }
