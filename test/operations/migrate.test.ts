@@ -16,6 +16,7 @@ import { switchableProxy } from '../fixtures/switchable-proxy.ts';
 import type { MigrationProgress } from '../../src/operations/migrate.ts';
 import { storedFiles, tempDir } from '../helpers.ts';
 import { createTestBucket, providerConfig as s3Config, removeTestBucket, s3SkipReason, warnSkipped } from '../s3/s3-test-server.ts';
+import { testDatabases } from '../catalog/databases.ts';
 import { gcsSkipReason, providerConfig as gcsConfig, testBucket as gcsBucket } from '../gcs/gcs-test-server.ts';
 import { providerConfig as supabaseConfig, removeTestBuckets, supabaseSkipReason, testBuckets } from '../supabase/supabase-test-server.ts';
 
@@ -81,14 +82,41 @@ function cli(cwd: string, args: string[]): { child: ReturnType<typeof spawn>; do
   return { child, done };
 }
 
+/** How many migration items are switched, read beside the running CLI (0 until its tables exist). */
+async function switchedItems(databaseUrl: string | undefined, sqlitePath: string): Promise<number> {
+  const query = "SELECT count(*) AS n FROM migration_items WHERE state = 'switched'";
+  try {
+    if (databaseUrl) {
+      const pg = (await import('pg')).default;
+      const client = new pg.Client({ connectionString: databaseUrl });
+      await client.connect();
+      try {
+        return Number((await client.query<{ n: string }>(query)).rows[0]!.n);
+      } finally {
+        await client.end();
+      }
+    }
+    const reader = new DatabaseSync(sqlitePath, { readOnly: true });
+    try {
+      return Number((reader.prepare(query).get() as { n: number }).n);
+    } finally {
+      reader.close();
+    }
+  } catch {
+    return 0; // the tables are not there yet
+  }
+}
+
 describe('migrate local <-> S3 (Ceph RGW)', { skip: s3SkipReason }, () => {
-  it('survives SIGKILL mid-run: status shows it interrupted, resume finishes it with no stray object and nothing lost, finalize removes the sources', async () => {
+  for (const database of testDatabases) it(`survives SIGKILL mid-run with the catalog on ${database.name}: status shows it interrupted, resume finishes it with no stray object and nothing lost, finalize removes the sources`, async () => {
+    const { databaseUrl } = await database.fresh();
     const dir = await tempDir('migrate-kill');
     const bucket = await createTestBucket('migrate-kill');
     after(() => removeTestBucket(bucket));
     const configFile = join(dir, 'storage.yaml');
     const config = {
       data_dir: join(dir, 'data'),
+      ...(databaseUrl ? { database_url: databaseUrl } : {}),
       default_provider: 'local',
       providers: { local: { type: 'local', config: { base_path: join(dir, 'files') } }, s3: { type: 's3', config: s3Config(bucket) } },
     };
@@ -98,17 +126,10 @@ describe('migrate local <-> S3 (Ceph RGW)', { skip: s3SkipReason }, () => {
     await storage.close();
 
     const run = cli(dir, ['--config', configFile, '--json', 'migrate', '--from', 'local', '--to', 's3', '--concurrency', '4']);
-    const db = join(dir, 'data', 'catalog.sqlite');
     let switched = 0;
     for (let i = 0; i < 600 && switched < 30; i++) {
       await sleep(50);
-      try {
-        const reader = new DatabaseSync(db, { readOnly: true });
-        switched = Number((reader.prepare("SELECT count(*) AS n FROM migration_items WHERE state = 'switched'").get() as { n: number }).n);
-        reader.close();
-      } catch {
-        // the tables are not there yet
-      }
+      switched = await switchedItems(databaseUrl, join(dir, 'data', 'catalog.sqlite'));
     }
     assert.ok(switched >= 30 && switched < 150, `killed mid-run (${switched} of 150 switched)`);
     run.child.kill('SIGKILL');
