@@ -24,7 +24,7 @@ import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectsCommand, ListObj
 import type { S3Client } from '@aws-sdk/client-s3';
 import { benchS3Client } from './s3-client.ts';
 import { builtDist } from './dist.ts';
-import { median, reportLimit, reportRatio, timed, withPeakRss } from './report.ts';
+import { median, reportLimit, reportRatio, timed } from './report.ts';
 
 const COUNT = Number(process.env.BENCH_MIGRATE_COUNT ?? 10_000);
 const SIZE = Number(process.env.BENCH_MIGRATE_KIB ?? 64) * 1024;
@@ -36,8 +36,8 @@ const endpoint = env.BOARDS_TEST_S3_ENDPOINT;
 
 const client = benchS3Client;
 
-async function manager(dataDir: string, bucket: string, entry = '../src/manager/create.ts') {
-  const { createStorageManager } = await import(entry) as typeof import('../src/manager/create.ts');
+async function manager(dataDir: string, bucket: string) {
+  const { createStorageManager } = await import('../src/manager/create.ts');
   return createStorageManager({
     config: {
       data_dir: dataDir, default_provider: 'local', max_file_size: '2GB',
@@ -68,12 +68,28 @@ async function* generated(size: number): AsyncGenerator<Buffer> {
   }
 }
 
-/** The 1 GiB migration, in this (child) process, with the manager from `entry`: prints its peak RSS in MB. */
-async function bigChild(dataDir: string, bucket: string, entry: string): Promise<void> {
-  const storage = await manager(dataDir, bucket, entry);
-  const { result, peakMb } = await withPeakRss(() => storage.migrate({ from: 'local', to: 's3', concurrency: 1 }));
-  await storage.close();
-  console.log(JSON.stringify({ peakMb, status: result.status, bytes: result.bytes, failures: result.failures }));
+/**
+ * The 1 GiB migration in a child of its own (plain JavaScript, `node -e`, so that nothing but the
+ * manager's own modules is loaded): prints its peak RSS (getrusage) in MB.
+ */
+function bigChild(dataDir: string, bucket: string, entry: string): string {
+  return `
+const { createStorageManager } = await import(${JSON.stringify(entry)});
+const env = process.env;
+const storage = await createStorageManager({
+  config: {
+    data_dir: ${JSON.stringify(dataDir)}, default_provider: 'local', max_file_size: '2GB',
+    providers: {
+      local: { type: 'local', config: { base_path: ${JSON.stringify(join(dataDir, 'files'))} } },
+      s3: { type: 's3', config: { bucket: ${JSON.stringify(bucket)}, endpoint: env.BOARDS_TEST_S3_ENDPOINT, region: env.BOARDS_TEST_S3_REGION ?? 'us-east-1', access_key_id: env.BOARDS_TEST_S3_ACCESS_KEY, secret_access_key: env.BOARDS_TEST_S3_SECRET_KEY, force_path_style: true } },
+    },
+  },
+  env: {},
+});
+const result = await storage.migrate({ from: 'local', to: 's3', concurrency: 1 });
+await storage.close();
+console.log(JSON.stringify({ peakMb: process.resourceUsage().maxRSS / 1024, status: result.status, bytes: result.bytes, failures: result.failures }));
+`;
 }
 
 async function main(): Promise<void> {
@@ -164,9 +180,7 @@ async function main(): Promise<void> {
         await rm(`${bigCatalog}-wal`, { force: true });
         await rm(`${bigCatalog}-shm`, { force: true });
         const bucket = await freshBucket(`big-${label.slice(0, 3)}`);
-        // The child runs this file (type stripping is loaded for it either way): its baseline RSS is
-        // printed, so the manager's part can be read off. From dist, the manager's modules are JavaScript.
-        const { stdout } = await promisify(execFile)(process.execPath, [import.meta.filename, '--big', bigDir, bucket, entry], { maxBuffer: 1024 * 1024, env: process.env });
+        const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', bigChild(bigDir, bucket, entry)], { maxBuffer: 1024 * 1024, env: process.env });
         const big = JSON.parse(stdout.trim().split('\n').at(-1)!) as { peakMb: number; status: string; bytes: number };
         if (big.status !== 'completed' || big.bytes !== BIG) throw new Error(`1 GiB migration (${label}) ${big.status}, ${big.bytes} bytes: ${stdout}`);
         peaks[label] = big.peakMb;
@@ -182,5 +196,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (process.argv[2] === '--big') await bigChild(process.argv[3]!, process.argv[4]!, process.argv[5]!);
-else await main();
+await main();
