@@ -290,6 +290,18 @@ const migrations: Record<string, Migration> = {
       }
     },
   },
+  '0017_partial_store_indexes': {
+    // Every store writes one leaf page per index it touches (about 16 pages of WAL per store on
+    // SQLite). Most artifacts have no job and no expiry: indexing only those that do takes two
+    // pages off each store. The queries that use them (`job_id = ?`, `expires_at <= ?`) imply NOT
+    // NULL, so both SQLite's and PostgreSQL's planners still pick them.
+    async up(db: Kysely<unknown>) {
+      await db.schema.dropIndex('artifacts_expires').execute();
+      await db.schema.createIndex('artifacts_expires').on('artifacts').columns(['expires_at']).where(sql.ref('expires_at'), 'is not', null).execute();
+      await db.schema.dropIndex('artifacts_job').execute();
+      await db.schema.createIndex('artifacts_job').on('artifacts').columns(['job_id']).where(sql.ref('job_id'), 'is not', null).execute();
+    },
+  },
 };
 
 export const catalogMigrations: MigrationProvider = {

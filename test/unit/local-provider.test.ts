@@ -35,7 +35,8 @@ describe('local provider', () => {
     const provider = await LocalProvider.open({ base_path: base });
     let release!: () => void;
     const gate = new Promise<void>((r) => { release = r; });
-    async function* slow() { yield Buffer.alloc(1000, 1); await gate; yield Buffer.alloc(1000, 2); }
+    // Past the small-object size, so the bytes stream to the file as they come.
+    async function* slow() { yield Buffer.alloc(300_000, 1); await gate; yield Buffer.alloc(1000, 2); }
     const pending = provider.upload('t/a/obj.bin', slow(), { contentType: 'application/octet-stream', metadata: {} });
     await new Promise((r) => setTimeout(r, 20));
     assert.equal(await provider.exists('t/a/obj.bin'), false);
@@ -43,7 +44,26 @@ describe('local provider', () => {
     assert.deepEqual(await storedFiles(base), ['t/a/obj.bin~tmp'], 'an upload in progress is only its ~tmp file');
     release();
     await pending;
-    assert.equal((await stat(join(base, 't/a/obj.bin'))).size, 2000);
+    assert.equal((await stat(join(base, 't/a/obj.bin'))).size, 301_000);
+  });
+
+  it('writes a small object whole once its last byte is in: nothing shows at its key before', async () => {
+    const base = await tempDir('local-atomic-small');
+    const provider = await LocalProvider.open({ base_path: base });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => { release = r; });
+    async function* slow() { yield Buffer.alloc(1000, 1); await gate; yield Buffer.alloc(1000, 2); }
+    const pending = provider.upload('t/a/obj.bin', slow(), { contentType: 'application/octet-stream', metadata: {} });
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(await provider.exists('t/a/obj.bin'), false);
+    assert.deepEqual(await storedFiles(base), ['t/a/obj.bin~tmp'], 'a small upload in progress is only its (empty) ~tmp file');
+    assert.equal((await stat(join(base, 't/a/obj.bin~tmp'))).size, 0);
+    release();
+    await pending;
+    const stored = await readFile(join(base, 't/a/obj.bin'));
+    assert.deepEqual(stored, Buffer.concat([Buffer.alloc(1000, 1), Buffer.alloc(1000, 2)]));
+    assert.equal((await provider.getMetadata('t/a/obj.bin')).size, 2000);
+    await provider.close();
   });
 
   it('refuses a second upload of a key being stored, and lets the first one finish', async () => {
