@@ -42,13 +42,19 @@ export interface ServiceChild {
   jwtSecret: string;
   /** `Authorization` header value for a tenant's user. */
   bearer(tenant: string): Promise<string>;
-  /** Peak resident set of the server process so far, in MB (10^6 bytes). */
+  /** Peak resident set of the server process so far, in MB (10^6 bytes): its /proc VmHWM (the kernel's count), else its own getrusage. */
   peakRssMb(): Promise<number>;
+  /** The server process's memory now, as it sees it (process.memoryUsage(), bytes). */
+  memoryUsage(): Promise<NodeJS.MemoryUsage>;
   stop(): Promise<void>;
 }
 
-/** Start `startServer()` (what `boards-storage serve` runs) in a child on 127.0.0.1, port 0, with local disk + SQLite under `root`. */
-export async function startService(root: string, options: { maxFileSize?: string; verifyReads?: boolean; logFile?: string } = {}): Promise<ServiceChild> {
+/**
+ * Start `startServer()` (what `boards-storage serve` runs) in a child on 127.0.0.1, port 0, with
+ * local disk + SQLite under `root`. `workers`: that many processes (as `serve --workers N`), the
+ * child being their primary; `config`: more YAML lines under `storage:` (two spaces indented).
+ */
+export async function startService(root: string, options: { maxFileSize?: string; verifyReads?: boolean; logFile?: string; workers?: number; config?: string[] } = {}): Promise<ServiceChild> {
   const filesDir = join(root, 'files');
   const secret = randomBytes(32).toString('hex');
   const configPath = join(root, 'storage.yaml');
@@ -69,12 +75,13 @@ export async function startService(root: string, options: { maxFileSize?: string
     '    max_concurrent_uploads_per_tenant: 256',
     '  auth:',
     `    jwt_secret: ${secret}`,
+    ...(options.config ?? []),
     '',
   ].join('\n'));
   // BENCH_SERVER_NODE_ARGS: extra Node flags for the service process (e.g. --cpu-prof --cpu-prof-dir=DIR).
   const execArgv = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const logFd = options.logFile ? openSync(options.logFile, 'a') : undefined;
-  const child = fork(import.meta.filename, ['--serve', configPath, ...(logFd === undefined ? [] : ['--log'])], { stdio: ['ignore', logFd ?? 'inherit', 'inherit', 'ipc'], execArgv });
+  const child = fork(import.meta.filename, ['--serve', configPath, logFd === undefined ? '--no-log' : '--log', String(options.workers ?? 1)], { stdio: ['ignore', logFd ?? 'inherit', 'inherit', 'ipc'], execArgv });
   if (logFd !== undefined) closeSync(logFd);
   const { url } = await message<{ url: string }>(child, (m) => typeof (m as { url?: unknown }).url === 'string');
   const tokens = new Map<string, string>();
@@ -87,8 +94,14 @@ export async function startService(root: string, options: { maxFileSize?: string
       return `Bearer ${token}`;
     },
     async peakRssMb() {
+      const hwm = vmHwmKb(child.pid!);
+      if (hwm !== undefined) return hwm * 1024 / 1e6;
       child.send('rss');
       return (await message<{ maxRssKb: number }>(child, (m) => typeof (m as { maxRssKb?: unknown }).maxRssKb === 'number')).maxRssKb * 1024 / 1e6;
+    },
+    async memoryUsage() {
+      child.send('memory');
+      return (await message<{ memory: NodeJS.MemoryUsage }>(child, (m) => typeof (m as { memory?: unknown }).memory === 'object')).memory;
     },
     stop() {
       stopped ??= new Promise<void>((resolve) => {
@@ -102,6 +115,16 @@ export async function startService(root: string, options: { maxFileSize?: string
       return stopped;
     },
   };
+}
+
+/** The peak resident set of a process in KiB, as the kernel counts it (VmHWM); undefined off Linux. */
+function vmHwmKb(pid: number): number | undefined {
+  try {
+    const match = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function message<T>(child: ChildProcess, accept: (m: unknown) => boolean): Promise<T> {
@@ -124,12 +147,35 @@ function message<T>(child: ChildProcess, accept: (m: unknown) => boolean): Promi
   });
 }
 
-/** `log`: the service's default logger (pino, JSON lines on stdout); otherwise none. */
-async function serveChild(configPath: string, log: boolean): Promise<void> {
+/**
+ * `log`: the service's default logger (pino, JSON lines on stdout); otherwise none. With several
+ * `workers` this process is their primary (node:cluster runs this file again in each worker).
+ */
+async function serveChild(configPath: string, log: boolean, workers: number): Promise<void> {
   const { startServer } = await import('../src/server/start.ts');
-  const server = await startServer({ configPath, env: {}, host: '127.0.0.1', port: 0, ...(log ? {} : { logger: false }) });
+  const { runWorkers, workerRole } = await import('../src/server/workers.ts');
+  const worker = workerRole();
+  if (workers > 1 && !worker) {
+    const running = runWorkers({ count: workers, log: (line) => { process.stderr.write(line + '\n'); } });
+    const { url } = await running.ready;
+    process.on('message', (m) => {
+      if (m === 'rss') process.send!({ maxRssKb: process.resourceUsage().maxRSS });
+      if (m === 'stop') {
+        running.stop('SIGTERM');
+        void running.stopped.finally(() => process.disconnect());
+      }
+    });
+    process.send!({ url });
+    return;
+  }
+  const server = await startServer({ configPath, env: {}, host: '127.0.0.1', port: 0, ...(log ? {} : { logger: false }), ...(worker ? { worker } : {}) });
+  if (worker) {
+    process.once('SIGTERM', () => { void server.close().finally(() => process.disconnect()); });
+    return;
+  }
   process.on('message', (m) => {
     if (m === 'rss') process.send!({ maxRssKb: process.resourceUsage().maxRSS });
+    if (m === 'memory') process.send!({ memory: process.memoryUsage() });
     if (m === 'stop') void server.close().finally(() => process.disconnect());
   });
   process.send!({ url: server.url });
@@ -171,15 +217,15 @@ async function bareUploadChild(dir: string, filesDir: string): Promise<void> {
 
 export interface Nginx { url: string; stop(): Promise<void> }
 
-/** nginx, one worker, serving `servedDir` on 127.0.0.1 (sendfile); `accessLog`: its access log (combined format) to that file, else off. */
-export async function startNginx(root: string, servedDir: string, options: { accessLog?: string } = {}): Promise<Nginx> {
+/** nginx serving `servedDir` on 127.0.0.1 (sendfile), `workers` worker processes (default 1); `accessLog`: its access log (combined format) to that file, else off. */
+export async function startNginx(root: string, servedDir: string, options: { accessLog?: string; workers?: number } = {}): Promise<Nginx> {
   const dir = join(root, 'nginx');
   await mkdir(join(dir, 'tmp'), { recursive: true });
   const port = await freePort('127.0.0.1');
   const conf = join(dir, 'nginx.conf');
   await writeFile(conf, `
 ${process.getuid?.() === 0 ? `user ${userInfo().username};` : ''}
-worker_processes 1;
+worker_processes ${options.workers ?? 1};
 daemon off;
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
@@ -369,7 +415,7 @@ async function main(): Promise<void> {
     if (hasNginx) nginx = await startNginx(root, service.filesDir);
 
     // 2. Download 1 GiB: the service (Bearer) vs nginx serving the same file.
-    const downloads = { service: [] as number[], nginx: [] as number[], bare: [] as number[] };
+    const downloads = { service: [] as number[], nginx: [] as number[], bare: [] as number[], curlService: [] as number[], curlNginx: [] as number[] };
     // The service's CPU time per download (main thread, and all its threads): steadier than MiB/s on a busy machine.
     const serviceCpu: { main: number; all: number }[] = [];
     if (nginx && PARTS.has('download')) {
@@ -394,6 +440,19 @@ async function main(): Promise<void> {
       serviceCpu.length = 0;
       // For reference only: plain Node streaming of the same file (fs.createReadStream piped to the response).
       for (let i = 0; i < 3; i++) downloads.bare.push(await fetchBig(`${bareUrl}/${bigKey}`, {}));
+      // Is the client the limit? curl (C, no JS per chunk) fetching both, alternating, as a reference.
+      const hasCurl = spawnSync('curl', ['--version'], { stdio: 'ignore' }).status === 0;
+      for (let round = 0; hasCurl && round < 3; round++) {
+        const viaCurl = (url: string, headers: string[]) => {
+          const out = spawnSync('curl', ['-sS', '--fail', '-o', '/dev/null', '-w', '%{speed_download} %{size_download}', ...headers, url], { encoding: 'utf8' });
+          const [speed, size] = out.stdout.trim().split(' ').map(Number);
+          if (out.status !== 0 || size !== BIG) throw new Error(`curl ${url}: exit ${out.status}, ${size} bytes ${out.stderr}`);
+          return speed! / MiB;
+        };
+        const fromService = () => downloads.curlService.push(viaCurl(`${service!.url}/v1/artifacts/${bigKey}`, ['-H', `authorization: ${auth.authorization}`]));
+        const fromNginx = () => downloads.curlNginx.push(viaCurl(`${nginx!.url}/${bigKey}`, []));
+        if (round % 2 === 0) { fromService(); fromNginx(); } else { fromNginx(); fromService(); }
+      }
       const rounds = Math.max(ROUNDS, 5);
       for (let round = 0; round < rounds; round++) {
         if (round % 2 === 0) { await viaService(); await viaNginx(); } else { await viaNginx(); await viaService(); }
@@ -408,6 +467,7 @@ async function main(): Promise<void> {
       console.log(`download rounds: service ${downloads.service.map((v) => v.toFixed(0)).join(', ')} MiB/s; nginx ${downloads.nginx.map((v) => v.toFixed(0)).join(', ')} MiB/s`);
       if (serviceCpu.length) console.log(`service CPU per ${BIG / MiB} MiB GET (verified reads ${VERIFY_READS ? 'on' : 'off'}): main thread ${median(serviceCpu.map((c) => c.main)).toFixed(2)} s, all threads ${median(serviceCpu.map((c) => c.all)).toFixed(2)} s (medians)`);
       reportRatio(`server download 1 GiB, verified reads ${VERIFY_READS ? 'on' : 'OFF'} (GET /v1/artifacts, Bearer, vs nginx sendfile)`, median(downloads.service), median(downloads.nginx), 'MiB/s', 0.9);
+      if (downloads.curlNginx.length) console.log(`(reference, no target: curl -o /dev/null as the client: service ${downloads.curlService.map((v) => v.toFixed(0)).join(', ')} MiB/s, nginx ${downloads.curlNginx.map((v) => v.toFixed(0)).join(', ')} MiB/s, ratio of medians ${(median(downloads.curlService) / median(downloads.curlNginx)).toFixed(2)}; the Node client's nginx median is ${(median(downloads.nginx) / median(downloads.curlNginx)).toFixed(2)} of curl's)`);
       console.log(`(reference, no target: a bare Node http server piping fs.createReadStream of the same file: ${downloads.bare.map((v) => v.toFixed(0)).join(', ')} MiB/s, median ${median(downloads.bare).toFixed(0)}, ${(median(downloads.bare) / median(downloads.nginx)).toFixed(2)} of nginx)`);
     }
   } finally {
@@ -429,6 +489,6 @@ async function deleteArtifact(base: string, key: string, headers: Record<string,
 }
 
 
-if (process.argv[2] === '--serve') await serveChild(process.argv[3]!, process.argv[4] === '--log');
+if (process.argv[2] === '--serve') await serveChild(process.argv[3]!, process.argv[4] === '--log', Number(process.argv[5] ?? 1));
 else if (process.argv[2] === '--bare-upload') await bareUploadChild(process.argv[3]!, process.argv[4]!);
 else if (import.meta.main) await main();

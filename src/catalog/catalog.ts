@@ -21,6 +21,7 @@ import { WebhookRecords } from '../webhooks/webhook-records.ts';
 import { LeaseRecords } from './lease-records.ts';
 import { MigrationRecords } from './migration-records.ts';
 import { LineageRecords } from './lineage-records.ts';
+import { CorruptCopyRecords } from './corrupt-copy-records.ts';
 import { AuditRecords } from './audit-records.ts';
 import { BoardRecords } from './board-records.ts';
 import type { ArtifactRow, AuditAction, AuditInsert, CatalogTables, LineageRow, PendingUploadRow, UploadState } from './tables.ts';
@@ -91,13 +92,18 @@ export class Catalog {
 
   /** Leases (PostgreSQL): which node runs the background work (see LeaderLease). */
   readonly leases: LeaseRecords;
+  /** Copies known to be corrupt and not yet repaired (see ReadIntegrity). */
+  readonly corruptCopies: CorruptCopyRecords;
   /** The look-up every read makes, compiled once: building the query cost more than running it. */
   private readonly artifactByKey: CompiledQuery<ArtifactRow>;
+  /** The look-up of a made variant (`?variant=`) on every request for it, compiled once too. */
+  private readonly artifactsByPrefix: CompiledQuery<ArtifactRow>;
 
   private constructor(db: Kysely<CatalogTables>, dialect: 'sqlite' | 'postgres') {
     this.db = db;
     this.dialect = dialect;
     this.artifactByKey = db.selectFrom('artifacts').selectAll().where('storage_key', '=', '').compile();
+    this.artifactsByPrefix = db.selectFrom('artifacts').selectAll().where('storage_key', '>=', '').where('storage_key', '<', '~').orderBy('storage_key').limit(1).compile();
     const run = <T>(what: string, operation: () => Promise<T>) => this.run(what, operation);
     this.trash = new TrashRecords(db, run);
     this.migrations = new MigrationRecords(db, run);
@@ -106,6 +112,7 @@ export class Catalog {
     this.auditLog = new AuditRecords(db, run);
     this.boards = new BoardRecords(db, run);
     this.leases = new LeaseRecords(db, run);
+    this.corruptCopies = new CorruptCopyRecords(db, run);
   }
 
   /** The query layer itself, for operations that read whole tables (backups). */
@@ -263,7 +270,7 @@ export class Catalog {
   /** Up to `limit` artifacts whose keys start with `prefix`, in key order (a range scan on the key). */
   async withKeyPrefix(prefix: string, limit: number): Promise<CatalogArtifact[]> {
     // Keys use only [A-Za-z0-9._/-], all below "~": [prefix, prefix~) is exactly the prefix range.
-    const rows = await this.run('reading the catalog', () => this.db.selectFrom('artifacts').selectAll().where('storage_key', '>=', prefix).where('storage_key', '<', `${prefix}~`).orderBy('storage_key').limit(limit).execute());
+    const { rows } = await this.run('reading the catalog', () => this.db.executeQuery<ArtifactRow>({ ...this.artifactsByPrefix, parameters: [prefix, `${prefix}~`, limit] }));
     return rows.map(fromRow);
   }
 
