@@ -1,5 +1,4 @@
 import type { Readable } from 'node:stream';
-import yazl from 'yazl';
 import { NotFoundError, StorageError, ValidationError } from '../errors.ts';
 import { assertSafeId, assertSafeKey } from '../keys.ts';
 import type { Catalog, CatalogArtifact } from '../catalog/catalog.ts';
@@ -108,6 +107,8 @@ export async function openBoardArchive(storage: ArchiveSource, boardId: string, 
     count: entries.length, bytes: entries.reduce((sum, e) => sum + e.size, 0), artifacts: entries,
   };
 
+  // yazl loads with the first archive, not with the package.
+  const { default: yazl } = await import('yazl');
   const zip = new yazl.ZipFile();
   // A PassThrough in yazl (typed loosely as a ReadableStream).
   const output = zip.outputStream as Readable;

@@ -8,7 +8,7 @@ import type { ArtifactFamily } from '../content/artifact-types.ts';
 import { formatIssues } from './provider-config.ts';
 import { storageConfigSchema } from './schema.ts';
 import type { providerEntrySchema } from './schema.ts';
-import type { z } from 'zod';
+import type { z } from 'zod/v3';
 import type { RawStorageConfig, StorageConfigInput } from './schema.ts';
 import { parseDuration, parseSize } from './sizes.ts';
 import { resolveClusterConfig } from './cluster-config.ts';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { z } from 'zod/v3';
 import { ConfigError, ValidationError } from '../errors.ts';
 import { formatIssues } from '../config/provider-config.ts';
 import { parseDuration } from '../config/sizes.ts';

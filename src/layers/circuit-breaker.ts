@@ -1,6 +1,7 @@
-import { BrokenCircuitError, circuitBreaker, CircuitState, ConsecutiveBreaker, handleWhen, SamplingBreaker } from 'cockatiel';
+import type * as CockatielModule from 'cockatiel';
 import type { CircuitBreakerPolicy } from 'cockatiel';
 import { ProviderUnavailableError } from '../errors.ts';
+import { loadCockatiel } from './cockatiel-runtime.ts';
 import { wrapProvider } from './layer.ts';
 import type { Layer } from './layer.ts';
 
@@ -34,15 +35,23 @@ export interface BreakerHandle {
  * through, and its success closes the circuit. Only ProviderUnavailableError counts as failure.
  */
 export function circuitBreakerLayer(options: BreakerOptions, name: string): BreakerHandle {
-  const breaker = options.errorRate !== undefined
-    ? new SamplingBreaker({ threshold: options.errorRate, duration: options.windowMs ?? 60_000, minimumRps: (options.minRequests ?? 10) / ((options.windowMs ?? 60_000) / 1000) })
-    : new ConsecutiveBreaker(options.failureThreshold ?? 5);
-  const policy: CircuitBreakerPolicy = circuitBreaker(handleWhen((error) => error instanceof ProviderUnavailableError), { halfOpenAfter: options.resetTimeoutMs, breaker });
+  // Built with the first call (cockatiel loads then); until that call the circuit is closed.
+  let breaker: { policy: CircuitBreakerPolicy; cockatiel: typeof CockatielModule } | undefined;
+  const build = (cockatiel: typeof CockatielModule) => {
+    const counting = options.errorRate !== undefined
+      ? new cockatiel.SamplingBreaker({ threshold: options.errorRate, duration: options.windowMs ?? 60_000, minimumRps: (options.minRequests ?? 10) / ((options.windowMs ?? 60_000) / 1000) })
+      : new cockatiel.ConsecutiveBreaker(options.failureThreshold ?? 5);
+    const policy = cockatiel.circuitBreaker(cockatiel.handleWhen((error) => error instanceof ProviderUnavailableError), { halfOpenAfter: options.resetTimeoutMs, breaker: counting });
+    return { policy, cockatiel };
+  };
   const layer: Layer = (provider) => wrapProvider(provider, async (operation, run, first) => {
+    const cockatiel = await loadCockatiel();
+    // Assigned after the await: concurrent first calls share the one breaker.
+    const { policy } = breaker ??= build(cockatiel);
     try {
       return await policy.execute(() => run(first));
     } catch (error) {
-      if (error instanceof BrokenCircuitError) {
+      if (error instanceof cockatiel.BrokenCircuitError) {
         throw new ProviderUnavailableError(`${name}: circuit open after repeated failures; calls resume after a probe succeeds (reset ${options.resetTimeoutMs} ms)`, { cause: error, details: { provider: name, operation, breaker: 'open' } });
       }
       throw error;
@@ -50,6 +59,10 @@ export function circuitBreakerLayer(options: BreakerOptions, name: string): Brea
   });
   return {
     layer,
-    state: () => ({ [CircuitState.Closed]: 'closed', [CircuitState.Open]: 'open', [CircuitState.HalfOpen]: 'half-open', [CircuitState.Isolated]: 'isolated' } as Record<number, BreakerState>)[policy.state] ?? 'closed',
+    state: () => {
+      if (!breaker) return 'closed';
+      const { CircuitState } = breaker.cockatiel;
+      return ({ [CircuitState.Closed]: 'closed', [CircuitState.Open]: 'open', [CircuitState.HalfOpen]: 'half-open', [CircuitState.Isolated]: 'isolated' } as Record<number, BreakerState>)[breaker.policy.state] ?? 'closed';
+    },
   };
 }

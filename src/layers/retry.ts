@@ -1,6 +1,6 @@
-import { ExponentialBackoff, handleWhen, retry } from 'cockatiel';
 import { ProviderUnavailableError } from '../errors.ts';
 import { isCircuitOpen } from './circuit-breaker.ts';
+import { loadCockatiel } from './cockatiel-runtime.ts';
 import { wrapProvider } from './layer.ts';
 import type { Layer } from './layer.ts';
 
@@ -24,6 +24,7 @@ export interface RetryOptions {
 export function retryLayer(options: RetryOptions): Layer {
   return (provider) => wrapProvider(provider, async (operation, run, first) => {
     const started = Date.now();
+    const { ExponentialBackoff, handleWhen, retry } = await loadCockatiel();
     let replayable = true;
     let content = first.content;
     // An open circuit answers at once and will answer the same until its reset: no backoff is worth waiting.

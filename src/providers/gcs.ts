@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Storage } from '@google-cloud/storage';
 import type { Bucket, File, FileMetadata, StorageOptions } from '@google-cloud/storage';
-import { z } from 'zod';
+import { z } from 'zod/v3';
 import { ConfigError, ProviderUnavailableError, StorageError, ValidationError } from '../errors.ts';
 import { assertSafeKey, assertSafePrefix } from '../keys.ts';
 import { parseProviderConfig } from '../config/provider-config.ts';

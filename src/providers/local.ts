@@ -5,7 +5,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { z } from 'zod';
+import { z } from 'zod/v3';
 import { ConfigError, fromFsError, isDiskFull, NotFoundError, SecurityError, StorageError } from '../errors.ts';
 import { resolveRange } from './byte-range.ts';
 import { assertSafeKey, assertSafePrefix } from '../keys.ts';

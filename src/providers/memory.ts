@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { z } from 'zod';
+import { z } from 'zod/v3';
 import { NotFoundError, StorageError } from '../errors.ts';
 import { assertSafeKey, assertSafePrefix } from '../keys.ts';
 import { parseProviderConfig } from '../config/provider-config.ts';

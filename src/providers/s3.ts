@@ -5,7 +5,7 @@ import {
   ListObjectsV2Command, PutObjectCommand, S3Client,
 } from '@aws-sdk/client-s3';
 import type { PutObjectCommandInput } from '@aws-sdk/client-s3';
-import { z } from 'zod';
+import { z } from 'zod/v3';
 import { StorageError, ValidationError } from '../errors.ts';
 import { assertSafeKey, assertSafePrefix } from '../keys.ts';
 import { parseProviderConfig } from '../config/provider-config.ts';

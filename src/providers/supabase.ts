@@ -2,7 +2,7 @@ import { Readable, Transform } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { StorageClient } from '@supabase/storage-js';
 import type { FileObject } from '@supabase/storage-js';
-import { z } from 'zod';
+import { z } from 'zod/v3';
 import { NotFoundError, StorageError, ValidationError } from '../errors.ts';
 import { assertSafeKey, assertSafePrefix } from '../keys.ts';
 import { parseProviderConfig } from '../config/provider-config.ts';

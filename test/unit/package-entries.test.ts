@@ -3,31 +3,42 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
-/** The npm packages a fresh process loads when it imports `entry` (found by a resolve hook). */
-function packagesLoadedBy(entry: string): string[] {
+/** The npm packages a fresh process loads when it imports `entry`, and their files (found by a resolve hook). */
+function loadedBy(entry: string): { packages: string[]; files: string[] } {
   const script = `
 import { registerHooks } from 'node:module';
-const loaded = new Set();
+const packages = new Set();
+const files = new Set();
 registerHooks({ resolve(specifier, context, next) {
   const result = next(specifier, context);
-  const match = /node_modules\\/((?:@[^/]+\\/)?[^/]+)\\//.exec(result.url);
-  if (match) loaded.add(match[1]);
+  const match = /node_modules\\/((?:@[^/]+\\/)?[^/]+)\\/(.*)$/.exec(result.url);
+  if (match) { packages.add(match[1]); files.add(match[1] + '/' + match[2]); }
   return result;
 } });
 await import(${JSON.stringify(entry)});
-console.log(JSON.stringify([...loaded].sort()));
+console.log(JSON.stringify({ packages: [...packages].sort(), files: [...files].sort() }));
 `;
-  return JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' })) as string[];
+  return JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' })) as { packages: string[]; files: string[] };
 }
 
 const SERVICE_AND_BACKENDS = /^(fastify|@fastify\/.*|prom-client|jose|kysely|pg|@aws-sdk\/.*|@google-cloud\/.*|@supabase\/.*|tus-js-client|yaml|file-type)$/;
+/** Loaded on first use, not with the package: resilience policies, zip writing, media parsing. */
+const ON_FIRST_USE = /^(cockatiel|yazl|sharp|image-size|mp4box|music-metadata|thumbhash)$/;
 
 describe('package entry points', () => {
   it('the library root loads no service, database or cloud SDK package', () => {
-    const loaded = packagesLoadedBy(new URL('../../src/index.ts', import.meta.url).href);
-    assert.deepEqual(loaded.filter((p) => SERVICE_AND_BACKENDS.test(p)), []);
-    // What it does load is the config schema and the resilience policies.
-    assert.ok(loaded.includes('zod'), `zod among ${loaded.join(', ')}`);
+    const { packages } = loadedBy(new URL('../../src/index.ts', import.meta.url).href);
+    assert.deepEqual(packages.filter((p) => SERVICE_AND_BACKENDS.test(p)), []);
+    assert.deepEqual(packages.filter((p) => ON_FIRST_USE.test(p)), []);
+    // What it does load is the config schema.
+    assert.deepEqual(packages, ['zod']);
+  });
+
+  it('the library parses its configuration with Zod\'s v3 API, not the heavier v4 (its core and 50 locales)', () => {
+    const { files } = loadedBy(new URL('../../src/index.ts', import.meta.url).href);
+    const zod = files.filter((f) => f.startsWith('zod/'));
+    assert.ok(zod.length > 0, 'zod is loaded');
+    assert.deepEqual(zod.filter((f) => !f.startsWith('zod/v3/')), []);
   });
 
   it('boards-storage/server exports the service: startServer and buildApp', async () => {
