@@ -47,8 +47,12 @@ export interface ServiceChild {
   stop(): Promise<void>;
 }
 
-/** Start `startServer()` (what `boards-storage serve` runs) in a child on 127.0.0.1, port 0, with local disk + SQLite under `root`. */
-export async function startService(root: string, options: { maxFileSize?: string; verifyReads?: boolean; logFile?: string } = {}): Promise<ServiceChild> {
+/**
+ * Start `startServer()` (what `boards-storage serve` runs) in a child on 127.0.0.1, port 0, with
+ * local disk + SQLite under `root`. `workers`: that many processes (as `serve --workers N`), the
+ * child being their primary; `config`: more YAML lines under `storage:` (two spaces indented).
+ */
+export async function startService(root: string, options: { maxFileSize?: string; verifyReads?: boolean; logFile?: string; workers?: number; config?: string[] } = {}): Promise<ServiceChild> {
   const filesDir = join(root, 'files');
   const secret = randomBytes(32).toString('hex');
   const configPath = join(root, 'storage.yaml');
@@ -69,12 +73,13 @@ export async function startService(root: string, options: { maxFileSize?: string
     '    max_concurrent_uploads_per_tenant: 256',
     '  auth:',
     `    jwt_secret: ${secret}`,
+    ...(options.config ?? []),
     '',
   ].join('\n'));
   // BENCH_SERVER_NODE_ARGS: extra Node flags for the service process (e.g. --cpu-prof --cpu-prof-dir=DIR).
   const execArgv = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const logFd = options.logFile ? openSync(options.logFile, 'a') : undefined;
-  const child = fork(import.meta.filename, ['--serve', configPath, ...(logFd === undefined ? [] : ['--log'])], { stdio: ['ignore', logFd ?? 'inherit', 'inherit', 'ipc'], execArgv });
+  const child = fork(import.meta.filename, ['--serve', configPath, logFd === undefined ? '--no-log' : '--log', String(options.workers ?? 1)], { stdio: ['ignore', logFd ?? 'inherit', 'inherit', 'ipc'], execArgv });
   if (logFd !== undefined) closeSync(logFd);
   const { url } = await message<{ url: string }>(child, (m) => typeof (m as { url?: unknown }).url === 'string');
   const tokens = new Map<string, string>();
@@ -124,10 +129,32 @@ function message<T>(child: ChildProcess, accept: (m: unknown) => boolean): Promi
   });
 }
 
-/** `log`: the service's default logger (pino, JSON lines on stdout); otherwise none. */
-async function serveChild(configPath: string, log: boolean): Promise<void> {
+/**
+ * `log`: the service's default logger (pino, JSON lines on stdout); otherwise none. With several
+ * `workers` this process is their primary (node:cluster runs this file again in each worker).
+ */
+async function serveChild(configPath: string, log: boolean, workers: number): Promise<void> {
   const { startServer } = await import('../src/server/start.ts');
-  const server = await startServer({ configPath, env: {}, host: '127.0.0.1', port: 0, ...(log ? {} : { logger: false }) });
+  const { runWorkers, workerRole } = await import('../src/server/workers.ts');
+  const worker = workerRole();
+  if (workers > 1 && !worker) {
+    const running = runWorkers({ count: workers, log: (line) => { process.stderr.write(line + '\n'); } });
+    const { url } = await running.ready;
+    process.on('message', (m) => {
+      if (m === 'rss') process.send!({ maxRssKb: process.resourceUsage().maxRSS });
+      if (m === 'stop') {
+        running.stop('SIGTERM');
+        void running.stopped.finally(() => process.disconnect());
+      }
+    });
+    process.send!({ url });
+    return;
+  }
+  const server = await startServer({ configPath, env: {}, host: '127.0.0.1', port: 0, ...(log ? {} : { logger: false }), ...(worker ? { worker } : {}) });
+  if (worker) {
+    process.once('SIGTERM', () => { void server.close().finally(() => process.disconnect()); });
+    return;
+  }
   process.on('message', (m) => {
     if (m === 'rss') process.send!({ maxRssKb: process.resourceUsage().maxRSS });
     if (m === 'stop') void server.close().finally(() => process.disconnect());
@@ -171,15 +198,15 @@ async function bareUploadChild(dir: string, filesDir: string): Promise<void> {
 
 export interface Nginx { url: string; stop(): Promise<void> }
 
-/** nginx, one worker, serving `servedDir` on 127.0.0.1 (sendfile); `accessLog`: its access log (combined format) to that file, else off. */
-export async function startNginx(root: string, servedDir: string, options: { accessLog?: string } = {}): Promise<Nginx> {
+/** nginx serving `servedDir` on 127.0.0.1 (sendfile), `workers` worker processes (default 1); `accessLog`: its access log (combined format) to that file, else off. */
+export async function startNginx(root: string, servedDir: string, options: { accessLog?: string; workers?: number } = {}): Promise<Nginx> {
   const dir = join(root, 'nginx');
   await mkdir(join(dir, 'tmp'), { recursive: true });
   const port = await freePort('127.0.0.1');
   const conf = join(dir, 'nginx.conf');
   await writeFile(conf, `
 ${process.getuid?.() === 0 ? `user ${userInfo().username};` : ''}
-worker_processes 1;
+worker_processes ${options.workers ?? 1};
 daemon off;
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
@@ -429,6 +456,6 @@ async function deleteArtifact(base: string, key: string, headers: Record<string,
 }
 
 
-if (process.argv[2] === '--serve') await serveChild(process.argv[3]!, process.argv[4] === '--log');
+if (process.argv[2] === '--serve') await serveChild(process.argv[3]!, process.argv[4] === '--log', Number(process.argv[5] ?? 1));
 else if (process.argv[2] === '--bare-upload') await bareUploadChild(process.argv[3]!, process.argv[4]!);
 else if (import.meta.main) await main();

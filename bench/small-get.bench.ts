@@ -1,25 +1,32 @@
 /**
- * Small GETs: authenticated 64 KiB GETs through `GET /v1/artifacts/{key}` (16 artifacts, rotating)
- * on 64 keep-alive connections, against nginx serving the same files with its access log on.
- * Target: >= 0.7 of nginx's req/s, medians of the rounds, the two sides alternating (A B, B A, ...).
+ * Small GETs, two figures in one run, each against its baseline in the same rounds (the sides
+ * alternating A B, B A, ...; medians of the rounds):
+ * 1. Authenticated 64 KiB GETs through `GET /v1/artifacts/{key}` (16 artifacts, rotating) on 64
+ *    keep-alive connections, the service with BENCH_SMALL_WORKERS processes (`serve --workers N`,
+ *    default 2, the cores of the reference machine) against nginx with as many worker_processes
+ *    serving the same files with its access log on. Target: >= 0.7 of nginx's req/s.
+ * 2. Issue 13: a cached variant (`?variant=thumb_256` of 16 PNGs, each made once before) against
+ *    the same bytes stored as plain artifacts, through the same service. Target: >= 0.9.
  *
  * The load generator is `wrk` (apt-get install -y wrk): a Node client tops out near the service's
  * own rate and would make nginx look as slow as the service. The service runs in a child process
  * with its default logging (level info, one line per request) written to a file, as nginx writes
- * its access log; nginx runs one worker. Everything listens on 127.0.0.1 only.
+ * its access log. Everything listens on 127.0.0.1 only.
  *
- *   node bench/small-get.bench.ts   (BENCH_SMALL_ROUNDS=3, BENCH_SMALL_SECONDS=10, BENCH_SMALL_THREADS=2)
+ *   node bench/small-get.bench.ts   (BENCH_SMALL_ROUNDS=3, BENCH_SMALL_SECONDS=10, BENCH_SMALL_THREADS=2, BENCH_SMALL_WORKERS=2)
  * BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles the service (see server.bench.ts).
- * For reference (no target), a bare node:http server in the same rounds: the same 16 files from
- * memory, each request's HS256 signature checked with one HMAC, no log: what Node itself reaches.
+ * For reference (no target), in the same rounds: the service as one process, and a bare node:http
+ * server (one process) with the same 16 files from memory, each request's HS256 signature checked
+ * with one HMAC, no log: what one Node process itself reaches.
  */
 import { fork, spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import sharp from 'sharp';
 import { median, reportRatio } from './report.ts';
 import { startNginx, startService } from './server.bench.ts';
 import type { Nginx, ServiceChild } from './server.bench.ts';
@@ -27,9 +34,13 @@ import type { Nginx, ServiceChild } from './server.bench.ts';
 const ROUNDS = Number(process.env.BENCH_SMALL_ROUNDS ?? 3);
 const SECONDS = Number(process.env.BENCH_SMALL_SECONDS ?? 10);
 const THREADS = Number(process.env.BENCH_SMALL_THREADS ?? 2);
+const WORKERS = Number(process.env.BENCH_SMALL_WORKERS ?? 2);
 const CONNECTIONS = 64;
 const SIZE = 64 * 1024;
 const TARGET = 0.7;
+const VARIANT_TARGET = 0.9;
+/** The preset the variant figure serves; made on the first request for each image. */
+const VARIANT_CONFIG = ['  media:', '    background_variants: false', '  variants:', '    image: [{ name: thumb_256, width: 256, format: webp }]'];
 
 interface WrkResult { requests: number; bytes: number; seconds: number; errors: number; perSecond: number; p50Ms: number; p99Ms: number }
 
@@ -66,10 +77,10 @@ async function wrk(base: string, script: string, headers: Record<string, string>
   return { requests: r.requests, bytes: r.bytes, seconds: r.duration / 1e6, errors: r.errors, perSecond: r.requests / (r.duration / 1e6), p50Ms: r.p50 / 1000, p99Ms: r.p99 / 1000 };
 }
 
-/** A run counts only when every response was a 2xx carrying the whole body (bytes read include the headers). */
-function checked(name: string, r: WrkResult): WrkResult {
+/** A run counts only when every response was a 2xx carrying at least `size` bytes of body (bytes read include the headers). */
+function checked(name: string, r: WrkResult, size: number): WrkResult {
   if (r.errors) throw new Error(`${name}: ${r.errors} failed requests (non-2xx, socket errors or timeouts) of ${r.requests}`);
-  if (r.requests === 0 || r.bytes < r.requests * SIZE) throw new Error(`${name}: ${r.bytes} bytes for ${r.requests} responses of ${SIZE} bytes`);
+  if (r.requests === 0 || r.bytes < r.requests * size) throw new Error(`${name}: ${r.bytes} bytes for ${r.requests} responses of at least ${size} bytes`);
   return r;
 }
 
@@ -107,11 +118,56 @@ async function cpuOf(pids: number[]): Promise<number | undefined> {
   return total;
 }
 
+/** A process and its children (a primary and its workers), read now: a replaced worker is counted from then on. */
+async function withChildren(pid: number): Promise<number[]> {
+  const children = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '');
+  return [pid, ...children.trim().split(/\s+/).filter(Boolean).map(Number)];
+}
+
 /** nginx's worker processes: the children of the master named in its pid file. */
 async function nginxWorkers(root: string): Promise<number[]> {
-  const master = (await readFile(join(root, 'nginx', 'nginx.pid'), 'utf8').catch(() => '')).trim();
-  const children = await readFile(`/proc/${master}/task/${master}/children`, 'utf8').catch(() => '');
-  return children.trim().split(/\s+/).filter(Boolean).map(Number);
+  const master = Number((await readFile(join(root, 'nginx', 'nginx.pid'), 'utf8').catch(() => '')).trim());
+  return (await withChildren(master)).slice(1);
+}
+
+/** 16 artifacts of 64 KiB of random bytes stored through the service; their keys. */
+async function storeSmall(service: ServiceChild): Promise<string[]> {
+  const bearer = await service.bearer('bench');
+  const keys: string[] = [];
+  for (let i = 0; i < 16; i++) keys.push(await store(service, bearer, `artifactType=model&artifactId=small${i}`, 'application/octet-stream', randomBytes(SIZE)));
+  return keys;
+}
+
+async function store(service: ServiceChild, bearer: string, query: string, contentType: string, body: Buffer): Promise<string> {
+  const res = await fetch(`${service.url}/v1/artifacts?${query}`, { method: 'POST', headers: { authorization: bearer, 'content-type': contentType }, body });
+  const text = await res.text();
+  if (res.status !== 201) throw new Error(`store: ${res.status} ${text}`);
+  return (JSON.parse(text) as { storageKey: string }).storageKey;
+}
+
+/**
+ * Issue 13's pair: 16 PNGs (320 px of grain), each one's thumb_256 made
+ * by one GET, and the same thumbnail bytes stored again as plain artifacts. Returns the paths wrk
+ * rotates through on each side and the smallest thumbnail's size.
+ */
+async function variantPair(service: ServiceChild): Promise<{ variantPaths: string[]; plainPaths: string[]; minSize: number; sizes: number[] }> {
+  const bearer = await service.bearer('bench');
+  const variantPaths: string[] = [];
+  const plainPaths: string[] = [];
+  const sizes: number[] = [];
+  for (let i = 0; i < 16; i++) {
+    // Grain that survives the resize: thumbnails of 256 px WebP in the tens of KB, as photographic ones are.
+    const png = await sharp({ create: { width: 320, height: 320, channels: 3, background: '#000', noise: { type: 'gaussian', mean: 128, sigma: 30 + 2 * i } } }).png().toBuffer();
+    const key = await store(service, bearer, `artifactType=image&artifactId=picture${i}`, 'image/png', png);
+    const variantPath = `/v1/artifacts/${key}?variant=thumb_256`;
+    const made = await fetch(`${service.url}${variantPath}`, { headers: { authorization: bearer } });
+    if (made.status !== 200) throw new Error(`variant: ${made.status} ${await made.text()}`);
+    const thumb = Buffer.from(await made.arrayBuffer());
+    sizes.push(thumb.length);
+    variantPaths.push(variantPath);
+    plainPaths.push(`/v1/artifacts/${await store(service, bearer, `artifactType=image&artifactId=plain${i}`, 'image/webp', thumb)}`);
+  }
+  return { variantPaths, plainPaths, minSize: Math.min(...sizes), sizes };
 }
 
 const hasWrk = spawnSync('wrk', ['--version'], { stdio: 'ignore' }).error === undefined;
@@ -122,71 +178,93 @@ if (process.argv[2] === '--bare') {
   console.log(`\n*** SKIP small-GET benchmark: ${!hasWrk ? '`wrk`' : '`nginx`'} is not on PATH; install with: apt-get install -y wrk nginx-light ***\n`);
 } else {
   const root = await mkdtemp(join(process.env.BENCH_DIR ?? tmpdir(), 'boards-bench-small-get-'));
-  // nginx's worker must be able to read the same files.
+  // nginx's workers must be able to read the same files.
   await chmod(root, 0o755);
-  const serviceLog = join(root, 'service.log');
-  const nginxLog = join(root, 'nginx-access.log');
+  const logs = { service: join(root, 'service.log'), single: join(root, 'service-single.log'), nginx: join(root, 'nginx-access.log') };
   let service: ServiceChild | undefined;
+  let single: ServiceChild | undefined;
   let nginx: Nginx | undefined;
   let bare: ChildProcess | undefined;
   try {
-    service = await startService(root, { logFile: serviceLog });
+    await mkdir(join(root, 'workers'));
+    await mkdir(join(root, 'single'));
+    service = await startService(join(root, 'workers'), { logFile: logs.service, workers: WORKERS, config: VARIANT_CONFIG });
+    single = await startService(join(root, 'single'), { logFile: logs.single });
     const bearer = await service.bearer('bench');
-    const keys: string[] = [];
-    for (let i = 0; i < 16; i++) {
-      const res = await fetch(`${service.url}/v1/artifacts?artifactType=model&artifactId=small${i}`, {
-        method: 'POST', headers: { authorization: bearer, 'content-type': 'application/octet-stream' }, body: randomBytes(SIZE),
-      });
-      const text = await res.text();
-      if (res.status !== 201) throw new Error(`store: ${res.status} ${text}`);
-      keys.push((JSON.parse(text) as { storageKey: string }).storageKey);
-    }
-    nginx = await startNginx(root, service.filesDir, { accessLog: nginxLog });
+    const singleBearer = await single.bearer('bench');
+    const keys = await storeSmall(service);
+    const singleKeys = await storeSmall(single);
+    nginx = await startNginx(root, service.filesDir, { accessLog: logs.nginx, workers: WORKERS });
     bare = fork(import.meta.filename, ['--bare', service.jwtSecret, JSON.stringify(Object.fromEntries(keys.map((k) => [`/${k}`, join(service!.filesDir, k)])))], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const bareUrl = await new Promise<string>((resolve, reject) => {
       bare!.once('message', (m) => resolve((m as { url: string }).url));
       bare!.once('exit', (code) => reject(new Error(`the bare server exited (${code})`)));
     });
-    const serviceScript = join(root, 'service.lua');
-    const nginxScript = join(root, 'nginx.lua');
-    await writeFile(serviceScript, wrkScript(keys.map((k) => `/v1/artifacts/${k}`)));
-    await writeFile(nginxScript, wrkScript(keys.map((k) => `/${k}`)));
+    const pair = await variantPair(service);
+    const scripts = { service: join(root, 'service.lua'), single: join(root, 'single.lua'), nginx: join(root, 'nginx.lua'), variant: join(root, 'variant.lua'), plain: join(root, 'plain.lua') };
+    await writeFile(scripts.service, wrkScript(keys.map((k) => `/v1/artifacts/${k}`)));
+    await writeFile(scripts.single, wrkScript(singleKeys.map((k) => `/v1/artifacts/${k}`)));
+    await writeFile(scripts.nginx, wrkScript(keys.map((k) => `/${k}`)));
+    await writeFile(scripts.variant, wrkScript(pair.variantPaths));
+    await writeFile(scripts.plain, wrkScript(pair.plainPaths));
 
-    const runs = { service: [] as WrkResult[], nginx: [] as WrkResult[], bare: [] as WrkResult[] };
-    // Each server's CPU time per request (all its threads or workers): steadier than req/s on a busy machine.
-    const cpuPerRequest = { service: [] as number[], nginx: [] as number[], bare: [] as number[] };
+    type Side = 'service' | 'nginx' | 'single' | 'bare' | 'variant' | 'plain';
+    const runs: Record<Side, WrkResult[]> = { service: [], nginx: [], single: [], bare: [], variant: [], plain: [] };
+    // Each server's CPU time per request (all its processes and threads): steadier than req/s on a busy machine.
+    const cpuPerRequest: Record<Side, number[]> = { service: [], nginx: [], single: [], bare: [], variant: [], plain: [] };
+    const servicePids = () => withChildren(service!.pid);
     const workers = await nginxWorkers(root);
-    const measured = async (side: keyof typeof cpuPerRequest, pids: number[], run: () => Promise<WrkResult>) => {
+    const measured = async (side: Side, pids: number[], url: string, headers: Record<string, string>, size: number, seconds: number) => {
       const before = await cpuOf(pids);
-      const r = checked(side, await run());
+      const r = checked(side, await wrk(url, scripts[side === 'bare' ? 'nginx' : side], headers, seconds), size);
       const after = await cpuOf(pids);
       if (before !== undefined && after !== undefined) cpuPerRequest[side].push((after - before) / r.requests);
       return r;
     };
-    const viaService = (seconds: number) => measured('service', [service!.pid], () => wrk(service!.url, serviceScript, { authorization: bearer }, seconds));
-    const viaNginx = (seconds: number) => measured('nginx', workers, () => wrk(nginx!.url, nginxScript, {}, seconds));
-    const viaBare = (seconds: number) => measured('bare', [bare!.pid!], () => wrk(bareUrl, nginxScript, { authorization: bearer }, seconds));
-    // Warm-up, unmeasured: the files in the page cache (and the service's content cache), code optimised.
-    await viaService(2);
-    await viaNginx(2);
-    await viaBare(2);
+    const auth = { authorization: bearer };
+    const run: Record<Side, (seconds: number) => Promise<WrkResult>> = {
+      service: async (seconds) => measured('service', await servicePids(), service!.url, auth, SIZE, seconds),
+      nginx: (seconds) => measured('nginx', workers, nginx!.url, {}, SIZE, seconds),
+      single: (seconds) => measured('single', [single!.pid], single!.url, { authorization: singleBearer }, SIZE, seconds),
+      bare: (seconds) => measured('bare', [bare!.pid!], bareUrl, auth, SIZE, seconds),
+      // (the bare server answers the nginx paths)
+      variant: async (seconds) => measured('variant', await servicePids(), service!.url, auth, pair.minSize, seconds),
+      plain: async (seconds) => measured('plain', await servicePids(), service!.url, auth, pair.minSize, seconds),
+    };
+    // Warm-up, unmeasured: the files in the page cache (and the services' content caches), code optimised in every worker.
+    for (const side of Object.keys(run) as Side[]) await run[side](3);
     for (const list of Object.values(cpuPerRequest)) list.length = 0;
+    const pairs: [Side, Side][] = [['service', 'nginx'], ['variant', 'plain']];
     for (let round = 0; round < ROUNDS; round++) {
-      if (round % 2 === 0) { runs.service.push(await viaService(SECONDS)); runs.nginx.push(await viaNginx(SECONDS)); } else { runs.nginx.push(await viaNginx(SECONDS)); runs.service.push(await viaService(SECONDS)); }
-      runs.bare.push(await viaBare(SECONDS));
-      const s = runs.service.at(-1)!;
-      const n = runs.nginx.at(-1)!;
-      console.log(`64 KiB GET round ${round + 1}/${ROUNDS}: service ${s.perSecond.toFixed(0)} req/s (p50 ${s.p50Ms.toFixed(1)} ms, p99 ${s.p99Ms.toFixed(1)} ms), nginx ${n.perSecond.toFixed(0)} req/s (p50 ${n.p50Ms.toFixed(1)} ms, p99 ${n.p99Ms.toFixed(1)} ms); reference bare Node ${runs.bare.at(-1)!.perSecond.toFixed(0)} req/s`);
+      for (const [a, b] of pairs) {
+        const [first, second] = round % 2 === 0 ? [a, b] : [b, a];
+        runs[first].push(await run[first](SECONDS));
+        runs[second].push(await run[second](SECONDS));
+      }
+      runs.single.push(await run.single(SECONDS));
+      runs.bare.push(await run.bare(SECONDS));
+      const last = (side: Side) => runs[side].at(-1)!;
+      const line = (side: Side) => `${last(side).perSecond.toFixed(0)} req/s (p50 ${last(side).p50Ms.toFixed(1)} ms, p99 ${last(side).p99Ms.toFixed(1)} ms)`;
+      console.log(`round ${round + 1}/${ROUNDS}: 64 KiB GETs: service, ${WORKERS} workers ${line('service')}; nginx, ${WORKERS} workers ${line('nginx')}; service, 1 process ${line('single')}; bare Node, 1 process ${last('bare').perSecond.toFixed(0)} req/s. Variant ${line('variant')}, plain artifact ${line('plain')}`);
     }
-    const logged = { service: (await stat(serviceLog)).size, nginx: (await stat(nginxLog)).size };
-    console.log(`wrk, ${THREADS} thread(s), ${CONNECTIONS} connections, ${SECONDS} s per side and round; logs written: service ${(logged.service / 1e6).toFixed(1)} MB, nginx access log ${(logged.nginx / 1e6).toFixed(1)} MB`);
+    const size = async (file: string) => ((await stat(file)).size / 1e6).toFixed(1);
+    console.log(`wrk, ${THREADS} thread(s), ${CONNECTIONS} connections, ${SECONDS} s per side and round; logs written: service ${await size(logs.service)} MB, service as 1 process ${await size(logs.single)} MB, nginx access log ${await size(logs.nginx)} MB; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+    const us = (side: Side) => median(cpuPerRequest[side]) * 1e6;
     if (cpuPerRequest.service.length && cpuPerRequest.nginx.length) {
-      const us = (side: keyof typeof cpuPerRequest) => median(cpuPerRequest[side]) * 1e6;
-      console.log(`CPU per GET (medians): service ${us('service').toFixed(0)} µs, nginx ${us('nginx').toFixed(0)} µs, bare Node ${us('bare').toFixed(0)} µs; service / nginx ${(us('service') / us('nginx')).toFixed(1)}x`);
+      console.log(`CPU per 64 KiB GET (medians, all processes of each): service ${us('service').toFixed(0)} µs, nginx ${us('nginx').toFixed(0)} µs, service as 1 process ${us('single').toFixed(0)} µs, bare Node ${us('bare').toFixed(0)} µs; service / nginx ${(us('service') / us('nginx')).toFixed(1)}x`);
+      console.log(`CPU per GET of a ${pair.minSize}-${Math.max(...pair.sizes)} byte thumbnail (medians): variant ${us('variant').toFixed(0)} µs, plain artifact ${us('plain').toFixed(0)} µs`);
     }
-    const bareMedian = median(runs.bare.map((r) => r.perSecond));
-    console.log(`(reference, no target: a bare node:http server, the same files from memory, one HMAC per request, no log: median ${bareMedian.toFixed(0)} req/s, ${(bareMedian / median(runs.nginx.map((r) => r.perSecond))).toFixed(2)} of nginx)`);
-    reportRatio('server 64 KiB GETs, 64 connections, wrk (Bearer, request log on, vs nginx with access log)', median(runs.service.map((r) => r.perSecond)), median(runs.nginx.map((r) => r.perSecond)), 'req/s', TARGET);
+    const rate = (side: Side) => median(runs[side].map((r) => r.perSecond));
+    console.log(`(reference, no target: the service as 1 process: median ${rate('single').toFixed(0)} req/s, ${(rate('single') / rate('nginx')).toFixed(2)} of nginx with ${WORKERS} workers; a bare node:http server, 1 process, the same files from memory, one HMAC per request, no log: median ${rate('bare').toFixed(0)} req/s, ${(rate('bare') / rate('nginx')).toFixed(2)} of nginx)`);
+    reportRatio(`server 64 KiB GETs, 64 connections, wrk (Bearer, request log on, ${WORKERS} worker processes vs nginx worker_processes ${WORKERS} with access log)`, rate('service'), rate('nginx'), 'req/s', TARGET);
+    reportRatio(`cached thumb_256 variant (${pair.minSize}-${Math.max(...pair.sizes)} bytes) vs the same bytes as plain artifacts, 64 connections, wrk, ${WORKERS} worker processes`, rate('variant'), rate('plain'), 'req/s', VARIANT_TARGET);
+  } catch (error) {
+    // What the service said about the failed requests, before its log goes with the run's folder.
+    for (const log of [logs.service, logs.single]) {
+      const failed = (await readFile(log, 'utf8').catch(() => '')).split('\n').filter((l) => /"statusCode":[^2]|"level":[45]0/.test(l));
+      if (failed.length) console.error(`${failed.length} failed requests or errors in ${log === logs.service ? 'the service' : 'the 1-process service'}'s log; the last:\n${failed.slice(-3).join('\n')}`);
+    }
+    throw error;
   } finally {
     if (bare?.connected) {
       const exited = new Promise((r) => bare!.once('exit', r));
@@ -195,6 +273,7 @@ if (process.argv[2] === '--bare') {
     }
     await nginx?.stop();
     await service?.stop();
+    await single?.stop();
     await rm(root, { recursive: true, force: true });
   }
 }

@@ -103,11 +103,14 @@ export class Catalog {
   readonly leases: LeaseRecords;
   /** The look-up every read makes, compiled once: building the query cost more than running it. */
   private readonly artifactByKey: CompiledQuery<ArtifactRow>;
+  /** The look-up of a made variant (`?variant=`) on every request for it, compiled once too. */
+  private readonly artifactsByPrefix: CompiledQuery<ArtifactRow>;
 
   private constructor(db: Kysely<CatalogTables>, dialect: 'sqlite' | 'postgres') {
     this.db = db;
     this.dialect = dialect;
     this.artifactByKey = db.selectFrom('artifacts').selectAll().where('storage_key', '=', '').compile();
+    this.artifactsByPrefix = db.selectFrom('artifacts').selectAll().where('storage_key', '>=', '').where('storage_key', '<', '~').orderBy('storage_key').limit(1).compile();
     const run = <T>(what: string, operation: () => Promise<T>) => this.run(what, operation);
     this.trash = new TrashRecords(db, run);
     this.migrations = new MigrationRecords(db, run);
@@ -309,7 +312,7 @@ export class Catalog {
   /** Up to `limit` artifacts whose keys start with `prefix`, in key order (a range scan on the key). */
   async withKeyPrefix(prefix: string, limit: number): Promise<CatalogArtifact[]> {
     // Keys use only [A-Za-z0-9._/-], all below "~": [prefix, prefix~) is exactly the prefix range.
-    const rows = await this.run('reading the catalog', () => this.db.selectFrom('artifacts').selectAll().where('storage_key', '>=', prefix).where('storage_key', '<', `${prefix}~`).orderBy('storage_key').limit(limit).execute());
+    const { rows } = await this.run('reading the catalog', () => this.db.executeQuery<ArtifactRow>({ ...this.artifactsByPrefix, parameters: [prefix, `${prefix}~`, limit] }));
     return rows.map(fromRow);
   }
 

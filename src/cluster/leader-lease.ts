@@ -12,8 +12,12 @@ export interface LeadershipStatus {
   holder?: string;
   /** The lease's term: it grows at every hand-over. */
   term?: number;
-  /** `single-node`: a SQLite catalog, this node is always the leader; `lease`: a PostgreSQL lease row. */
-  mode: 'single-node' | 'lease';
+  /**
+   * `single-node`: a SQLite catalog, this node is always the leader; `lease`: a PostgreSQL lease
+   * row; `worker`: one of the worker processes of `serve --workers N` on a SQLite catalog, where
+   * worker 1 leads and the others never do.
+   */
+  mode: 'single-node' | 'lease' | 'worker';
 }
 
 export interface LeaderLeaseOptions {
@@ -24,6 +28,8 @@ export interface LeaderLeaseOptions {
   renewMs: number;
   /** Attempts that failed (the catalog unreachable); the lease is kept until it would have expired. */
   onError?: (error: unknown) => void;
+  /** A worker of `serve --workers N`: without a lease store it leads only when `leads` (worker 1). */
+  worker?: { leads: boolean };
 }
 
 /** A default node id: unique per process, readable by an operator. */
@@ -70,7 +76,7 @@ export class LeaderLease {
   /** Take part: the first attempt is awaited (so a lone node starts as the leader), then renewals run in the background. */
   async start(): Promise<void> {
     if (!this.store) {
-      this.setLeading(true);
+      this.setLeading(this.options.worker?.leads ?? true);
       return;
     }
     await this.tryClaim();
@@ -83,6 +89,7 @@ export class LeaderLease {
   }
 
   status(): LeadershipStatus {
+    if (!this.store && this.options.worker) return { node: this.nodeId, leader: this.leading, mode: 'worker' };
     if (!this.store) return { node: this.nodeId, leader: true, holder: this.nodeId, mode: 'single-node' };
     return {
       node: this.nodeId, leader: this.leading, mode: 'lease',

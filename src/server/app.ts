@@ -23,6 +23,7 @@ import { ServerMetrics } from './metrics.ts';
 import { OneLinePerRequest } from './request-log.ts';
 import { closesAfterEarlyAnswer, drainAfterEarlyAnswer, streamBodies } from './request-body.ts';
 import { UploadSlots } from './upload-slots.ts';
+import { clusterMetricsSource } from './workers.ts';
 import { artifactReferenceSchema, errorSchema, lineageLinkSchema } from './schemas.ts';
 import { resolveServerConfig } from './server-config.ts';
 import type { ServerConfig } from './server-config.ts';
@@ -62,6 +63,8 @@ export interface CreateServerOptions {
   processMetrics?: boolean;
   /** Whether this node runs the background work (startServer's leader lease), shown on /readyz and /metrics. */
   leadership?: { status(): LeadershipStatus };
+  /** One of several worker processes (workers.ts): /metrics answers for all of them. */
+  metricsOfAllWorkers?: boolean;
 }
 
 /** A Fastify app plus what its owner needs to run it. */
@@ -104,6 +107,7 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
   };
   ctx.metrics.watchStorage(storage);
   ctx.metrics.watchNode(options.leadership, health);
+  if (options.metricsOfAllWorkers) ctx.metrics.ofAllWorkers(clusterMetricsSource(ctx.metrics.registry));
   const tus = new TusUploads(storage, config);
 
   const app = Fastify({

@@ -17,7 +17,9 @@ export class ServerMetrics {
   readonly downloadSeconds = new Histogram({ name: 'boards_storage_download_duration_seconds', help: 'time to send one artifact (or range), first byte to last', labelNames: ['outcome'], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300], registers: [this.registry] });
   readonly cacheHits = new Counter({ name: 'boards_storage_cache_hits_total', help: 'downloads answered from the small-object memory cache', registers: [this.registry] });
   readonly cacheInvalidations = new Counter({ name: 'boards_storage_cache_invalidations_total', help: 'cached artifacts dropped because the catalog announced a change (changed), or whole caches dropped because announcements could be missed (resync)', labelNames: ['reason'], registers: [this.registry] });
-  readonly cacheListening = new Gauge({ name: 'boards_storage_cache_listening', help: '1 while this node hears the catalog\'s change announcements (PostgreSQL LISTEN), 0 while it does not (its small-object cache is off then)', registers: [this.registry] });
+  readonly cacheListening = new Gauge({ name: 'boards_storage_cache_listening', help: '1 while this node hears the catalog\'s change announcements (PostgreSQL LISTEN), 0 while it does not (its small-object cache is off then)', registers: [this.registry], aggregator: 'min' });
+  /** Workers (`serve --workers N`): every worker's figures, summed, through the primary. */
+  private allWorkers: (() => Promise<string>) | undefined;
 
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'boards_storage_' });
@@ -34,15 +36,16 @@ export class ServerMetrics {
     const collect = async () => {
       await (refreshing ??= fill().finally(() => setImmediate(() => { refreshing = undefined; })));
     };
-    const gauge = <L extends string>(name: string, help: string, labelNames: L[]) => new Gauge<L>({ name, help, labelNames, registers: [this.registry], collect });
+    // Figures of the whole catalog are the same in every worker: one worker's, not their sum.
+    const gauge = <L extends string>(name: string, help: string, labelNames: L[], aggregator: 'sum' | 'first' = 'sum') => new Gauge<L>({ name, help, labelNames, registers: [this.registry], collect, aggregator });
     const operations = gauge('boards_storage_provider_operations', 'provider operations since start, by provider and operation', ['provider', 'operation']);
     const errors = gauge('boards_storage_provider_errors', 'failed provider operations since start, by error code', ['provider', 'operation', 'code']);
     const bytes = gauge('boards_storage_provider_bytes', 'bytes uploaded (upload) or downloaded (openDownload) since start', ['provider', 'operation']);
     const latency = gauge('boards_storage_provider_latency_seconds', 'provider operation latency over the last 1024 calls', ['provider', 'operation', 'quantile']);
     const retries = gauge('boards_storage_provider_retries', 'retried provider calls since start', ['provider']);
     const breaker = gauge('boards_storage_provider_breaker_state', 'circuit breaker: 0 closed, 1 half-open, 2 open, 3 isolated', ['provider']);
-    const stored = gauge('boards_storage_stored_bytes', 'bytes of recorded artifacts by provider', ['provider']);
-    const artifacts = gauge('boards_storage_stored_artifacts', 'recorded artifacts by provider', ['provider']);
+    const stored = gauge('boards_storage_stored_bytes', 'bytes of recorded artifacts by provider', ['provider'], 'first');
+    const artifacts = gauge('boards_storage_stored_artifacts', 'recorded artifacts by provider', ['provider'], 'first');
     const corruptions = gauge('boards_storage_corruptions_detected', 'corrupt or missing copies found since start (verified reads and scrubs), by provider', ['provider']);
     const repairs = gauge('boards_storage_repairs', 'copies restored from a good copy since start, by provider', ['provider']);
     const repairFailures = gauge('boards_storage_repair_failures', 'repairs that found no good copy since start, by provider', ['provider']);
@@ -89,7 +92,7 @@ export class ServerMetrics {
       },
     });
     new Gauge({
-      name: 'boards_storage_health_age_seconds', help: 'seconds since the latest background health poll finished', registers: [this.registry],
+      name: 'boards_storage_health_age_seconds', help: 'seconds since the latest background health poll finished', registers: [this.registry], aggregator: 'max',
       collect() {
         const checkedAt = health.checkedAt;
         if (checkedAt !== undefined) this.set((Date.now() - checkedAt) / 1000);
@@ -97,7 +100,12 @@ export class ServerMetrics {
     });
   }
 
+  /** Render every worker's metrics (summed by the primary) instead of this process's alone. */
+  ofAllWorkers(source: () => Promise<string>): void {
+    this.allWorkers = source;
+  }
+
   async render(): Promise<{ contentType: string; body: string }> {
-    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+    return { contentType: this.registry.contentType, body: await (this.allWorkers ?? (() => this.registry.metrics()))() };
   }
 }

@@ -300,7 +300,7 @@ export const healthResponse = {
       description: 'this node, and whether it holds the leader lease (runs the background work)',
       properties: {
         node: { type: 'string' }, leader: { type: 'boolean' }, holder: { type: 'string', description: 'the node holding the lease' },
-        term: { type: 'number', description: 'grows at every hand-over of the lease' }, mode: { type: 'string', enum: ['single-node', 'lease'] },
+        term: { type: 'number', description: 'grows at every hand-over of the lease' }, mode: { type: 'string', enum: ['single-node', 'lease', 'worker'] },
       },
     },
     catalog: check,

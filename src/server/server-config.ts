@@ -17,6 +17,8 @@ const oneOrMany = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]
 export const serverSectionSchema = z.object({
   host: z.string().min(1).default('127.0.0.1'),
   port: z.coerce.number().int().min(0).max(65535).default(8080),
+  /** `boards-storage serve` runs this many processes on the port (node:cluster); one process uses one core. */
+  workers: z.coerce.number().int().min(1).max(64).default(1),
   /** The base URL clients reach this server at (behind a proxy); signed URLs of local/memory providers point here. */
   public_url: z.string().url().optional(),
   /** How long in-flight requests may take to finish on SIGTERM/SIGINT before connections are cut. */
@@ -95,6 +97,8 @@ export interface AuthSettings {
 export interface ServerConfig {
   host: string;
   port: number;
+  /** Processes `serve` runs (workers.ts). */
+  workers: number;
   publicUrl?: string;
   shutdownTimeoutMs: number;
   logLevel: string;
@@ -112,7 +116,7 @@ export interface ServerConfig {
 }
 
 /**
- * Parse `server:` and `auth:` with `BOARDS_STORAGE_HOST`, `BOARDS_STORAGE_PORT`,
+ * Parse `server:` and `auth:` with `BOARDS_STORAGE_HOST`, `BOARDS_STORAGE_PORT`, `BOARDS_STORAGE_WORKERS`,
  * `BOARDS_STORAGE_PUBLIC_URL`, `BOARDS_STORAGE_JWT_SECRET`, `BOARDS_STORAGE_JWKS_URL` on top.
  * Throws a ConfigError naming the offending path.
  */
@@ -125,6 +129,7 @@ export function resolveServerConfig(config: Pick<StorageConfig, 'server' | 'auth
   };
   set('BOARDS_STORAGE_HOST', (v) => { server.host = v; });
   set('BOARDS_STORAGE_PORT', (v) => { server.port = v; });
+  set('BOARDS_STORAGE_WORKERS', (v) => { server.workers = v; });
   set('BOARDS_STORAGE_PUBLIC_URL', (v) => { server.public_url = v; });
   set('BOARDS_STORAGE_JWT_SECRET', (v) => { auth.jwt_secret = v; });
   set('BOARDS_STORAGE_JWKS_URL', (v) => { auth.jwks_url = v; });
@@ -138,6 +143,7 @@ export function resolveServerConfig(config: Pick<StorageConfig, 'server' | 'auth
   return {
     host: parsed.host,
     port: parsed.port,
+    workers: parsed.workers,
     ...(parsed.public_url === undefined ? {} : { publicUrl: parsed.public_url.replace(/\/+$/, '') }),
     shutdownTimeoutMs: parseDuration(parsed.shutdown_timeout, 'storage.server.shutdown_timeout') * 1000,
     logLevel: parsed.log_level,

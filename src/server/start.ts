@@ -17,6 +17,8 @@ import type { Webhook } from '../webhooks/webhook-config.ts';
 import { LeaderLease, whileLeader } from '../cluster/leader-lease.ts';
 import type { ServerConfig } from './server-config.ts';
 import { startWebhookTask } from '../webhooks/webhook-task.ts';
+import { workerReady } from './workers.ts';
+import type { WorkerRole } from './workers.ts';
 
 export interface StartServerOptions {
   /** YAML file; default BOARDS_STORAGE_CONFIG, else the embedded default (local disk + SQLite under data_dir). */
@@ -26,6 +28,8 @@ export interface StartServerOptions {
   host?: string;
   port?: number;
   logger?: CreateServerOptions['logger'];
+  /** This process is one of `serve --workers N` (workers.ts): listen on worker 1's port, lead only as worker 1 on SQLite. */
+  worker?: WorkerRole;
 }
 
 export interface RunningServer extends BoardsStorageServer {
@@ -49,6 +53,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   const config = resolveServerConfig(storageConfig, env);
   if (options.host !== undefined) config.host = options.host;
   if (options.port !== undefined) config.port = options.port;
+  if (options.worker?.port !== undefined) config.port = options.worker.port;
   if (config.port === 0) config.port = await freePort(config.host);
   const url = serverBaseUrl(config);
 
@@ -61,9 +66,11 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     ttlMs: cluster.leaseTtlMs,
     renewMs: cluster.leaseRenewMs,
     onError: (error) => server?.app.log.warn({ err: error }, 'leader lease: the catalog did not answer'),
+    // Workers on SQLite (no lease table): the first one runs the background work.
+    ...(options.worker ? { worker: { leads: options.worker.index === 1 } } : {}),
   });
   try {
-    server = await createServer({ storage, config, leadership: lease, ...(options.logger === undefined ? {} : { logger: options.logger }) });
+    server = await createServer({ storage, config, leadership: lease, ...(options.logger === undefined ? {} : { logger: options.logger }), ...(options.worker ? { metricsOfAllWorkers: true } : {}) });
     await server.app.listen({ host: config.host, port: config.port });
     await lease.start();
   } catch (error) {
@@ -73,6 +80,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     throw error;
   }
   const running = server;
+  if (options.worker) workerReady(url, config.port);
   // Webhooks: the trigger writes events only while some are configured (every node says so alike).
   const webhooks = parseWebhooks(storage.config.webhooks);
   await storage.catalog.webhooks.setEnabled(webhooks.length > 0);

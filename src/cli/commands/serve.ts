@@ -1,8 +1,12 @@
 import type { Command } from 'commander';
 import { ConfigError } from '../../errors.ts';
 import { mintToken } from '../../server/auth.ts';
+import { loadConfig } from '../../config/load.ts';
+import { resolveServerConfig } from '../../server/server-config.ts';
 import { startServer } from '../../server/start.ts';
 import type { RunningServer } from '../../server/start.ts';
+import { runWorkers, startsWorkers, workerRole } from '../../server/workers.ts';
+import type { WorkerRole } from '../../server/workers.ts';
 import { createOutput } from '../output.ts';
 import type { GlobalOptions } from '../open-storage.ts';
 
@@ -14,21 +18,29 @@ export function registerServe(program: Command): void {
     .description('run the HTTP API (default http://127.0.0.1:8080, local disk + SQLite under ./.boards-storage)')
     .option('--host <host>', 'interface to listen on (default: server.host, BOARDS_STORAGE_HOST, else 127.0.0.1)')
     .option('--port <port>', 'port (default: server.port, BOARDS_STORAGE_PORT, else 8080; 0 picks a free one)')
-    .action(async (opts: { host?: string; port?: string }, command: Command) => {
+    .option('--workers <n>', 'processes serving the port, e.g. one per core (default: server.workers, BOARDS_STORAGE_WORKERS, else 1)')
+    .action(async (opts: { host?: string; port?: string; workers?: string }, command: Command) => {
       const globals = command.optsWithGlobals<GlobalOptions>();
       const output = createOutput(Boolean(globals.json));
       const env = globals.dataDir ? { ...process.env, BOARDS_STORAGE_DATA_DIR: globals.dataDir } : process.env;
+      const worker = workerRole(env);
       let server: RunningServer;
       try {
         const port = opts.port === undefined ? undefined : Number(opts.port);
         if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new ConfigError(`--port: "${opts.port}" is not a port number`);
-        server = await startServer({ env, ...(globals.config ? { configPath: globals.config } : {}), ...(opts.host ? { host: opts.host } : {}), ...(port === undefined ? {} : { port }) });
+        const configPath = globals.config;
+        if (!worker) {
+          const workers = workerCount(opts.workers, configPath, env);
+          if (startsWorkers(workers)) return await primary(workers);
+        }
+        server = await startServer({ env, ...(configPath ? { configPath } : {}), ...(opts.host ? { host: opts.host } : {}), ...(port === undefined ? {} : { port }), ...(worker ? { worker } : {}) });
       } catch (error) {
         output.error(error);
         process.exitCode = 1;
         return;
       }
-      process.stdout.write(await banner(server));
+      // The workers after the first share its port and its banner.
+      if (!worker || worker.index === 1) process.stdout.write(await banner(server, worker));
       let stopping = false;
       const stop = (signal: string) => {
         if (stopping) {
@@ -42,17 +54,27 @@ export function registerServe(program: Command): void {
         }, (error: unknown) => {
           output.error(error);
           process.exitCode = 1;
+        }).finally(() => {
+          // A worker's channel to the primary would keep it alive.
+          if (worker && process.connected) process.disconnect();
         });
       };
       process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
+      if (!worker) process.once('SIGINT', () => stop('SIGINT'));
+      else {
+        // Ctrl-C reaches the primary and every worker at once: the primary's SIGTERM is the one a worker obeys.
+        process.on('SIGINT', () => undefined);
+        // The primary gone (killed): finish what is in flight and go too.
+        process.once('disconnect', () => { if (!stopping) stop('disconnect'); });
+      }
     });
 }
 
 /** What a developer needs on the first start: where it listens, a token, and curl lines that work. */
-async function banner(server: RunningServer): Promise<string> {
+async function banner(server: RunningServer, worker: WorkerRole | undefined): Promise<string> {
   const { url, jwt, config, storage } = server;
-  const lines = [`boards-storage listening on ${url} (data: ${storage.config.dataDir})`, `  Console: ${url}/console/   API reference: ${url}/docs   OpenAPI: ${url}/openapi.json`];
+  const processes = worker ? `, ${worker.count} worker processes` : '';
+  const lines = [`boards-storage listening on ${url} (data: ${storage.config.dataDir}${processes})`, `  Console: ${url}/console/   API reference: ${url}/docs   OpenAPI: ${url}/openapi.json`];
   if (jwt.generated && jwt.secret) {
     const token = await mintToken(jwt.secret, { tenantId: 'default', subject: 'dev', expiresIn: DEV_TOKEN_SECONDS, ...issuerAndAudience(config.auth) }, config.auth.tenantClaim, config.auth.roleClaim);
     lines.push(
@@ -78,4 +100,49 @@ export function issuerAndAudience(auth: { issuer?: string | string[]; audience?:
   const issuer = first(auth.issuer);
   const audience = first(auth.audience);
   return { ...(issuer ? { issuer } : {}), ...(audience ? { audience } : {}) };
+}
+
+/**
+ * --workers, else server.workers (BOARDS_STORAGE_WORKERS) of the configuration. Rate limits
+ * counted in memory would be counted by each worker alone (N times the limit let through): with
+ * several workers they need redis_url, as several nodes do.
+ */
+function workerCount(option: string | undefined, configPath: string | undefined, env: Record<string, string | undefined>): number {
+  const storageConfig = loadConfig(configPath, { env });
+  const server = resolveServerConfig(storageConfig, env);
+  let count = server.workers;
+  if (option !== undefined) {
+    count = Number(option);
+    if (!Number.isInteger(count) || count < 1 || count > 64) throw new ConfigError(`--workers: "${option}" is not a number of processes (1 to 64)`);
+  }
+  if (count > 1 && (server.rateLimit.perTenant || server.rateLimit.perAddress) && !storageConfig.redisUrl) {
+    throw new ConfigError(`storage.server.rate_limit with ${count} workers needs storage.redis_url: each worker would count requests on its own and let ${count} times the limit through`);
+  }
+  return count;
+}
+
+/** The primary of `serve --workers N`: starts the workers (each runs this command again) and stops them on SIGTERM/SIGINT. */
+async function primary(count: number): Promise<void> {
+  const log = (line: string) => { process.stderr.write(line + '\n'); };
+  const workers = runWorkers({ count, log });
+  let signals = 0;
+  const stop = (signal: NodeJS.Signals) => {
+    if (++signals > 1) {
+      log(`boards-storage: ${signal} again: stopping the workers now`);
+      workers.stop('SIGKILL');
+      return;
+    }
+    workers.stop('SIGTERM');
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  try {
+    await workers.ready;
+  } catch (error) {
+    process.exitCode = 1;
+    await workers.stopped;
+    throw error;
+  }
+  const code = await workers.stopped;
+  process.exitCode = code;
 }

@@ -1,0 +1,147 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { request } from 'node:http';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { tempDir } from '../helpers.ts';
+
+/** `boards-storage serve --workers 2`: two processes on one port, one SQLite catalog, as a user runs it. */
+
+const bin = fileURLToPath(new URL('../../bin/boards-storage.js', import.meta.url));
+const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('BOARDS_STORAGE_')));
+
+interface Ready { node: { node: string; leader: boolean; mode: string } }
+
+interface Answer { status: number; body: Buffer; text(): string; json<T>(): T }
+
+/** Each on a new connection (no agent), so that the primary hands them to the workers in turn. */
+function fresh(url: string, init: { method?: string; headers?: Record<string, string>; body?: Buffer } = {}): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: init.method ?? 'GET', headers: init.headers ?? {}, agent: false, timeout: 10_000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const body = Buffer.concat(chunks);
+        resolve({ status: res.statusCode ?? 0, body, text: () => body.toString('utf8'), json: <T>() => JSON.parse(body.toString('utf8')) as T });
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.on('timeout', () => req.destroy(new Error(`no answer from ${url} within 10 s`)));
+    req.end(init.body);
+  });
+}
+
+/** The workers answering /readyz (node id -> its answer), asked until `count` distinct ones answered or 120 s passed. */
+async function workersAnswering(url: string, count: number, without: Set<string> = new Set()): Promise<Map<string, Ready['node']>> {
+  const seen = new Map<string, Ready['node']>();
+  const until = Date.now() + 120_000;
+  while (Date.now() < until) {
+    const res = await fresh(`${url}/readyz`).catch(() => undefined);
+    if (res?.status === 200) {
+      const { node } = res.json<Ready>();
+      if (!without.has(node.node)) seen.set(node.node, node);
+      if (seen.size >= count) return seen;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`only ${seen.size} of ${count} workers answered within 120 s`);
+}
+
+async function until(condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('the condition did not hold within 30 s');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('boards-storage serve --workers', () => {
+  it('serves one port from two processes that agree on every artifact, sums their metrics, leads once, replaces a dead worker and stops on SIGTERM', { timeout: 240_000 }, async () => {
+    const cwd = await tempDir('workers');
+    const child = spawn(process.execPath, [bin, 'serve', '--port', '0', '--workers', '2', '--data-dir', join(cwd, 'state')], { cwd, env: cleanEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no banner within 120 s; stdout: ${stdout}; stderr: ${stderr}`)), 60_000);
+        child.stdout.on('data', (c: Buffer) => {
+          stdout += c.toString();
+          if (/Other tokens:/.test(stdout)) { clearTimeout(timer); resolve(); }
+        });
+        child.once('exit', () => reject(new Error(`exited early: ${stderr}`)));
+      });
+      assert.match(stdout, /listening on http:\/\/127\.0\.0\.1:\d+ \(data: .*, 2 worker processes\)/);
+      // One banner (one development token), whatever the number of workers.
+      assert.equal(stdout.match(/Other tokens:/g)?.length, 1);
+      const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout)![1]!;
+      const auth = { authorization: `Bearer ${/export TOKEN=(\S+)/.exec(stdout)![1]!}` };
+
+      // Both answer on the port; on SQLite the first runs the background work, the other none.
+      const workers = await workersAnswering(url, 2);
+      assert.deepEqual([...workers.values()].map((w) => [w.mode, w.leader]).sort(), [['worker', false], ['worker', true]]);
+
+      // What one stores, every one serves; what one deletes, none serves (the small-object cache included).
+      const bytes = randomBytes(4096);
+      const stored = await fresh(`${url}/v1/artifacts?artifactType=model`, { method: 'POST', headers: { ...auth, 'content-type': 'application/octet-stream' }, body: bytes });
+      assert.equal(stored.status, 201, stored.text());
+      const { storageKey } = stored.json<{ storageKey: string }>();
+      const reads = 12;
+      for (let i = 0; i < reads; i++) {
+        const res = await fresh(`${url}/v1/artifacts/${storageKey}`, { headers: auth });
+        assert.equal(res.status, 200);
+        assert.deepEqual(res.body, bytes);
+      }
+      // /metrics on either worker counts the requests of both.
+      const metrics = (await fresh(`${url}/metrics`)).text();
+      assert.match(metrics, new RegExp(`boards_storage_http_requests_total\\{method="GET",route="/v1/artifacts/\\*",status="200"\\} ${reads}\\n`));
+      assert.equal(metrics.match(/^boards_storage_leader\{node="[^"]+"\} 1$/gm)?.length, 1, metrics);
+      assert.equal(metrics.match(/^boards_storage_leader\{node="[^"]+"\} 0$/gm)?.length, 1, metrics);
+      // Catalog-wide figures are one worker's, not the sum.
+      assert.match(metrics, /boards_storage_stored_artifacts\{provider="local"\} 1\n/);
+      assert.equal((await fresh(`${url}/v1/artifacts/${storageKey}`, { method: 'DELETE', headers: auth })).status, 204);
+      for (let i = 0; i < reads; i++) assert.equal((await fresh(`${url}/v1/artifacts/${storageKey}`, { headers: auth })).status, 404);
+
+      // A worker killed outright is replaced on the same port.
+      const [victim] = [...workers.keys()];
+      const pid = Number(victim!.split(':').at(-2));
+      process.kill(pid, 'SIGKILL');
+      // (A connection the primary hands to the worker as it dies is lost: asked only once the primary knows.)
+      await until(() => /exited \(SIGKILL\)/.test(stderr));
+      const replacement = await workersAnswering(url, 1, new Set(workers.keys()));
+      assert.equal(replacement.size, 1);
+      assert.match(stderr, new RegExp(`worker \\d \\(pid ${pid}\\) exited \\(SIGKILL\\); starting another`));
+
+      // SIGTERM to the primary stops every worker, and the primary exits 0.
+      const pids = [...(await workersAnswering(url, 2)).keys()].map((id) => Number(id.split(':').at(-2)));
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0, stderr);
+      for (const worker of pids) assert.equal(alive(worker), false, `worker ${worker} still runs`);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+
+  it('refuses in-memory rate limits with several workers: each would count alone', async () => {
+    const cwd = await tempDir('workers-rate');
+    await writeFile(join(cwd, 'storage.yaml'), `storage:\n  data_dir: ${JSON.stringify(join(cwd, 'state'))}\n  server:\n    rate_limit:\n      per_tenant: { max: 100 }\n`);
+    const result = await promisify(execFile)(process.execPath, [bin, '--config', 'storage.yaml', 'serve', '--port', '0', '--workers', '2'], { cwd, env: cleanEnv }).catch((e: { code: number; stderr: string }) => e);
+    assert.equal((result as { code: number }).code, 1);
+    assert.match((result as { stderr: string }).stderr, /^boards-storage: CONFIG_INVALID: storage\.server\.rate_limit with 2 workers needs storage\.redis_url/);
+  });
+});
