@@ -42,8 +42,10 @@ export interface ServiceChild {
   jwtSecret: string;
   /** `Authorization` header value for a tenant's user. */
   bearer(tenant: string): Promise<string>;
-  /** Peak resident set of the server process so far, in MB (10^6 bytes). */
+  /** Peak resident set of the server process so far, in MB (10^6 bytes): its /proc VmHWM (the kernel's count), else its own getrusage. */
   peakRssMb(): Promise<number>;
+  /** The server process's memory now, as it sees it (process.memoryUsage(), bytes). */
+  memoryUsage(): Promise<NodeJS.MemoryUsage>;
   stop(): Promise<void>;
 }
 
@@ -92,8 +94,14 @@ export async function startService(root: string, options: { maxFileSize?: string
       return `Bearer ${token}`;
     },
     async peakRssMb() {
+      const hwm = vmHwmKb(child.pid!);
+      if (hwm !== undefined) return hwm * 1024 / 1e6;
       child.send('rss');
       return (await message<{ maxRssKb: number }>(child, (m) => typeof (m as { maxRssKb?: unknown }).maxRssKb === 'number')).maxRssKb * 1024 / 1e6;
+    },
+    async memoryUsage() {
+      child.send('memory');
+      return (await message<{ memory: NodeJS.MemoryUsage }>(child, (m) => typeof (m as { memory?: unknown }).memory === 'object')).memory;
     },
     stop() {
       stopped ??= new Promise<void>((resolve) => {
@@ -107,6 +115,16 @@ export async function startService(root: string, options: { maxFileSize?: string
       return stopped;
     },
   };
+}
+
+/** The peak resident set of a process in KiB, as the kernel counts it (VmHWM); undefined off Linux. */
+function vmHwmKb(pid: number): number | undefined {
+  try {
+    const match = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function message<T>(child: ChildProcess, accept: (m: unknown) => boolean): Promise<T> {
@@ -157,6 +175,7 @@ async function serveChild(configPath: string, log: boolean, workers: number): Pr
   }
   process.on('message', (m) => {
     if (m === 'rss') process.send!({ maxRssKb: process.resourceUsage().maxRSS });
+    if (m === 'memory') process.send!({ memory: process.memoryUsage() });
     if (m === 'stop') void server.close().finally(() => process.disconnect());
   });
   process.send!({ url: server.url });
@@ -396,7 +415,7 @@ async function main(): Promise<void> {
     if (hasNginx) nginx = await startNginx(root, service.filesDir);
 
     // 2. Download 1 GiB: the service (Bearer) vs nginx serving the same file.
-    const downloads = { service: [] as number[], nginx: [] as number[], bare: [] as number[] };
+    const downloads = { service: [] as number[], nginx: [] as number[], bare: [] as number[], curlService: [] as number[], curlNginx: [] as number[] };
     // The service's CPU time per download (main thread, and all its threads): steadier than MiB/s on a busy machine.
     const serviceCpu: { main: number; all: number }[] = [];
     if (nginx && PARTS.has('download')) {
@@ -421,6 +440,19 @@ async function main(): Promise<void> {
       serviceCpu.length = 0;
       // For reference only: plain Node streaming of the same file (fs.createReadStream piped to the response).
       for (let i = 0; i < 3; i++) downloads.bare.push(await fetchBig(`${bareUrl}/${bigKey}`, {}));
+      // Is the client the limit? curl (C, no JS per chunk) fetching both, alternating, as a reference.
+      const hasCurl = spawnSync('curl', ['--version'], { stdio: 'ignore' }).status === 0;
+      for (let round = 0; hasCurl && round < 3; round++) {
+        const viaCurl = (url: string, headers: string[]) => {
+          const out = spawnSync('curl', ['-sS', '--fail', '-o', '/dev/null', '-w', '%{speed_download} %{size_download}', ...headers, url], { encoding: 'utf8' });
+          const [speed, size] = out.stdout.trim().split(' ').map(Number);
+          if (out.status !== 0 || size !== BIG) throw new Error(`curl ${url}: exit ${out.status}, ${size} bytes ${out.stderr}`);
+          return speed! / MiB;
+        };
+        const fromService = () => downloads.curlService.push(viaCurl(`${service!.url}/v1/artifacts/${bigKey}`, ['-H', `authorization: ${auth.authorization}`]));
+        const fromNginx = () => downloads.curlNginx.push(viaCurl(`${nginx!.url}/${bigKey}`, []));
+        if (round % 2 === 0) { fromService(); fromNginx(); } else { fromNginx(); fromService(); }
+      }
       const rounds = Math.max(ROUNDS, 5);
       for (let round = 0; round < rounds; round++) {
         if (round % 2 === 0) { await viaService(); await viaNginx(); } else { await viaNginx(); await viaService(); }
@@ -435,6 +467,7 @@ async function main(): Promise<void> {
       console.log(`download rounds: service ${downloads.service.map((v) => v.toFixed(0)).join(', ')} MiB/s; nginx ${downloads.nginx.map((v) => v.toFixed(0)).join(', ')} MiB/s`);
       if (serviceCpu.length) console.log(`service CPU per ${BIG / MiB} MiB GET (verified reads ${VERIFY_READS ? 'on' : 'off'}): main thread ${median(serviceCpu.map((c) => c.main)).toFixed(2)} s, all threads ${median(serviceCpu.map((c) => c.all)).toFixed(2)} s (medians)`);
       reportRatio(`server download 1 GiB, verified reads ${VERIFY_READS ? 'on' : 'OFF'} (GET /v1/artifacts, Bearer, vs nginx sendfile)`, median(downloads.service), median(downloads.nginx), 'MiB/s', 0.9);
+      if (downloads.curlNginx.length) console.log(`(reference, no target: curl -o /dev/null as the client: service ${downloads.curlService.map((v) => v.toFixed(0)).join(', ')} MiB/s, nginx ${downloads.curlNginx.map((v) => v.toFixed(0)).join(', ')} MiB/s, ratio of medians ${(median(downloads.curlService) / median(downloads.curlNginx)).toFixed(2)}; the Node client's nginx median is ${(median(downloads.nginx) / median(downloads.curlNginx)).toFixed(2)} of curl's)`);
       console.log(`(reference, no target: a bare Node http server piping fs.createReadStream of the same file: ${downloads.bare.map((v) => v.toFixed(0)).join(', ')} MiB/s, median ${median(downloads.bare).toFixed(0)}, ${(median(downloads.bare) / median(downloads.nginx)).toFixed(2)} of nginx)`);
     }
   } finally {

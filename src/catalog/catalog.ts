@@ -22,6 +22,7 @@ import { WebhookRecords } from '../webhooks/webhook-records.ts';
 import { LeaseRecords } from './lease-records.ts';
 import { MigrationRecords } from './migration-records.ts';
 import { LineageRecords } from './lineage-records.ts';
+import { CorruptCopyRecords } from './corrupt-copy-records.ts';
 import { AuditRecords } from './audit-records.ts';
 import { BoardRecords } from './board-records.ts';
 import type { ArtifactRow, AuditAction, AuditInsert, CatalogTables, LineageRow, PendingUploadRow, UploadState } from './tables.ts';
@@ -101,6 +102,8 @@ export class Catalog {
 
   /** Leases (PostgreSQL): which node runs the background work (see LeaderLease). */
   readonly leases: LeaseRecords;
+  /** Copies known to be corrupt and not yet repaired (see ReadIntegrity). */
+  readonly corruptCopies: CorruptCopyRecords;
   /** The look-up every read makes, compiled once: building the query cost more than running it. */
   private readonly artifactByKey: CompiledQuery<ArtifactRow>;
   /** The look-up of a made variant (`?variant=`) on every request for it, compiled once too. */
@@ -119,6 +122,7 @@ export class Catalog {
     this.auditLog = new AuditRecords(db, run);
     this.boards = new BoardRecords(db, run);
     this.leases = new LeaseRecords(db, run);
+    this.corruptCopies = new CorruptCopyRecords(db, run);
   }
 
   /** The query layer itself, for operations that read whole tables (backups). */

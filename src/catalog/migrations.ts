@@ -290,6 +290,19 @@ const migrations: Record<string, Migration> = {
       }
     },
   },
+  '0016_corrupt_copies': {
+    // Copies found corrupt and not yet repaired (see ReadIntegrity): kept across restarts, so that
+    // reads still go to a good copy and the repair resumes.
+    async up(db: Kysely<unknown>) {
+      await db.schema.createTable('corrupt_copies')
+        .addColumn('storage_key', 'text', (c) => c.notNull())
+        .addColumn('provider', 'text', (c) => c.notNull())
+        .addColumn('found_at', 'text', (c) => c.notNull())
+        .addColumn('details', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('corrupt_copies_pk', ['storage_key', 'provider'])
+        .execute();
+    },
+  },
   '0017_partial_store_indexes': {
     // Every store writes one leaf page per index it touches (about 16 pages of WAL per store on
     // SQLite). Most artifacts have no job and no expiry: indexing only those that do takes two

@@ -46,6 +46,15 @@ export interface CatalogTables {
   migration_items: MigrationItemRow;
   variant_jobs: VariantJobRow;
   lineage: LineageRow;
+  corrupt_copies: CorruptCopyRow;
+}
+
+/** A copy found corrupt and not yet repaired; `details` is the finding as JSON. */
+export interface CorruptCopyRow {
+  storage_key: string;
+  provider: string;
+  found_at: string;
+  details: string;
 }
 
 /**

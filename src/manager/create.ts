@@ -45,7 +45,13 @@ export async function createStorageManager(source?: string | CreateStorageManage
     await Promise.all([...providers.values()].map((p) => p.close?.().catch(() => undefined)));
     throw error;
   }
-  return new StorageManager(config, providers, catalog, metrics);
+  const manager = new StorageManager(config, providers, catalog, metrics);
+  // Copies found corrupt before a restart: reads go around them from the first one.
+  await manager.integrity.load().catch(async (error: unknown) => {
+    await manager.close();
+    throw error;
+  });
+  return manager;
 }
 
 export interface DevelopmentStorageOptions {

@@ -27,12 +27,20 @@ export interface IntegrityFigures {
  * bytes pass (per provider `verify_reads`, on by default). A copy found corrupt is remembered,
  * counted, audited and reported; later reads go to another copy (a finished mirror copy or the
  * fallback) while the bad one is restored from it in the background.
+ *
+ * What is known to be corrupt is kept in the catalog (`corrupt_copies`) as well as here: after a
+ * restart, load() brings it back, reads still go around the bad copy, and its repair resumes (at
+ * the first read that goes around it, or from resumeRepairs()).
  */
 export class ReadIntegrity {
   private readonly storage: StorageManager;
   /** storageKey -> providers whose copy was found corrupt and is not yet repaired. */
   private readonly suspects = new Map<string, Set<string>>();
   private readonly repairs = new Map<string, Promise<void>>();
+  /** Copies whose repair this process has tried (a failed one is retried by a scrub or resumeRepairs, not by every read). */
+  private readonly tried = new Set<string>();
+  /** The catalog writes of suspects, one after another (a repair's clear never overtakes its mark). */
+  private recording: Promise<void> = Promise.resolve();
   private readonly listeners = new Set<(event: IntegrityEvent) => void>();
   private readonly figures: IntegrityFigures = { corruptions: {}, repairs: {}, repairFailures: {}, auditFailures: {} };
 
@@ -62,9 +70,41 @@ export class ReadIntegrity {
     return this.suspects.get(storageKey)?.has(provider) ?? false;
   }
 
-  /** Other copies to read while the one on `provider` is known bad: finished mirrors, the fallback. */
+  /**
+   * Other copies to read while the one on `provider` is known bad: finished mirrors, the fallback.
+   * A bad copy found before a restart has its repair resumed here, once, when a good copy exists.
+   */
   async goodCopies(artifact: CatalogArtifact, provider: string): Promise<string[]> {
-    return (await copyLocations(this.storage, artifact)).filter((name) => name !== provider && !this.isSuspect(artifact.storageKey, name));
+    const good = (await copyLocations(this.storage, artifact)).filter((name) => name !== provider && !this.isSuspect(artifact.storageKey, name));
+    if (good.length && !this.tried.has(repairId(artifact.storageKey, provider))) this.repairInBackground(artifact, provider);
+    return good;
+  }
+
+  /** Bring back the copies recorded as corrupt (a restart): call once, before the first read. */
+  async load(): Promise<void> {
+    for (const copy of await this.storage.catalog.corruptCopies.list()) {
+      const known = this.suspects.get(copy.storageKey) ?? new Set<string>();
+      this.suspects.set(copy.storageKey, known.add(copy.provider));
+    }
+  }
+
+  /**
+   * Start the repair of every copy known to be corrupt (the service does this when it starts);
+   * a copy whose artifact is gone is forgotten. Returns how many repairs started.
+   */
+  async resumeRepairs(): Promise<number> {
+    let started = 0;
+    for (const [storageKey, providers] of [...this.suspects]) {
+      const artifact = await this.storage.catalog.get(storageKey);
+      for (const provider of [...providers]) {
+        if (!artifact) this.forget(storageKey, provider);
+        else if (!this.repairs.has(repairId(storageKey, provider))) {
+          this.repairInBackground(artifact, provider);
+          started++;
+        }
+      }
+    }
+    return started;
   }
 
   /**
@@ -75,6 +115,7 @@ export class ReadIntegrity {
     const key = artifact.storageKey;
     const known = this.suspects.get(key) ?? new Set<string>();
     this.suspects.set(key, known.add(provider));
+    this.record(provider, () => this.storage.catalog.corruptCopies.mark(key, provider, { ...error.details }));
     this.count('corruptions', provider);
     this.emit({ type: 'corruption', storageKey: key, provider, error });
     this.audit(provider, { action: 'corruption_detected', tenantId: artifact.tenantId, storageKey: key, actor: 'integrity', details: { provider, ...error.details } });
@@ -103,14 +144,24 @@ export class ReadIntegrity {
     return structuredClone(this.figures);
   }
 
-  /** Wait for the repairs under way. */
+  /** Wait for the repairs under way, and for the catalog to hold what they found. */
   async settled(): Promise<void> {
     while (this.repairs.size) await Promise.all(this.repairs.values());
+    await this.recording;
+  }
+
+  /**
+   * Keep the catalog's record of suspects in step, in the background (a read must not wait on
+   * it), in order; a refused write is counted with the audit failures, the memory still knows.
+   */
+  private record(provider: string, write: () => Promise<void>): void {
+    this.recording = this.recording.then(write).catch(() => this.count('auditFailures', provider));
   }
 
   private repairInBackground(artifact: CatalogArtifact, provider: string): void {
-    const id = `${provider}\u0000${artifact.storageKey}`;
+    const id = repairId(artifact.storageKey, provider);
     if (this.repairs.has(id)) return;
+    this.tried.add(id);
     const running = (async () => {
       try {
         const outcome = await repairCopy(this.storage, artifact, provider);
@@ -131,6 +182,8 @@ export class ReadIntegrity {
     const known = this.suspects.get(storageKey);
     known?.delete(provider);
     if (known?.size === 0) this.suspects.delete(storageKey);
+    this.tried.delete(repairId(storageKey, provider));
+    this.record(provider, () => this.storage.catalog.corruptCopies.clear(storageKey, provider));
   }
 
   private count(figure: keyof IntegrityFigures, provider: string): void {
@@ -146,4 +199,8 @@ export class ReadIntegrity {
       }
     }
   }
+}
+
+function repairId(storageKey: string, provider: string): string {
+  return `${provider}\u0000${storageKey}`;
 }

@@ -223,7 +223,7 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
     completeUploadRoute(api, ctx);
     statsRoute(api, ctx);
     tenantsRoute(api, ctx);
-    await tusRoutes(api, tus);
+    await tusRoutes(api, tus, ctx);
     webhookDeliveriesRoute(api, ctx);
     listTrashRoute(api, ctx);
     restoreFromTrashRoute(api, ctx);

@@ -145,12 +145,23 @@ function startBackgroundWork(storage: StorageManager, server: BoardsStorageServe
     }),
     // Resumable uploads left unfinished past their expiration.
     startTusSweep(server.tus, config.tus.sweepIntervalMs, (error) => log.warn({ err: error }, 'TUS sweep failed')),
+    // Copies found corrupt before a restart and not yet repaired (their repair is waited for at close).
+    resumeRepairs(storage, (error) => log.warn({ err: error }, 'resuming repairs of corrupt copies failed')),
     // Every scrub.interval at scrub.rate_mb_s (scheduled_runs also keeps it to one pass per interval).
     startScrubTask(storage, {
       onScrub: (report) => log.info({ counts: report.counts, artifacts: report.artifacts, bytes: report.bytes }, 'scrub pass'),
       onError: (error) => log.warn({ err: error }, 'scrub pass failed'),
     }),
   ];
+}
+
+/** Start the repairs of the corrupt copies the catalog remembers; the returned function waits for them. */
+function resumeRepairs(storage: StorageManager, onError: (error: unknown) => void): () => Promise<void> {
+  const resuming = storage.integrity.resumeRepairs().catch(onError);
+  return async () => {
+    await resuming;
+    await storage.integrity.settled();
+  };
 }
 
 /** Providers that sign their own URLs (local, memory: the selfSignedUrls capability) serve them here unless told otherwise. */

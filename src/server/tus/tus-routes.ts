@@ -1,7 +1,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { NotFoundError } from '../../errors.ts';
 import { principalOf, tenantOf } from '../context.ts';
+import type { RouteContext } from '../context.ts';
 import { streamBodies } from '../request-body.ts';
+import { carriesUploadBytes } from './tus-limits.ts';
 import { TUS_PATH, uploadOwner } from './tus-uploads.ts';
 import type { TusUploads } from './tus-uploads.ts';
 
@@ -10,13 +12,15 @@ const METHODS = ['POST', 'HEAD', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 /**
  * `/v1/uploads/tus` (creation) and `/v1/uploads/tus/{uploadId}` (offset, append, terminate). The
  * bearer token is checked like on every /v1 route; an upload id names its tenant, and another
- * tenant's upload is answered as a missing one. Bodies stream untouched to the TUS handlers.
+ * tenant's upload is answered as a missing one. Bodies stream untouched to the TUS handlers,
+ * under the cap on uploads in progress: a request carrying bytes holds an upload slot (429/503
+ * with Retry-After over the caps).
  */
-export async function tusRoutes(app: FastifyInstance, tus: TusUploads): Promise<void> {
+export async function tusRoutes(app: FastifyInstance, tus: TusUploads, ctx: RouteContext): Promise<void> {
   await app.register(async (scope) => {
     streamBodies(scope);
     const schema = { tags: ['uploads'], hide: true };
-    scope.route({ method: [...METHODS], url: TUS_PATH, schema, handler: (request, reply) => pass(request, reply, tus, tenantOf(request)) });
+    scope.route({ method: [...METHODS], url: TUS_PATH, schema, handler: (request, reply) => pass(request, reply, tus, ctx, tenantOf(request)) });
     scope.route({
       method: [...METHODS], url: `${TUS_PATH}/:uploadId`, schema,
       handler: (request, reply) => {
@@ -25,14 +29,18 @@ export async function tusRoutes(app: FastifyInstance, tus: TusUploads): Promise<
         // A service token addressing an upload acts for its tenant unless it names one.
         const tenantId = owner === undefined ? undefined : tenantOf(request, owner);
         if (owner === undefined || owner !== tenantId) throw new NotFoundError(`no upload ${id}`);
-        return pass(request, reply, tus, tenantId);
+        return pass(request, reply, tus, ctx, tenantId);
       },
     });
   });
 }
 
-async function pass(request: FastifyRequest, reply: FastifyReply, tus: TusUploads, tenantId: string): Promise<void> {
+async function pass(request: FastifyRequest, reply: FastifyReply, tus: TusUploads, ctx: RouteContext, tenantId: string): Promise<void> {
   const actor = principalOf(request).subject;
+  if (carriesUploadBytes(request.raw)) {
+    // Refused before hijacking: the error handler answers (and drains or closes, as after any early answer).
+    reply.raw.once('close', ctx.uploads.acquire(tenantId));
+  }
   reply.hijack();
   await tus.handle(request.raw, reply.raw, { tenantId, actor });
 }
