@@ -209,6 +209,8 @@ const MAX_URL_SECONDS = 7 * 24 * 3600;
 /** User metadata travels with the object; keep it to what every backend's headers can carry. */
 const MAX_USER_METADATA_BYTES = 16 * 1024;
 const HEALTH_TIMEOUT_MS = 5000;
+/** Variant look-up hints kept (see getVariant): one short string pair each. */
+const VARIANT_HINTS = 10_000;
 /** The artifact type temporary files are recorded under. */
 export const TEMP_ARTIFACT_TYPE = 'temp';
 
@@ -235,6 +237,12 @@ export class StorageManager {
   /** Image transforms at once in this process (HTTP, on demand, background). */
   readonly transformSlots: TransformSlots;
   private variantPass: Promise<unknown> | undefined;
+  /**
+   * `{originalKey}\n{name}` -> the key its variant was found under last: a hint only, checked
+   * against the catalog row on every use, so the served path is one look-up by key (as for any
+   * artifact) instead of a range read. Bounded; emptied when full.
+   */
+  private readonly variantKeys = new Map<string, string>();
   private variantAgain = false;
 
   /** `providers` come with their layers already composed (createStorageManager does that). */
@@ -847,10 +855,21 @@ export class StorageManager {
   /** The variant called `name` (`thumb_256`): stored already, or made now from its artifact type's preset. */
   async getVariant(storageKey: string, name: string, opts: ActorOptions = {}): Promise<ArtifactReference> {
     this.assertOpen();
-    // One range read by key finds a variant made before, whatever its extension: the cached path.
-    const made = (await this.catalog.withKeyPrefix(siblingKey(assertSafeKey(storageKey, 'storageKey'), `${assertSafeId('variant', name)}.`), 5))
-      .find((v) => v.originalKey === storageKey && variantName(v.variant) === name);
-    if (made) return this.reference(made);
+    const hint = `${assertSafeKey(storageKey, 'storageKey')}\n${assertSafeId('variant', name)}`;
+    const isIt = (v: CatalogArtifact | undefined): v is CatalogArtifact => v?.originalKey === storageKey && variantName(v.variant) === name;
+    const hinted = this.variantKeys.get(hint);
+    if (hinted !== undefined) {
+      const row = await this.catalog.get(hinted);
+      if (isIt(row)) return this.reference(row);
+      this.variantKeys.delete(hint);
+    }
+    // One range read by key finds a variant made before, whatever its extension.
+    const made = (await this.catalog.withKeyPrefix(siblingKey(storageKey, `${name}.`), 5)).find(isIt);
+    if (made) {
+      if (this.variantKeys.size >= VARIANT_HINTS) this.variantKeys.clear();
+      this.variantKeys.set(hint, made.storageKey);
+      return this.reference(made);
+    }
     return variantByName(this, this.mediaConfig, await this.original(storageKey), name, opts);
   }
 
