@@ -7,7 +7,9 @@
  *     catalog. The migration does more per artifact than the loop: it reads the catalog, checks
  *     the source's SHA-256 and takes its MD5 on the way, compares that with the ETag the gateway
  *     answers (no read-back), and switches the row in a transaction.
- *   - the peak RSS of migrating one 1 GiB artifact, in a process of its own (target < 150 MB).
+ *   - the peak RSS of migrating one 1 GiB artifact, in a process of its own (target < 150 MB):
+ *     from the compiled dist/ (built first), as an installed package runs, which is the target;
+ *     and from the TypeScript sources (not a target: Node's type stripping loads a compiler).
  * Needs BOARDS_TEST_S3_* (see scripts/s3-server.sh); without them it skips.
  *
  *   node bench/migrate.bench.ts     (BENCH_MIGRATE_COUNT=10000, BENCH_MIGRATE_KIB=64, BENCH_MIGRATE_BIG_MIB=1024, BENCH_ROUNDS=3)
@@ -21,7 +23,8 @@ import { promisify } from 'node:util';
 import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectsCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { benchS3Client } from './s3-client.ts';
-import { median, reportLimit, reportRatio, timed, withPeakRss } from './report.ts';
+import { builtDist } from './dist.ts';
+import { median, reportLimit, reportRatio, timed } from './report.ts';
 
 const COUNT = Number(process.env.BENCH_MIGRATE_COUNT ?? 10_000);
 const SIZE = Number(process.env.BENCH_MIGRATE_KIB ?? 64) * 1024;
@@ -65,12 +68,28 @@ async function* generated(size: number): AsyncGenerator<Buffer> {
   }
 }
 
-/** The 1 GiB migration, in this (child) process: prints its peak RSS in MB. */
-async function bigChild(dataDir: string, bucket: string): Promise<void> {
-  const storage = await manager(dataDir, bucket);
-  const { result, peakMb } = await withPeakRss(() => storage.migrate({ from: 'local', to: 's3', concurrency: 1 }));
-  await storage.close();
-  console.log(JSON.stringify({ peakMb, status: result.status, bytes: result.bytes, failures: result.failures }));
+/**
+ * The 1 GiB migration in a child of its own (plain JavaScript, `node -e`, so that nothing but the
+ * manager's own modules is loaded): prints its peak RSS (getrusage) in MB.
+ */
+function bigChild(dataDir: string, bucket: string, entry: string): string {
+  return `
+const { createStorageManager } = await import(${JSON.stringify(entry)});
+const env = process.env;
+const storage = await createStorageManager({
+  config: {
+    data_dir: ${JSON.stringify(dataDir)}, default_provider: 'local', max_file_size: '2GB',
+    providers: {
+      local: { type: 'local', config: { base_path: ${JSON.stringify(join(dataDir, 'files'))} } },
+      s3: { type: 's3', config: { bucket: ${JSON.stringify(bucket)}, endpoint: env.BOARDS_TEST_S3_ENDPOINT, region: env.BOARDS_TEST_S3_REGION ?? 'us-east-1', access_key_id: env.BOARDS_TEST_S3_ACCESS_KEY, secret_access_key: env.BOARDS_TEST_S3_SECRET_KEY, force_path_style: true } },
+    },
+  },
+  env: {},
+});
+const result = await storage.migrate({ from: 'local', to: 's3', concurrency: 1 });
+await storage.close();
+console.log(JSON.stringify({ peakMb: process.resourceUsage().maxRSS / 1024, status: result.status, bytes: result.bytes, failures: result.failures }));
+`;
 }
 
 async function main(): Promise<void> {
@@ -144,17 +163,30 @@ async function main(): Promise<void> {
     }
     reportRatio(`migrate ${COUNT} x ${SIZE / 1024} KiB local -> s3 vs bare PutObject loop (concurrency ${CONCURRENCY}, medians of ${ROUNDS} rounds)`, median(rates.migration), median(rates.baseline), 'artifacts/s', 0.8);
 
-    // One large artifact, migrated by a fresh process whose peak RSS is its own.
+    // One large artifact, migrated by a fresh process whose peak RSS is its own: once with the
+    // manager from dist/ (the target), once from the sources, each from the same seeded catalog
+    // into a fresh bucket.
+    const dist = builtDist('src/manager/create.js');
     const bigDir = await mkdtemp(join(tmpdir(), 'boards-bench-migrate-big-'));
     try {
-      const bucket = await freshBucket('big');
-      const bigSeeding = await manager(bigDir, bucket);
+      const bigSeeding = await manager(bigDir, `${prefix}-unused`);
       await bigSeeding.storeArtifact({ artifactId: 'big', artifactType: 'checkpoint', contentType: 'application/octet-stream', content: generated(BIG), size: BIG });
       await bigSeeding.close();
-      const { stdout } = await promisify(execFile)(process.execPath, [import.meta.filename, '--big', bigDir, bucket], { maxBuffer: 1024 * 1024, env: process.env });
-      const big = JSON.parse(stdout.trim().split('\n').at(-1)!) as { peakMb: number; status: string; bytes: number };
-      if (big.status !== 'completed' || big.bytes !== BIG) throw new Error(`1 GiB migration ${big.status}, ${big.bytes} bytes: ${stdout}`);
-      reportLimit(`migrate one ${BIG / 1024 / 1024} MiB artifact local -> s3: peak RSS`, big.peakMb, 'MB', 150);
+      const bigCatalog = join(bigDir, 'catalog.sqlite');
+      await copyFile(bigCatalog, `${bigCatalog}.seeded`);
+      const peaks: Record<string, number> = {};
+      for (const [label, entry] of [['dist', dist], ['sources', new URL('../src/manager/create.ts', import.meta.url).href]] as const) {
+        await copyFile(`${bigCatalog}.seeded`, bigCatalog);
+        await rm(`${bigCatalog}-wal`, { force: true });
+        await rm(`${bigCatalog}-shm`, { force: true });
+        const bucket = await freshBucket(`big-${label.slice(0, 3)}`);
+        const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', bigChild(bigDir, bucket, entry)], { maxBuffer: 1024 * 1024, env: process.env });
+        const big = JSON.parse(stdout.trim().split('\n').at(-1)!) as { peakMb: number; status: string; bytes: number };
+        if (big.status !== 'completed' || big.bytes !== BIG) throw new Error(`1 GiB migration (${label}) ${big.status}, ${big.bytes} bytes: ${stdout}`);
+        peaks[label] = big.peakMb;
+        await dropBucket(bucket);
+      }
+      reportLimit(`migrate one ${BIG / 1024 / 1024} MiB artifact local -> s3: peak RSS, manager from dist (from the TypeScript sources: ${peaks.sources!.toFixed(1)} MB)`, peaks.dist!, 'MB', 150);
     } finally {
       await rm(bigDir, { recursive: true, force: true });
     }
@@ -164,5 +196,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (process.argv[2] === '--big') await bigChild(process.argv[3]!, process.argv[4]!);
-else await main();
+await main();

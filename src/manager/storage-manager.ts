@@ -209,6 +209,8 @@ const MAX_URL_SECONDS = 7 * 24 * 3600;
 /** User metadata travels with the object; keep it to what every backend's headers can carry. */
 const MAX_USER_METADATA_BYTES = 16 * 1024;
 const HEALTH_TIMEOUT_MS = 5000;
+/** Variant look-up hints kept (see getVariant): one short string pair each. */
+const VARIANT_HINTS = 10_000;
 /** The artifact type temporary files are recorded under. */
 export const TEMP_ARTIFACT_TYPE = 'temp';
 
@@ -226,6 +228,8 @@ export class StorageManager {
   readonly integrity: ReadIntegrity;
   private readonly providers = new Map<string, StorageProvider>();
   private closed = false;
+  /** Stores under way (write()): their catalog records share commits when there are several. */
+  private writesInFlight = 0;
 
   private readonly recorder: MetricsRecorder;
   private mirroring: Promise<void> | undefined;
@@ -235,6 +239,12 @@ export class StorageManager {
   /** Image transforms at once in this process (HTTP, on demand, background). */
   readonly transformSlots: TransformSlots;
   private variantPass: Promise<unknown> | undefined;
+  /**
+   * `{originalKey}\n{name}` -> the key its variant was found under last: a hint only, checked
+   * against the catalog row on every use, so the served path is one look-up by key (as for any
+   * artifact) instead of a range read. Bounded; emptied when full.
+   */
+  private readonly variantKeys = new Map<string, string>();
   private variantAgain = false;
 
   /** `providers` come with their layers already composed (createStorageManager does that). */
@@ -324,6 +334,7 @@ export class StorageManager {
     const precomputed = bytes && bytes.length <= this.config.maxFileSize ? sha256OffThread(bytes) : undefined;
     precomputed?.catch(() => undefined); // awaited after the upload; only keeps an early failure from going unhandled
     const spool = !bytes && entry?.spool ? await spoolToFile(input.content, join(this.config.dataDir, 'spool'), this.config.maxFileSize, input.signal) : undefined;
+    this.writesInFlight++;
     try {
       // Content that can start again (in memory, or spooled) may be retried and failed over.
       const source: () => AsyncIterable<Uint8Array> = bytes ? () => toByteStream(bytes) : spool ? () => spool.read() : oneShot(toByteStream(input.content));
@@ -372,7 +383,8 @@ export class StorageManager {
         // The real size, now known: a stream of unknown length is held to the quota too.
         await this.quotas.assertRoom(record.tenantId, digest.size);
         const links = LineageRecords.rows(record.tenantId, { storageKey, artifactId: record.artifactId, artifactType: record.artifactType }, input.inputs ?? [], record.createdAt);
-        await this.catalog.record(artifact, input.actor, 'stored', this.config.providers[providerName]?.mirrors ?? [], presets, links);
+        // With other stores under way, this one's record shares their commit (group commit).
+        await this.catalog.record(artifact, input.actor, 'stored', this.config.providers[providerName]?.mirrors ?? [], presets, links, { together: this.writesInFlight > 1 });
       } catch (error) {
         // Never leave an object the catalog does not know (best effort, as above).
         await provider.delete(storageKey).catch(() => undefined);
@@ -386,6 +398,7 @@ export class StorageManager {
       // A private artifact never gets a URL that works without a signature.
       return this.reference(artifact, record.visibility === 'public' ? (provider.getPublicUrl?.(storageKey) ?? uploaded.url) : undefined);
     } finally {
+      this.writesInFlight--;
       await spool?.remove();
     }
   }
@@ -847,10 +860,21 @@ export class StorageManager {
   /** The variant called `name` (`thumb_256`): stored already, or made now from its artifact type's preset. */
   async getVariant(storageKey: string, name: string, opts: ActorOptions = {}): Promise<ArtifactReference> {
     this.assertOpen();
-    // One range read by key finds a variant made before, whatever its extension: the cached path.
-    const made = (await this.catalog.withKeyPrefix(siblingKey(assertSafeKey(storageKey, 'storageKey'), `${assertSafeId('variant', name)}.`), 5))
-      .find((v) => v.originalKey === storageKey && variantName(v.variant) === name);
-    if (made) return this.reference(made);
+    const hint = `${assertSafeKey(storageKey, 'storageKey')}\n${assertSafeId('variant', name)}`;
+    const isIt = (v: CatalogArtifact | undefined): v is CatalogArtifact => v?.originalKey === storageKey && variantName(v.variant) === name;
+    const hinted = this.variantKeys.get(hint);
+    if (hinted !== undefined) {
+      const row = await this.catalog.get(hinted);
+      if (isIt(row)) return this.reference(row);
+      this.variantKeys.delete(hint);
+    }
+    // One range read by key finds a variant made before, whatever its extension.
+    const made = (await this.catalog.withKeyPrefix(siblingKey(storageKey, `${name}.`), 5)).find(isIt);
+    if (made) {
+      if (this.variantKeys.size >= VARIANT_HINTS) this.variantKeys.clear();
+      this.variantKeys.set(hint, made.storageKey);
+      return this.reference(made);
+    }
     return variantByName(this, this.mediaConfig, await this.original(storageKey), name, opts);
   }
 

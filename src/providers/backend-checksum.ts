@@ -89,3 +89,12 @@ export function checksumFromEtag(etag: string | undefined, partSize: number): Ba
   const value = match[1]!.toLowerCase();
   return match[2] === undefined ? { algorithm: 'md5', value } : { algorithm: 'md5-of-parts', value, partSize, parts: Number(match[2]) };
 }
+
+/**
+ * GCS's `md5Hash` (base64 of the 16-byte MD5 of the object's bytes) as a backend checksum. A
+ * composite object has none, so neither does an absent or malformed value.
+ */
+export function checksumFromMd5Hash(md5Hash: string | undefined): BackendChecksum | undefined {
+  if (md5Hash === undefined || !/^[A-Za-z0-9+/]{22}==$/.test(md5Hash)) return undefined;
+  return { algorithm: 'md5', value: Buffer.from(md5Hash, 'base64').toString('hex') };
+}

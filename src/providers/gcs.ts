@@ -11,7 +11,8 @@ import { parseProviderConfig } from '../config/provider-config.ts';
 import { sizeSetting } from '../config/sizes.ts';
 import { decodeCursor, encodeCursor, listLimit } from './list-cursor.ts';
 import { fromGcsError, isGcsNotFound } from './gcs-errors.ts';
-import type { ByteRange, ListResult, ObjectMetadata, PresignedUpload, ProviderCapabilities, ProviderContext, StorageProvider, UploadOptions } from './provider.ts';
+import type { ByteRange, ListResult, ObjectMetadata, PresignedUpload, ProviderCapabilities, ProviderContext, StorageProvider, UploadOptions, UploadResult } from './provider.ts';
+import { checksumFromMd5Hash } from './backend-checksum.ts';
 import { readHead, rest } from './content-reader.ts';
 import type { ContentState } from './content-reader.ts';
 import { fitMetadata } from './metadata-fit.ts';
@@ -99,7 +100,8 @@ export class GcsProvider implements StorageProvider {
       publicUrl: c.public_url_base !== undefined || c.public_bucket || c.acl,
       copy: true,
       selfSignedUrls: false,
-      uploadChecksum: false,
+      // GCS keeps the MD5 of every object written in one piece (all of ours; not composed ones).
+      uploadChecksum: { algorithm: 'md5' },
     };
     const options: StorageOptions = {
       ...(c.project_id ? { projectId: c.project_id } : {}),
@@ -112,7 +114,7 @@ export class GcsProvider implements StorageProvider {
     this.bucket = this.storage.bucket(c.bucket);
   }
 
-  async upload(key: string, content: AsyncIterable<Uint8Array>, opts: UploadOptions): Promise<{ url?: string }> {
+  async upload(key: string, content: AsyncIterable<Uint8Array>, opts: UploadOptions): Promise<UploadResult> {
     const file = this.file(key);
     const iterator = content[Symbol.asyncIterator]();
     let read: Awaited<ReturnType<typeof readHead>>;
@@ -128,7 +130,9 @@ export class GcsProvider implements StorageProvider {
     } else {
       await this.uploadResumable(key, file, head, iterator, opts);
     }
-    return this.visibleUrl(key, opts.metadata);
+    // The client keeps the object resource the last request answered: md5Hash is GCS's own MD5 of what it stored.
+    const backendChecksum = checksumFromMd5Hash(file.metadata.md5Hash);
+    return { ...this.visibleUrl(key, opts.metadata), ...(backendChecksum ? { backendChecksum } : {}) };
   }
 
   async openDownload(key: string, range?: ByteRange): Promise<Readable> {

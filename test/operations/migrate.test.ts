@@ -4,16 +4,19 @@ import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DatabaseSync } from 'node:sqlite';
 import { createStorageManager, NotFoundError } from '../../src/index.ts';
 import type { StorageManager } from '../../src/index.ts';
 import { finalizeMigration, migrationStatus, resumeMigration, rollbackMigration } from '../../src/operations/migrate.ts';
 import { capabilitiesOf } from '../../src/providers/capabilities.ts';
+import { copyArtifactVerified } from '../../src/operations/verified-copy.ts';
 import { switchableProxy } from '../fixtures/switchable-proxy.ts';
 import type { MigrationProgress } from '../../src/operations/migrate.ts';
 import { storedFiles, tempDir } from '../helpers.ts';
 import { createTestBucket, providerConfig as s3Config, removeTestBucket, s3SkipReason, warnSkipped } from '../s3/s3-test-server.ts';
+import { testDatabases } from '../catalog/databases.ts';
 import { gcsSkipReason, providerConfig as gcsConfig, testBucket as gcsBucket } from '../gcs/gcs-test-server.ts';
 import { providerConfig as supabaseConfig, removeTestBuckets, supabaseSkipReason, testBuckets } from '../supabase/supabase-test-server.ts';
 
@@ -79,14 +82,41 @@ function cli(cwd: string, args: string[]): { child: ReturnType<typeof spawn>; do
   return { child, done };
 }
 
+/** How many migration items are switched, read beside the running CLI (0 until its tables exist). */
+async function switchedItems(databaseUrl: string | undefined, sqlitePath: string): Promise<number> {
+  const query = "SELECT count(*) AS n FROM migration_items WHERE state = 'switched'";
+  try {
+    if (databaseUrl) {
+      const pg = (await import('pg')).default;
+      const client = new pg.Client({ connectionString: databaseUrl });
+      await client.connect();
+      try {
+        return Number((await client.query<{ n: string }>(query)).rows[0]!.n);
+      } finally {
+        await client.end();
+      }
+    }
+    const reader = new DatabaseSync(sqlitePath, { readOnly: true });
+    try {
+      return Number((reader.prepare(query).get() as { n: number }).n);
+    } finally {
+      reader.close();
+    }
+  } catch {
+    return 0; // the tables are not there yet
+  }
+}
+
 describe('migrate local <-> S3 (Ceph RGW)', { skip: s3SkipReason }, () => {
-  it('survives SIGKILL mid-run: status shows it interrupted, resume finishes it with no stray object and nothing lost, finalize removes the sources', async () => {
+  for (const database of testDatabases) it(`survives SIGKILL mid-run with the catalog on ${database.name}: status shows it interrupted, resume finishes it with no stray object and nothing lost, finalize removes the sources`, async () => {
+    const { databaseUrl } = await database.fresh();
     const dir = await tempDir('migrate-kill');
     const bucket = await createTestBucket('migrate-kill');
     after(() => removeTestBucket(bucket));
     const configFile = join(dir, 'storage.yaml');
     const config = {
       data_dir: join(dir, 'data'),
+      ...(databaseUrl ? { database_url: databaseUrl } : {}),
       default_provider: 'local',
       providers: { local: { type: 'local', config: { base_path: join(dir, 'files') } }, s3: { type: 's3', config: s3Config(bucket) } },
     };
@@ -96,17 +126,10 @@ describe('migrate local <-> S3 (Ceph RGW)', { skip: s3SkipReason }, () => {
     await storage.close();
 
     const run = cli(dir, ['--config', configFile, '--json', 'migrate', '--from', 'local', '--to', 's3', '--concurrency', '4']);
-    const db = join(dir, 'data', 'catalog.sqlite');
     let switched = 0;
     for (let i = 0; i < 600 && switched < 30; i++) {
       await sleep(50);
-      try {
-        const reader = new DatabaseSync(db, { readOnly: true });
-        switched = Number((reader.prepare("SELECT count(*) AS n FROM migration_items WHERE state = 'switched'").get() as { n: number }).n);
-        reader.close();
-      } catch {
-        // the tables are not there yet
-      }
+      switched = await switchedItems(databaseUrl, join(dir, 'data', 'catalog.sqlite'));
     }
     assert.ok(switched >= 30 && switched < 150, `killed mid-run (${switched} of 150 switched)`);
     run.child.kill('SIGKILL');
@@ -338,6 +361,33 @@ describe('migrate local -> GCS (emulator)', { skip: gcsSkipReason }, () => {
       await finalizeMigration(storage, report.id);
       assert.deepEqual(await recordedOn(storage, 'local'), (await storedFiles(join(dir, 'files'))));
       await assertAllReadable(storage, new Map([...expected, ...other]));
+    } finally {
+      await storage.close();
+    }
+  });
+  it('verifies each copy by the MD5 GCS computed (md5Hash), without reading it back, for one-request and resumable uploads', async () => {
+    const dir = await tempDir('migrate-gcs-md5');
+    // Small thresholds, so that 700 KiB goes as a resumable upload of three chunks.
+    const gcs = gcsConfig(gcsBucket('migrate-md5'), { simple_upload_threshold: 256 * 1024, chunk_size: 256 * 1024 });
+    const storage = await createStorageManager({
+      config: { data_dir: dir, providers: { local: { type: 'local', config: { base_path: join(dir, 'files') } }, gcs: { type: 'gcs', config: gcs } } },
+      env: {},
+    });
+    try {
+      assert.deepEqual(capabilitiesOf(storage.provider('gcs')).uploadChecksum, { algorithm: 'md5' });
+      for (const size of [1000, 700 * 1024]) {
+        const bytes = randomText(size);
+        const md5 = createHash('md5').update(bytes).digest('hex');
+        const uploaded = await storage.provider('gcs').upload(`direct/${size}.txt`, Readable.from([bytes]), { contentType: 'text/plain', metadata: {} });
+        assert.deepEqual(uploaded.backendChecksum, { algorithm: 'md5', value: md5 }, `the upload of ${size} bytes reports GCS's MD5 of them`);
+        const ref = await storage.storeArtifact({ artifactId: `md5-${size}`, artifactType: 'text', contentType: 'text/plain', content: bytes, tenantId: 't1' });
+        const artifact = (await storage.catalog.get(ref.storageKey))!;
+        const how = await copyArtifactVerified(artifact, { name: 'local', provider: storage.provider('local') }, { name: 'gcs', provider: storage.provider('gcs') });
+        assert.equal(how, 'backend-checksum', `${size} bytes: verified by md5Hash, not read back`);
+        assert.deepEqual(Buffer.concat(await (await storage.provider('gcs').openDownload(ref.storageKey)).toArray() as Buffer[]), bytes);
+      }
+      const report = await storage.migrate({ from: 'local', to: 'gcs' });
+      assert.deepEqual([report.status, report.counts.verified, report.counts.failed], ['completed', 2, 0]);
     } finally {
       await storage.close();
     }

@@ -1,4 +1,4 @@
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
@@ -8,6 +8,7 @@ import { createStorageManager, NotFoundError } from '../../src/index.ts';
 import { pointInTimeRestore } from '../../src/operations/point-in-time.ts';
 import { tempDir } from '../helpers.ts';
 import { testDatabases } from '../catalog/databases.ts';
+import { createTestBucket, providerConfig as s3Config, removeTestBucket, s3SkipReason } from '../s3/s3-test-server.ts';
 
 const cliPath = new URL('../../bin/boards-storage.js', import.meta.url).pathname;
 
@@ -60,8 +61,77 @@ for (const database of testDatabases) {
         await storage.close();
       }
     });
+
+    it('sets back the visibility each artifact had at the moment, one brought back from the trash too, with a dry run first', async () => {
+      const { dataDir, databaseUrl } = await database.fresh();
+      const storage = await createStorageManager({ config: { data_dir: dataDir, ...(databaseUrl ? { database_url: databaseUrl } : {}), providers: { local: { type: 'local', config: { base_path: join(dataDir, 'files') } } } }, env: {} });
+      try {
+        const put = async (id: string, visibility: 'private' | 'public') => (await storage.storeArtifact({ artifactId: id, artifactType: 'text', contentType: 'text/plain', content: `${id} words`, visibility })).storageKey;
+        const p = await put('p', 'private');   // made public after the moment
+        const q = await put('q', 'public');    // made private before it, public again after it
+        const r = await put('r', 'public');    // made private after it, then deleted
+        const s = await put('s', 'private');   // never changed
+        const t = await put('t', 'public');    // changed after it and back again: as it was
+        await storage.setVisibility(q, 'private');
+        await sleep(5);
+        const moment = new Date();
+        await sleep(5);
+        await storage.setVisibility(p, 'public');
+        await storage.setVisibility(q, 'public');
+        await storage.setVisibility(r, 'private');
+        await storage.deleteArtifact(r);
+        await storage.setVisibility(t, 'private');
+        await storage.setVisibility(t, 'public');
+        const visibilityOf = async (key: string) => (await storage.getArtifact(key)).visibility;
+        const expected = [
+          { storageKey: p, from: 'public', to: 'private' },
+          { storageKey: q, from: 'public', to: 'private' },
+          { storageKey: r, from: 'private', to: 'public' },
+        ];
+
+        const dry = await pointInTimeRestore(storage, { at: moment, dryRun: true });
+        assert.deepEqual(dry.restored, [r]);
+        assert.deepEqual(dry.visibility, expected);
+        assert.equal(await visibilityOf(p), 'public', 'a dry run changes nothing');
+
+        const done = await pointInTimeRestore(storage, { at: moment });
+        assert.deepEqual([done.restored, done.trashed, done.visibility], [[r], [], expected]);
+        assert.deepEqual(await Promise.all([p, q, r, s, t].map(visibilityOf)), ['private', 'private', 'public', 'private', 'public']);
+        const [change] = (await storage.listAudit({ tenantId: 'default', storageKey: p, limit: 1 })).items;
+        assert.deepEqual([change?.action, change?.actor, change?.details], ['visibility_changed', 'restore', { visibility: 'private' }], 'the change back is audited');
+        assert.deepEqual((await pointInTimeRestore(storage, { at: moment })).visibility, [], 'a second run has nothing left to change');
+      } finally {
+        await storage.close();
+      }
+    });
   });
 }
+
+describe('point-in-time restore on S3 with object ACLs', { skip: s3SkipReason ?? false }, () => {
+  it('makes an artifact made private after the moment readable anonymously again, on the backend too', async () => {
+    const bucket = await createTestBucket('pitr-vis');
+    after(() => removeTestBucket(bucket));
+    const dataDir = await tempDir('pitr-s3-vis');
+    const storage = await createStorageManager({ config: { data_dir: dataDir, default_provider: 's3', providers: { s3: { type: 's3', config: s3Config(bucket, { acl: true }) } } }, env: {} });
+    after(() => storage.close());
+    const ref = await storage.storeArtifact({ artifactId: 'v', artifactType: 'text', contentType: 'text/plain', content: 'public words', visibility: 'public' });
+    await sleep(5);
+    const moment = new Date();
+    await sleep(5);
+    await storage.setVisibility(ref.storageKey, 'private');
+    const refused = await fetch(ref.storageUrl);
+    assert.equal(refused.status, 403);
+    await refused.arrayBuffer();
+
+    const report = await pointInTimeRestore(storage, { at: moment });
+    assert.deepEqual(report.visibility, [{ storageKey: ref.storageKey, from: 'private', to: 'public' }]);
+    const open = await fetch(ref.storageUrl);
+    assert.equal(open.status, 200, 'the object ACL is public again');
+    assert.equal(await open.text(), 'public words');
+    assert.equal((await storage.provider('s3').getMetadata(ref.storageKey)).metadata.visibility, 'public');
+    assert.equal((await storage.getArtifact(ref.storageKey)).visibility, 'public');
+  });
+});
 
 describe('restore --at on the command line', () => {
   it('prints what a dry run would change as JSON', async () => {
@@ -74,7 +144,7 @@ describe('restore --at on the command line', () => {
     await storage.deleteArtifact(ref.storageKey);
     await storage.close();
     const { stdout } = await promisify(execFile)(process.execPath, [cliPath, '--json', 'restore', '--at', moment, '--dry-run'], { cwd, env: { ...process.env, BOARDS_STORAGE_CONFIG: '' } });
-    assert.deepEqual(JSON.parse(stdout), { at: moment, dryRun: true, restored: [ref.storageKey], trashed: [], unrecoverable: [] });
+    assert.deepEqual(JSON.parse(stdout), { at: moment, dryRun: true, restored: [ref.storageKey], trashed: [], unrecoverable: [], visibility: [] });
     const bad = await promisify(execFile)(process.execPath, [cliPath, 'restore', '--at', 'yesterday'], { cwd }).catch((error: { code: number; stderr: string }) => error);
     assert.equal((bad as { code: number }).code, 1);
     assert.match((bad as { stderr: string }).stderr, /--at "yesterday" is not a time/);

@@ -42,6 +42,8 @@ describe('variants and transforms over HTTP', { skip: NO_MEDIA_LIBRARIES }, () =
     // Deleting the original over HTTP takes the variant along.
     assert.equal((await fetch(`${server.url}/v1/artifacts/${ref.storageKey}`, { method: 'DELETE', headers: alice })).status, 204);
     assert.equal(await server.storage.exists(ref.storageKey.replace(/original\.png$/, 'thumb_256.webp')), false);
+    // Served from the variant's key remembered by the requests above: checked against the catalog, so gone at once.
+    assert.equal((await fetch(`${server.url}/v1/artifacts/${ref.storageKey}?variant=thumb_256`, { headers: alice })).status, 404);
   });
 
   it('free-form transforms are bucketed to a few sizes and cached as variants', async () => {

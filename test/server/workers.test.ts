@@ -79,7 +79,7 @@ describe('boards-storage serve --workers', () => {
     child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
     try {
       await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no banner within 120 s; stdout: ${stdout}; stderr: ${stderr}`)), 60_000);
+        const timer = setTimeout(() => reject(new Error(`no banner within 120 s; stdout: ${stdout}; stderr: ${stderr}`)), 120_000);
         child.stdout.on('data', (c: Buffer) => {
           stdout += c.toString();
           if (/Other tokens:/.test(stdout)) { clearTimeout(timer); resolve(); }

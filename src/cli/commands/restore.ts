@@ -41,9 +41,10 @@ export function registerRestore(program: Command, run: CommandContext): void {
 }
 
 function describe(report: PointInTimeReport): string {
-  const lines = [`point in time ${report.at}${report.dryRun ? ' (dry run: nothing changed)' : ''}: ${report.restored.length} brought back from the trash, ${report.trashed.length} moved to the trash, ${report.unrecoverable.length} purged already`];
+  const lines = [`point in time ${report.at}${report.dryRun ? ' (dry run: nothing changed)' : ''}: ${report.restored.length} brought back from the trash, ${report.trashed.length} moved to the trash, ${report.unrecoverable.length} purged already, ${report.visibility.length} visibility set back`];
   for (const key of report.restored) lines.push(`  ${report.dryRun ? 'would restore' : 'restored'}  ${key}`);
   for (const key of report.trashed) lines.push(`  ${report.dryRun ? 'would trash' : 'trashed'}    ${key}`);
   for (const key of report.unrecoverable) lines.push(`  purged       ${key}`);
+  for (const v of report.visibility) lines.push(`  ${report.dryRun ? 'would make' : 'made'} ${v.to} (was ${v.from})  ${v.storageKey}`);
   return lines.join('\n');
 }
