@@ -126,8 +126,8 @@ try {
   const duplicates = duplicateVersions(last!, '@aws-sdk/');
   reportLimit('npm ci on a warm cache', median(installs), `s (copying the same node_modules: ${median(copies).toFixed(1)} s)`, 60);
   reportLimit('node_modules after npm ci, disk usage', tree.diskBytes / MB, 'MB', 350);
-  reportLimit(`native addons compiled by npm ci${compiled.length ? ` (${compiled.join(', ')})` : ''}`, compiled.length, '', 1);
-  reportLimit(`@aws-sdk packages in more than one version${duplicates.length ? ` (${duplicates.join('; ')})` : ''}`, duplicates.length, '', 1);
+  reportLimit(`native addons compiled by npm ci${compiled.length ? ` (${compiled.join(', ')})` : ''}`, compiled.length, 'addons', 1);
+  reportLimit(`@aws-sdk packages in more than one version${duplicates.length ? ` (${duplicates.join('; ')})` : ''}`, duplicates.length, 'packages', 1);
 } finally {
   rmSync(work, { recursive: true, force: true });
 }

@@ -15,7 +15,7 @@
  *
  * Also imported by server-load.bench.ts for startService().
  */
-import { fork, spawn, spawnSync } from 'node:child_process';
+import { execFile, fork, spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { closeSync, createReadStream, createWriteStream, openSync, readFileSync } from 'node:fs';
@@ -26,6 +26,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { join, sep } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { promisify } from 'node:util';
 import { mintToken } from '../src/server/auth.ts';
 import { median, MiB, reportRatio } from './report.ts';
 import { freePort } from '../src/server/start.ts';
@@ -54,7 +55,7 @@ export interface ServiceChild {
  * local disk + SQLite under `root`. `workers`: that many processes (as `serve --workers N`), the
  * child being their primary; `config`: more YAML lines under `storage:` (two spaces indented).
  */
-export async function startService(root: string, options: { maxFileSize?: string; verifyReads?: boolean; logFile?: string; workers?: number; config?: string[] } = {}): Promise<ServiceChild> {
+export async function startService(root: string, options: { maxFileSize?: string; verifyReads?: boolean; logFile?: string; workers?: number; config?: string[] ; nodeArgs?: string[] } = {}): Promise<ServiceChild> {
   const filesDir = join(root, 'files');
   const secret = randomBytes(32).toString('hex');
   const configPath = join(root, 'storage.yaml');
@@ -79,7 +80,8 @@ export async function startService(root: string, options: { maxFileSize?: string
     '',
   ].join('\n'));
   // BENCH_SERVER_NODE_ARGS: extra Node flags for the service process (e.g. --cpu-prof --cpu-prof-dir=DIR).
-  const execArgv = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  // options.nodeArgs: flags a bench runs the service with (as its README recommends); the variable replaces them.
+  const execArgv = process.env.BENCH_SERVER_NODE_ARGS === undefined ? options.nodeArgs ?? [] : process.env.BENCH_SERVER_NODE_ARGS.split(' ').filter(Boolean);
   const logFd = options.logFile ? openSync(options.logFile, 'a') : undefined;
   const child = fork(import.meta.filename, ['--serve', configPath, logFd === undefined ? '--no-log' : '--log', String(options.workers ?? 1)], { stdio: ['ignore', logFd ?? 'inherit', 'inherit', 'ipc'], execArgv });
   if (logFd !== undefined) closeSync(logFd);
@@ -276,6 +278,8 @@ http {
 // ---------------------------------------------------------------------------------------------
 // Clients
 
+const execFileAsync = promisify(execFile);
+
 const agent = new Agent({ keepAlive: true, maxSockets: 8 });
 
 function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; bytes: number }> {
@@ -443,15 +447,16 @@ async function main(): Promise<void> {
       // Is the client the limit? curl (C, no JS per chunk) fetching both, alternating, as a reference.
       const hasCurl = spawnSync('curl', ['--version'], { stdio: 'ignore' }).status === 0;
       for (let round = 0; hasCurl && round < 3; round++) {
-        const viaCurl = (url: string, headers: string[]) => {
-          const out = spawnSync('curl', ['-sS', '--fail', '-o', '/dev/null', '-w', '%{speed_download} %{size_download}', ...headers, url], { encoding: 'utf8' });
-          const [speed, size] = out.stdout.trim().split(' ').map(Number);
-          if (out.status !== 0 || size !== BIG) throw new Error(`curl ${url}: exit ${out.status}, ${size} bytes ${out.stderr}`);
+        // Not spawnSync: a blocked event loop would miss the server closing the agent's idle sockets, and reuse one.
+        const viaCurl = async (url: string, headers: string[]) => {
+          const { stdout } = await execFileAsync('curl', ['-sS', '--fail', '-o', '/dev/null', '-w', '%{speed_download} %{size_download}', ...headers, url], { encoding: 'utf8' });
+          const [speed, size] = stdout.trim().split(' ').map(Number);
+          if (size !== BIG) throw new Error(`curl ${url}: ${size} bytes`);
           return speed! / MiB;
         };
-        const fromService = () => downloads.curlService.push(viaCurl(`${service!.url}/v1/artifacts/${bigKey}`, ['-H', `authorization: ${auth.authorization}`]));
-        const fromNginx = () => downloads.curlNginx.push(viaCurl(`${nginx!.url}/${bigKey}`, []));
-        if (round % 2 === 0) { fromService(); fromNginx(); } else { fromNginx(); fromService(); }
+        const fromService = async () => { downloads.curlService.push(await viaCurl(`${service!.url}/v1/artifacts/${bigKey}`, ['-H', `authorization: ${auth.authorization}`])); };
+        const fromNginx = async () => { downloads.curlNginx.push(await viaCurl(`${nginx!.url}/${bigKey}`, [])); };
+        if (round % 2 === 0) { await fromService(); await fromNginx(); } else { await fromNginx(); await fromService(); }
       }
       const rounds = Math.max(ROUNDS, 5);
       for (let round = 0; round < rounds; round++) {

@@ -29,21 +29,66 @@ export class SqliteWrites {
   }
 
   /** The artifact row, its mirror copies, its variant jobs, its lineage links, its audit entry and (for a completed upload) the retired pending row: all or nothing. */
-  record(artifact: ArtifactRow, audit: AuditInsert, copies: CopyRow[], retirePendingUpload: boolean, variantJobs: VariantJobRow[] = [], links: LineageRow[] = []): void {
+  record(entry: RecordEntry): void {
     this.sqlite.exec('BEGIN IMMEDIATE');
     try {
-      this.insertArtifact.run(artifact);
-      for (const copy of copies) this.insertCopy.run(copy);
-      for (const job of variantJobs) this.insertVariantJob.run(job);
-      for (const link of links) this.insertLineage.run(link);
-      if (retirePendingUpload) this.retirePendingUpload.run({ storage_key: artifact.storage_key });
-      this.insertAudit.run(audit);
+      this.insert(entry);
       this.sqlite.exec('COMMIT');
     } catch (error) {
       if (this.sqlite.isTransaction) this.sqlite.exec('ROLLBACK');
       throw error;
     }
   }
+
+  /**
+   * Several stores' records in one transaction (group commit): each all or nothing in a savepoint
+   * of its own, so one that fails (a key recorded already) leaves the others to commit. Returns
+   * each entry's error, or undefined for one recorded; throws when the commit itself fails.
+   */
+  recordAll(entries: RecordEntry[]): unknown[] {
+    const outcomes: unknown[] = [];
+    this.sqlite.exec('BEGIN IMMEDIATE');
+    try {
+      for (const entry of entries) {
+        this.sqlite.exec('SAVEPOINT store');
+        try {
+          this.insert(entry);
+          this.sqlite.exec('RELEASE store');
+          outcomes.push(undefined);
+        } catch (error) {
+          // Some failures (a full disk, I/O) roll the whole transaction back: then none is recorded.
+          if (!this.sqlite.isTransaction) throw error;
+          this.sqlite.exec('ROLLBACK TO store');
+          this.sqlite.exec('RELEASE store');
+          outcomes.push(error);
+        }
+      }
+      this.sqlite.exec('COMMIT');
+    } catch (error) {
+      if (this.sqlite.isTransaction) this.sqlite.exec('ROLLBACK');
+      throw error;
+    }
+    return outcomes;
+  }
+
+  private insert({ artifact, audit, copies, retirePendingUpload, variantJobs, links }: RecordEntry): void {
+    this.insertArtifact.run(artifact);
+    for (const copy of copies) this.insertCopy.run(copy);
+    for (const job of variantJobs) this.insertVariantJob.run(job);
+    for (const link of links) this.insertLineage.run(link);
+    if (retirePendingUpload) this.retirePendingUpload.run({ storage_key: artifact.storage_key });
+    this.insertAudit.run(audit);
+  }
+}
+
+/** What one store records, in one transaction (see SqliteWrites.record). */
+export interface RecordEntry {
+  artifact: ArtifactRow;
+  audit: AuditInsert;
+  copies: CopyRow[];
+  retirePendingUpload: boolean;
+  variantJobs: VariantJobRow[];
+  links: LineageRow[];
 }
 
 /** Every column of a row type: the compiler refuses a list that misses one or names one too many. */

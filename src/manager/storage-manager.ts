@@ -228,6 +228,8 @@ export class StorageManager {
   readonly integrity: ReadIntegrity;
   private readonly providers = new Map<string, StorageProvider>();
   private closed = false;
+  /** Stores under way (write()): their catalog records share commits when there are several. */
+  private writesInFlight = 0;
 
   private readonly recorder: MetricsRecorder;
   private mirroring: Promise<void> | undefined;
@@ -332,6 +334,7 @@ export class StorageManager {
     const precomputed = bytes && bytes.length <= this.config.maxFileSize ? sha256OffThread(bytes) : undefined;
     precomputed?.catch(() => undefined); // awaited after the upload; only keeps an early failure from going unhandled
     const spool = !bytes && entry?.spool ? await spoolToFile(input.content, join(this.config.dataDir, 'spool'), this.config.maxFileSize, input.signal) : undefined;
+    this.writesInFlight++;
     try {
       // Content that can start again (in memory, or spooled) may be retried and failed over.
       const source: () => AsyncIterable<Uint8Array> = bytes ? () => toByteStream(bytes) : spool ? () => spool.read() : oneShot(toByteStream(input.content));
@@ -380,7 +383,8 @@ export class StorageManager {
         // The real size, now known: a stream of unknown length is held to the quota too.
         await this.quotas.assertRoom(record.tenantId, digest.size);
         const links = LineageRecords.rows(record.tenantId, { storageKey, artifactId: record.artifactId, artifactType: record.artifactType }, input.inputs ?? [], record.createdAt);
-        await this.catalog.record(artifact, input.actor, 'stored', this.config.providers[providerName]?.mirrors ?? [], presets, links);
+        // With other stores under way, this one's record shares their commit (group commit).
+        await this.catalog.record(artifact, input.actor, 'stored', this.config.providers[providerName]?.mirrors ?? [], presets, links, { together: this.writesInFlight > 1 });
       } catch (error) {
         // Never leave an object the catalog does not know (best effort, as above).
         await provider.delete(storageKey).catch(() => undefined);
@@ -394,6 +398,7 @@ export class StorageManager {
       // A private artifact never gets a URL that works without a signature.
       return this.reference(artifact, record.visibility === 'public' ? (provider.getPublicUrl?.(storageKey) ?? uploaded.url) : undefined);
     } finally {
+      this.writesInFlight--;
       await spool?.remove();
     }
   }

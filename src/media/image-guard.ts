@@ -18,10 +18,18 @@ export interface ImageLimits {
  */
 export async function inspectImage(bytes: Uint8Array, limits: ImageLimits): Promise<Metadata> {
   await assertHeaderWithinLimits(bytes, limits);
+  return assertFramesWithinLimits(bytes, limits);
+}
+
+/**
+ * sharp's read of the header (no decoding): pixels per frame and the frame count within limits.
+ * For an image whose first bytes passed assertHeaderWithinLimits already (a file sharp reads itself).
+ */
+export async function assertFramesWithinLimits(input: Uint8Array | string, limits: ImageLimits): Promise<Metadata> {
   const sharp = await loadSharp();
   let meta: Metadata;
   try {
-    meta = await sharp(bytes, { limitInputPixels: limits.maxPixels }).metadata();
+    meta = await sharp(input, { limitInputPixels: limits.maxPixels }).metadata();
   } catch (error) {
     throw imageError(error);
   }

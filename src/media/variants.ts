@@ -1,8 +1,5 @@
-import { createHash } from 'node:crypto';
-import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
-import { CorruptionError, NotFoundError, StorageError, ValidationError } from '../errors.ts';
+import { NotFoundError, StorageError, ValidationError } from '../errors.ts';
 import { assertSafeId } from '../keys.ts';
 import { contentTypeForFileName } from '../content/content-types.ts';
 import type { CatalogArtifact } from '../catalog/catalog.ts';
@@ -13,12 +10,10 @@ import { variantSpecSchema } from './media-config.ts';
 import { mediaKind } from './media-facts.ts';
 import { assertHeaderWithinLimits } from './image-guard.ts';
 import type { ImageLimits } from './image-guard.ts';
+import { openOriginal } from './original-source.ts';
 import { FORMAT_CONTENT_TYPES, FORMAT_EXTENSIONS, renderImage } from './image-render.ts';
 import { ffmpegMissing, hasFfmpeg, posterFrame } from './video-poster.ts';
 import { formatIssues } from '../config/provider-config.ts';
-
-/** The first bytes of an original read before the rest, so a bomb is refused before it is read whole. */
-const HEAD_BYTES = 64 * 1024;
 
 /** A variant's file: `{name}.{extension}`, beside its original. */
 export function variantFileName(spec: VariantSpec): string {
@@ -109,20 +104,21 @@ async function render(storage: StorageManager, original: CatalogArtifact, spec: 
     const media = original.media;
     // The facts recorded at store time refuse a bomb before a byte is read.
     if (media?.width !== undefined && media.height !== undefined) assertHeaderWithinPixels(media.width, media.height, limits);
-    // Read inside the slot: at most max_concurrent originals are in memory at once.
+    // Opened inside the slot: at most max_concurrent images are being decoded at once.
     // Facts recorded at store time say whether sharp must look at the header again (frames).
     const known = media?.width !== undefined && media.height !== undefined && media.animated === false;
     return storage.transformSlots.run(async () => {
-      const { bytes, verify } = await readOriginal(storage, original, limits);
-      // The SHA-256 is checked on this thread while sharp decodes on its own; a mismatch discards the result.
-      const rendering = renderImage(bytes, spec, limits, { inspected: known });
+      const source = await openOriginal(storage, original, limits);
       try {
-        verify();
-      } catch (error) {
-        await rendering.catch(() => undefined); // the mismatch is the error; the render is discarded whatever it did
-        throw error;
+        // sharp decodes on its own thread while the bytes are checked here; corrupt bytes discard
+        // whatever the render did (and are the error to report, even when the render failed on them).
+        const [rendered, verified] = await Promise.allSettled([renderImage(source.input, spec, limits, { inspected: known }), source.verified]);
+        if (verified.status === 'rejected') throw verified.reason;
+        if (rendered.status === 'rejected') throw rendered.reason;
+        return rendered.value;
+      } finally {
+        await source.close();
       }
-      return rendering;
     }, { queue });
   }
   if (kind === 'video') {
@@ -130,6 +126,7 @@ async function render(storage: StorageManager, original: CatalogArtifact, spec: 
     if (!await hasFfmpeg(ffmpeg)) throw ffmpegMissing(ffmpeg);
     return storage.transformSlots.run(async () => {
       const frame = await posterFrame(await storage.openDownload(original.storageKey), join(storage.config.dataDir, 'tmp'), ffmpeg);
+      await assertHeaderWithinLimits(frame, limits);
       return renderImage(frame, spec, limits, { inspected: false });
     }, { queue });
   }
@@ -140,60 +137,4 @@ function assertHeaderWithinPixels(width: number, height: number, limits: ImageLi
   if (width * height > limits.maxPixels) {
     throw new ValidationError(`the image is ${width}x${height} pixels, more than the ${limits.maxPixels} allowed (transforms.max_pixels); it is not decoded`, { code: 'MEDIA_TOO_LARGE', details: { width, height, limit: limits.maxPixels } });
   }
-}
-
-/**
- * The original image, whole, its header checked after the first bytes, before the rest is read.
- * A local file is read in one go into one buffer and its SHA-256 checked here; other providers'
- * bytes stream (and are verified by the read path).
- */
-async function readOriginal(storage: StorageManager, original: CatalogArtifact, limits: ImageLimits): Promise<{ bytes: Buffer; verify: () => void }> {
-  const file = await storage.openFile(original.storageKey, undefined, original.storageProvider);
-  if (!file) return { bytes: await readImage(await storage.openDownload(original.storageKey), original.size, limits), verify: () => undefined };
-  try {
-    const head = Math.min(HEAD_BYTES, file.size);
-    const whole = Buffer.allocUnsafe(file.size);
-    await readFully(file.handle, whole, 0, head);
-    await assertHeaderWithinLimits(whole.subarray(0, head), limits);
-    await readFully(file.handle, whole, head, file.size);
-    file.sent?.(file.size);
-    const verify = () => {
-      if (original.sha256 && createHash('sha256').update(whole).digest('hex') !== original.sha256) {
-        throw new CorruptionError(`${original.storageKey} does not match its recorded SHA-256; it was not transformed`);
-      }
-    };
-    return { bytes: whole, verify };
-  } finally {
-    await file.handle.close();
-  }
-}
-
-async function readFully(handle: FileHandle, buffer: Buffer, from: number, to: number): Promise<void> {
-  for (let at = from; at < to;) {
-    const { bytesRead } = await handle.read(buffer, at, to - at, at);
-    if (bytesRead === 0) throw new CorruptionError(`the stored file ended at ${at} bytes, short of the ${to} recorded`);
-    at += bytesRead;
-  }
-}
-
-/** The whole image, its header checked after the first bytes, before the rest is read. */
-async function readImage(stream: Readable, size: number, limits: ImageLimits): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let read = 0;
-  let checked = false;
-  try {
-    for await (const chunk of stream) {
-      chunks.push(chunk as Buffer);
-      read += (chunk as Buffer).length;
-      if (!checked && (read >= HEAD_BYTES || read >= size)) {
-        await assertHeaderWithinLimits(Buffer.concat(chunks), limits);
-        checked = true;
-      }
-    }
-  } finally {
-    stream.destroy();
-  }
-  const whole = Buffer.concat(chunks, read);
-  if (!checked) await assertHeaderWithinLimits(whole, limits);
-  return whole;
 }

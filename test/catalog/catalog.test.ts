@@ -22,6 +22,38 @@ function artifact(n: number, over: Partial<CatalogArtifact> = {}): CatalogArtifa
 
 for (const database of testDatabases) {
   describe(`catalog on ${database.name}`, () => {
+    it('records concurrent stores together: each is recorded or refused on its own, with its audit entry', async () => {
+      const catalog = await Catalog.open(await database.fresh());
+      try {
+        await catalog.record(artifact(1), 'user-1');
+        // Stores under way at once (together: one group commit on SQLite); one of them repeats a recorded key.
+        // Another fails half way: its artifact row is in when its (twice given) lineage link is refused.
+        const link = { tenant_id: 'alice', output_key: artifact(6).storageKey, input_key: artifact(1).storageKey, input_artifact_id: 'a1', input_type: 'image', output_artifact_id: 'a6', output_type: 'image', created_at: artifact(6).createdAt };
+        const outcomes = await Promise.allSettled([
+          ...[2, 1, 3].map((n) => catalog.record(artifact(n), `user-${n}`, 'stored', [], [], [], { together: true })),
+          catalog.record(artifact(6), 'user-6', 'stored', [], [], [link, link], { together: true }),
+          catalog.record(artifact(4), 'user-4', 'stored', [], [], [], { together: true }),
+        ]);
+        assert.deepEqual(outcomes.map((o) => o.status), ['fulfilled', 'rejected', 'fulfilled', 'rejected', 'fulfilled']);
+        const refused = (outcomes[1] as PromiseRejectedResult).reason as unknown;
+        assert.ok(refused instanceof StorageError && refused.code === 'CONFLICT', String(refused));
+        assert.equal(await catalog.get(artifact(6).storageKey), undefined, 'a refused store leaves no part of its record');
+        assert.deepEqual(await catalog.auditTrail(artifact(6).storageKey), []);
+        for (const n of [2, 3, 4]) {
+          assert.deepEqual(await catalog.get(artifact(n).storageKey), artifact(n));
+          assert.deepEqual((await catalog.auditTrail(artifact(n).storageKey)).map((e) => [e.action, e.actor]), [['stored', `user-${n}`]]);
+        }
+        // The refused one left the first record and its single audit entry as they were.
+        assert.deepEqual((await catalog.auditTrail(artifact(1).storageKey)).map((e) => e.actor), ['user-1']);
+        assert.equal((await catalog.usage('alice')).total.count, 4);
+        // A store alone after the group commits on its own, as before.
+        await catalog.record(artifact(5));
+        assert.equal((await catalog.usage('alice')).total.count, 5);
+      } finally {
+        await catalog.close();
+      }
+    });
+
     it('records, finds, lists by keyset, counts and removes artifacts, with an audit trail', async () => {
       const catalog = await Catalog.open(await database.fresh());
       try {

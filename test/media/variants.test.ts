@@ -1,9 +1,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createStorageManager, StorageError, ValidationError } from '../../src/index.ts';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { CorruptionError, createStorageManager, StorageError, ValidationError } from '../../src/index.ts';
 import type { StorageConfigInput } from '../../src/index.ts';
 import { storedFiles, tempDir } from '../helpers.ts';
+import { adminClient, createTestBucket, providerConfig, s3SkipReason } from '../s3/s3-test-server.ts';
 import { testDatabases } from '../catalog/databases.ts';
 import { NO_FFMPEG, decompressionBomb, ffmpegAvailable, ffmpegFile, pngImage, NO_MEDIA_LIBRARIES, sharp } from './media-files.ts';
 
@@ -133,6 +136,49 @@ describe('variants beside their original', { skip: NO_MEDIA_LIBRARIES }, () => {
     assert.match(jobs[0]!.lastError ?? '', /transforms\.max_pixels/);
     assert.equal(report.failed.length, 0);
     await storage.close();
+  });
+});
+
+describe('the original a variant is made from is checked against its SHA-256', { skip: NO_MEDIA_LIBRARIES }, () => {
+  it('local: sharp decodes the file while it is hashed; a corrupt original is refused, counted and not transformed', async () => {
+    const { storage, files } = await localManager();
+    const original = await storage.storeArtifact({ artifactId: 'fox', artifactType: 'image', contentType: 'image/png', content: await pngImage(640, 480) });
+    const good = await storage.createVariant(original.storageKey, { name: 'thumb_256', width: 256 });
+    assert.deepEqual([good.media?.width, good.media?.height], [256, 192]);
+    // The last byte is the IEND chunk's CRC, which decoders do not need: sharp alone would make a
+    // thumbnail of this file; the hash must refuse it.
+    const path = join(files, original.storageKey);
+    const bytes = await readFile(path);
+    bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 0xff;
+    await writeFile(path, bytes);
+    assert.equal((await sharp(path).resize(64).webp().toBuffer({ resolveWithObject: true })).info.width, 64, 'the corrupt file still decodes');
+    await assert.rejects(storage.createVariant(original.storageKey, { name: 'thumb_128', width: 128 }), (e: unknown) => e instanceof CorruptionError && e.details.storageKey === original.storageKey);
+    assert.equal((await storage.metrics()).integrity.corruptions.local, 1);
+    assert.deepEqual((await storage.getArtifact(original.storageKey)).variants?.map((v) => v.name), ['thumb_256']);
+    assert.deepEqual((await storedFiles(files)).filter((f) => f.includes('thumb_128')), []);
+    await storage.close();
+  });
+
+  it('S3: the original streams into one buffer of its recorded size, verified as it is read', { skip: s3SkipReason }, async () => {
+    const bucket = await createTestBucket('variants');
+    const dir = await tempDir('variants-s3');
+    const storage = await createStorageManager({ config: { data_dir: dir, default_provider: 's3', providers: { s3: { type: 's3', config: providerConfig(bucket) as unknown as Record<string, unknown> } } }, env: {} });
+    try {
+      const original = await storage.storeArtifact({ artifactId: 'fox', artifactType: 'image', contentType: 'image/png', content: await pngImage(640, 480) });
+      const thumb = await storage.createVariant(original.storageKey, { name: 'thumb_256', width: 256 });
+      assert.equal(thumb.storageProvider, 's3');
+      const meta = await sharp(Buffer.from(await storage.download(thumb.storageKey))).metadata();
+      assert.deepEqual([meta.format, meta.width, meta.height], ['webp', 256, 192]);
+      // The same bytes but the last one, behind the manager's back: the read fails its check.
+      const bytes = Buffer.from(await storage.download(original.storageKey));
+      bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 0xff;
+      await adminClient().send(new PutObjectCommand({ Bucket: bucket, Key: original.storageKey, Body: bytes, ContentType: 'image/png' }));
+      await assert.rejects(storage.createVariant(original.storageKey, { name: 'thumb_128', width: 128 }), CorruptionError);
+      assert.equal((await storage.metrics()).integrity.corruptions.s3, 1);
+      assert.deepEqual((await storage.getArtifact(original.storageKey)).variants?.map((v) => v.name), ['thumb_256']);
+    } finally {
+      await storage.close();
+    }
   });
 });
 
