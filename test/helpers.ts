@@ -1,4 +1,6 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import type { ChildProcessByStdio } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -40,4 +42,34 @@ export async function runCli(cwd: string, args: string[], env: Record<string, st
     const e = error as CliResult;
     return { code: e.code, stdout: e.stdout, stderr: e.stderr };
   }
+}
+
+export interface ServeProcess {
+  child: ChildProcessByStdio<null, Readable, Readable>;
+  /** Its exit code, once it has exited. */
+  exited: Promise<number | null>;
+  /** Everything it has printed so far (kept up to date while it runs). */
+  stdout: string;
+  stderr: string;
+}
+
+/** Spawns `boards-storage serve` with `args` and resolves once its banner is printed (it ends with "Other tokens:"). */
+export async function startServe(cwd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<ServeProcess> {
+  const child = spawn(process.execPath, [cliBin, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const serve: ServeProcess = { child, exited: new Promise((resolve) => child.once('exit', (code) => resolve(code))), stdout: '', stderr: '' };
+  child.stderr.on('data', (c: Buffer) => { serve.stderr += c.toString(); });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no banner within ${timeoutMs / 1000} s; stdout: ${serve.stdout}; stderr: ${serve.stderr}`)), timeoutMs);
+      child.stdout.on('data', (c: Buffer) => {
+        serve.stdout += c.toString();
+        if (/Other tokens:/.test(serve.stdout)) { clearTimeout(timer); resolve(); }
+      });
+      child.once('exit', () => reject(new Error(`exited early: ${serve.stderr}`)));
+    });
+  } catch (error) {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    throw error;
+  }
+  return serve;
 }

@@ -1,13 +1,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { request } from 'node:http';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { media } from '../fixtures/media.ts';
-import { tempDir } from '../helpers.ts';
+import { startServe, tempDir } from '../helpers.ts';
 
 /** `boards-storage serve` and `token` as a user runs them: a child process on loopback. */
 
@@ -29,25 +29,14 @@ describe('boards-storage serve', () => {
   it('starts, prints a token and curl lines that work, agrees with `token`, and stops cleanly on SIGTERM', async () => {
     const cwd = await tempDir('serve');
     const dataDir = join(cwd, 'state');
-    const child = spawn(process.execPath, [bin, 'serve', '--port', '0', '--data-dir', dataDir], { cwd, env: cleanEnv, stdio: ['ignore', 'pipe', 'pipe'] });
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    let stdout = '';
-    let stderr = '';
-    child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
+    const serve = await startServe(cwd, ['serve', '--port', '0', '--data-dir', dataDir], cleanEnv, 20_000);
+    const { child, exited } = serve;
     try {
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no banner within 20 s; stdout: ${stdout}; stderr: ${stderr}`)), 20_000);
-        child.stdout.on('data', (c: Buffer) => {
-          stdout += c.toString();
-          if (/Other tokens:/.test(stdout)) { clearTimeout(timer); resolve(); }
-        });
-        child.once('exit', () => reject(new Error(`exited early: ${stderr}`)));
-      });
-      const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout)![1]!;
-      const token = /export TOKEN=(\S+)/.exec(stdout)![1]!;
+      const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(serve.stdout)![1]!;
+      const token = /export TOKEN=(\S+)/.exec(serve.stdout)![1]!;
       // The printed curl lines, pasted into a shell as they are (curl and bash, as a user has them).
-      const curlLines = stdout.split('\n').filter((l) => l.startsWith('    curl ')).map((l) => l.trim());
-      assert.equal(curlLines.length, 3, stdout);
+      const curlLines = serve.stdout.split('\n').filter((l) => l.startsWith('    curl ')).map((l) => l.trim());
+      assert.equal(curlLines.length, 3, serve.stdout);
       const [uploadPng, uploadText, download] = curlLines as [string, string, string];
       assert.match(download, /--fail .*-o downloaded-artifact /);
       const png = media.png(3000);
@@ -93,8 +82,8 @@ describe('boards-storage serve', () => {
         }, 200);
       });
       assert.equal(await inFlight, 201);
-      assert.equal(await exited, 0, stderr);
-      assert.match(stdout, /shutting down/);
+      assert.equal(await exited, 0, serve.stderr);
+      assert.match(serve.stdout, /shutting down/);
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
     }

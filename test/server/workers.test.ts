@@ -1,13 +1,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { tempDir } from '../helpers.ts';
+import { startServe, tempDir } from '../helpers.ts';
 
 /** `boards-storage serve --workers 2`: two processes on one port, one SQLite catalog, as a user runs it. */
 
@@ -72,25 +72,14 @@ function alive(pid: number): boolean {
 describe('boards-storage serve --workers', () => {
   it('serves one port from two processes that agree on every artifact, sums their metrics, leads once, replaces a dead worker and stops on SIGTERM', { timeout: 240_000 }, async () => {
     const cwd = await tempDir('workers');
-    const child = spawn(process.execPath, [bin, 'serve', '--port', '0', '--workers', '2', '--data-dir', join(cwd, 'state')], { cwd, env: cleanEnv, stdio: ['ignore', 'pipe', 'pipe'] });
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    let stdout = '';
-    let stderr = '';
-    child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
+    const serve = await startServe(cwd, ['serve', '--port', '0', '--workers', '2', '--data-dir', join(cwd, 'state')], cleanEnv, 120_000);
+    const { child, exited } = serve;
     try {
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no banner within 120 s; stdout: ${stdout}; stderr: ${stderr}`)), 120_000);
-        child.stdout.on('data', (c: Buffer) => {
-          stdout += c.toString();
-          if (/Other tokens:/.test(stdout)) { clearTimeout(timer); resolve(); }
-        });
-        child.once('exit', () => reject(new Error(`exited early: ${stderr}`)));
-      });
-      assert.match(stdout, /listening on http:\/\/127\.0\.0\.1:\d+ \(data: .*, 2 worker processes\)/);
+      assert.match(serve.stdout, /listening on http:\/\/127\.0\.0\.1:\d+ \(data: .*, 2 worker processes\)/);
       // One banner (one development token), whatever the number of workers.
-      assert.equal(stdout.match(/Other tokens:/g)?.length, 1);
-      const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout)![1]!;
-      const auth = { authorization: `Bearer ${/export TOKEN=(\S+)/.exec(stdout)![1]!}` };
+      assert.equal(serve.stdout.match(/Other tokens:/g)?.length, 1);
+      const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(serve.stdout)![1]!;
+      const auth = { authorization: `Bearer ${/export TOKEN=(\S+)/.exec(serve.stdout)![1]!}` };
 
       // Both answer on the port; on SQLite the first runs the background work, the other none.
       const workers = await workersAnswering(url, 2);
@@ -122,15 +111,15 @@ describe('boards-storage serve --workers', () => {
       const pid = Number(victim!.split(':').at(-2));
       process.kill(pid, 'SIGKILL');
       // (A connection the primary hands to the worker as it dies is lost: asked only once the primary knows.)
-      await until(() => /exited \(SIGKILL\)/.test(stderr));
+      await until(() => /exited \(SIGKILL\)/.test(serve.stderr));
       const replacement = await workersAnswering(url, 1, new Set(workers.keys()));
       assert.equal(replacement.size, 1);
-      assert.match(stderr, new RegExp(`worker \\d \\(pid ${pid}\\) exited \\(SIGKILL\\); starting another`));
+      assert.match(serve.stderr, new RegExp(`worker \\d \\(pid ${pid}\\) exited \\(SIGKILL\\); starting another`));
 
       // SIGTERM to the primary stops every worker, and the primary exits 0.
       const pids = [...(await workersAnswering(url, 2)).keys()].map((id) => Number(id.split(':').at(-2)));
       child.kill('SIGTERM');
-      assert.equal(await exited, 0, stderr);
+      assert.equal(await exited, 0, serve.stderr);
       for (const worker of pids) assert.equal(alive(worker), false, `worker ${worker} still runs`);
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
