@@ -23,6 +23,7 @@ import { LeaseRecords } from './lease-records.ts';
 import { MigrationRecords } from './migration-records.ts';
 import { LineageRecords } from './lineage-records.ts';
 import { CorruptCopyRecords } from './corrupt-copy-records.ts';
+import { DeletionRecords } from './deletion-records.ts';
 import { AuditRecords } from './audit-records.ts';
 import { BoardRecords } from './board-records.ts';
 import type { ArtifactRow, AuditAction, AuditInsert, CatalogTables, LineageRow, PendingUploadRow, UploadState } from './tables.ts';
@@ -104,6 +105,8 @@ export class Catalog {
   readonly leases: LeaseRecords;
   /** Copies known to be corrupt and not yet repaired (see ReadIntegrity). */
   readonly corruptCopies: CorruptCopyRecords;
+  /** Objects whose records are gone, still to be deleted from their providers (see DeletionRecords). */
+  readonly deletions: DeletionRecords;
   /** The look-up every read makes, compiled once: building the query cost more than running it. */
   private readonly artifactByKey: CompiledQuery<ArtifactRow>;
   /** The look-up of a made variant (`?variant=`) on every request for it, compiled once too. */
@@ -123,6 +126,7 @@ export class Catalog {
     this.boards = new BoardRecords(db, run);
     this.leases = new LeaseRecords(db, run);
     this.corruptCopies = new CorruptCopyRecords(db, run);
+    this.deletions = new DeletionRecords(db, run);
   }
 
   /** The query layer itself, for operations that read whole tables (backups). */
@@ -481,8 +485,9 @@ export class Catalog {
   }
 
   /**
-   * Take up to `limit` artifacts whose expiry has passed: their rows are deleted and returned in
-   * one statement, so two processes sweeping at once never take the same one.
+   * Take up to `limit` artifacts whose expiry has passed: their rows (and their mirror copies') are
+   * deleted and returned in one transaction, so two processes sweeping at once never take the same
+   * one, and their objects are queued for deletion in it (see DeletionRecords).
    */
   async claimExpired(now: Date, limit: number, actor = 'cleanup'): Promise<CatalogArtifact[]> {
     const at = now.toISOString();
@@ -491,6 +496,9 @@ export class Catalog {
         .where('storage_key', 'in', tx.selectFrom('artifacts').select('storage_key').where('expires_at', '<=', at).orderBy('expires_at').limit(limit))
         .returningAll().execute();
       await insertAudit(tx, rows.map((r) => ({ action: 'deleted' as const, tenantId: r.tenant_id, storageKey: r.storage_key, actor, details: { reason: 'expired', expiresAt: r.expires_at } })));
+      const keys = rows.map((r) => r.storage_key);
+      const copies = keys.length ? await tx.deleteFrom('copies').where('storage_key', 'in', keys).returning(['storage_key', 'provider']).execute() : [];
+      await DeletionRecords.queue(tx, [...rows, ...copies].map((r) => ({ storageKey: r.storage_key, provider: r.provider })), now);
       return rows.map(fromRow);
     }));
   }
@@ -498,12 +506,13 @@ export class Catalog {
   /** The same for presigned uploads never completed before their URL expired. */
   async claimExpiredUploads(now: Date, limit: number): Promise<PendingUploadRow[]> {
     const at = now.toISOString();
-    return this.run('claiming expired uploads', async () => {
-      const rows = await this.db.deleteFrom('pending_uploads')
-        .where('storage_key', 'in', this.db.selectFrom('pending_uploads').select('storage_key').where('expires_at', '<=', at).orderBy('expires_at').limit(limit))
+    return this.run('claiming expired uploads', () => this.db.transaction().execute(async (tx) => {
+      const rows = await tx.deleteFrom('pending_uploads')
+        .where('storage_key', 'in', tx.selectFrom('pending_uploads').select('storage_key').where('expires_at', '<=', at).orderBy('expires_at').limit(limit))
         .returningAll().execute();
+      await DeletionRecords.queue(tx, rows.map((r) => ({ storageKey: r.storage_key, provider: r.provider })), now);
       return rows.map(pendingUpload);
-    });
+    }));
   }
 
   /** Artifacts created before `cutoff`, in key order after `afterKey`. */

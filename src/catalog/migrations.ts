@@ -315,6 +315,19 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('artifacts_job').on('artifacts').columns(['job_id']).where(sql.ref('job_id'), 'is not', null).execute();
     },
   },
+  '0018_pending_deletions': {
+    // The sweep removed a record and then its object: a process killed between the two left the
+    // object behind with nothing pointing at it. Now the object is queued here with the record's
+    // removal, in one transaction, and its row goes once the provider has deleted it.
+    async up(db: Kysely<unknown>) {
+      await db.schema.createTable('pending_deletions')
+        .addColumn('storage_key', 'text', (c) => c.notNull())
+        .addColumn('provider', 'text', (c) => c.notNull())
+        .addColumn('since', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('pending_deletions_pk', ['storage_key', 'provider'])
+        .execute();
+    },
+  },
 };
 
 export const catalogMigrations: MigrationProvider = {

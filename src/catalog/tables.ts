@@ -47,6 +47,14 @@ export interface CatalogTables {
   variant_jobs: VariantJobRow;
   lineage: LineageRow;
   corrupt_copies: CorruptCopyRow;
+  pending_deletions: PendingDeletionRow;
+}
+
+/** An object whose record went and which is still to be deleted from `provider` (see DeletionRecords). */
+export interface PendingDeletionRow {
+  storage_key: string;
+  provider: string;
+  since: string;
 }
 
 /** A copy found corrupt and not yet repaired; `details` is the finding as JSON. */

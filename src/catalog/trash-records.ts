@@ -4,6 +4,7 @@ import { StorageError } from '../errors.ts';
 import { assertSafeId } from '../keys.ts';
 import { decodeCursor, encodeCursor, listLimit } from '../providers/list-cursor.ts';
 import { fromRow, insertAudit } from './catalog.ts';
+import { DeletionRecords } from './deletion-records.ts';
 import type { CatalogArtifact } from './catalog.ts';
 import type { TrashRow } from './tables.ts';
 
@@ -71,7 +72,8 @@ export class TrashRecords extends CatalogRecords {
 
   /**
    * Take up to `limit` rows whose retention has passed, with the providers of their mirror copies:
-   * the rows go in one transaction, so two purges never take the same one.
+   * the rows go in one transaction, so two purges never take the same one, and their objects are
+   * queued for deletion in it (see DeletionRecords).
    */
   async claimPurgeable(now: Date, limit: number, actor = 'cleanup'): Promise<{ artifact: TrashedArtifact; copies: string[] }[]> {
     const at = now.toISOString();
@@ -83,6 +85,7 @@ export class TrashRecords extends CatalogRecords {
       const keys = rows.map((r) => r.storage_key);
       const copies = await tx.deleteFrom('copies').where('storage_key', 'in', keys).returning(['storage_key', 'provider']).execute();
       await insertAudit(tx, rows.map((r) => ({ action: 'purged' as const, tenantId: r.tenant_id, storageKey: r.storage_key, actor, details: { provider: r.provider, deletedAt: r.deleted_at } })));
+      await DeletionRecords.queue(tx, [...rows, ...copies].map((r) => ({ storageKey: r.storage_key, provider: r.provider })), now);
       return rows.map((r) => ({ artifact: fromTrashRow(r), copies: copies.filter((c) => c.storage_key === r.storage_key).map((c) => c.provider) }));
     }));
   }

@@ -64,6 +64,29 @@ for (const database of testDatabases) {
       }
     });
 
+    it('finishes the deletions of a sweep killed between claiming and deleting, and spares a key stored again', async () => {
+      const { storage, files } = await open(await database.fresh());
+      try {
+        const expiresAt = new Date(Date.now() - 1000);
+        const lost = await storage.storeTempFile({ jobId: 'j3', name: 'lost.txt', contentType: 'text/plain', content: 'left behind', expiresAt });
+        const reused = await storage.storeTempFile({ jobId: 'j3', name: 'reused.txt', contentType: 'text/plain', content: 'first', expiresAt });
+        // What a sweep that died right after its claim leaves: the records gone, both objects on disk.
+        assert.equal((await storage.catalog.claimExpired(new Date(), 10, 'cleanup:dead-node')).length, 2);
+        assert.deepEqual(await storedFiles(files), [lost.storageKey, reused.storageKey].sort());
+        // Meanwhile a job stores the second name again: that object is the new one's, not the sweep's.
+        await storage.storeTempFile({ jobId: 'j3', name: 'reused.txt', contentType: 'text/plain', content: 'second', expiresAt: new Date(Date.now() + HOUR) });
+
+        const report = await sweepExpired(storage, { actor: 'cleanup:next-node' });
+        assert.deepEqual([report.expiredArtifacts, report.failures], [0, []]);
+        assert.deepEqual(await storedFiles(files), [reused.storageKey]);
+        assert.equal(Buffer.from(await storage.download(reused.storageKey)).toString(), 'second');
+        assert.deepEqual(await storage.catalog.deletions.due(new Date(), 10), []);
+        assert.deepEqual((await storage.catalog.auditTrail(lost.storageKey)).map((e) => [e.action, e.actor]), [['stored', undefined], ['deleted', 'cleanup:dead-node']]);
+      } finally {
+        await storage.close();
+      }
+    });
+
     it('never lets two processes delete the same batch', async () => {
       const target = await database.fresh();
       const { storage, files } = await open(target);
