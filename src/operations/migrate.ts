@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { hostname } from 'node:os';
 import { NotFoundError, StorageError, ValidationError } from '../errors.ts';
 import { assertSafeId } from '../keys.ts';
 import type { StorageManager } from '../manager/storage-manager.ts';
@@ -374,7 +373,7 @@ async function forEachItem(storage: StorageManager, id: string, states: Migratio
 function isStale(run: MigrationRunRow): boolean {
   if (run.status !== 'running') return false;
   const [host, pid] = (run.owner ?? '').split(':');
-  if (host === hostname() && pid !== undefined && !alive(Number(pid))) return true;
+  if (host === process.getBuiltinModule('node:os').hostname() && pid !== undefined && !alive(Number(pid))) return true;
   return run.heartbeat_at === null || Date.now() - Date.parse(run.heartbeat_at) > STALE_MS;
 }
 
@@ -389,7 +388,7 @@ function alive(pid: number): boolean {
 }
 
 function ownerName(): string {
-  return `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  return `${process.getBuiltinModule('node:os').hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
 }
 
 /** `mig_` and a time-ordered suffix: ids sort by when they were made. */
