@@ -185,10 +185,10 @@ describe('TUS bodies that stall', async () => {
     const head = { ...auth, ...TUS, 'upload-offset': '0', 'content-type': 'application/offset+octet-stream', 'content-length': String(content.length) };
     try {
       await client.write(`PATCH ${path} HTTP/1.1\r\nHost: ${idleHost}\r\n${Object.entries(head).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`);
-      // 2.5 s for the body in five pieces: longer than the timeout, each pause half of it.
-      for (let i = 0; i < 5; i++) {
-        await client.write(content.subarray(i * 4096, (i + 1) * 4096));
-        if (i < 4) await new Promise((r) => setTimeout(r, IDLE_MS / 2));
+      // Eight pieces a quarter of the timeout apart: the body takes longer than the timeout, no pause comes near it.
+      for (let i = 0; i < 8; i++) {
+        await client.write(content.subarray(i * 2560, (i + 1) * 2560));
+        if (i < 7) await new Promise((r) => setTimeout(r, IDLE_MS / 4));
       }
       const answer = await client.response(10_000);
       assert.equal(answer?.status, 200, answer?.body.toString());
