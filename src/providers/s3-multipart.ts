@@ -7,11 +7,13 @@
  * measured on a 256 MiB upload (8 MiB parts, 4 in flight), array buffers reached 143 MB and the
  * process peaked 140 MB above its idle size. Here each part is copied straight from the content into
  * one of `queueSize` buffers, allocated once and reused as soon as its UploadPart has settled, so
- * parts hold `queueSize x partSize` bytes at most and the content's own chunks die young. The
+ * parts hold `queueSize x partSize` bytes at most and the content's own chunks die young (and, with
+ * `collectEachPart`, are freed as each part is filled rather than 64 MB later). The
  * requests are the same four Upload makes, on the same client (so its retries, signing and
  * checksum settings apply to each part, whose buffer stays untouched until its request settles).
  */
 import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, UploadPartCommand } from '@aws-sdk/client-s3';
+import { releaseCopiedChunks } from './young-garbage.ts';
 import type { CompletedPart, CreateMultipartUploadCommandInput, S3Client } from '@aws-sdk/client-s3';
 
 /** S3 allows at most this many parts in one upload. */
@@ -25,6 +27,8 @@ export interface MultipartOptions {
   queueSize: number;
   /** The caller's abort signal: in-flight parts are cancelled at once. */
   signal?: AbortSignal;
+  /** Collect V8's young generation after each part is filled (at most once per part_size copied by all uploads), freeing the content's chunks copied (see young-garbage.ts). */
+  collectEachPart?: boolean;
 }
 
 /** The content, one chunk at a time: `head` is what was read already, then `next()` until done. */
@@ -90,6 +94,7 @@ export class PooledMultipartUpload {
         }
         if (partNumber > MAX_PARTS) throw new Error(`the content needs more than ${MAX_PARTS} parts of ${partSize} bytes; raise part_size`);
         this.sendPart(partNumber, buffer, filled);
+        if (this.options.collectEachPart) releaseCopiedChunks(filled, partSize);
       }
       await this.settle();
       this.throwIfFailed();

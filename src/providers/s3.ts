@@ -57,8 +57,17 @@ export const s3ProviderConfigSchema = z.object({
   cache_control: z.string().min(1).optional(),
   /** Multipart part size (5 MiB to 5 GiB); content up to this size is one PUT. Parts in memory: at most queue_size, one buffer each. */
   part_size: sizeSetting(5 * MiB, 5 * GiB).default(8 * MiB),
-  /** Parts uploaded at once. */
-  queue_size: z.number().int().min(1).max(64).default(4),
+  /**
+   * Parts uploaded at once. 3 by default: 4 gained no speed on Ceph RGW and cost 8 MiB more
+   * (a 256 MiB store peaked at 131 MB with 3, 139-148 MB with 4).
+   */
+  queue_size: z.number().int().min(1).max(64).default(3),
+  /**
+   * Collect V8's young generation after each part of a multipart upload, so the content's chunks
+   * copied into it are freed at once instead of when V8 next notices (about 64 MB later): a
+   * 256 MiB store peaked at 139-149 MB instead of 177-197 MB, for a few ms per part.
+   */
+  gc_per_part: z.boolean().default(true),
   /** What getPresignedUploadUrl returns: POST (S3 enforces the size limit) or PUT (it cannot). */
   presigned_upload_method: z.enum(['post', 'put']).default('post'),
   connect_timeout_ms: z.number().int().min(100).max(120_000).default(5000),
@@ -378,6 +387,7 @@ export class S3Provider implements StorageProvider {
       params: this.writeParams(objectKey, opts),
       partSize: this.config.part_size,
       queueSize: this.config.queue_size,
+      collectEachPart: this.config.gc_per_part,
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
     let checksum: BackendChecksum | undefined;

@@ -42,7 +42,7 @@ export async function* clientBytes(stream: Readable, count: (bytes: number) => v
       // Gone before (or while) we listened: no event will come.
       if (stream.destroyed) throw clientBodyError(stream.errored ?? Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
       await new Promise<void>((resolve, reject) => {
-        const timer = idleMs > 0 ? setTimeout(() => reject(new StorageError(`no body bytes arrived for ${idleMs / 1000} s; send the body without pauses (server.body_idle_timeout); nothing was stored`, { code: 'REQUEST_TIMEOUT' })), idleMs) : undefined;
+        const timer = idleMs > 0 ? setTimeout(() => reject(bodyIdleError(idleMs, 'nothing was stored')), idleMs) : undefined;
         wake = () => {
           clearTimeout(timer);
           wake = undefined;
@@ -53,6 +53,61 @@ export async function* clientBytes(stream: Readable, count: (bytes: number) => v
   } finally {
     stream.off('readable', onReadable).off('end', onEnd).off('error', onError).off('close', onClose);
   }
+}
+
+/** What server.body_idle_timeout answers (408), on every upload route; `outcome` says what became of the bytes. */
+export function bodyIdleError(idleMs: number, outcome: string): StorageError {
+  return new StorageError(`no body bytes arrived for ${idleMs / 1000} s; send the body without pauses (server.body_idle_timeout); ${outcome}`, { code: 'REQUEST_TIMEOUT' });
+}
+
+/**
+ * server.body_idle_timeout for a body that other code reads (the TUS handlers read theirs as a web
+ * stream over the request, not through clientBytes): when the reader wants bytes and none arrive
+ * for `idleMs`, the request is destroyed with a REQUEST_TIMEOUT error, which closes its
+ * connection. The reader sees a broken connection, as if the client had gone.
+ *
+ * The clock runs only while the request flows, which is exactly while its reader has asked for
+ * bytes and has room for them: a reader that has not started yet, waits for a lock, or holds back
+ * for a slow disk pauses the request, and that is not the client's silence. Listening for bytes
+ * before the reader starts would start the flow and hand them to nobody, so progress is watched
+ * from the first `resume` on. One timer at a time, unref'd, cleared when the body ends, the
+ * request closes, or the returned function is called; nothing is left behind either way.
+ */
+export function cutWhenBodyIdle(request: IncomingMessage, idleMs: number, onCut: (error: StorageError) => void = () => undefined): () => void {
+  if (idleMs <= 0 || request.complete || request.destroyed) return () => undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let watchingBytes = false;
+  const still = () => {
+    clearTimeout(timer);
+    timer = undefined;
+  };
+  const arm = () => {
+    still();
+    if (request.readableFlowing === true) timer = setTimeout(cut, idleMs).unref();
+  };
+  const onResume = () => {
+    if (!watchingBytes && request.readableFlowing === true) {
+      watchingBytes = true;
+      request.on('data', arm);
+    }
+    arm();
+  };
+  const stop = () => {
+    still();
+    request.off('resume', onResume).off('pause', still).off('data', arm).off('end', stop).off('close', stop);
+  };
+  function cut(): void {
+    timer = undefined;
+    // A pause that raced the timer: the reader stopped asking, the client is not at fault.
+    if (request.readableFlowing !== true || request.complete || request.destroyed) return;
+    stop();
+    const error = bodyIdleError(idleMs, 'the connection was closed');
+    onCut(error);
+    request.destroy(error);
+  }
+  request.on('resume', onResume).on('pause', still).once('end', stop).once('close', stop);
+  if (request.readableFlowing === true) onResume();
+  return stop;
 }
 
 function clientBodyError(error: unknown): StorageError {

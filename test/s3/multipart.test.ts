@@ -1,11 +1,12 @@
 /**
  * The multipart upload's pool of part buffers: it never holds more than queue_size parts of content
  * the server has not yet acknowledged, and a part the server refuses while others are in flight
- * leaves no object and no multipart upload behind.
+ * leaves no object and no multipart upload behind; the content's chunks it copied are freed as it goes.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { runInNewContext } from 'node:vm';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import type { UploadPartCommandInput } from '@aws-sdk/client-s3';
 import { StorageError } from '../../src/errors.ts';
@@ -69,6 +70,32 @@ describe('s3 multipart uploads from a pool of part buffers', { skip: s3SkipReaso
       }
       assert.equal(count, size);
       assert.equal(read.digest('hex'), written.digest('hex'));
+    } finally {
+      await provider.close();
+    }
+  });
+
+  it('frees the chunks it copied as each part is filled, without exposing gc to the process', async () => {
+    const provider = new S3Provider(providerConfig(bucket, { part_size: PART, queue_size: QUEUE }));
+    try {
+      const size = 24 * PART;
+      const before = process.memoryUsage().arrayBuffers;
+      let most = 0;
+      // A new 1 MiB chunk each time, dropped by the provider once copied into a part.
+      async function* fresh(): AsyncGenerator<Uint8Array> {
+        for (let offset = 0, n = 0; offset < size; offset += MiB, n++) {
+          most = Math.max(most, process.memoryUsage().arrayBuffers - before);
+          yield Buffer.allocUnsafe(MiB).fill(n & 0xff);
+        }
+      }
+      await provider.upload('multipart/freed.bin', fresh(), binary);
+      // The pool (QUEUE x PART), the chunk being copied and room for the SDK's own buffers. Left to
+      // itself, V8 lets the dropped chunks pile up by about 64 MiB before it frees them.
+      const bound = QUEUE * PART + 16 * MiB;
+      assert.ok(most <= bound, `array buffers grew by ${(most / MiB).toFixed(1)} MiB during the upload (at most ${bound / MiB} MiB)`);
+      assert.equal(Number((await adminClient().send(new HeadObjectCommand({ Bucket: bucket, Key: 'multipart/freed.bin' }))).ContentLength), size);
+      assert.equal(typeof (globalThis as { gc?: unknown }).gc, 'undefined');
+      assert.equal(runInNewContext('typeof gc'), 'undefined');
     } finally {
       await provider.close();
     }

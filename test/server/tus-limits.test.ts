@@ -1,12 +1,16 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startTestServer } from './server-harness.ts';
+import { createHash, randomBytes } from 'node:crypto';
+import { readdir, readlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { eventually, startTestServer } from './server-harness.ts';
 import { KeepAliveClient } from './keep-alive-client.ts';
 
 /**
- * TUS uploads under the caps on uploads in progress (per tenant and in total) that every upload
- * route has, over real HTTP on loopback; the requests that hold a slot trickle their bodies on raw
- * sockets, as a slow client would.
+ * TUS uploads under the limits every upload route has, over real HTTP on loopback: the caps on
+ * uploads in progress (per tenant and in total) and the body idle timeout. The requests that hold
+ * a slot trickle their bodies on raw sockets, as a slow client would; the ones that stall stop
+ * sending mid-body.
  */
 
 const server = await startTestServer({ server: { max_concurrent_uploads: 3, max_concurrent_uploads_per_tenant: 2 } });
@@ -87,3 +91,117 @@ describe('TUS uploads under the upload caps', () => {
     assert.equal(status, 200);
   });
 });
+
+/**
+ * A PATCH (or a creation-with-upload) whose client stops sending mid-body: cut after
+ * server.body_idle_timeout, the connection closed without an answer (tus clients retry a network
+ * failure and resume from HEAD's offset; a 4xx would end the upload), the partial file's
+ * descriptor closed, its upload slot given back, and the upload resumable from what landed.
+ */
+describe('TUS bodies that stall', async () => {
+  const IDLE_MS = 1000;
+  const idle = await startTestServer({ server: { body_idle_timeout: '1s', max_concurrent_uploads_per_tenant: 1 } });
+  const idleHost = new URL(idle.url).host;
+  const tusDir = join(idle.dataDir, 'tus');
+
+  /** The paths this process holds open under the TUS directory (Linux: /proc/self/fd; the server runs in this process). */
+  async function openUnderTus(): Promise<string[]> {
+    const fds = await readdir('/proc/self/fd').catch(() => undefined);
+    if (!fds) return [];
+    const targets = await Promise.all(fds.map((fd) => readlink(`/proc/self/fd/${fd}`).catch(() => '')));
+    return targets.filter((target) => target.startsWith(tusDir));
+  }
+
+  /** Resolves with the ms from `since` to the server closing the connection; rejects after `ms`. */
+  function closedWithin(client: KeepAliveClient, since: number, ms: number): Promise<number> {
+    return Promise.race([
+      client.closedAt.then(() => Date.now() - since),
+      new Promise<number>((_, reject) => setTimeout(() => reject(new Error(`the stalled connection is still open ${ms} ms later`)), ms).unref()),
+    ]);
+  }
+
+  it('a PATCH that stops mid-body is cut after body_idle_timeout, its descriptor closed; the upload resumes from what landed and is stored with its SHA-256', async () => {
+    const auth = await idle.as('alice');
+    const content = Buffer.from(randomBytes(300_000).toString('hex'));
+    const sent = 250_000;
+    const created = await fetch(`${idle.url}/v1/uploads/tus`, { method: 'POST', headers: { ...auth, ...TUS, 'upload-length': String(content.length), 'upload-metadata': metadataHeader({ artifactType: 'text', contentType: 'text/plain', artifactId: 'stalled' }) } });
+    assert.equal(created.status, 201, await created.text());
+    const path = new URL(created.headers.get('location')!, idle.url).pathname;
+
+    const client = await KeepAliveClient.open(idle.url);
+    const head = { ...auth, ...TUS, 'upload-offset': '0', 'content-type': 'application/offset+octet-stream', 'content-length': String(content.length) };
+    await client.write(`PATCH ${path} HTTP/1.1\r\nHost: ${idleHost}\r\n${Object.entries(head).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`);
+    await client.write(content.subarray(0, sent));
+    const stalledAt = Date.now();
+    try {
+      // While it streams, the partial file is open.
+      assert.ok(await eventually(async () => (await openUnderTus()).length > 0, 3000), 'the partial file was never opened');
+      const after = await closedWithin(client, stalledAt, 10_000);
+      assert.ok(after >= IDLE_MS - 100, `cut ${after} ms after the last byte, before body_idle_timeout`);
+      assert.ok(after < IDLE_MS + 4000, `cut only ${after} ms after the last byte`);
+      // Cut, not answered: the client learns the offset from HEAD, as after any broken connection.
+      assert.equal(await client.response(0), undefined);
+    } finally {
+      client.close();
+    }
+    assert.ok(await eventually(async () => (await openUnderTus()).length === 0, 3000), `still open: ${(await openUnderTus()).join(', ')}`);
+
+    const offset = await fetch(`${idle.url}${path}`, { method: 'HEAD', headers: { ...auth, ...TUS } });
+    assert.equal(offset.status, 200);
+    assert.equal(offset.headers.get('upload-offset'), String(sent));
+    // The slot came back (one per tenant here): the resuming PATCH is not refused.
+    const rest = await fetch(`${idle.url}${path}`, { method: 'PATCH', headers: { ...auth, ...TUS, 'upload-offset': String(sent), 'content-type': 'application/offset+octet-stream' }, body: content.subarray(sent) });
+    assert.equal(rest.status, 200, await rest.clone().text());
+    const ref = await rest.json() as { sha256: string; size: number; storageKey: string };
+    const sha256 = createHash('sha256').update(content).digest('hex');
+    assert.equal(ref.sha256, sha256);
+    assert.equal(ref.size, content.length);
+    const got = await fetch(`${idle.url}/v1/artifacts/${ref.storageKey}`, { headers: auth });
+    assert.equal(got.status, 200);
+    assert.equal(createHash('sha256').update(Buffer.from(await got.arrayBuffer())).digest('hex'), sha256);
+  });
+
+  it('a creation-with-upload POST that stops mid-body is cut after body_idle_timeout too', async () => {
+    const auth = await idle.as('bob');
+    const client = await KeepAliveClient.open(idle.url);
+    const head = { ...auth, ...TUS, 'upload-length': '100000', 'upload-metadata': metadataHeader({ artifactType: 'text', contentType: 'text/plain' }), 'content-type': 'application/offset+octet-stream', 'content-length': '100000' };
+    await client.write(`POST /v1/uploads/tus HTTP/1.1\r\nHost: ${idleHost}\r\n${Object.entries(head).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`);
+    await client.write(text(40_000));
+    const stalledAt = Date.now();
+    try {
+      const after = await closedWithin(client, stalledAt, 10_000);
+      assert.ok(after >= IDLE_MS - 100 && after < IDLE_MS + 4000, `cut ${after} ms after the last byte`);
+    } finally {
+      client.close();
+    }
+    assert.ok(await eventually(async () => (await openUnderTus()).length === 0, 3000), `still open: ${(await openUnderTus()).join(', ')}`);
+  });
+
+  it('a PATCH that keeps sending, slower than body_idle_timeout in all but never silent that long, is not cut', async () => {
+    const auth = await idle.as('carol');
+    const content = text(20 * 1024);
+    const path = await createOn(idle.url, auth, content.length);
+    const client = await KeepAliveClient.open(idle.url);
+    const head = { ...auth, ...TUS, 'upload-offset': '0', 'content-type': 'application/offset+octet-stream', 'content-length': String(content.length) };
+    try {
+      await client.write(`PATCH ${path} HTTP/1.1\r\nHost: ${idleHost}\r\n${Object.entries(head).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`);
+      // Eight pieces a quarter of the timeout apart: the body takes longer than the timeout, no pause comes near it.
+      for (let i = 0; i < 8; i++) {
+        await client.write(content.subarray(i * 2560, (i + 1) * 2560));
+        if (i < 7) await new Promise((r) => setTimeout(r, IDLE_MS / 4));
+      }
+      const answer = await client.response(10_000);
+      assert.equal(answer?.status, 200, answer?.body.toString());
+      assert.ok(answer.headers['storage-key']);
+    } finally {
+      client.close();
+    }
+  });
+});
+
+/** Create an upload of `length` text bytes on the server at `base`; its URL path. */
+async function createOn(base: string, auth: Record<string, string>, length: number): Promise<string> {
+  const res = await fetch(`${base}/v1/uploads/tus`, { method: 'POST', headers: { ...auth, ...TUS, 'upload-length': String(length), 'upload-metadata': metadataHeader({ artifactType: 'text', contentType: 'text/plain' }) } });
+  assert.equal(res.status, 201, await res.text());
+  return new URL(res.headers.get('location')!, base).pathname;
+}

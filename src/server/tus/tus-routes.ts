@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { NotFoundError } from '../../errors.ts';
 import { principalOf, tenantOf } from '../context.ts';
 import type { RouteContext } from '../context.ts';
-import { streamBodies } from '../request-body.ts';
+import { cutWhenBodyIdle, streamBodies } from '../request-body.ts';
 import { carriesUploadBytes } from './tus-limits.ts';
 import { TUS_PATH, uploadOwner } from './tus-uploads.ts';
 import type { TusUploads } from './tus-uploads.ts';
@@ -13,8 +13,9 @@ const METHODS = ['POST', 'HEAD', 'PATCH', 'DELETE', 'OPTIONS'] as const;
  * `/v1/uploads/tus` (creation) and `/v1/uploads/tus/{uploadId}` (offset, append, terminate). The
  * bearer token is checked like on every /v1 route; an upload id names its tenant, and another
  * tenant's upload is answered as a missing one. Bodies stream untouched to the TUS handlers,
- * under the cap on uploads in progress: a request carrying bytes holds an upload slot (429/503
- * with Retry-After over the caps).
+ * under the limits of every upload route: a request carrying bytes holds an upload slot (429/503
+ * with Retry-After over the caps), and its connection is closed when its body stalls for
+ * server.body_idle_timeout.
  */
 export async function tusRoutes(app: FastifyInstance, tus: TusUploads, ctx: RouteContext): Promise<void> {
   await app.register(async (scope) => {
@@ -40,6 +41,12 @@ async function pass(request: FastifyRequest, reply: FastifyReply, tus: TusUpload
   if (carriesUploadBytes(request.raw)) {
     // Refused before hijacking: the error handler answers (and drains or closes, as after any early answer).
     reply.raw.once('close', ctx.uploads.acquire(tenantId));
+    // server.body_idle_timeout, as on every upload route. A stalled body is cut without an answer:
+    // the TUS handlers keep what landed, and a tus client retries a broken connection and resumes
+    // from the offset HEAD gives (a 408 is a 4xx, which tus clients do not retry).
+    reply.raw.once('close', cutWhenBodyIdle(request.raw, ctx.config.bodyIdleTimeoutMs, (error) => {
+      request.log.info({ code: error.code }, error.message);
+    }));
   }
   reply.hijack();
   await tus.handle(request.raw, reply.raw, { tenantId, actor });
