@@ -158,7 +158,7 @@ async function serveChild(configPath: string, log: boolean, workers: number): Pr
   const { runWorkers, workerRole } = await import('../src/server/workers.ts');
   const worker = workerRole();
   if (workers > 1 && !worker) {
-    const running = runWorkers({ count: workers, log: (line) => { process.stderr.write(line + '\n'); } });
+    const running = runWorkers({ count: workers, host: '127.0.0.1', port: 0, shutdownTimeoutMs: 10_000, log: (line) => { process.stderr.write(line + '\n'); } });
     const { url } = await running.ready;
     process.on('message', (m) => {
       if (m === 'rss') process.send!({ maxRssKb: process.resourceUsage().maxRSS });

@@ -3,7 +3,6 @@ import { mkdir } from 'node:fs/promises';
 import type { DatabaseSync } from 'node:sqlite';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { CompiledQuery, Kysely, Transaction } from 'kysely';
-import type * as KyselyModule from 'kysely';
 import { ConfigError, InsufficientStorageError, isDiskFull, ProviderUnavailableError, StorageError } from '../errors.ts';
 import { assertOptionalPackages } from '../config/optional-packages.ts';
 import { assertSafeId, assertSafePrefix, parseArtifactKey } from '../keys.ts';
@@ -11,8 +10,9 @@ import { decodeCursor, encodeCursor, invalidCursor, listLimit } from '../provide
 import type { ArtifactReference, Visibility } from '../manager/artifact-reference.ts';
 import type { MediaFacts } from '../media/media-facts.ts';
 import { catalogMigrations } from './migrations.ts';
-import { nodeSqliteDialect } from './node-sqlite-dialect.ts';
-import { loadKysely, sql } from './kysely-runtime.ts';
+import { nodeSqliteDialect, openSqlite } from './node-sqlite-dialect.ts';
+import { kysely as loadKysely, sql } from './kysely-runtime.ts';
+import { migrateWithoutKysely } from './sqlite-schema.ts';
 import { SqliteWrites } from './sqlite-writes.ts';
 import type { RecordEntry } from './sqlite-writes.ts';
 import { BackgroundCheckpointer } from '../sqlite/background-checkpoint.ts';
@@ -79,7 +79,11 @@ export interface AuditEvent {
  */
 export class Catalog {
   readonly dialect: 'sqlite' | 'postgres';
-  private readonly db: Kysely<CatalogTables>;
+  /** Makes the query layer: on SQLite, only when a query needs it (see kysely-runtime.ts). */
+  private readonly makeDb: () => Kysely<CatalogTables>;
+  private madeDb: Kysely<CatalogTables> | undefined;
+  /** SQLite: the one connection, which Kysely too runs on once made. */
+  private readonly sqlite: DatabaseSync | undefined;
   /** SQLite: the per-store write, precompiled (see SqliteWrites). */
   private sqliteWrites: SqliteWrites | undefined;
   /** SQLite: records waiting for this turn's group commit (see joinBatch). */
@@ -107,17 +111,15 @@ export class Catalog {
   readonly corruptCopies: CorruptCopyRecords;
   /** Objects whose records are gone, still to be deleted from their providers (see DeletionRecords). */
   readonly deletions: DeletionRecords;
-  /** The look-up every read makes, compiled once: building the query cost more than running it. */
-  private readonly artifactByKey: CompiledQuery<ArtifactRow>;
-  /** The look-up of a made variant (`?variant=`) on every request for it, compiled once too. */
-  private readonly artifactsByPrefix: CompiledQuery<ArtifactRow>;
+  /** The look-ups every read makes (`artifactByKey`) and every request for a made variant (`?variant=`), compiled once: building the query cost more than running it. */
+  private compiled: { artifactByKey: CompiledQuery<ArtifactRow>; artifactsByPrefix: CompiledQuery<ArtifactRow> } | undefined;
 
-  private constructor(db: Kysely<CatalogTables>, dialect: 'sqlite' | 'postgres') {
-    this.db = db;
+  private constructor(makeDb: () => Kysely<CatalogTables>, dialect: 'sqlite' | 'postgres', sqlite?: DatabaseSync) {
+    this.makeDb = makeDb;
     this.dialect = dialect;
-    this.artifactByKey = db.selectFrom('artifacts').selectAll().where('storage_key', '=', '').compile();
-    this.artifactsByPrefix = db.selectFrom('artifacts').selectAll().where('storage_key', '>=', '').where('storage_key', '<', '~').orderBy('storage_key').limit(1).compile();
+    this.sqlite = sqlite;
     const run = <T>(what: string, operation: () => Promise<T>) => this.run(what, operation);
+    const db = () => this.db;
     this.trash = new TrashRecords(db, run);
     this.migrations = new MigrationRecords(db, run);
     this.webhooks = new WebhookRecords(db, run);
@@ -125,7 +127,7 @@ export class Catalog {
     this.auditLog = new AuditRecords(db, run);
     this.boards = new BoardRecords(db, run);
     this.leases = new LeaseRecords(db, run);
-    this.corruptCopies = new CorruptCopyRecords(db, run);
+    this.corruptCopies = new CorruptCopyRecords(db, run, () => (this.madeDb ? undefined : this.sqlite));
     this.deletions = new DeletionRecords(db, run);
   }
 
@@ -134,24 +136,46 @@ export class Catalog {
     return this.db;
   }
 
+  private get db(): Kysely<CatalogTables> {
+    return this.madeDb ??= this.makeDb();
+  }
+
+  private get artifactByKey(): CompiledQuery<ArtifactRow> {
+    return this.queries().artifactByKey;
+  }
+
+  private get artifactsByPrefix(): CompiledQuery<ArtifactRow> {
+    return this.queries().artifactsByPrefix;
+  }
+
+  private queries(): NonNullable<Catalog['compiled']> {
+    return this.compiled ??= {
+      artifactByKey: this.db.selectFrom('artifacts').selectAll().where('storage_key', '=', '').compile(),
+      artifactsByPrefix: this.db.selectFrom('artifacts').selectAll().where('storage_key', '>=', '').where('storage_key', '<', '~').orderBy('storage_key').limit(1).compile(),
+    };
+  }
+
   /** Connect and bring the schema up to date. */
   static async open(options: { databaseUrl?: string; dataDir: string }): Promise<Catalog> {
-    const kysely = await loadKysely();
-    const { db, dialect, sqlite, path } = await connect(kysely, options.databaseUrl, options.dataDir);
-    const catalog = new Catalog(db, dialect);
+    const { makeDb, dialect, path } = await connect(options.databaseUrl, options.dataDir);
+    let catalog: Catalog | undefined;
     try {
-      // Migration names were handed out to parallel work (0003, 0006, ...): a database may have run a later one first.
-      const { error } = await new kysely.Migrator({ db, provider: catalogMigrations, allowUnorderedMigrations: true }).migrateToLatest();
-      if (error) throw error;
-      // The migrator's queries have opened the connection.
-      const connection = sqlite?.();
+      // SQLite: the connection opens here, and Kysely only when a query needs it; a current (or new) schema needs none.
+      const connection = path === undefined ? undefined : openSqlite(path);
+      catalog = new Catalog(connection ? () => makeDb(connection) : makeDb, dialect, connection);
+      const migrations = Object.keys(await catalogMigrations.getMigrations());
+      if (!connection || !migrateWithoutKysely(connection, migrations)) {
+        // Migration names were handed out to parallel work (0003, 0006, ...): a database may have run a later one first.
+        const { error } = await new (loadKysely().Migrator)({ db: catalog.db, provider: catalogMigrations, allowUnorderedMigrations: true }).migrateToLatest();
+        if (error) throw error;
+      }
       if (connection) {
-        catalog.sqliteWrites = new SqliteWrites(connection, db);
+        catalog.sqliteWrites = new SqliteWrites(connection);
         // A store's record commits about ten pages: about SQLite's 1000-page threshold per checkpoint.
         if (path !== ':memory:') catalog.checkpointer = new BackgroundCheckpointer(path!, connection, { commitsPerCheckpoint: 100 });
       }
     } catch (error) {
-      await db.destroy();
+      await catalog?.closeConnection();
       throw new ConfigError(`database_url: the catalog could not be prepared (${(error as Error).message})`, { cause: error });
     }
     return catalog;
@@ -175,8 +199,7 @@ export class Catalog {
         if (error !== undefined) await this.run('recording an artifact', () => Promise.reject(error));
         return;
       }
-      // Holding Kysely's one connection: no Kysely transaction is open on it meanwhile.
-      await this.run('recording an artifact', () => this.db.connection().execute(async () => sqliteWrites.record(entry)));
+      await this.run('recording an artifact', () => this.onSqlite(() => sqliteWrites.record(entry)));
       this.checkpointer?.committed();
       return;
     }
@@ -212,7 +235,7 @@ export class Catalog {
   private async commitBatch(batch: PendingBatch): Promise<void> {
     try {
       const sqliteWrites = this.sqliteWrites!;
-      const outcomes = await this.run('recording artifacts', () => this.db.connection().execute(async () => sqliteWrites.recordAll(batch.map((b) => b.entry))));
+      const outcomes = await this.run('recording artifacts', () => this.onSqlite(() => sqliteWrites.recordAll(batch.map((b) => b.entry))));
       this.checkpointer?.committed();
       batch.forEach((b, i) => b.resolve(outcomes[i]));
     } catch (error) {
@@ -223,6 +246,13 @@ export class Catalog {
   async get(storageKey: string): Promise<CatalogArtifact | undefined> {
     const { rows } = await this.run('reading the catalog', () => this.db.executeQuery<ArtifactRow>({ ...this.artifactByKey, parameters: [storageKey] }));
     return rows[0] ? fromRow(rows[0]) : undefined;
+  }
+
+  /** The records of several keys in one query (a migration reads its work a page at a time); keys with none are absent. */
+  async getMany(storageKeys: string[]): Promise<Map<string, CatalogArtifact>> {
+    if (storageKeys.length === 0) return new Map();
+    const rows = await this.run('reading the catalog', () => this.db.selectFrom('artifacts').selectAll().where('storage_key', 'in', storageKeys).execute());
+    return new Map(rows.map((r) => [r.storage_key, fromRow(r)]));
   }
 
   /** Remove an artifact's record; true when there was one. */
@@ -572,7 +602,25 @@ export class Catalog {
   async close(): Promise<void> {
     // The background checkpoints' connection closes first, so the last one tidies the WAL away.
     await this.checkpointer?.close();
-    await this.db.destroy();
+    await this.closeConnection();
+  }
+
+  private async closeConnection(): Promise<void> {
+    try {
+      await this.madeDb?.destroy();
+    } finally {
+      // Kysely closes the SQLite connection only if it ever used it.
+      if (this.sqlite?.isOpen) this.sqlite.close();
+    }
+  }
+
+  /**
+   * Run a synchronous write on the SQLite connection. Once Kysely runs on it too, holding Kysely's
+   * connection, so that no Kysely transaction is open on it meanwhile; before, nothing else can be.
+   */
+  private async onSqlite<T>(write: () => T): Promise<T> {
+    if (!this.madeDb) return write();
+    return this.madeDb.connection().execute(async () => write());
   }
 
   private async run<T>(what: string, operation: () => Promise<T>): Promise<T> {
@@ -609,7 +657,11 @@ function auditRows(events: AuditEvent[]): AuditInsert[] {
   }));
 }
 
-async function connect(kysely: typeof KyselyModule, databaseUrl: string | undefined, dataDir: string): Promise<{ db: Kysely<CatalogTables>; dialect: 'sqlite' | 'postgres'; sqlite?: () => DatabaseSync | undefined; path?: string }> {
+/**
+ * What a database URL names: on SQLite, the file's path (its connection is the catalog's to open)
+ * and how to make the query layer on that connection; on PostgreSQL, a pool behind the query layer.
+ */
+async function connect(databaseUrl: string | undefined, dataDir: string): Promise<{ makeDb: (sqlite?: DatabaseSync) => Kysely<CatalogTables>; dialect: 'sqlite' | 'postgres'; path?: string }> {
   if (databaseUrl === undefined || databaseUrl.startsWith('sqlite:') || databaseUrl.startsWith('file:')) {
     const given = databaseUrl?.replace(/^(sqlite|file):(\/\/)?/, '');
     let path: string;
@@ -623,8 +675,11 @@ async function connect(kysely: typeof KyselyModule, databaseUrl: string | undefi
         throw new ConfigError(`database_url: cannot create ${path} or its folder (${(error as NodeJS.ErrnoException).code})`, { cause: error });
       }
     }
-    let connection: DatabaseSync | undefined;
-    return { db: new kysely.Kysely<CatalogTables>({ dialect: nodeSqliteDialect(kysely.SqliteDialect, path, (opened) => { connection = opened; }) }), dialect: 'sqlite', sqlite: () => connection, path };
+    const makeDb = (sqlite?: DatabaseSync) => {
+      const kysely = loadKysely();
+      return new kysely.Kysely<CatalogTables>({ dialect: nodeSqliteDialect(kysely.SqliteDialect, sqlite!) });
+    };
+    return { makeDb, dialect: 'sqlite', path };
   }
   if (/^postgres(ql)?:\/\//.test(databaseUrl)) {
     assertOptionalPackages('postgres', 'database_url');
@@ -637,7 +692,9 @@ async function connect(kysely: typeof KyselyModule, databaseUrl: string | undefi
       // Sizes are bigint columns; they fit a JavaScript number (up to 8 PiB), so read them as numbers.
       types: { getTypeParser: ((oid: number, format?: string) => (oid === int8 ? Number : pg.types.getTypeParser(oid, format as never))) as never },
     });
-    return { db: new kysely.Kysely<CatalogTables>({ dialect: new kysely.PostgresDialect({ pool }) }), dialect: 'postgres' };
+    const kysely = loadKysely();
+    const db = new kysely.Kysely<CatalogTables>({ dialect: new kysely.PostgresDialect({ pool }) });
+    return { makeDb: () => db, dialect: 'postgres' };
   }
   throw new ConfigError('database_url: use a postgres:// URL, or sqlite:PATH (the default is a SQLite file in the data directory)');
 }

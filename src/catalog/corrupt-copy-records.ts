@@ -1,3 +1,4 @@
+import type { CorruptCopyRow } from './tables.ts';
 import { CatalogRecords } from './records.ts';
 
 /** A copy found corrupt (by a verified read or a scrub) and not yet repaired. */
@@ -27,7 +28,12 @@ export class CorruptCopyRecords extends CatalogRecords {
 
   /** Every copy known to be corrupt (a handful: each is repaired as soon as a good copy allows). */
   async list(): Promise<CorruptCopy[]> {
-    const rows = await this.run('reading corrupt copies', () => this.db.selectFrom('corrupt_copies').select(['storage_key', 'provider', 'found_at']).orderBy('found_at').execute());
+    const rows = await this.run('reading corrupt copies', async () => {
+      // Every manager reads these when it opens: on SQLite, without loading Kysely for it.
+      const sqlite = this.direct();
+      if (sqlite) return sqlite.prepare('select "storage_key", "provider", "found_at" from "corrupt_copies" order by "found_at"').all() as unknown as Pick<CorruptCopyRow, 'storage_key' | 'provider' | 'found_at'>[];
+      return this.db.selectFrom('corrupt_copies').select(['storage_key', 'provider', 'found_at']).orderBy('found_at').execute();
+    });
     return rows.map((row) => ({ storageKey: row.storage_key, provider: row.provider, foundAt: row.found_at }));
   }
 }

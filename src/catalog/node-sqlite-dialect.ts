@@ -2,23 +2,28 @@ import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { sqlite } from '../sqlite/node-sqlite.ts';
 import type { SqliteDatabase, SqliteDialect, SqliteStatement } from 'kysely';
 
+/** A catalog connection to the SQLite file at `path` (or `:memory:`), set up as the catalog needs it. */
+export function openSqlite(path: string): DatabaseSync {
+  const db = new sqlite.DatabaseSync(path);
+  try {
+    // The busy timeout first: switching to WAL waits for a lock when another process opens the file at once.
+    db.exec('PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;');
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+  return db;
+}
+
 /**
  * Kysely's SQLite dialect speaks the better-sqlite3 interface; node:sqlite is the same idea with
  * spread parameters. This adapter lets the catalog use the SQLite built into Node (no native addon).
- * `opened` receives the one connection once Kysely opens it (on its first query), for statements
- * the catalog prepares itself; it must use it only while it holds Kysely's connection. `Dialect` is
- * Kysely's class, passed in because the catalog loads Kysely on first use.
+ * The catalog opens its one connection itself (openSqlite) and uses it directly until something
+ * needs Kysely; Kysely then runs on that same connection, and closes it when destroyed. `Dialect`
+ * is Kysely's class, passed in because Kysely loads on first use.
  */
-export function nodeSqliteDialect(Dialect: typeof SqliteDialect, path: string, opened?: (db: DatabaseSync) => void): SqliteDialect {
-  return new Dialect({
-    database: async () => {
-      const db = new sqlite.DatabaseSync(path);
-      // The busy timeout first: switching to WAL waits for a lock when another process opens the file at once.
-      db.exec('PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;');
-      opened?.(db);
-      return adapt(db);
-    },
-  });
+export function nodeSqliteDialect(Dialect: typeof SqliteDialect, connection: DatabaseSync): SqliteDialect {
+  return new Dialect({ database: async () => adapt(connection) });
 }
 
 /** Kysely asks for a statement per query; the catalog's queries are few, so prepared ones are kept. */

@@ -1,31 +1,32 @@
 import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
-import type { CompiledQuery, Kysely } from 'kysely';
 import { toSqlite } from './node-sqlite-dialect.ts';
-import type { ArtifactRow, AuditInsert, CatalogTables, CopyRow, LineageRow, VariantJobRow } from './tables.ts';
+import type { ArtifactRow, AuditInsert, CopyRow, LineageRow, VariantJobRow } from './tables.ts';
 
 /**
- * The catalog's per-store write on SQLite without Kysely's per-call work: the statements are built
- * by Kysely once (the SQL still comes from the one typed query layer), prepared once on the
- * connection Kysely itself uses, and run in one synchronous transaction. The caller must hold
- * Kysely's connection while calling `record`, so no Kysely transaction is open around it.
+ * The catalog's per-store write on SQLite, on node:sqlite alone: the statements are prepared once,
+ * from column lists the compiler checks against the row types (written as Kysely compiles them; a
+ * test compares), and run in one synchronous transaction. No Kysely is needed to store, so a
+ * program that only opens a catalog and stores never loads it. When Kysely is in use on the same
+ * connection, the caller must hold its connection while calling `record`, so no Kysely transaction
+ * is open around it.
  */
 export class SqliteWrites {
   private readonly sqlite: DatabaseSync;
-  private readonly insertArtifact: Precompiled;
-  private readonly insertAudit: Precompiled;
-  private readonly insertCopy: Precompiled;
-  private readonly retirePendingUpload: Precompiled;
-  private readonly insertVariantJob: Precompiled;
-  private readonly insertLineage: Precompiled;
+  private readonly insertArtifact: Prepared;
+  private readonly insertAudit: Prepared;
+  private readonly insertCopy: Prepared;
+  private readonly retirePendingUpload: Prepared;
+  private readonly insertVariantJob: Prepared;
+  private readonly insertLineage: Prepared;
 
-  constructor(sqlite: DatabaseSync, db: Kysely<CatalogTables>) {
+  constructor(sqlite: DatabaseSync) {
     this.sqlite = sqlite;
-    this.insertArtifact = new Precompiled(sqlite, ARTIFACT_COLUMNS, (v) => db.insertInto('artifacts').values(v as unknown as ArtifactRow).compile());
-    this.insertAudit = new Precompiled(sqlite, AUDIT_COLUMNS, (v) => db.insertInto('audit_log').values(v as unknown as AuditInsert).compile());
-    this.insertCopy = new Precompiled(sqlite, COPY_COLUMNS, (v) => db.insertInto('copies').values(v as unknown as CopyRow).compile());
-    this.retirePendingUpload = new Precompiled(sqlite, ['storage_key'], (v) => db.deleteFrom('pending_uploads').where('storage_key', '=', v.storage_key as string).compile());
-    this.insertVariantJob = new Precompiled(sqlite, VARIANT_JOB_COLUMNS, (v) => db.insertInto('variant_jobs').values(v as unknown as VariantJobRow).compile());
-    this.insertLineage = new Precompiled(sqlite, LINEAGE_COLUMNS, (v) => db.insertInto('lineage').values(v as unknown as LineageRow).compile());
+    this.insertArtifact = new Prepared(sqlite, insertSql('artifacts', ARTIFACT_COLUMNS), ARTIFACT_COLUMNS);
+    this.insertAudit = new Prepared(sqlite, insertSql('audit_log', AUDIT_COLUMNS), AUDIT_COLUMNS);
+    this.insertCopy = new Prepared(sqlite, insertSql('copies', COPY_COLUMNS), COPY_COLUMNS);
+    this.retirePendingUpload = new Prepared(sqlite, RETIRE_PENDING_UPLOAD_SQL, ['storage_key']);
+    this.insertVariantJob = new Prepared(sqlite, insertSql('variant_jobs', VARIANT_JOB_COLUMNS), VARIANT_JOB_COLUMNS);
+    this.insertLineage = new Prepared(sqlite, insertSql('lineage', LINEAGE_COLUMNS), LINEAGE_COLUMNS);
   }
 
   /** The artifact row, its mirror copies, its variant jobs, its lineage links, its audit entry and (for a completed upload) the retired pending row: all or nothing. */
@@ -108,23 +109,26 @@ const LINEAGE_COLUMNS = columnsOf<LineageRow>({
 const AUDIT_COLUMNS = columnsOf<AuditInsert>({ id: true, at: true, tenant_id: true, actor: true, action: true, storage_key: true, board_id: true, details: true });
 const COPY_COLUMNS = columnsOf<CopyRow>({ storage_key: true, provider: true, status: true, attempts: true, next_attempt_at: true, last_error: true });
 
-const MARKER = '\u0000column:';
+/** An insert of every column of a row, as Kysely's SQLite dialect compiles `insertInto(table).values(row)`. */
+export function insertSql(table: string, columns: readonly string[]): string {
+  return `insert into "${table}" (${columns.map((c) => `"${c}"`).join(', ')}) values (${columns.map(() => '?').join(', ')})`;
+}
 
-/**
- * One statement compiled by Kysely with a marker in place of each value, so the compiled
- * parameters say which column each placeholder binds; prepared once, run with a row's values.
- */
-class Precompiled {
+export const RETIRE_PENDING_UPLOAD_SQL = 'delete from "pending_uploads" where "storage_key" = ?';
+
+/** The statements SqliteWrites runs, with the columns each binds (for the test that compares them with Kysely's). */
+export const SQLITE_WRITES = {
+  artifacts: ARTIFACT_COLUMNS, audit_log: AUDIT_COLUMNS, copies: COPY_COLUMNS, variant_jobs: VARIANT_JOB_COLUMNS, lineage: LINEAGE_COLUMNS,
+} as const;
+
+/** One statement prepared once, run with a row's values in the order of its columns. */
+class Prepared {
   private readonly statement: StatementSync;
-  private readonly bindings: string[];
+  private readonly bindings: readonly string[];
 
-  constructor(sqlite: DatabaseSync, columns: readonly string[], compile: (values: Record<string, unknown>) => CompiledQuery) {
-    const compiled = compile(Object.fromEntries(columns.map((c) => [c, MARKER + c])));
-    this.bindings = compiled.parameters.map((p) => {
-      if (typeof p !== 'string' || !p.startsWith(MARKER)) throw new Error(`catalog: cannot precompile ${compiled.sql}: a parameter is not a column value`);
-      return p.slice(MARKER.length);
-    });
-    this.statement = sqlite.prepare(compiled.sql);
+  constructor(sqlite: DatabaseSync, sql: string, bindings: readonly string[]) {
+    this.bindings = bindings;
+    this.statement = sqlite.prepare(sql);
   }
 
   run(values: object): void {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 
 /**
  * SHA-256 on a worker thread, so that hashing a large download overlaps with the main thread's
@@ -47,6 +47,8 @@ class HashWorker {
   private users = 0;
 
   constructor() {
+    // node:worker_threads loads with the first hash sent here, not with the package.
+    const { Worker } = process.getBuiltinModule('node:worker_threads');
     this.worker = new Worker(SOURCE, { eval: true, name: 'boards-storage sha256' });
     this.worker.unref();
     this.worker.on('message', (reply: Reply) => {

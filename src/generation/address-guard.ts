@@ -1,6 +1,5 @@
-import { isIPv4, isIPv6 } from 'node:net';
+import type * as NetModule from 'node:net';
 import type { LookupFunction } from 'node:net';
-import { lookup as systemLookup } from 'node:dns/promises';
 import type { LookupAddress } from 'node:dns';
 import { ConfigError, SecurityError } from '../errors.ts';
 
@@ -117,13 +116,13 @@ export function isKindAllowed(kind: AddressKind, allowPrivateNetworks: boolean):
 /** The IP address a URL names directly (`127.0.0.1`, `::1`), or undefined when it names a host. */
 export function ipLiteral(url: URL): string | undefined {
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
-  return isIPv4(host) || isIPv6(host) ? host : undefined;
+  return net().isIPv4(host) || net().isIPv6(host) ? host : undefined;
 }
 
 /** Resolves a host name to every address it has. The default is the system resolver (getaddrinfo). */
 export type HostResolver = (hostname: string) => Promise<LookupAddress[]>;
 
-export const systemResolver: HostResolver = (hostname) => systemLookup(hostname, { all: true, order: 'verbatim' });
+export const systemResolver: HostResolver = (hostname) => process.getBuiltinModule('node:dns/promises').lookup(hostname, { all: true, order: 'verbatim' });
 
 /**
  * A `lookup` for net/http/https that resolves the name, passes every address to `check` (which
@@ -228,13 +227,13 @@ function inRange(r: Range, bytes: Uint8Array): boolean {
 
 /** Strict dotted-quad IPv4 (the URL parser has already turned `0x7f.1` and `2130706433` into this form). */
 function ipv4Bytes(text: string): Uint8Array | undefined {
-  if (!isIPv4(text)) return undefined;
+  if (!net().isIPv4(text)) return undefined;
   return Uint8Array.from(text.split('.').map(Number));
 }
 
 function ipv6Bytes(address: string): Uint8Array | undefined {
   const text = address.replace(/%.*$/, '');
-  if (!isIPv6(text)) return undefined;
+  if (!net().isIPv6(text)) return undefined;
   const bytes = new Uint8Array(16);
   let body = text;
   const lastColon = text.lastIndexOf(':');
@@ -252,4 +251,9 @@ function ipv6Bytes(address: string): Uint8Array | undefined {
   });
   if (dotted !== undefined) bytes.set(dotted.split('.').map(Number), 12);
   return bytes;
+}
+
+/** node:net (and node:dns/promises above) load with the first address checked, not with the package. */
+function net(): typeof NetModule {
+  return process.getBuiltinModule('node:net');
 }

@@ -1,6 +1,5 @@
 import { setMaxListeners } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StorageError, ValidationError } from '../errors.ts';
 import { assertSafeId } from '../keys.ts';
@@ -93,7 +92,7 @@ export class GenerationContext {
     if (options.boardId !== undefined) this.boardId = assertSafeId('boardId', options.boardId);
     const config = parseGenerationConfig(storage.config.generation);
     this.policy = resolveDownloadPolicy(config.download, options, storage.config.maxFileSize);
-    this.tempRoot = options.tempDir ?? config.tempDir ?? tmpdir();
+    this.tempRoot = options.tempDir ?? config.tempDir ?? process.getBuiltinModule('node:os').tmpdir();
     if (options.tempFileTtlMs !== undefined) {
       if (typeof options.tempFileTtlMs !== 'number' || !Number.isFinite(options.tempFileTtlMs) || options.tempFileTtlMs <= 0) {
         throw new ValidationError('tempFileTtlMs must be a positive number of milliseconds', { details: { field: 'tempFileTtlMs' } });

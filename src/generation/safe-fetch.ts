@@ -3,7 +3,6 @@ import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type * as Http from 'node:http';
 import type * as Https from 'node:https';
 import type { Socket } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   AccessDeniedError, NotFoundError, ProviderUnavailableError, SecurityError, StorageError, ValidationError,
 } from '../errors.ts';
@@ -66,7 +65,7 @@ export async function safeFetch<T>(url: string | URL, policy: DownloadPolicy, co
         }
         if (Date.now() + wait >= deadline) throw failure;
         try {
-          await sleep(wait, undefined, { signal: combined });
+          await process.getBuiltinModule('node:timers/promises').setTimeout(wait, undefined, { signal: combined });
         } catch {
           throw abortReason(combined) ?? failure;
         }

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import type * as ChildProcessModule from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -18,7 +18,7 @@ export function hasFfmpeg(path: string): Promise<boolean> {
   let known = available.get(path);
   if (!known) {
     known = new Promise<boolean>((resolve) => {
-      const child = spawn(path, ['-version'], { stdio: 'ignore' });
+      const child = childProcess().spawn(path, ['-version'], { stdio: 'ignore' });
       child.once('error', () => resolve(false));
       child.once('exit', (code) => resolve(code === 0));
     });
@@ -48,7 +48,7 @@ export async function posterFrame(video: Readable, tempDir: string, ffmpegPath: 
 
 function firstFrame(ffmpegPath: string, file: string): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const child = spawn(ffmpegPath, ['-v', 'error', '-nostdin', '-i', file, '-frames:v', '1', '-an', '-f', 'image2pipe', '-c:v', 'png', 'pipe:1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = childProcess().spawn(ffmpegPath, ['-v', 'error', '-nostdin', '-i', file, '-frames:v', '1', '-an', '-f', 'image2pipe', '-c:v', 'png', 'pipe:1'], { stdio: ['ignore', 'pipe', 'pipe'] });
     const chunks: Buffer[] = [];
     let bytes = 0;
     let stderr = '';
@@ -66,4 +66,9 @@ function firstFrame(ffmpegPath: string, file: string): Promise<Buffer> {
       else reject(new ValidationError(`ffmpeg could not take a frame from the video${stderr ? `: ${stderr.trim().split('\n', 1)[0]}` : ''}`, { code: 'MEDIA_UNREADABLE' }));
     });
   });
+}
+
+/** node:child_process, loaded on first use rather than with the package (a program that only stores never runs ffmpeg). */
+function childProcess(): typeof ChildProcessModule {
+  return process.getBuiltinModule('node:child_process');
 }

@@ -3,7 +3,6 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
 import { NotFoundError, ValidationError } from '../errors.ts';
 import type { StorageManager } from '../manager/storage-manager.ts';
 import { ContentCheck, verifyStream } from '../content/verify-stream.ts';
@@ -130,7 +129,7 @@ export async function latestManifest(store: BackupStore, at?: Date): Promise<Bac
 
 /** A backup's object list, line by line. */
 export async function* objectLines(store: BackupStore, manifest: BackupManifest): AsyncGenerator<ObjectLine> {
-  for await (const line of createInterface({ input: await store.open(manifest.objects), crlfDelay: Infinity })) {
+  for await (const line of process.getBuiltinModule('node:readline').createInterface({ input: await store.open(manifest.objects), crlfDelay: Infinity })) {
     if (line) yield JSON.parse(line) as ObjectLine;
   }
 }

@@ -1,7 +1,6 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import type { WriteStream } from 'node:fs';
 import { once } from 'node:events';
-import { createInterface } from 'node:readline';
 import { sqlite } from '../sqlite/node-sqlite.ts';
 import { sql } from '../catalog/kysely-runtime.ts';
 import type { Kysely } from 'kysely';
@@ -76,7 +75,7 @@ export async function* snapshotRows(file: string, format: SnapshotFormat): Async
   }
   let table = '';
   let rows: Record<string, unknown>[] = [];
-  for await (const line of createInterface({ input: createReadStream(file), crlfDelay: Infinity })) {
+  for await (const line of process.getBuiltinModule('node:readline').createInterface({ input: createReadStream(file), crlfDelay: Infinity })) {
     if (!line) continue;
     const { t, r } = JSON.parse(line) as { t: string; r: Record<string, unknown> };
     if (NOT_RESTORED.has(t)) continue;

@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { CorruptionError, ValidationError } from '../errors.ts';
 import { assertSafeId } from '../keys.ts';
 import type { CatalogArtifact } from '../catalog/catalog.ts';
@@ -167,6 +166,6 @@ function pacer(bytesPerSecond: number | undefined, signal: AbortSignal | undefin
   return async (bytes) => {
     total += bytes;
     const due = started + (total / bytesPerSecond) * 1000 - performance.now();
-    if (due > 1) await sleep(due, undefined, signal ? { signal } : {});
+    if (due > 1) await process.getBuiltinModule('node:timers/promises').setTimeout(due, undefined, signal ? { signal } : {});
   };
 }

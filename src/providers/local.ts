@@ -1,5 +1,4 @@
 import { close, closeSync, constants, createReadStream, fdatasync, fsync, linkSync, mkdirSync, open as fsOpenCallback, openSync, renameSync, unlinkSync, write, writeSync } from 'node:fs';
-import { promisify } from 'node:util';
 import { access, copyFile, link, mkdir, open, realpath, rename, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -483,11 +482,16 @@ interface WritableFile {
   close(): Promise<void>;
 }
 
-const fsWrite = promisify(write);
-const fsDatasync = promisify(fdatasync);
-const fsSync = promisify(fsync);
-const fsClose = promisify(close);
-const fsOpen = promisify(fsOpenCallback);
+// The callback forms of node:fs, as promises, by hand: node:util's promisify would load node:util,
+// which loads worker_threads, parseArgs and more (about 1 MB) with the package.
+const done = <T>(resolve: (value: T) => void, reject: (error: Error) => void) => (error: Error | null, value: T) => (error ? reject(error) : resolve(value));
+const fsWrite = (fd: number, chunk: Uint8Array, offset: number, length: number, position: null) => new Promise<{ bytesWritten: number }>((resolve, reject) => {
+  write(fd, chunk, offset, length, position, (error, bytesWritten) => (error ? reject(error) : resolve({ bytesWritten })));
+});
+const fsDatasync = (fd: number) => new Promise<void>((resolve, reject) => fdatasync(fd, done(resolve, reject)));
+const fsSync = (fd: number) => new Promise<void>((resolve, reject) => fsync(fd, done(resolve, reject)));
+const fsClose = (fd: number) => new Promise<void>((resolve, reject) => close(fd, done(resolve, reject)));
+const fsOpen = (path: string, flags: string, mode: number) => new Promise<number>((resolve, reject) => fsOpenCallback(path, flags, mode, done(resolve, reject)));
 
 /** The temp file's descriptor for streaming writes through the threadpool. */
 function fileOf(fd: number): WritableFile {

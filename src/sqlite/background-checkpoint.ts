@@ -1,4 +1,4 @@
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { DatabaseSync } from 'node:sqlite';
 
 /**
@@ -91,6 +91,8 @@ class CheckpointWorker {
   private failure: Error | undefined;
 
   constructor() {
+    // node:worker_threads loads with the first checkpoint, not with the package.
+    const { Worker } = process.getBuiltinModule('node:worker_threads');
     this.worker = new Worker(WORKER_SOURCE, { eval: true, resourceLimits: { maxOldGenerationSizeMb: 16 } });
     this.worker.on('message', ({ id, error }: { id: number; error?: string }) => {
       const request = this.waiting.get(id);
