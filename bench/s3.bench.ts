@@ -28,7 +28,7 @@ const ROUNDS = Number(process.env.BENCH_S3_ROUNDS ?? 5);
 const WARM_UP_BYTES = 16 * MiB;
 /** The provider's defaults (part_size, queue_size), given to lib-storage's Upload too. */
 const PART_SIZE = 8 * MiB;
-const QUEUE_SIZE = 4;
+const QUEUE_SIZE = 3;
 const RATIO_TARGET = 0.9;
 const RSS_TARGET_MB = 150;
 const root = fileURLToPath(new URL('..', import.meta.url));

@@ -248,6 +248,13 @@ export class Catalog {
     return rows[0] ? fromRow(rows[0]) : undefined;
   }
 
+  /** The records of several keys in one query (a migration reads its work a page at a time); keys with none are absent. */
+  async getMany(storageKeys: string[]): Promise<Map<string, CatalogArtifact>> {
+    if (storageKeys.length === 0) return new Map();
+    const rows = await this.run('reading the catalog', () => this.db.selectFrom('artifacts').selectAll().where('storage_key', 'in', storageKeys).execute());
+    return new Map(rows.map((r) => [r.storage_key, fromRow(r)]));
+  }
+
   /** Remove an artifact's record; true when there was one. */
   async remove(storageKey: string, tenantId: string, actor?: string, onlyOnProvider?: string): Promise<boolean> {
     return this.run('deleting from the catalog', () => this.db.transaction().execute(async (tx) => {

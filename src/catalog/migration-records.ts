@@ -1,7 +1,8 @@
 import { sql } from './kysely-runtime.ts';
 import { CatalogRecords } from './records.ts';
 import { insertAudit } from './catalog.ts';
-import type { MigrationItemRow, MigrationItemState, MigrationRunRow, MigrationStatus } from './tables.ts';
+import type { ExpressionBuilder } from 'kysely';
+import type { CatalogTables, MigrationItemRow, MigrationItemState, MigrationRunRow, MigrationStatus } from './tables.ts';
 
 export type { MigrationItemState, MigrationRunRow, MigrationStatus } from './tables.ts';
 
@@ -107,6 +108,36 @@ export class MigrationRecords extends CatalogRecords {
       await tx.updateTable('migration_items').set({ state, reason: null }).where('run_id', '=', id).where('storage_key', '=', storageKey).execute();
       await insertAudit(tx, [{ action: 'moved', tenantId: row.tenant_id, storageKey, actor, details: { provider: to, from, migration: id } }]);
       return true;
+    }));
+  }
+
+  /**
+   * `switchItem` for several artifacts in one transaction (a migration's group commit): each row
+   * that still points at `from` with the checksum that was verified is pointed at `to`, its item
+   * marked and its move audited. Returns, per item in order, whether it was switched (false: gone
+   * or changed meanwhile; the caller removes its copy). A handful of statements per batch, not
+   * per artifact.
+   */
+  async switchItems(id: string, items: { storageKey: string; sha256: string }[], from: string, to: string, state: MigrationItemState, actor: string): Promise<boolean[]> {
+    if (items.length === 0) return [];
+    return this.run('switching artifacts', () => this.db.transaction().execute(async (tx) => {
+      // The key list picks the rows by primary key; the pairs keep each to the checksum that was verified.
+      const verified = (list: typeof items) => (eb: ExpressionBuilder<CatalogTables, 'artifacts' | 'trash'>) => eb.and([
+        eb('storage_key', 'in', list.map((i) => i.storageKey)),
+        eb('provider', '=', from),
+        eb.or(list.map((i) => eb.and([eb('storage_key', '=', i.storageKey), eb('sha256', '=', i.sha256)]))),
+      ]);
+      const live = await tx.updateTable('artifacts').set({ provider: to }).where(verified(items)).returning(['storage_key', 'tenant_id']).execute();
+      const switched = new Map(live.map((r) => [r.storage_key, r.tenant_id]));
+      const rest = items.filter((i) => !switched.has(i.storageKey));
+      if (rest.length > 0) {
+        for (const r of await tx.updateTable('trash').set({ provider: to }).where(verified(rest)).returning(['storage_key', 'tenant_id']).execute()) switched.set(r.storage_key, r.tenant_id);
+      }
+      if (switched.size > 0) {
+        await tx.updateTable('migration_items').set({ state, reason: null }).where('run_id', '=', id).where('storage_key', 'in', [...switched.keys()]).execute();
+        await insertAudit(tx, [...switched].map(([storageKey, tenantId]) => ({ action: 'moved' as const, tenantId, storageKey, actor, details: { provider: to, from, migration: id } })));
+      }
+      return items.map((i) => switched.has(i.storageKey));
     }));
   }
 

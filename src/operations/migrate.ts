@@ -2,8 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { NotFoundError, StorageError, ValidationError } from '../errors.ts';
 import { assertSafeId } from '../keys.ts';
 import type { StorageManager } from '../manager/storage-manager.ts';
+import type { CatalogArtifact } from '../catalog/catalog.ts';
 import type { MigrationFilters, MigrationItemState, MigrationRunRow } from '../catalog/migration-records.ts';
 import type { StorageProvider } from '../providers/provider.ts';
+import { SwitchBatch } from './switch-batch.ts';
 import { copyArtifactVerified } from './verified-copy.ts';
 
 type NamedProvider = { name: string; provider: StorageProvider };
@@ -59,15 +61,19 @@ export type MigrationJob = Promise<MigrationReport> & AsyncIterable<MigrationPro
 
 const PLAN_PAGE = 1000;
 const WORK_PAGE = 64;
+/** Row switches per catalog transaction, and the longest a verified copy waits for its batch. */
+const SWITCH_BATCH = 64;
+const SWITCH_DELAY_MS = 200;
 const HEARTBEAT_MS = 2000;
 /** A running migration whose heartbeat is older than this is taken as interrupted. */
 const STALE_MS = 30_000;
 
 /**
- * Move artifacts from one provider to another. Each artifact is streamed to the destination, read
- * back and checked against its recorded SHA-256, then its catalog row is switched (only if it still
- * points at the source with the same checksum: an artifact deleted or changed meanwhile is left
- * alone and its copy removed). Sources are kept until `finalizeMigration`; `rollbackMigration`
+ * Move artifacts from one provider to another. Each artifact is streamed to the destination and
+ * verified (the backend's checksum of the bytes sent, or a read-back, against its recorded
+ * SHA-256), then its catalog row is switched, in a batch with others verified about then (only if
+ * it still points at the source with the same checksum: an artifact deleted or changed meanwhile
+ * is left alone and its copy removed). Sources are kept until `finalizeMigration`; `rollbackMigration`
  * undoes it. The state lives in the catalog, so a process killed at any moment can be resumed.
  */
 export function migrate(storage: StorageManager, options: MigrateOptions): MigrationJob {
@@ -190,18 +196,44 @@ async function execute(storage: StorageManager, id: string, owner: string, actor
     };
     const source = { name: run.from_provider, provider: storage.provider(run.from_provider) };
     const target = { name: run.to_provider, provider: storage.provider(run.to_provider) };
+    const switches = new SwitchBatch<{ storageKey: string; sha256: string }, boolean>(
+      (items) => records.switchItems(id, items, source.name, target.name, 'switched', actor),
+      { size: SWITCH_BATCH, delayMs: SWITCH_DELAY_MS },
+    );
+    const finish = (outcome: ItemOutcome) => {
+      state.done++;
+      if (outcome === 'failed') state.failed++;
+      emit({ id, ...state });
+    };
+    // Items copied and waiting for their batch's switch (at most a batch and one per worker).
+    const switching = new Set<Promise<void>>();
+    // A catalog failure while recording a deferred outcome stops the run, as it would undeferred.
+    let broken: { error: unknown } | undefined;
     const work = workQueue(storage, id);
     const worker = async () => {
       for (;;) {
+        if (broken) throw broken.error;
         const next = await work.next();
         if (next.done) return;
-        const outcome = await migrateOne(storage, id, next.value, source, target, actor, (n) => { state.bytes += n; });
-        state.done++;
-        if (outcome === 'failed') state.failed++;
-        emit({ id, ...state });
+        const outcome = await migrateOne(storage, id, next.value, source, target, switches, (n) => { state.bytes += n; });
+        if (typeof outcome === 'string') {
+          finish(outcome);
+          continue;
+        }
+        const settled = outcome.switching.then(finish).catch((error: unknown) => { broken ??= { error }; });
+        switching.add(settled);
+        void settled.finally(() => switching.delete(settled));
+        await switches.room();
       }
     };
-    await Promise.all(Array.from({ length: concurrencyOverride ?? run.concurrency }, worker));
+    try {
+      await Promise.all(Array.from({ length: concurrencyOverride ?? run.concurrency }, worker));
+    } finally {
+      // Copies verified before a failure still get their switch (or their failure recorded).
+      await switches.drain();
+      await Promise.allSettled([...switching]);
+    }
+    if (broken) throw broken.error;
     const final = await records.counts(id);
     await records.setStatus(id, final.failed.count > 0 ? 'partial' : 'completed', new Date(), { releaseOwner: true });
     return await migrationStatus(storage, id);
@@ -211,21 +243,30 @@ async function execute(storage: StorageManager, id: string, owner: string, actor
 }
 
 /**
- * The items left to do, a page at a time; each page is marked `copying` before any of it is
- * copied, so after a kill, resume knows which destination keys may hold a copy.
+ * The items left to do, a page at a time, each with its artifact's record as read with the page
+ * (undefined when it has none): one query per page, not one per artifact. The switch checks the
+ * row again, so a record that changes meanwhile is not overwritten. Each page is marked `copying`
+ * before any of it is copied, so after a kill, resume knows which destination keys may hold a copy.
  */
-async function* workQueue(storage: StorageManager, id: string): AsyncGenerator<string> {
+async function* workQueue(storage: StorageManager, id: string): AsyncGenerator<{ key: string; artifact: CatalogArtifact | undefined }> {
   const records = storage.catalog.migrations;
   for (let after = ''; ;) {
     const page = await records.items(id, ['pending', 'copying'], after, WORK_PAGE);
     await records.setItems(id, page.filter((i) => i.state === 'pending').map((i) => i.storage_key), 'copying');
-    for (const item of page) yield item.storage_key;
+    const artifacts = await storage.catalog.getMany(page.map((i) => i.storage_key));
+    for (const item of page) yield { key: item.storage_key, artifact: artifacts.get(item.storage_key) };
     if (page.length < WORK_PAGE) return;
     after = page.at(-1)!.storage_key;
   }
 }
 
-async function migrateOne(storage: StorageManager, id: string, key: string, source: NamedProvider, target: NamedProvider, actor: string, onBytes: (n: number) => void): Promise<'switched' | 'skipped' | 'failed'> {
+type ItemOutcome = 'switched' | 'skipped' | 'failed';
+
+/**
+ * Copy and verify one artifact. Its row switch goes to the batch: the outcome is then `switching`,
+ * which settles once that batch has committed (the worker goes on meanwhile).
+ */
+async function migrateOne(storage: StorageManager, id: string, { key, artifact }: { key: string; artifact: CatalogArtifact | undefined }, source: NamedProvider, target: NamedProvider, switches: SwitchBatch<{ storageKey: string; sha256: string }, boolean>, onBytes: (n: number) => void): Promise<ItemOutcome | { switching: Promise<ItemOutcome> }> {
   const records = storage.catalog.migrations;
   const skip = async (reason: string, removeCopy: boolean) => {
     if (removeCopy) await target.provider.delete(key);
@@ -233,7 +274,6 @@ async function migrateOne(storage: StorageManager, id: string, key: string, sour
     return 'skipped' as const;
   };
   try {
-    const artifact = await storage.catalog.get(key);
     if (!artifact) {
       const trashed = await records.providerOf(key);
       // Deleted meanwhile: not brought back. A copy a killed run may have made goes, unless a row names it.
@@ -242,28 +282,37 @@ async function migrateOne(storage: StorageManager, id: string, key: string, sour
     if (artifact.storageProvider === target.name) return await skip(`already on ${target.name}`, false);
     if (artifact.storageProvider !== source.name) return await skip(`moved to ${artifact.storageProvider} during the migration`, true);
     await copyArtifactVerified(artifact, source, target, onBytes);
-    if (await records.switchItem(id, key, source.name, target.name, artifact.sha256, 'switched', actor)) return 'switched';
-    return await skip('deleted or changed during the migration', (await records.providerOf(key))?.provider !== target.name);
+    // Wrapped: an async function returning the promise itself would wait for it.
+    const switching = switches.add({ storageKey: key, sha256: artifact.sha256 }).then(
+      async (switched) => switched ? 'switched' as const : skip('deleted or changed during the migration', (await records.providerOf(key))?.provider !== target.name),
+    ).catch((error: unknown) => failOne(storage, id, key, target, error));
+    return { switching };
   } catch (error) {
-    let now: Awaited<ReturnType<typeof records.providerOf>>;
-    try {
-      now = await records.providerOf(key);
-    } catch {
-      // The catalog cannot say where the artifact is: keep the copy (a row may name it) and count a failure, not a deletion.
-      await records.setItems(id, [key], 'failed', (error as Error).message);
-      return 'failed';
-    }
-    // A failed artifact leaves nothing on the destination (unless a row names it there). A copy the
-    // delete leaves behind is counted by the provider's metrics and reported by `findOrphans`.
-    if (now?.provider !== target.name) await target.provider.delete(key).catch(() => undefined);
-    // Deleted while it was being copied (its source may have gone with it): not a failure.
-    if (!now || now.trashed) {
-      await records.setItems(id, [key], 'skipped', 'deleted during the migration');
-      return 'skipped';
-    }
+    return failOne(storage, id, key, target, error);
+  }
+}
+
+/** Record an artifact that could not be moved, leaving nothing of it on the destination that no row names. */
+async function failOne(storage: StorageManager, id: string, key: string, target: NamedProvider, error: unknown): Promise<'skipped' | 'failed'> {
+  const records = storage.catalog.migrations;
+  let now: Awaited<ReturnType<typeof records.providerOf>>;
+  try {
+    now = await records.providerOf(key);
+  } catch {
+    // The catalog cannot say where the artifact is: keep the copy (a row may name it) and count a failure, not a deletion.
     await records.setItems(id, [key], 'failed', (error as Error).message);
     return 'failed';
   }
+  // A failed artifact leaves nothing on the destination (unless a row names it there). A copy the
+  // delete leaves behind is counted by the provider's metrics and reported by `findOrphans`.
+  if (now?.provider !== target.name) await target.provider.delete(key).catch(() => undefined);
+  // Deleted while it was being copied (its source may have gone with it): not a failure.
+  if (!now || now.trashed) {
+    await records.setItems(id, [key], 'skipped', 'deleted during the migration');
+    return 'skipped';
+  }
+  await records.setItems(id, [key], 'failed', (error as Error).message);
+  return 'failed';
 }
 
 async function dryRun(storage: StorageManager, id: string, from: string, to: string, filters: MigrationFilters): Promise<MigrationReport> {

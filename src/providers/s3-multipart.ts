@@ -13,7 +13,7 @@
  * checksum settings apply to each part, whose buffer stays untouched until its request settles).
  */
 import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, UploadPartCommand } from '@aws-sdk/client-s3';
-import { collectYoungGeneration } from './young-garbage.ts';
+import { releaseCopiedChunks } from './young-garbage.ts';
 import type { CompletedPart, CreateMultipartUploadCommandInput, S3Client } from '@aws-sdk/client-s3';
 
 /** S3 allows at most this many parts in one upload. */
@@ -27,7 +27,7 @@ export interface MultipartOptions {
   queueSize: number;
   /** The caller's abort signal: in-flight parts are cancelled at once. */
   signal?: AbortSignal;
-  /** Collect V8's young generation after each part is filled, freeing the content's chunks it copied (see young-garbage.ts). */
+  /** Collect V8's young generation after each part is filled (at most once per part_size copied by all uploads), freeing the content's chunks copied (see young-garbage.ts). */
   collectEachPart?: boolean;
 }
 
@@ -94,7 +94,7 @@ export class PooledMultipartUpload {
         }
         if (partNumber > MAX_PARTS) throw new Error(`the content needs more than ${MAX_PARTS} parts of ${partSize} bytes; raise part_size`);
         this.sendPart(partNumber, buffer, filled);
-        if (this.options.collectEachPart) collectYoungGeneration();
+        if (this.options.collectEachPart) releaseCopiedChunks(filled, partSize);
       }
       await this.settle();
       this.throwIfFailed();

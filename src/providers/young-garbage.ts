@@ -41,7 +41,18 @@ function collector(): Collect | null {
   return collect;
 }
 
-/** Collect V8's young generation now (synchronously; a few milliseconds at most). */
-export function collectYoungGeneration(): void {
+/** Bytes of content copied (by every upload of the process) since the last collection. */
+let copiedSince = 0;
+
+/**
+ * Note that `bytes` of content chunks were copied and dropped; once `every` bytes have been since
+ * the last collection, collect V8's young generation (synchronously; a few milliseconds at most).
+ * The count is shared by all uploads: one collection frees the chunks of all of them, so eight
+ * concurrent uploads collect no more often than one.
+ */
+export function releaseCopiedChunks(bytes: number, every: number): void {
+  copiedSince += bytes;
+  if (copiedSince < every) return;
+  copiedSince = 0;
   collector()?.({ type: 'minor', execution: 'sync' });
 }
