@@ -13,19 +13,21 @@
  *   node bench/http-store.bench.ts   (BENCH_STORE_ROUNDS=3, BENCH_STORE_SECONDS=8, BENCH_STORE_CONNECTIONS=16)
  * BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles the service (see server.bench.ts).
  */
-import { fork, spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { forkServer, serveToParent, stopServer } from './bare-child.ts';
 import { median, reportRatio } from './report.ts';
 import { startService } from './server.bench.ts';
 import type { ServiceChild } from './server.bench.ts';
+import { checked, cpuOf, hasWrk, wrk, WRK_DONE } from './wrk.ts';
+import type { WrkResult } from './wrk.ts';
 
 const ROUNDS = Number(process.env.BENCH_STORE_ROUNDS ?? 3);
 const SECONDS = Number(process.env.BENCH_STORE_SECONDS ?? 8);
@@ -34,12 +36,9 @@ const THREADS = 2;
 const SIZE = 64 * 1024;
 const TARGET = 0.6;
 
-interface WrkResult { requests: number; seconds: number; errors: number; perSecond: number; p50Ms: number; p99Ms: number }
-
 /**
  * The Lua script wrk runs: POSTs of one 64 KiB body of random bytes (made once per thread), each
- * to `path` with a fresh artifact id (the run's prefix, the thread and a counter), and at the end
- * one JSON line with the totals, parsed instead of wrk's human summary.
+ * to `path` with a fresh artifact id (the run's prefix, the thread and a counter).
  */
 const WRK_SCRIPT = `local threads = 0
 setup = function(thread)
@@ -61,29 +60,7 @@ request = function()
   counter = counter + 1
   return wrk.format(nil, path .. prefix .. "_" .. thread_id .. "_" .. counter)
 end
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format('WRK_JSON {"requests":%d,"duration":%d,"errors":%d,"p50":%d,"p99":%d}\\n',
-    summary.requests, summary.duration, e.connect + e.read + e.write + e.status + e.timeout,
-    latency:percentile(50), latency:percentile(99)))
-end
-`;
-
-async function wrk(base: string, script: string, headers: Record<string, string>, seconds: number, args: string[]): Promise<WrkResult> {
-  const wrkArgs = ['-t', String(THREADS), '-c', String(CONNECTIONS), '-d', `${seconds}s`, '--timeout', '10s', '-s', script,
-    ...Object.entries(headers).flatMap(([name, value]) => ['-H', `${name}: ${value}`]), base, '--', ...args];
-  const child = spawn('wrk', wrkArgs, { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => { out += chunk; });
-  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-  const line = /WRK_JSON (\{.*\})/.exec(out);
-  if (code !== 0 || !line) throw new Error(`wrk exited ${code}: ${out}`);
-  const r = JSON.parse(line[1]!) as { requests: number; duration: number; errors: number; p50: number; p99: number };
-  const seconds_ = r.duration / 1e6;
-  if (r.errors) throw new Error(`${base}: ${r.errors} failed requests (non-2xx, socket errors or timeouts) of ${r.requests}`);
-  if (r.requests === 0) throw new Error(`${base}: no request completed`);
-  return { requests: r.requests, seconds: seconds_, errors: r.errors, perSecond: r.requests / seconds_, p50Ms: r.p50 / 1000, p99Ms: r.p99 / 1000 };
-}
+${WRK_DONE}`;
 
 /** The baseline: each POST body streamed through SHA-256 into a temp file, renamed into place; 201 with the digest. */
 function bareChild(dir: string): void {
@@ -108,22 +85,9 @@ function bareChild(dir: string): void {
         res.writeHead(500).end(error.message);
       });
   });
-  server.listen({ host: '127.0.0.1', port: 0 }, () => {
-    const address = server.address();
-    process.send!({ url: `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}` });
-  });
-  process.on('message', (m) => {
-    if (m === 'stop') server.close(() => process.disconnect());
-  });
+  serveToParent(server);
 }
 
-/** CPU seconds of a process (user + system, all threads), from /proc; undefined off Linux. */
-async function cpuOf(pid: number): Promise<number | undefined> {
-  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined))?.split(') ')[1]?.split(' ');
-  return fields ? (Number(fields[11]) + Number(fields[12])) / 100 : undefined;
-}
-
-const hasWrk = spawnSync('wrk', ['--version'], { stdio: 'ignore' }).error === undefined;
 if (process.argv[2] === '--bare') {
   bareChild(process.argv[3]!);
 } else if (!hasWrk) {
@@ -137,27 +101,26 @@ if (process.argv[2] === '--bare') {
     service = await startService(root, { logFile: join(root, 'service.log') });
     const bearer = await service.bearer('bench');
     await mkdir(bareDir);
-    bare = fork(import.meta.filename, ['--bare', bareDir], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    const bareUrl = await new Promise<string>((resolve, reject) => {
-      bare!.once('message', (m) => resolve((m as { url: string }).url));
-      bare!.once('exit', (code) => reject(new Error(`the bare server exited (${code})`)));
-    });
+    const forked = await forkServer(import.meta.filename, ['--bare', bareDir]);
+    bare = forked.child;
+    const bareUrl = forked.url;
     const script = join(root, 'store.lua');
     await writeFile(script, WRK_SCRIPT);
 
     const runs = { service: [] as WrkResult[], bare: [] as WrkResult[] };
     const cpuPerStore = { service: [] as number[], bare: [] as number[] };
     let run = 0;
+    const load = (seconds: number) => ({ threads: THREADS, connections: CONNECTIONS, seconds, script });
     const measured = async (side: keyof typeof runs, pid: number, go: () => Promise<WrkResult>) => {
-      const before = await cpuOf(pid);
-      const r = await go();
-      const after = await cpuOf(pid);
+      const before = await cpuOf([pid]);
+      const r = checked(side, await go());
+      const after = await cpuOf([pid]);
       if (before !== undefined && after !== undefined) cpuPerStore[side].push((after - before) / r.requests);
       return r;
     };
     // Each run's artifact ids start with its own prefix; the board spreads them over 16 folders as an app's boards would.
-    const viaService = (seconds: number) => measured('service', service!.pid, () => wrk(service!.url, script, { authorization: bearer }, seconds, [`r${run++}`, '/v1/artifacts?artifactType=model&boardId=board&artifactId=a']));
-    const viaBare = (seconds: number) => measured('bare', bare!.pid!, () => wrk(bareUrl, script, {}, seconds, [`r${run++}`, '/store?id=']));
+    const viaService = (seconds: number) => measured('service', service!.pid, () => wrk(service!.url, { ...load(seconds), headers: { authorization: bearer }, args: [`r${run++}`, '/v1/artifacts?artifactType=model&boardId=board&artifactId=a'] }));
+    const viaBare = (seconds: number) => measured('bare', bare!.pid!, () => wrk(bareUrl, { ...load(seconds), args: [`r${run++}`, '/store?id='] }));
     // Warm-up, unmeasured: code optimised, the catalog and the folders made.
     await viaService(2);
     await viaBare(2);
@@ -184,11 +147,7 @@ if (process.argv[2] === '--bare') {
     }
     reportRatio(`server 64 KiB stores, ${CONNECTIONS} clients, wrk (Bearer, request log on, vs bare node:http + SHA-256 + temp file + rename)`, median(runs.service.map((r) => r.perSecond)), median(runs.bare.map((r) => r.perSecond)), 'stores/s', TARGET);
   } finally {
-    if (bare?.connected) {
-      const exited = new Promise((r) => bare!.once('exit', r));
-      bare.send('stop');
-      await exited;
-    }
+    await stopServer(bare);
     await service?.stop();
     await rm(root, { recursive: true, force: true });
   }

@@ -28,6 +28,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { mintToken } from '../src/server/auth.ts';
+import { serveToParent } from './bare-child.ts';
 import { median, MiB, reportRatio } from './report.ts';
 import { freePort } from '../src/server/start.ts';
 
@@ -158,7 +159,7 @@ async function serveChild(configPath: string, log: boolean, workers: number): Pr
   const { runWorkers, workerRole } = await import('../src/server/workers.ts');
   const worker = workerRole();
   if (workers > 1 && !worker) {
-    const running = runWorkers({ count: workers, log: (line) => { process.stderr.write(line + '\n'); } });
+    const running = runWorkers({ count: workers, host: '127.0.0.1', port: 0, shutdownTimeoutMs: 10_000, log: (line) => { process.stderr.write(line + '\n'); } });
     const { url } = await running.ready;
     process.on('message', (m) => {
       if (m === 'rss') process.send!({ maxRssKb: process.resourceUsage().maxRSS });
@@ -205,13 +206,7 @@ async function bareUploadChild(dir: string, filesDir: string): Promise<void> {
       .then(() => res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({ path: target, sha256: hash.digest('hex') })))
       .catch(() => res.writeHead(500).end());
   });
-  server.listen({ host: '127.0.0.1', port: 0 }, () => {
-    const address = server.address();
-    process.send!({ url: `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}` });
-  });
-  process.on('message', (m) => {
-    if (m === 'stop') server.close(() => process.disconnect());
-  });
+  serveToParent(server);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@
  * server (one process) with the same 16 files from memory, each request's HS256 signature checked
  * with one HMAC, no log: what one Node process itself reaches.
  */
-import { fork, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
@@ -27,9 +27,12 @@ import { createServer } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
+import { forkServer, serveToParent, stopServer } from './bare-child.ts';
 import { median, reportRatio } from './report.ts';
 import { startNginx, startService } from './server.bench.ts';
 import type { Nginx, ServiceChild } from './server.bench.ts';
+import { checked, cpuOf, hasWrk, withChildren, wrk, WRK_DONE } from './wrk.ts';
+import type { WrkResult } from './wrk.ts';
 
 const ROUNDS = Number(process.env.BENCH_SMALL_ROUNDS ?? 3);
 const SECONDS = Number(process.env.BENCH_SMALL_SECONDS ?? 10);
@@ -42,12 +45,7 @@ const VARIANT_TARGET = 0.9;
 /** The preset the variant figure serves; made on the first request for each image. */
 const VARIANT_CONFIG = ['  media:', '    background_variants: false', '  variants:', '    image: [{ name: thumb_256, width: 256, format: webp }]'];
 
-interface WrkResult { requests: number; bytes: number; seconds: number; errors: number; perSecond: number; p50Ms: number; p99Ms: number }
-
-/**
- * The Lua script wrk runs: each request takes the next path, and at the end one JSON line with
- * the totals (wrk's `done` callback), parsed instead of wrk's human summary.
- */
+/** The Lua script wrk runs: each request takes the next path. */
 function wrkScript(paths: string[]): string {
   return `local paths = { ${paths.map((p) => JSON.stringify(p)).join(', ')} }
 local counter = 0
@@ -55,33 +53,7 @@ request = function()
   counter = counter % #paths + 1
   return wrk.format(nil, paths[counter])
 end
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format('WRK_JSON {"requests":%d,"bytes":%d,"duration":%d,"errors":%d,"p50":%d,"p99":%d}\\n',
-    summary.requests, summary.bytes, summary.duration, e.connect + e.read + e.write + e.status + e.timeout,
-    latency:percentile(50), latency:percentile(99)))
-end
-`;
-}
-
-async function wrk(base: string, script: string, headers: Record<string, string>, seconds: number): Promise<WrkResult> {
-  const args = ['-t', String(THREADS), '-c', String(CONNECTIONS), '-d', `${seconds}s`, '--timeout', '10s', '-s', script,
-    ...Object.entries(headers).flatMap(([name, value]) => ['-H', `${name}: ${value}`]), base];
-  const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => { out += chunk; });
-  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-  const line = /WRK_JSON (\{.*\})/.exec(out);
-  if (code !== 0 || !line) throw new Error(`wrk exited ${code}: ${out}`);
-  const r = JSON.parse(line[1]!) as { requests: number; bytes: number; duration: number; errors: number; p50: number; p99: number };
-  return { requests: r.requests, bytes: r.bytes, seconds: r.duration / 1e6, errors: r.errors, perSecond: r.requests / (r.duration / 1e6), p50Ms: r.p50 / 1000, p99Ms: r.p99 / 1000 };
-}
-
-/** A run counts only when every response was a 2xx carrying at least `size` bytes of body (bytes read include the headers). */
-function checked(name: string, r: WrkResult, size: number): WrkResult {
-  if (r.errors) throw new Error(`${name}: ${r.errors} failed requests (non-2xx, socket errors or timeouts) of ${r.requests}`);
-  if (r.requests === 0 || r.bytes < r.requests * size) throw new Error(`${name}: ${r.bytes} bytes for ${r.requests} responses of at least ${size} bytes`);
-  return r;
+${WRK_DONE}`;
 }
 
 /** The reference server: `files` (url path -> file) served from memory after an HMAC check of the bearer token against `secret`. */
@@ -98,30 +70,7 @@ async function bareChild(secret: string, files: Record<string, string>): Promise
     if (given.length !== mac.length || !timingSafeEqual(given, mac)) return void res.writeHead(401).end();
     res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(body.length) }).end(body);
   });
-  server.listen({ host: '127.0.0.1', port: 0 }, () => {
-    const address = server.address();
-    process.send!({ url: `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}` });
-  });
-  process.on('message', (m) => {
-    if (m === 'stop') server.close(() => process.disconnect());
-  });
-}
-
-/** CPU seconds of these processes (user + system, all threads), from /proc; undefined off Linux. */
-async function cpuOf(pids: number[]): Promise<number | undefined> {
-  let total = 0;
-  for (const pid of pids) {
-    const fields = (await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined))?.split(') ')[1]?.split(' ');
-    if (!fields) return undefined;
-    total += (Number(fields[11]) + Number(fields[12])) / 100;
-  }
-  return total;
-}
-
-/** A process and its children (a primary and its workers), read now: a replaced worker is counted from then on. */
-async function withChildren(pid: number): Promise<number[]> {
-  const children = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '');
-  return [pid, ...children.trim().split(/\s+/).filter(Boolean).map(Number)];
+  serveToParent(server);
 }
 
 /** nginx's worker processes: the children of the master named in its pid file. */
@@ -170,7 +119,6 @@ async function variantPair(service: ServiceChild): Promise<{ variantPaths: strin
   return { variantPaths, plainPaths, minSize: Math.min(...sizes), sizes };
 }
 
-const hasWrk = spawnSync('wrk', ['--version'], { stdio: 'ignore' }).error === undefined;
 const hasNginx = spawnSync('nginx', ['-v'], { stdio: 'ignore' }).status === 0;
 if (process.argv[2] === '--bare') {
   await bareChild(process.argv[3]!, JSON.parse(process.argv[4]!) as Record<string, string>);
@@ -195,11 +143,9 @@ if (process.argv[2] === '--bare') {
     const keys = await storeSmall(service);
     const singleKeys = await storeSmall(single);
     nginx = await startNginx(root, service.filesDir, { accessLog: logs.nginx, workers: WORKERS });
-    bare = fork(import.meta.filename, ['--bare', service.jwtSecret, JSON.stringify(Object.fromEntries(keys.map((k) => [`/${k}`, join(service!.filesDir, k)])))], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    const bareUrl = await new Promise<string>((resolve, reject) => {
-      bare!.once('message', (m) => resolve((m as { url: string }).url));
-      bare!.once('exit', (code) => reject(new Error(`the bare server exited (${code})`)));
-    });
+    const forked = await forkServer(import.meta.filename, ['--bare', service.jwtSecret, JSON.stringify(Object.fromEntries(keys.map((k) => [`/${k}`, join(service!.filesDir, k)])))]);
+    bare = forked.child;
+    const bareUrl = forked.url;
     const pair = await variantPair(service);
     const scripts = { service: join(root, 'service.lua'), single: join(root, 'single.lua'), nginx: join(root, 'nginx.lua'), variant: join(root, 'variant.lua'), plain: join(root, 'plain.lua') };
     await writeFile(scripts.service, wrkScript(keys.map((k) => `/v1/artifacts/${k}`)));
@@ -216,7 +162,7 @@ if (process.argv[2] === '--bare') {
     const workers = await nginxWorkers(root);
     const measured = async (side: Side, pids: number[], url: string, headers: Record<string, string>, size: number, seconds: number) => {
       const before = await cpuOf(pids);
-      const r = checked(side, await wrk(url, scripts[side === 'bare' ? 'nginx' : side], headers, seconds), size);
+      const r = checked(side, await wrk(url, { threads: THREADS, connections: CONNECTIONS, seconds, script: scripts[side === 'bare' ? 'nginx' : side], headers }), size);
       const after = await cpuOf(pids);
       if (before !== undefined && after !== undefined) cpuPerRequest[side].push((after - before) / r.requests);
       return r;
@@ -266,11 +212,7 @@ if (process.argv[2] === '--bare') {
     }
     throw error;
   } finally {
-    if (bare?.connected) {
-      const exited = new Promise((r) => bare!.once('exit', r));
-      bare.send('stop');
-      await exited;
-    }
+    await stopServer(bare);
     await nginx?.stop();
     await service?.stop();
     await single?.stop();

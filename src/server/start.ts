@@ -17,7 +17,7 @@ import type { Webhook } from '../webhooks/webhook-config.ts';
 import { LeaderLease, whileLeader } from '../cluster/leader-lease.ts';
 import type { ServerConfig } from './server-config.ts';
 import { startWebhookTask } from '../webhooks/webhook-task.ts';
-import { workerReady } from './workers.ts';
+import { serveHandedConnections, workerReady } from './workers.ts';
 import type { WorkerRole } from './workers.ts';
 
 export interface StartServerOptions {
@@ -28,7 +28,7 @@ export interface StartServerOptions {
   host?: string;
   port?: number;
   logger?: CreateServerOptions['logger'];
-  /** This process is one of `serve --workers N` (workers.ts): listen on worker 1's port, lead only as worker 1 on SQLite. */
+  /** This process is one of `serve --workers N` (workers.ts): serve the connections the primary hands over, lead only as worker 1 on SQLite. */
   worker?: WorkerRole;
 }
 
@@ -71,7 +71,9 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   });
   try {
     server = await createServer({ storage, config, leadership: lease, ...(options.logger === undefined ? {} : { logger: options.logger }), ...(options.worker ? { metricsOfAllWorkers: true } : {}) });
-    await server.app.listen({ host: config.host, port: config.port });
+    // A worker listens on nothing: the primary hands it connections.
+    if (options.worker) await server.app.ready();
+    else await server.app.listen({ host: config.host, port: config.port });
     await lease.start();
   } catch (error) {
     await server?.app.close();
@@ -80,7 +82,8 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     throw error;
   }
   const running = server;
-  if (options.worker) workerReady(url, config.port);
+  const refuseConnections = options.worker ? serveHandedConnections(running.app.server) : undefined;
+  if (options.worker) workerReady(url);
   // Webhooks: the trigger writes events only while some are configured (every node says so alike).
   const webhooks = parseWebhooks(storage.config.webhooks);
   await storage.catalog.webhooks.setEnabled(webhooks.length > 0);
@@ -100,6 +103,8 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     url,
     close() {
       closing ??= (async () => {
+        // The primary hands new connections to the other workers from now on.
+        refuseConnections?.();
         const deadline = setTimeout(() => running.app.server.closeAllConnections(), config.shutdownTimeoutMs);
         deadline.unref();
         try {

@@ -145,6 +145,8 @@ describe('TUS bodies that stall', async () => {
       client.close();
     }
     assert.ok(await eventually(async () => (await openUnderTus()).length === 0, 3000), `still open: ${(await openUnderTus()).join(', ')}`);
+    // Counted as the other upload routes' 408s are.
+    assert.match(await (await fetch(`${idle.url}/metrics`)).text(), /boards_storage_http_errors_total\{code="REQUEST_TIMEOUT"\} 1\n/);
 
     const offset = await fetch(`${idle.url}${path}`, { method: 'HEAD', headers: { ...auth, ...TUS } });
     assert.equal(offset.status, 200);

@@ -1,13 +1,14 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { startServe, tempDir } from '../helpers.ts';
+import { freePort } from '../../src/server/start.ts';
+import { cliBin, startServe, tempDir } from '../helpers.ts';
 
 /** `boards-storage serve --workers 2`: two processes on one port, one SQLite catalog, as a user runs it. */
 
@@ -17,6 +18,25 @@ const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => 
 interface Ready { node: { node: string; leader: boolean; mode: string } }
 
 interface Answer { status: number; body: Buffer; text(): string; json<T>(): T }
+
+/** The workers' process ids, from their node ids (host:pid:random). */
+function pidsOf(workers: Map<string, Ready['node']>): number[] {
+  return [...workers.keys()].map((id) => Number(id.split(':').at(-2)));
+}
+
+/** How a request on a new connection ended: its status, or the connection error's code. */
+function outcome(url: string): Promise<string> {
+  return fresh(url).then((res) => String(res.status), (error: NodeJS.ErrnoException) => error.code ?? error.message);
+}
+
+/** Resolves with the exit code, or rejects when the process still runs after `ms`. */
+function exitWithin(exited: Promise<number | null>, ms: number): Promise<number | null> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    exited.finally(() => clearTimeout(timer)),
+    new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`still running ${ms / 1000} s after SIGTERM`)), ms); }),
+  ]);
+}
 
 /** Each on a new connection (no agent), so that the primary hands them to the workers in turn. */
 function fresh(url: string, init: { method?: string; headers?: Record<string, string>; body?: Buffer } = {}): Promise<Answer> {
@@ -50,14 +70,6 @@ async function workersAnswering(url: string, count: number, without: Set<string>
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`only ${seen.size} of ${count} workers answered within 120 s`);
-}
-
-async function until(condition: () => boolean): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('the condition did not hold within 30 s');
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 function alive(pid: number): boolean {
@@ -110,8 +122,6 @@ describe('boards-storage serve --workers', () => {
       const [victim] = [...workers.keys()];
       const pid = Number(victim!.split(':').at(-2));
       process.kill(pid, 'SIGKILL');
-      // (A connection the primary hands to the worker as it dies is lost: asked only once the primary knows.)
-      await until(() => /exited \(SIGKILL\)/.test(serve.stderr));
       const replacement = await workersAnswering(url, 1, new Set(workers.keys()));
       assert.equal(replacement.size, 1);
       assert.match(serve.stderr, new RegExp(`worker \\d \\(pid ${pid}\\) exited \\(SIGKILL\\); starting another`));
@@ -123,6 +133,89 @@ describe('boards-storage serve --workers', () => {
       for (const worker of pids) assert.equal(alive(worker), false, `worker ${worker} still runs`);
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+
+  it('hands a connection that a dying worker never took to another worker, and serves every connection it accepted before a SIGTERM', { timeout: 240_000 }, async () => {
+    const cwd = await tempDir('workers-handoff');
+    const serve = await startServe(cwd, ['serve', '--port', '0', '--workers', '2', '--data-dir', join(cwd, 'state')], cleanEnv, 120_000);
+    const { child, exited } = serve;
+    const stopped: number[] = [];
+    try {
+      const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(serve.stdout)![1]!;
+      const [a] = pidsOf(await workersAnswering(url, 2));
+
+      // Worker a hangs, then is killed: the connections handed to it meanwhile are served by b (or its replacement).
+      process.kill(a!, 'SIGSTOP');
+      stopped.push(a!);
+      const duringRestart = Array.from({ length: 6 }, () => outcome(`${url}/readyz`));
+      await new Promise((r) => setTimeout(r, 500));
+      process.kill(a!, 'SIGKILL');
+      assert.deepEqual(await Promise.all(duringRestart), Array(6).fill('200'), serve.stderr);
+
+      // Both workers hang while connections come in; then SIGTERM, then they carry on: every accepted one is answered.
+      const workers = pidsOf(await workersAnswering(url, 2, new Set([String(a)])));
+      for (const pid of workers) { process.kill(pid, 'SIGSTOP'); stopped.push(pid); }
+      const duringShutdown = Array.from({ length: 4 }, () => outcome(`${url}/readyz`));
+      await new Promise((r) => setTimeout(r, 500));
+      child.kill('SIGTERM');
+      // From the SIGTERM on, a new connection is refused by the system, not accepted and then dropped.
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal(await outcome(`${url}/readyz`), 'ECONNREFUSED');
+      for (const pid of workers) process.kill(pid, 'SIGCONT');
+      assert.deepEqual(await Promise.all(duringShutdown), Array(4).fill('200'), serve.stderr);
+      assert.equal(await exitWithin(exited, 60_000), 0, serve.stderr);
+      for (const pid of workers) assert.equal(alive(pid), false, `worker ${pid} still runs`);
+    } finally {
+      for (const pid of stopped) if (alive(pid)) process.kill(pid, 'SIGCONT');
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+
+  it('stops on SIGTERM when nothing reads its output any more (serve | head -1), and kills a worker that does not stop in time', { timeout: 240_000 }, async () => {
+    const cwd = await tempDir('workers-epipe');
+    await writeFile(join(cwd, 'storage.yaml'), `storage:\n  data_dir: ${JSON.stringify(join(cwd, 'state'))}\n  server:\n    shutdown_timeout: 1s\n`);
+    const port = await freePort('127.0.0.1');
+    const url = `http://127.0.0.1:${port}`;
+    const run = () => {
+      const child = spawn(process.execPath, [cliBin, '--config', 'storage.yaml', 'serve', '--port', String(port), '--workers', '2'], { cwd, env: cleanEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+      // The reader goes before the banner is written: every write to stdout meets a closed pipe (EPIPE).
+      child.stdout.destroy();
+      let stderr = '';
+      child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      return { child, exited, stderr: () => stderr };
+    };
+
+    const quiet = run();
+    try {
+      const workers = pidsOf(await workersAnswering(url, 2));
+      // Requests are logged (to the closed stdout) too.
+      for (let i = 0; i < 4; i++) assert.equal((await fresh(`${url}/readyz`)).status, 200);
+      quiet.child.kill('SIGTERM');
+      assert.equal(await exitWithin(quiet.exited, 30_000), 0, quiet.stderr());
+      assert.doesNotMatch(quiet.stderr(), /EPIPE|exited/);
+      for (const pid of workers) assert.equal(alive(pid), false, `worker ${pid} still runs`);
+    } finally {
+      if (quiet.child.exitCode === null) quiet.child.kill('SIGKILL');
+    }
+
+    // A worker that cannot act on SIGTERM (stopped here) is killed after shutdown_timeout and some seconds: the primary exits 1.
+    const hung = run();
+    let stoppedPid: number | undefined;
+    try {
+      const workers = pidsOf(await workersAnswering(url, 2));
+      stoppedPid = workers[0]!;
+      process.kill(stoppedPid, 'SIGSTOP');
+      const signalled = Date.now();
+      hung.child.kill('SIGTERM');
+      assert.equal(await exitWithin(hung.exited, 30_000), 1, hung.stderr());
+      assert.ok(Date.now() - signalled >= 1000, 'killed before shutdown_timeout');
+      assert.match(hung.stderr(), new RegExp(`worker \\d \\(pid ${stoppedPid}\\) did not stop in time; killing it`));
+      for (const pid of workers) assert.equal(alive(pid), false, `worker ${pid} still runs`);
+    } finally {
+      if (stoppedPid !== undefined && alive(stoppedPid)) process.kill(stoppedPid, 'SIGKILL');
+      if (hung.child.exitCode === null) hung.child.kill('SIGKILL');
     }
   });
 

@@ -11,6 +11,8 @@ import { createOutput } from '../output.ts';
 import type { GlobalOptions } from '../open-storage.ts';
 
 const DEV_TOKEN_SECONDS = 24 * 3600;
+/** A stopping worker exits this long after server.shutdown_timeout whatever still runs (a second sooner than its primary would kill it). */
+const WORKER_EXIT_GRACE_MS = 4000;
 
 /** `boards-storage serve`: the HTTP service, until SIGTERM or SIGINT. */
 export function registerServe(program: Command): void {
@@ -24,14 +26,16 @@ export function registerServe(program: Command): void {
       const output = createOutput(Boolean(globals.json));
       const env = globals.dataDir ? { ...process.env, BOARDS_STORAGE_DATA_DIR: globals.dataDir } : process.env;
       const worker = workerRole(env);
+      // Whatever reads the output may go first (`serve | head -1`): the service, and its SIGTERM, carry on without it.
+      ignoreBrokenOutput();
       let server: RunningServer;
       try {
         const port = opts.port === undefined ? undefined : Number(opts.port);
         if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new ConfigError(`--port: "${opts.port}" is not a port number`);
         const configPath = globals.config;
         if (!worker) {
-          const workers = workerCount(opts.workers, configPath, env);
-          if (startsWorkers(workers)) return await primary(workers);
+          const plan = workersPlan(opts.workers, configPath, env);
+          if (startsWorkers(plan.count)) return await primary({ ...plan, ...(opts.host ? { host: opts.host } : {}), ...(port === undefined ? {} : { port }) });
         }
         server = await startServer({ env, ...(configPath ? { configPath } : {}), ...(opts.host ? { host: opts.host } : {}), ...(port === undefined ? {} : { port }), ...(worker ? { worker } : {}) });
       } catch (error) {
@@ -48,6 +52,13 @@ export function registerServe(program: Command): void {
           process.exit(1);
         }
         stopping = true;
+        if (worker) {
+          // Its primary kills it past this bound; without a primary (killed) it ends itself.
+          setTimeout(() => {
+            process.stderr.write(`boards-storage: worker ${worker.index} did not stop within server.shutdown_timeout and ${WORKER_EXIT_GRACE_MS} ms; exiting\n`);
+            process.exit(1);
+          }, server.config.shutdownTimeoutMs + WORKER_EXIT_GRACE_MS).unref();
+        }
         server.app.log.info({ signal }, 'shutting down: finishing in-flight requests');
         server.close().then(() => {
           server.app.log.info('stopped');
@@ -103,11 +114,26 @@ export function issuerAndAudience(auth: { issuer?: string | string[]; audience?:
 }
 
 /**
- * --workers, else server.workers (BOARDS_STORAGE_WORKERS) of the configuration. Rate limits
- * counted in memory would be counted by each worker alone (N times the limit let through): with
- * several workers they need redis_url, as several nodes do.
+ * A closed pipe on stdout or stderr (EPIPE) would otherwise end the process with an unhandled
+ * 'error' event, a worker in the middle of its banner included (and its replacement the same way).
+ * What was to be printed is lost; requests are still served and logged to where pino can write.
  */
-function workerCount(option: string | undefined, configPath: string | undefined, env: Record<string, string | undefined>): number {
+function ignoreBrokenOutput(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPIPE') throw error;
+    });
+  }
+}
+
+interface WorkersPlan { count: number; host: string; port: number; shutdownTimeoutMs: number }
+
+/**
+ * --workers, else server.workers (BOARDS_STORAGE_WORKERS) of the configuration, and where the
+ * primary listens. Rate limits counted in memory would be counted by each worker alone (N times
+ * the limit let through): with several workers they need redis_url, as several nodes do.
+ */
+function workersPlan(option: string | undefined, configPath: string | undefined, env: Record<string, string | undefined>): WorkersPlan {
   const storageConfig = loadConfig(configPath, { env });
   const server = resolveServerConfig(storageConfig, env);
   let count = server.workers;
@@ -118,13 +144,13 @@ function workerCount(option: string | undefined, configPath: string | undefined,
   if (count > 1 && (server.rateLimit.perTenant || server.rateLimit.perAddress) && !storageConfig.redisUrl) {
     throw new ConfigError(`storage.server.rate_limit with ${count} workers needs storage.redis_url: each worker would count requests on its own and let ${count} times the limit through`);
   }
-  return count;
+  return { count, host: server.host, port: server.port, shutdownTimeoutMs: server.shutdownTimeoutMs };
 }
 
-/** The primary of `serve --workers N`: starts the workers (each runs this command again) and stops them on SIGTERM/SIGINT. */
-async function primary(count: number): Promise<void> {
+/** The primary of `serve --workers N`: listens, starts the workers (each runs this command again) and stops them on SIGTERM/SIGINT. */
+async function primary(plan: WorkersPlan): Promise<void> {
   const log = (line: string) => { process.stderr.write(line + '\n'); };
-  const workers = runWorkers({ count, log });
+  const workers = runWorkers({ ...plan, log });
   let signals = 0;
   const stop = (signal: NodeJS.Signals) => {
     if (++signals > 1) {

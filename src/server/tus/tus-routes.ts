@@ -45,6 +45,8 @@ async function pass(request: FastifyRequest, reply: FastifyReply, tus: TusUpload
     // the TUS handlers keep what landed, and a tus client retries a broken connection and resumes
     // from the offset HEAD gives (a 408 is a 4xx, which tus clients do not retry).
     reply.raw.once('close', cutWhenBodyIdle(request.raw, ctx.config.bodyIdleTimeoutMs, (error) => {
+      // Counted and logged as the other upload routes' 408s are, though no answer is sent.
+      ctx.metrics.errors.inc({ code: error.code });
       request.log.info({ code: error.code }, error.message);
     }));
   }
