@@ -39,7 +39,7 @@ export async function copyArtifactVerified(artifact: CatalogArtifact, source: { 
   const metadata = { ...referenceMetadata(artifact), [META.sha256]: artifact.sha256, [META.size]: String(artifact.size) };
   let result: UploadResult;
   try {
-    result = await target.provider.upload(artifact.storageKey, outgoing(stream, new ContentCheck({ ...expected, provider: source.name }), digest, onBytes), { contentType: artifact.contentType, size: artifact.size, metadata });
+    result = await target.provider.upload(artifact.storageKey, outgoing(stream, new ContentCheck({ ...expected, provider: source.name }), digest, onBytes), { contentType: artifact.contentType, size: artifact.size, metadata, sha256: artifact.sha256 });
   } finally {
     // Closes the source also when the upload failed before reading it through.
     stream.destroy();

@@ -80,6 +80,12 @@ export interface UploadOptions {
    * once a byte of it has gone.
    */
   replay?: () => AsyncIterable<Uint8Array>;
+  /**
+   * The content's SHA-256 (hex), when the caller has already checked every byte against it before
+   * handing over the last one (a migration). A provider may send it for the backend to check,
+   * instead of hashing the bytes again (S3 signs it as the payload hash).
+   */
+  sha256?: string;
 }
 
 export interface ByteRange {

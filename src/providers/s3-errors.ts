@@ -1,5 +1,5 @@
 import {
-  AccessDeniedError, InsufficientStorageError, NotFoundError, ProviderUnavailableError, StorageError, ValidationError,
+  AccessDeniedError, CorruptionError, InsufficientStorageError, NotFoundError, ProviderUnavailableError, StorageError, ValidationError,
 } from '../errors.ts';
 
 /** What an S3 call was doing, for messages: `s3 bucket "b" at http://host: reading a/b.png`. */
@@ -89,6 +89,8 @@ export function fromS3Error(error: unknown, ctx: S3ErrorContext): StorageError {
   if (DENIED.has(name) || status === 403 || status === 401) {
     return new AccessDeniedError(`${where}: access denied (${reason}); check access_key_id, secret_access_key and the bucket's policy`, options);
   }
+  // The body the server received is not the one whose checksum was signed or sent (changed on the way).
+  if (name === 'XAmzContentSHA256Mismatch' || name === 'BadDigest') return new CorruptionError(`${where}: the server received bytes other than those whose checksum was sent (${reason})`, options);
   if (name === 'AbortError') return new StorageError(`${where}: aborted`, options);
   if (NETWORK_CODES.has(name) || UNAVAILABLE.has(name) || (status !== undefined && (status >= 500 || status === 429)) || isSocketFailure(error)) {
     return new ProviderUnavailableError(`${where}: the server is unavailable (${reason})`, options);

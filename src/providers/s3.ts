@@ -114,6 +114,8 @@ export class S3Provider implements StorageProvider {
   private readonly name: string;
   private readonly endpoint: string;
   private readonly pendingAborts = new Set<Promise<void>>();
+  /** Bodies whose SHA-256 the caller has checked (UploadOptions.sha256): the payload hash to sign. */
+  private readonly knownPayloadHashes = new WeakMap<object, string>();
   private closing = false;
 
   constructor(config: S3ProviderConfig, ctx?: Partial<ProviderContext>) {
@@ -153,14 +155,18 @@ export class S3Provider implements StorageProvider {
         httpsAgent: { keepAlive: true, maxSockets: 64 },
       },
     });
-    if (!(c.sign_payload ?? this.endpoint.startsWith('http:'))) {
-      // Before signing (finalizeRequest): the signer takes a payload hash it finds in the headers as given.
-      this.client.middlewareStack.add((next) => async (args) => {
-        const request = args.request as { headers?: Record<string, string>; body?: unknown };
-        if (request.headers && ArrayBuffer.isView(request.body) && request.body.byteLength > 0) request.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
-        return next(args);
-      }, { step: 'build', name: 'boardsUnsignedPayload' });
-    }
+    const signed = c.sign_payload ?? this.endpoint.startsWith('http:');
+    // Before signing (finalizeRequest): the signer takes a payload hash it finds in the headers as
+    // given. Unsigned, it is UNSIGNED-PAYLOAD; signed, a body whose SHA-256 the caller already
+    // checked is signed with that (the gateway checks the body against it) rather than hashed again.
+    this.client.middlewareStack.add((next) => async (args) => {
+      const request = args.request as { headers?: Record<string, string>; body?: unknown };
+      if (request.headers && ArrayBuffer.isView(request.body) && request.body.byteLength > 0) {
+        const known = signed ? this.knownPayloadHashes.get(request.body) : 'UNSIGNED-PAYLOAD';
+        if (known) request.headers['x-amz-content-sha256'] = known;
+      }
+      return next(args);
+    }, { step: 'build', name: 'boardsPayloadHash' });
   }
 
   async upload(key: string, content: AsyncIterable<Uint8Array>, opts: UploadOptions): Promise<UploadResult> {
@@ -185,9 +191,12 @@ export class S3Provider implements StorageProvider {
     let checksum: BackendChecksum | undefined;
     if (ended) {
       // Everything fits in one part: one PUT, with the metadata completed by the end of the content.
+      // A body read in one chunk (a small file) is sent as it is, not copied.
+      const body = head.length === 1 ? head[0]! : Buffer.concat(head, buffered);
+      if (opts.sha256 !== undefined && /^[0-9a-f]{64}$/.test(opts.sha256)) this.knownPayloadHashes.set(body, opts.sha256);
       const { ETag: etag } = await this.send(`storing ${key}`, () => this.client.send(new PutObjectCommand({
         ...this.writeParams(objectKey, opts),
-        Body: Buffer.concat(head, buffered),
+        Body: body,
         ContentLength: buffered,
       }), opts.signal ? { abortSignal: opts.signal } : {}));
       checksum = checksumFromEtag(etag, this.config.part_size);

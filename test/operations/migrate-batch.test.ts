@@ -1,10 +1,13 @@
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createStorageManager } from '../../src/index.ts';
+import { CorruptionError, createStorageManager } from '../../src/index.ts';
 import { SwitchBatch } from '../../src/operations/switch-batch.ts';
+import { S3Provider } from '../../src/providers/s3.ts';
 import { testDatabases } from '../catalog/databases.ts';
+import { createTestBucket, providerConfig as s3Config, removeTestBucket, s3SkipReason } from '../s3/s3-test-server.ts';
 
 describe('a migration switches its rows in batches', () => {
   for (const database of testDatabases) it(`switchItems on ${database.name}: one transaction switches the rows still on the source with the verified checksum (live or in the trash), marks and audits them, and leaves the rest`, async () => {
@@ -95,5 +98,39 @@ describe('a migration switches its rows in batches', () => {
     assert.equal((await Promise.all(produced)).length, 10);
     assert.ok(commits.slice(-4).every((c) => c.length <= 3));
     assert.deepEqual(commits.slice(-4).flat(), [10, 11, 12, 13, 14, 15, 16, 17, 18, 19]);
+  });
+});
+
+async function* once(bytes: Buffer): AsyncGenerator<Uint8Array> {
+  yield bytes;
+}
+
+async function readAll(stream: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of stream) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
+
+describe('a copy to S3 is signed with the SHA-256 the migration already checked', { skip: s3SkipReason }, () => {
+  it('sends the given SHA-256 as the signed payload hash (the gateway checks the body against it; the SDK does not hash it again), and only when the payload is signed', async () => {
+    const bucket = await createTestBucket('migrate-payload-hash');
+    after(() => removeTestBucket(bucket));
+    const signed = new S3Provider(s3Config(bucket, { sign_payload: true }));
+    const unsigned = new S3Provider(s3Config(bucket, { sign_payload: false }));
+    after(() => Promise.all([signed.close?.(), unsigned.close?.()]));
+    const bytes = randomBytes(64 * 1024);
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    const other = createHash('sha256').update('other bytes').digest('hex');
+    const options = (hash: string) => ({ contentType: 'application/octet-stream', size: bytes.length, metadata: {}, sha256: hash });
+
+    // Told the wrong hash, the gateway refuses the body: so the hash sent is the one given, not one computed from the bytes.
+    await assert.rejects(signed.upload('t/wrong.bin', once(bytes), options(other)), CorruptionError);
+    assert.equal(await signed.exists('t/wrong.bin'), false);
+    const stored = await signed.upload('t/right.bin', once(bytes), options(sha256));
+    assert.deepEqual(stored.backendChecksum, { algorithm: 'md5', value: createHash('md5').update(bytes).digest('hex') });
+    assert.deepEqual(await readAll(await signed.openDownload('t/right.bin')), bytes);
+    // Unsigned (sign_payload: false), nothing is sent for the gateway to check: the ETag is what vouches for the copy.
+    await unsigned.upload('t/unsigned.bin', once(bytes), options(other));
+    assert.equal(await unsigned.exists('t/unsigned.bin'), true);
   });
 });
