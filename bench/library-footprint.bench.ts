@@ -7,7 +7,7 @@
  * alternate in every round; medians of the rounds.
  */
 import { spawnSync } from 'node:child_process';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { median, reportLimit } from './report.ts';
 
@@ -20,6 +20,7 @@ if (build.status !== 0) throw new Error('bench: building dist/ failed');
 /** What a child does and prints: its peak RSS, the time from before the import to after the store, and the packages it loaded. */
 const child = (entry: string | undefined) => `
 const started = performance.now();
+const cpuStarted = process.cpuUsage();
 ${entry === undefined
     ? `const { writeFile, mkdtemp, rm } = await import('node:fs/promises');
 const dir = await mkdtemp(process.env.BENCH_TMP + '/bare-');
@@ -31,11 +32,13 @@ const storage = await createDevelopmentStorage({ dataDir: dir });
 await storage.storeArtifact({ artifactId: 'a', artifactType: 'text', contentType: 'text/plain', content: new TextEncoder().encode('hello, footprint') });
 await storage.close();`}
 const ms = performance.now() - started;
+const cpu = process.cpuUsage(cpuStarted);
 await rm(dir, { recursive: true });
-console.log(JSON.stringify({ ms, rssMb: process.resourceUsage().maxRSS / 1024 }));
+console.log(JSON.stringify({ ms, cpuMs: (cpu.user + cpu.system) / 1000, rssMb: process.resourceUsage().maxRSS / 1024 }));
 `;
 
-interface Sample { ms: number; rssMb: number }
+/** `cpuMs`: CPU time of the child's threads over the same span, which a loaded machine stretches less than the wall time. */
+interface Sample { ms: number; cpuMs: number; rssMb: number }
 
 function run(entry: string | undefined): Sample {
   const result = spawnSync(process.execPath, ['--input-type=module', '-e', child(entry)], {
@@ -58,12 +61,13 @@ for (let round = 0; round < ROUNDS; round++) {
   for (const kind of order) samples[kind]!.push(run(kinds[kind]));
 }
 
-const figure = (kind: string) => ({ ms: median(samples[kind]!.map((s) => s.ms)), rssMb: median(samples[kind]!.map((s) => s.rssMb)) });
+const figure = (kind: string) => ({ ms: median(samples[kind]!.map((s) => s.ms)), cpuMs: median(samples[kind]!.map((s) => s.cpuMs)), rssMb: median(samples[kind]!.map((s) => s.rssMb)) });
 const bare = figure('bare Node');
 for (const kind of Object.keys(kinds)) {
   const f = figure(kind);
-  console.log(`${kind.padEnd(32)} peak RSS ${f.rssMb.toFixed(1)} MB (+${(f.rssMb - bare.rssMb).toFixed(1)} over bare Node), import + store ${f.ms.toFixed(0)} ms`);
+  console.log(`${kind.padEnd(32)} peak RSS ${f.rssMb.toFixed(1)} MB (+${(f.rssMb - bare.rssMb).toFixed(1)} over bare Node), import + store ${f.ms.toFixed(0)} ms (CPU ${f.cpuMs.toFixed(0)} ms)`);
 }
+console.log(`load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} (time figures stretch with it; the CPU figures less)`);
 const dist = figure('dist (import \'boards-storage\')');
 const source = figure('sources (src/index.ts)');
 reportLimit('library import + one store, peak RSS from dist', dist.rssMb, `MB (bare Node ${bare.rssMb.toFixed(1)} MB)`, 70);

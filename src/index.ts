@@ -11,11 +11,12 @@ export type { ArtifactReference, Visibility } from './manager/artifact-reference
 export type { StorageMetrics, VerifiedFile } from './manager/storage-manager.ts';
 export { ReadIntegrity } from './manager/read-integrity.ts';
 export type { IntegrityEvent, IntegrityFigures } from './manager/read-integrity.ts';
-export { verifyArtifacts, allGood } from './operations/verify.ts';
+// Operations a store never runs load with their first call (see operations/on-first-use.ts).
+export { verifyArtifacts, syncMirrors, backup, restore, pointInTimeRestore } from './operations/on-first-use.ts';
+export { allGood } from './operations/verify-outcome.ts';
 export type { VerifyOptions, VerifyReport, VerifyProblem, VerifyStatus } from './operations/verify.ts';
 export { ContentCheck, verifyStream } from './content/verify-stream.ts';
 export type { ExpectedContent } from './content/verify-stream.ts';
-export { syncMirrors } from './operations/sync-mirrors.ts';
 export type { SyncMirrorsOptions, SyncMirrorsReport } from './operations/sync-mirrors.ts';
 export { Catalog } from './catalog/catalog.ts';
 export type { ListArtifactsQuery, CatalogArtifact, UsageFigures, AuditEvent, AuditAction } from './catalog/catalog.ts';
@@ -75,17 +76,14 @@ export { signWebhook, verifyWebhookSignature } from './webhooks/webhook-signatur
 
 export { resumeMigration, migrationStatus, listMigrations, finalizeMigration, rollbackMigration } from './operations/migrate.ts';
 export type { MigrateOptions, MigrationJob, MigrationProgress, MigrationReport, MigrationStatus } from './operations/migrate.ts';
-export { backup } from './operations/backup.ts';
 export type { BackupOptions, BackupManifest } from './operations/backup.ts';
-export { restore } from './operations/restore.ts';
 export type { RestoreOptions, RestoreReport } from './operations/restore.ts';
-export { pointInTimeRestore } from './operations/point-in-time.ts';
 export type { PointInTimeOptions, PointInTimeReport } from './operations/point-in-time.ts';
 export type { VariantSummary } from './manager/artifact-reference.ts';
 export type { BoardSummary, BoardCover, BoardPage, ListBoardsQuery, DeleteBoardResult } from './boards/board-list.ts';
 export type { CopyBoardOptions, CopyBoardResult } from './boards/board-copy.ts';
 export type { BoardArchive, BoardArchiveOptions, BoardArchiveManifest, BoardArchiveEntry } from './boards/board-archive.ts';
-export { MAX_ARCHIVE_ENTRIES } from './boards/board-archive.ts';
+export { MAX_ARCHIVE_ENTRIES } from './boards/archive-limits.ts';
 export type { MediaFacts } from './media/media-facts.ts';
 export type { VariantSpecInput, VariantFit, VariantFormat } from './media/media-config.ts';
 export type { VariantReport } from './media/variant-queue.ts';

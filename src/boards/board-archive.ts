@@ -3,6 +3,7 @@ import { NotFoundError, StorageError, ValidationError } from '../errors.ts';
 import { assertSafeId, assertSafeKey } from '../keys.ts';
 import type { Catalog, CatalogArtifact } from '../catalog/catalog.ts';
 import type { MediaFacts } from '../media/media-facts.ts';
+import { MAX_ARCHIVE_ENTRIES } from './archive-limits.ts';
 
 export interface BoardArchiveOptions {
   /** Defaults to `default`. */
@@ -58,8 +59,7 @@ export interface ArchiveSource {
   openDownload(storageKey: string): Promise<Readable>;
 }
 
-/** The most artifacts one archive takes: the manifest and the zip's directory are held in memory (a few hundred bytes each). */
-export const MAX_ARCHIVE_ENTRIES = 50_000;
+export { MAX_ARCHIVE_ENTRIES };
 const PAGE = 500;
 
 /**

@@ -35,8 +35,29 @@ interface Range {
   kind: AddressKind;
 }
 
+/**
+ * The ranges, parsed on first use: parsing them at import compiled node:net's IPv6 pattern and
+ * cost a library import about 15 ms that a program which never fetches a URL has no use for.
+ */
+interface Ranges {
+  ipv4: readonly Range[];
+  ipv6: readonly Range[];
+  embedding: readonly { range: Range; offset: number }[];
+  globalUnicastV6: Range;
+}
+
+let parsed: Ranges | undefined;
+
+function ranges(): Ranges {
+  return parsed ??= { ipv4: IPV4_RANGES.map(parseRange), ipv6: IPV6_RANGES.map(parseRange), embedding: EMBEDDING.map(({ cidr, offset }) => ({ range: range(cidr, 'reserved'), offset })), globalUnicastV6: range('2000::/3', 'public') };
+}
+
+function parseRange([cidr, kind]: readonly [string, AddressKind]): Range {
+  return range(cidr, kind);
+}
+
 /** First match wins: the specific metadata addresses come before the ranges that contain them. */
-const IPV4_RANGES: readonly Range[] = [
+const IPV4_RANGES: readonly (readonly [string, AddressKind])[] = [
   ['169.254.169.254/32', 'metadata'], // AWS, GCP, Azure, OCI, DigitalOcean, OpenStack instance metadata
   ['169.254.169.253/32', 'metadata'], // AWS VPC DNS
   ['169.254.170.2/32', 'metadata'], // AWS ECS task metadata and credentials
@@ -57,9 +78,9 @@ const IPV4_RANGES: readonly Range[] = [
   ['203.0.113.0/24', 'reserved'], // documentation
   ['224.0.0.0/4', 'multicast'],
   ['240.0.0.0/4', 'reserved'], // future use, and 255.255.255.255 broadcast
-].map(([cidr, kind]) => range(cidr!, kind as AddressKind));
+];
 
-const IPV6_RANGES: readonly Range[] = [
+const IPV6_RANGES: readonly (readonly [string, AddressKind])[] = [
   ['::/128', 'unspecified'],
   ['::1/128', 'loopback'],
   ['fd00:ec2::254/128', 'metadata'], // AWS instance metadata over IPv6
@@ -73,17 +94,15 @@ const IPV6_RANGES: readonly Range[] = [
   ['fe80::/10', 'link-local'],
   ['fec0::/10', 'private'], // site local (deprecated)
   ['ff00::/8', 'multicast'],
-].map(([cidr, kind]) => range(cidr!, kind as AddressKind));
-
-/** IPv6 prefixes that carry an IPv4 address, and where: such an address is what the IPv4 inside it is. */
-const EMBEDDING: readonly { range: Range; offset: number }[] = [
-  { range: range('::ffff:0:0/96', 'reserved'), offset: 12 }, // IPv4-mapped
-  { range: range('::/96', 'reserved'), offset: 12 }, // IPv4-compatible (deprecated)
-  { range: range('64:ff9b::/96', 'reserved'), offset: 12 }, // NAT64
-  { range: range('2002::/16', 'reserved'), offset: 2 }, // 6to4
 ];
 
-const GLOBAL_UNICAST_V6 = range('2000::/3', 'public');
+/** IPv6 prefixes that carry an IPv4 address, and where: such an address is what the IPv4 inside it is. */
+const EMBEDDING: readonly { cidr: string; offset: number }[] = [
+  { cidr: '::ffff:0:0/96', offset: 12 }, // IPv4-mapped
+  { cidr: '::/96', offset: 12 }, // IPv4-compatible (deprecated)
+  { cidr: '64:ff9b::/96', offset: 12 }, // NAT64
+  { cidr: '2002::/16', offset: 2 }, // 6to4
+];
 
 /**
  * Classify an IP address (IPv4 dotted quad or IPv6, with or without brackets or a zone). Returns
@@ -92,20 +111,21 @@ const GLOBAL_UNICAST_V6 = range('2000::/3', 'public');
  */
 export function classifyAddress(address: string): AddressClass | undefined {
   const text = address.startsWith('[') && address.endsWith(']') ? address.slice(1, -1) : address;
+  const { ipv4, ipv6, embedding, globalUnicastV6 } = ranges();
   const v4 = ipv4Bytes(text);
-  if (v4) return { kind: match(IPV4_RANGES, v4) ?? 'public', family: 4 };
+  if (v4) return { kind: match(ipv4, v4) ?? 'public', family: 4 };
   const v6 = ipv6Bytes(text);
   if (!v6) return undefined;
-  const direct = match(IPV6_RANGES, v6);
+  const direct = match(ipv6, v6);
   if (direct) return { kind: direct, family: 6 };
-  for (const { range: r, offset } of EMBEDDING) {
+  for (const { range: r, offset } of embedding) {
     if (inRange(r, v6)) {
       const inner = v6.subarray(offset, offset + 4);
-      return { kind: match(IPV4_RANGES, inner) ?? 'public', family: 6, embeddedIPv4: inner.join('.') };
+      return { kind: match(ipv4, inner) ?? 'public', family: 6, embeddedIPv4: inner.join('.') };
     }
   }
   // Outside 2000::/3 nothing is allocated for global unicast: refuse it rather than guess.
-  return { kind: inRange(GLOBAL_UNICAST_V6, v6) ? 'public' : 'reserved', family: 6 };
+  return { kind: inRange(globalUnicastV6, v6) ? 'public' : 'reserved', family: 6 };
 }
 
 /** Whether a connection to an address of this kind is permitted. */

@@ -45,16 +45,11 @@ import { QuotaGuard } from '../quotas/quota-guard.ts';
 import { ReadIntegrity } from './read-integrity.ts';
 import type { IntegrityFigures } from './read-integrity.ts';
 import type { ContentCheck } from '../content/verify-stream.ts';
-import { verifyArtifacts } from '../operations/verify.ts';
 import type { VerifyOptions, VerifyReport } from '../operations/verify.ts';
 import { requireCapability } from '../providers/capabilities.ts';
-import { syncMirrors } from '../operations/sync-mirrors.ts';
 import type { SyncMirrorsOptions, SyncMirrorsReport } from '../operations/sync-mirrors.ts';
-import { deleteBoard, listBoards } from '../boards/board-list.ts';
 import type { BoardPage, DeleteBoardResult, ListBoardsQuery } from '../boards/board-list.ts';
-import { copyBoard } from '../boards/board-copy.ts';
 import type { CopyBoardOptions, CopyBoardResult } from '../boards/board-copy.ts';
-import { openBoardArchive } from '../boards/board-archive.ts';
 import type { BoardArchive, BoardArchiveOptions } from '../boards/board-archive.ts';
 
 export interface StoreArtifactInput {
@@ -805,6 +800,7 @@ export class StorageManager {
    */
   async listBoards(query: ListBoardsQuery = {}): Promise<BoardPage> {
     this.assertOpen();
+    const { listBoards } = await import('../boards/board-list.ts');
     return listBoards(this.catalog, query);
   }
 
@@ -814,6 +810,7 @@ export class StorageManager {
    */
   async deleteBoard(boardId: string, opts: ActorOptions & { tenantId?: string } = {}): Promise<DeleteBoardResult> {
     this.assertOpen();
+    const { deleteBoard } = await import('../boards/board-list.ts');
     return deleteBoard(this, boardId, opts);
   }
 
@@ -824,6 +821,7 @@ export class StorageManager {
    */
   async copyBoard(boardId: string, opts: CopyBoardOptions = {}): Promise<CopyBoardResult> {
     this.assertOpen();
+    const { copyBoard } = await import('../boards/board-copy.ts');
     const { mirrored, ...result } = await copyBoard(this, boardId, opts);
     if (mirrored) this.copyToMirrors();
     return result;
@@ -835,6 +833,7 @@ export class StorageManager {
    */
   async openBoardArchive(boardId: string, opts: BoardArchiveOptions = {}): Promise<BoardArchive> {
     this.assertOpen();
+    const { openBoardArchive } = await import('../boards/board-archive.ts');
     return openBoardArchive(this, boardId, opts);
   }
 
@@ -949,6 +948,7 @@ export class StorageManager {
    */
   async verify(options: VerifyOptions = {}): Promise<VerifyReport> {
     this.assertOpen();
+    const { verifyArtifacts } = await import('../operations/verify.ts');
     return verifyArtifacts(this, options);
   }
 
@@ -980,6 +980,7 @@ export class StorageManager {
   async syncMirrors(options: SyncMirrorsOptions = {}): Promise<SyncMirrorsReport> {
     this.assertOpen();
     if (options.provider !== undefined) this.provider(options.provider);
+    const { syncMirrors } = await import('../operations/sync-mirrors.ts');
     return syncMirrors(this, options);
   }
 

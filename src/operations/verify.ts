@@ -48,10 +48,7 @@ export interface VerifyReport {
 
 const PAGE = 500;
 
-/** Whether every problem found was repaired: what `verify`'s exit code reports. */
-export function allGood(report: VerifyReport): boolean {
-  return report.problems.every((p) => p.repaired === true);
-}
+export { allGood } from './verify-outcome.ts';
 
 /**
  * Read every artifact selected (each of its copies: the recorded provider and finished mirror

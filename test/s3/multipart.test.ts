@@ -6,6 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { runInNewContext } from 'node:vm';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import type { UploadPartCommandInput } from '@aws-sdk/client-s3';
@@ -96,6 +97,44 @@ describe('s3 multipart uploads from a pool of part buffers', { skip: s3SkipReaso
       assert.equal(Number((await adminClient().send(new HeadObjectCommand({ Bucket: bucket, Key: 'multipart/freed.bin' }))).ContentLength), size);
       assert.equal(typeof (globalThis as { gc?: unknown }).gc, 'undefined');
       assert.equal(runInNewContext('typeof gc'), 'undefined');
+    } finally {
+      await provider.close();
+    }
+  });
+
+  it('sends a retried part again from its own buffer, untouched by the parts filled meanwhile', async () => {
+    const provider = new S3Provider(providerConfig(bucket, { part_size: PART, queue_size: QUEUE, max_attempts: 3 }));
+    try {
+      const attempts = new Map<number, number>();
+      // Inside the SDK's retries (finalizeRequest, low priority): every attempt passes here. Part 2's
+      // first attempt is held while the other buffer goes round several parts, then fails with a
+      // network error the SDK retries; a buffer released before its part settled would have been
+      // refilled with a later part by then.
+      provider.client.middlewareStack.add((next, context) => async (args) => {
+        if (context.commandName === 'UploadPartCommand') {
+          const part = Number((args.input as UploadPartCommandInput).PartNumber);
+          const attempt = (attempts.get(part) ?? 0) + 1;
+          attempts.set(part, attempt);
+          if (part === 2 && attempt === 1) {
+            await sleep(2000);
+            throw Object.assign(new Error('connection reset (test)'), { code: 'ECONNRESET' });
+          }
+        }
+        return next(args);
+      }, { step: 'finalizeRequest', priority: 'low', name: 'testRetryPartTwo' });
+      const size = 8 * PART + MiB;
+      const written = createHash('sha256');
+      await provider.upload('multipart/retried.bin', generated(size, written), binary);
+      assert.equal(attempts.get(2), 2, 'part 2 was sent twice');
+      assert.ok((attempts.get(5) ?? 0) >= 1, 'later parts went out while part 2 waited');
+      const read = createHash('sha256');
+      let count = 0;
+      for await (const chunk of await provider.openDownload('multipart/retried.bin')) {
+        read.update(chunk as Buffer);
+        count += (chunk as Buffer).length;
+      }
+      assert.equal(count, size);
+      assert.equal(read.digest('hex'), written.digest('hex'));
     } finally {
       await provider.close();
     }
