@@ -692,6 +692,10 @@ async function connect(databaseUrl: string | undefined, dataDir: string): Promis
       // Sizes are bigint columns; they fit a JavaScript number (up to 8 PiB), so read them as numbers.
       types: { getTypeParser: ((oid: number, format?: string) => (oid === int8 ? Number : pg.types.getTypeParser(oid, format as never))) as never },
     });
+    // An idle connection the server ends (a restart, a failover, an administrator) is an 'error'
+    // event on the pool, which without a listener ends the process. The pool has already dropped
+    // that connection and the next query opens another; a query under way fails on its own.
+    pool.on('error', () => undefined);
     const kysely = loadKysely();
     const db = new kysely.Kysely<CatalogTables>({ dialect: new kysely.PostgresDialect({ pool }) });
     return { makeDb: () => db, dialect: 'postgres' };

@@ -210,3 +210,29 @@ describe('catalog configuration', () => {
     await assert.rejects(Catalog.open({ databaseUrl: 'postgres://nobody@127.0.0.1:1/none', dataDir: '.' }), /database_url: the catalog could not be prepared/);
   });
 });
+
+describe('catalog on postgres when the server ends its connections', { skip: testDatabases.some((d) => d.name === 'postgres') ? undefined : 'no PostgreSQL' }, () => {
+  it('outlives the end of its idle connections and answers the next query on a new one', async () => {
+    const target = await testDatabases.find((d) => d.name === 'postgres')!.fresh();
+    const catalog = await Catalog.open(target);
+    try {
+      await catalog.record(artifact(1));
+      const pg = (await import('pg')).default;
+      const admin = new pg.Client({ connectionString: process.env.BOARDS_TEST_DATABASE_URL });
+      await admin.connect();
+      try {
+        // What a restart or an administrator does: every connection to the catalog's database ends.
+        const dbName = new URL(target.databaseUrl!).pathname.slice(1);
+        const { rowCount } = await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [dbName]);
+        assert.ok(rowCount && rowCount > 0, 'the catalog held a connection');
+      } finally {
+        await admin.end();
+      }
+      // Without a listener the pool's error event would have ended this process by now.
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal((await catalog.get(artifact(1).storageKey))?.size, 1001);
+    } finally {
+      await catalog.close();
+    }
+  });
+});
