@@ -20,6 +20,18 @@ const PART = 5 * MiB;
 const QUEUE = 2;
 const binary = { contentType: 'application/octet-stream', metadata: {} };
 
+/** The object at `key` reads back whole: `size` bytes whose SHA-256 is what `written` hashed. */
+async function assertStored(provider: S3Provider, key: string, size: number, written: ReturnType<typeof createHash>): Promise<void> {
+  const read = createHash('sha256');
+  let count = 0;
+  for await (const chunk of await provider.openDownload(key)) {
+    read.update(chunk as Buffer);
+    count += (chunk as Buffer).length;
+  }
+  assert.equal(count, size);
+  assert.equal(read.digest('hex'), written.digest('hex'));
+}
+
 /** Calls `onPart` with each UploadPart's input and request, and `onAcknowledged` after each answer. */
 function watchParts(provider: S3Provider, hooks: { onPart?: (input: UploadPartCommandInput, request: { headers: Record<string, string> }) => void; onAcknowledged?: (input: UploadPartCommandInput) => void }): void {
   provider.client.middlewareStack.add((next, context) => async (args) => {
@@ -63,14 +75,7 @@ describe('s3 multipart uploads from a pool of part buffers', { skip: s3SkipReaso
       assert.equal(acknowledged, size);
       // Parts in flight or being filled, plus what is left of the chunk that straddled a boundary.
       assert.ok(mostHeld <= QUEUE * PART + MiB, `held ${mostHeld / MiB} MiB not yet acknowledged (at most ${QUEUE * PART / MiB + 1} MiB)`);
-      const read = createHash('sha256');
-      let count = 0;
-      for await (const chunk of await provider.openDownload('multipart/bounded.bin')) {
-        read.update(chunk as Buffer);
-        count += (chunk as Buffer).length;
-      }
-      assert.equal(count, size);
-      assert.equal(read.digest('hex'), written.digest('hex'));
+      await assertStored(provider, 'multipart/bounded.bin', size, written);
     } finally {
       await provider.close();
     }
@@ -127,14 +132,7 @@ describe('s3 multipart uploads from a pool of part buffers', { skip: s3SkipReaso
       await provider.upload('multipart/retried.bin', generated(size, written), binary);
       assert.equal(attempts.get(2), 2, 'part 2 was sent twice');
       assert.ok((attempts.get(5) ?? 0) >= 1, 'later parts went out while part 2 waited');
-      const read = createHash('sha256');
-      let count = 0;
-      for await (const chunk of await provider.openDownload('multipart/retried.bin')) {
-        read.update(chunk as Buffer);
-        count += (chunk as Buffer).length;
-      }
-      assert.equal(count, size);
-      assert.equal(read.digest('hex'), written.digest('hex'));
+      await assertStored(provider, 'multipart/retried.bin', size, written);
     } finally {
       await provider.close();
     }
