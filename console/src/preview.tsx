@@ -1,4 +1,4 @@
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { ApiError } from './api.ts';
 import type { Api, Artifact, LineageLink } from './api.ts';
 import { formatBytes, formatDate, formatDuration, kindOf } from './format.ts';
@@ -31,7 +31,10 @@ export function Preview(props: { api: Api; storageKey: string; toasts: ToastApi;
     }).catch((e: Error) => setError(e.message));
   }, [storageKey]);
 
-  useEffect(() => {
+  // A layout effect: focus moves in the same frame as the dialog appears (a plain effect runs a
+  // frame later, when a key pressed at once still went to the thumbnail), and goes back to the
+  // opener as the dialog goes.
+  useLayoutEffect(() => {
     close.current?.focus();
     const onKey = (e: KeyboardEvent) => { if (e.key === 'Escape') props.onClose(); };
     document.addEventListener('keydown', onKey);

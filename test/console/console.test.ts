@@ -359,6 +359,7 @@ describe('the console', { skip: NO_CHROMIUM }, () => {
     await target.focus();
     await page.keyboard.press('Enter');
     await page.getByRole('dialog').waitFor();
+    // Focus is on the close button as soon as the dialog is there (it moves in the same frame).
     assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('aria-label')), 'Close preview');
     await page.keyboard.press('Escape');
     await page.getByRole('dialog').waitFor({ state: 'detached' });
