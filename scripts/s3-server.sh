@@ -43,6 +43,7 @@ stop_daemon() {
 
 stop_all() {
   local p
+  kill_stray_gateway_b
   for p in "$D"/run/client.rgw.*.pid "$D"/run/osd.*.pid "$D"/run/mon.*.pid; do
     [ -f "$p" ] && stop_daemon "$p"
   done
@@ -59,18 +60,36 @@ wait_for_gateway() {
   return 1
 }
 
+# Every gateway-b process of this cluster, with its PID file or without (a start racing a stop once
+# left one running with none, answering through the next outage test and past the cluster's stop).
+gateway_b_pids() {
+  local p
+  for p in $(pgrep -f 'radosgw -n client.rgw.b' || true); do
+    tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | grep -qx "CEPH_CONF=$CEPH_CONF" && echo "$p"
+  done
+  return 0
+}
+
+kill_stray_gateway_b() {
+  local p
+  for p in $(gateway_b_pids); do kill -9 "$p" 2>/dev/null || true; done
+  for p in $(seq 1 20); do [ -z "$(gateway_b_pids)" ] && return 0; sleep 0.1; done
+  return 0
+}
+
 gateway_b() {
   [ -f "$CEPH_CONF" ] || { echo "no cluster in $D; run: $0 start" >&2; exit 1; }
   case "${1:-}" in
     start)
       stop_daemon "$D/run/client.rgw.b.pid" now
+      kill_stray_gateway_b
       [ -f "$D/ceph.client.rgw.b.keyring" ] ||
         $CEPH auth get-or-create client.rgw.b mon 'allow rw' osd 'allow rwx' -o "$D/ceph.client.rgw.b.keyring"
       radosgw -n client.rgw.b
       wait_for_gateway "$PORT_B"
       echo "gateway b: http://127.0.0.1:$PORT_B (pid $(cat "$D/run/client.rgw.b.pid"))" ;;
-    stop) stop_daemon "$D/run/client.rgw.b.pid"; echo "gateway b stopped" ;;
-    kill) stop_daemon "$D/run/client.rgw.b.pid" now; echo "gateway b killed" ;;
+    stop) stop_daemon "$D/run/client.rgw.b.pid"; kill_stray_gateway_b; echo "gateway b stopped" ;;
+    kill) stop_daemon "$D/run/client.rgw.b.pid" now; kill_stray_gateway_b; echo "gateway b killed" ;;
     *) echo "usage: $0 gateway-b start|stop|kill" >&2; exit 2 ;;
   esac
 }

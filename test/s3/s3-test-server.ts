@@ -4,6 +4,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import {
@@ -122,15 +123,34 @@ const script = join(import.meta.dirname, '..', '..', 'scripts', 's3-server.sh');
  * A second gateway on the same cluster (`s3-server.sh gateway-b`), which fault tests may stop
  * without disturbing the shared one that other test files use.
  */
+let gatewayBUrl: string | undefined;
+
+/** Whether something accepts connections at `url` now. */
+function answers(url: string): Promise<boolean> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    const socket = connect({ host: hostname, port: Number(port) }, () => { socket.destroy(); resolve(true); });
+    socket.on('error', () => resolve(false));
+  });
+}
+
 export const gatewayB = {
   async start(): Promise<string> {
     const { stdout } = await run('start');
     const url = /gateway b: (http:\/\/\S+)/.exec(stdout)?.[1];
     if (!url) throw new Error(`gateway-b start printed no address: ${stdout}`);
+    gatewayBUrl = url;
     return url;
   },
+  /** Stop it, and make sure its port refuses connections before the test goes on (an outage test once found it still answering). */
   async stop(): Promise<void> {
     await run('stop');
+    if (!gatewayBUrl) return;
+    for (const until = Date.now() + 20_000; await answers(gatewayBUrl);) {
+      if (Date.now() > until) throw new Error(`gateway b still answers at ${gatewayBUrl} after it was stopped`);
+      await run('kill');
+      await new Promise((r) => setTimeout(r, 250));
+    }
   },
   async kill(): Promise<void> {
     await run('kill');
