@@ -118,7 +118,8 @@ if (process.argv[2] === '--bare') {
       if (before !== undefined && after !== undefined) cpuPerStore[side].push((after - before) / r.requests);
       return r;
     };
-    // Each run's artifact ids start with its own prefix; the board spreads them over 16 folders as an app's boards would.
+    // Each run's artifact ids start with its own prefix. All go to one board: as the key layout has it, each
+    // artifact is a folder of its own under the board's (a mkdir per store, which the bare server does not do).
     const viaService = (seconds: number) => measured('service', service!.pid, () => wrk(service!.url, { ...load(seconds), headers: { authorization: bearer }, args: [`r${run++}`, '/v1/artifacts?artifactType=model&boardId=board&artifactId=a'] }));
     const viaBare = (seconds: number) => measured('bare', bare!.pid!, () => wrk(bareUrl, { ...load(seconds), args: [`r${run++}`, '/store?id='] }));
     // Warm-up, unmeasured: code optimised, the catalog and the folders made.
@@ -134,7 +135,8 @@ if (process.argv[2] === '--bare') {
       const b = runs.bare.at(-1)!;
       console.log(`64 KiB POST round ${round + 1}/${ROUNDS}: service ${s.perSecond.toFixed(0)} stores/s (p50 ${s.p50Ms.toFixed(1)} ms, p99 ${s.p99Ms.toFixed(1)} ms), bare Node ${b.perSecond.toFixed(0)} stores/s (p50 ${b.p50Ms.toFixed(1)} ms, p99 ${b.p99Ms.toFixed(1)} ms)`);
       // The baseline's files go between rounds, so it never meets a bigger folder than the service does.
-      await rm(bareDir, { recursive: true, force: true });
+      // A store still in flight when wrk stopped may add a file meanwhile (ENOTEMPTY): rm tries again.
+      await rm(bareDir, { recursive: true, force: true, maxRetries: 5 });
       await mkdir(bareDir);
     }
     // Every 201 the service answered is a recorded artifact (the warm-up's included).
