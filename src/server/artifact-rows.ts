@@ -44,27 +44,56 @@ export class ArtifactRows {
 
   /** The artifact's reference (as `getArtifact` without variants gives it): kept, or looked up. */
   lookup(storageKey: string): ArtifactReference | Promise<ArtifactReference> {
-    const watch = this.watch;
-    if (watch === undefined) return this.storage.getArtifact(storageKey, { variants: false });
-    // A closed catalog answers nothing (and its -shm file may be gone): the look-up says so.
-    if (watch.changed() || this.storage.catalog.sqliteFile === undefined) this.forgetAll();
+    if (this.watch === undefined) return this.storage.getArtifact(storageKey, { variants: false });
+    const begun = this.begin();
     const kept = this.rows.get(storageKey);
     if (kept) return kept;
-    const generation = this.generation;
     return this.storage.getArtifact(storageKey, { variants: false }).then((ref) => {
-      if (watch.changed()) this.forgetAll();
-      else if (generation === this.generation) {
-        if (this.rows.size >= MAX_ROWS) this.rows.clear();
-        this.rows.set(storageKey, ref);
-      }
+      this.keep(begun, storageKey, ref);
       return ref;
     });
+  }
+
+  /** The kept reference of the variant `name` of `originalKey`, as the route found it (keepVariant); undefined when none is kept. */
+  variant(originalKey: string, name: string): ArtifactReference | undefined {
+    if (this.watch === undefined) return undefined;
+    this.begin();
+    return this.rows.get(variantEntry(originalKey, name));
+  }
+
+  /**
+   * Mark the start of a look-up whose result may be kept: everything kept goes first if the
+   * catalog changed. Returns what `keepVariant` is given with the result.
+   */
+  begin(): number {
+    // A closed catalog answers nothing (and its -shm file may be gone): the look-up says so.
+    if (this.watch?.changed() || this.storage.catalog.sqliteFile === undefined) this.forgetAll();
+    return this.generation;
+  }
+
+  /** Keep the variant `name` of `originalKey` that a look-up begun at `begun` found (`getVariant`), unless the catalog changed since. */
+  keepVariant(begun: number, originalKey: string, name: string, ref: ArtifactReference): void {
+    this.keep(begun, variantEntry(originalKey, name), ref);
+  }
+
+  private keep(begun: number, entry: string, ref: ArtifactReference): void {
+    if (this.watch === undefined) return;
+    if (this.watch.changed()) this.forgetAll();
+    else if (begun === this.generation) {
+      if (this.rows.size >= MAX_ROWS) this.rows.clear();
+      this.rows.set(entry, ref);
+    }
   }
 
   private forgetAll(): void {
     this.rows.clear();
     this.generation++;
   }
+}
+
+/** A variant's entry beside the storage keys (which never hold a newline). */
+function variantEntry(originalKey: string, name: string): string {
+  return `${originalKey}\nvariant=${name}`;
 }
 
 /**
