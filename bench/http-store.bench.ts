@@ -118,7 +118,8 @@ if (process.argv[2] === '--bare') {
       if (before !== undefined && after !== undefined) cpuPerStore[side].push((after - before) / r.requests);
       return r;
     };
-    // Each run's artifact ids start with its own prefix; the board spreads them over 16 folders as an app's boards would.
+    // Each run's artifact ids start with its own prefix. All go to one board: as the key layout has it, each
+    // artifact is a folder of its own under the board's (a mkdir per store, which the bare server does not do).
     const viaService = (seconds: number) => measured('service', service!.pid, () => wrk(service!.url, { ...load(seconds), headers: { authorization: bearer }, args: [`r${run++}`, '/v1/artifacts?artifactType=model&boardId=board&artifactId=a'] }));
     const viaBare = (seconds: number) => measured('bare', bare!.pid!, () => wrk(bareUrl, { ...load(seconds), args: [`r${run++}`, '/store?id='] }));
     // Warm-up, unmeasured: code optimised, the catalog and the folders made.

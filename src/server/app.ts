@@ -20,7 +20,9 @@ import type { RouteContext } from './context.ts';
 import { tenantOf } from './context.ts';
 import { errorBody, handleError, renderError } from './errors.ts';
 import { ServerMetrics } from './metrics.ts';
-import { OneLinePerRequest } from './request-log.ts';
+import { nextRequestId, OneLinePerRequest } from './request-log.ts';
+import { RawRoutes } from './raw-routes.ts';
+import { fastArtifactGet } from './fast-get.ts';
 import { closesAfterEarlyAnswer, drainAfterEarlyAnswer, streamBodies } from './request-body.ts';
 import { UploadSlots } from './upload-slots.ts';
 import { clusterMetricsSource } from './workers.ts';
@@ -65,6 +67,8 @@ export interface CreateServerOptions {
   leadership?: { status(): LeadershipStatus };
   /** One of several worker processes (workers.ts): /metrics answers for all of them. */
   metricsOfAllWorkers?: boolean;
+  /** Answer the common small GETs before Fastify's routing (fast-get.ts); default true. `false`: every request takes its Fastify route. */
+  rawRoutes?: boolean;
 }
 
 /** A Fastify app plus what its owner needs to run it. */
@@ -75,6 +79,8 @@ export interface BoardsStorageServer {
   jwt: JwtSecret;
   /** Resumable uploads at /v1/uploads/tus; its owner sweeps expired ones. */
   tus: TusUploads;
+  /** The routes answered before Fastify's routing, and how many requests they answered. */
+  rawRoutes: RawRoutes;
 }
 
 /** Query parameters that carry credentials: never written to a log. */
@@ -109,8 +115,12 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
   ctx.metrics.watchNode(options.leadership, health);
   if (options.metricsOfAllWorkers) ctx.metrics.ofAllWorkers(clusterMetricsSource(ctx.metrics.registry));
   const tus = new TusUploads(storage, config);
+  // Requests answered before Fastify's routing (small GETs); everything else reaches Fastify unchanged.
+  const rawRoutes = new RawRoutes();
 
   const app = Fastify({
+    serverFactory: rawRoutes.serverFactory(),
+    genReqId: nextRequestId,
     logger: loggerOptions(options.logger, config.logLevel),
     logController: new OneLinePerRequest(),
     // Uploads and downloads of any size: no request deadline, bodies stream (see request-body.ts).
@@ -164,6 +174,9 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
     done();
   });
   app.decorateRequest('principal', null);
+  rawRoutes.watch(app);
+  const fastGet = options.rawRoutes === false ? undefined : fastArtifactGet({ ctx, authenticator, log: app.log });
+  if (fastGet) rawRoutes.add(fastGet);
 
   // First, so that preflights are answered before any authentication.
   await registerCors(app, config.cors);
@@ -248,7 +261,7 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
   });
   if (stopCoherence) app.addHook('onClose', stopCoherence);
 
-  return { app, config, jwt, tus };
+  return { app, config, jwt, tus, rawRoutes };
 }
 
 /** Requests Node cannot even parse get the one error shape too (or nothing, when the client is gone). */

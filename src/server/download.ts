@@ -51,7 +51,7 @@ export function parseRange(header: string | undefined, size: number): RangeReque
 }
 
 /** `If-None-Match` holds the ETag (or `*`): weak comparison, as RFC 9110 asks for GET/HEAD. */
-function matchesEtag(header: string | undefined, etag: string): boolean {
+export function matchesEtag(header: string | undefined, etag: string): boolean {
   if (!header) return false;
   if (header.trim() === '*') return true;
   return header.split(',').some((candidate) => candidate.trim().replace(/^W\//, '') === etag);
@@ -61,6 +61,11 @@ function matchesEtag(header: string | undefined, etag: string): boolean {
 export function contentDisposition(filename: string): string {
   checkDownloadName(filename);
   return attachmentDisposition(filename);
+}
+
+/** An artifact's entry in the small-object cache: under the storage key (and its hash), so one tenant's corrupt copy never answers for another's identical artifact. */
+export function cachedArtifactKey(ref: ArtifactReference): string {
+  return `${ref.storageKey}\n${ref.sha256}`;
 }
 
 export interface SendOptions {
@@ -105,8 +110,7 @@ export async function sendArtifact(ctx: RouteContext, request: FastifyRequest, r
   });
 
   if (ctx.cache.accepts(ref.size) && ref.sha256) {
-    // Under the storage key (and its hash): one tenant's corrupt copy never answers for another's identical artifact.
-    const cacheKey = `${ref.storageKey}\n${ref.sha256}`;
+    const cacheKey = cachedArtifactKey(ref);
     let whole = ctx.cache.get(cacheKey);
     if (whole) ctx.metrics.cacheHits.inc();
     else {

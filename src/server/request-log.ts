@@ -16,3 +16,11 @@ export class OneLinePerRequest extends LogController {
     else reply.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed');
   }
 }
+
+/** Request ids as Fastify's default makes them, from one counter for Fastify (genReqId) and the raw routes. */
+let lastRequestId = 0;
+export function nextRequestId(): string {
+  // Below 2^31: V8 keeps it a small integer (Fastify's own generator wraps there too).
+  lastRequestId = (lastRequestId + 1) & 0x7fffffff;
+  return `req-${lastRequestId.toString(36)}`;
+}
