@@ -135,7 +135,8 @@ if (process.argv[2] === '--bare') {
       const b = runs.bare.at(-1)!;
       console.log(`64 KiB POST round ${round + 1}/${ROUNDS}: service ${s.perSecond.toFixed(0)} stores/s (p50 ${s.p50Ms.toFixed(1)} ms, p99 ${s.p99Ms.toFixed(1)} ms), bare Node ${b.perSecond.toFixed(0)} stores/s (p50 ${b.p50Ms.toFixed(1)} ms, p99 ${b.p99Ms.toFixed(1)} ms)`);
       // The baseline's files go between rounds, so it never meets a bigger folder than the service does.
-      await rm(bareDir, { recursive: true, force: true });
+      // A store still in flight when wrk stopped may add a file meanwhile (ENOTEMPTY): rm tries again.
+      await rm(bareDir, { recursive: true, force: true, maxRetries: 5 });
       await mkdir(bareDir);
     }
     // Every 201 the service answered is a recorded artifact (the warm-up's included).

@@ -4,9 +4,11 @@
  *     concurrency 8, vs a bare concurrent PutObject loop over the same files at the same
  *     concurrency (target: ratio >= 0.8), medians of BENCH_ROUNDS (3) rounds with the two sides
  *     alternating, each into a fresh bucket; every migration round starts from the same seeded
- *     catalog. The migration does more per artifact than the loop: it reads the catalog, checks
- *     the source's SHA-256 and takes its MD5 on the way, compares that with the ETag the gateway
- *     answers (no read-back), and switches the row in a transaction.
+ *     catalog. The migration does more per artifact than the loop: it reads the catalog, reads the
+ *     source whole and checks its SHA-256, signs the PUT with that hash (the gateway, shown once to
+ *     refuse a mismatch, checks the body against it: no MD5, no read-back), and switches the row in
+ *     a batched transaction. Both sides sign the payload (the loop's SDK hashes each body). Each
+ *     round prints both sides' CPU per artifact (this process, all threads) and the load average.
  *   - the peak RSS of migrating one 1 GiB artifact, in a process of its own (target < 150 MB):
  *     from the compiled dist/ (built first), as an installed package runs, which is the target,
  *     BENCH_ROUNDS times (median); and once from the TypeScript sources (not a target: Node's
@@ -18,7 +20,7 @@
 import { execFile } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectsCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
@@ -153,15 +155,21 @@ async function main(): Promise<void> {
       },
     };
     const rates: Record<keyof typeof sides, number[]> = { baseline: [], migration: [] };
+    // CPU per artifact of this process (all its threads) while a side runs: steadier than rates on a shared machine.
+    const cpu: Record<keyof typeof sides, number[]> = { baseline: [], migration: [] };
     for (let round = 0; round < ROUNDS; round++) {
       const order = round % 2 ? (['migration', 'baseline'] as const) : (['baseline', 'migration'] as const);
       for (const side of order) {
         const bucket = await freshBucket(`${side.slice(0, 4)}${round}`);
+        const before = process.cpuUsage();
         rates[side].push(COUNT / await sides[side](bucket));
+        const used = process.cpuUsage(before);
+        cpu[side].push((used.user + used.system) / COUNT);
         await dropBucket(bucket);
       }
-      console.log(`round ${round + 1}: baseline ${rates.baseline.at(-1)!.toFixed(1)}, migration ${rates.migration.at(-1)!.toFixed(1)} artifacts/s (ratio ${(rates.migration.at(-1)! / rates.baseline.at(-1)!).toFixed(2)})`);
+      console.log(`round ${round + 1}: baseline ${rates.baseline.at(-1)!.toFixed(1)}, migration ${rates.migration.at(-1)!.toFixed(1)} artifacts/s (ratio ${(rates.migration.at(-1)! / rates.baseline.at(-1)!).toFixed(2)}); CPU per artifact ${cpu.baseline.at(-1)!.toFixed(0)} vs ${cpu.migration.at(-1)!.toFixed(0)} µs; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
     }
+    console.log(`CPU per artifact (medians): baseline ${median(cpu.baseline).toFixed(0)} µs, migration ${median(cpu.migration).toFixed(0)} µs`);
     reportRatio(`migrate ${COUNT} x ${SIZE / 1024} KiB local -> s3 vs bare PutObject loop (concurrency ${CONCURRENCY}, medians of ${ROUNDS} rounds)`, median(rates.migration), median(rates.baseline), 'artifacts/s', 0.8);
 
     // One large artifact, migrated by a fresh process whose peak RSS is its own: once with the

@@ -629,6 +629,11 @@ export class Catalog {
     await this.run('reaching the catalog', () => sql`SELECT 1`.execute(this.db));
   }
 
+  /** SQLite in a file: the file's path while the catalog's connection is open; undefined otherwise (PostgreSQL, in memory, closed). */
+  get sqliteFile(): string | undefined {
+    return this.sqlite?.isOpen ? (this.sqlite.location() ?? undefined) : undefined;
+  }
+
   async close(): Promise<void> {
     // The background checkpoints' connection closes first, so the last one tidies the WAL away.
     await this.checkpointer?.close();

@@ -43,8 +43,12 @@ export interface UploadChecksumPlan {
 
 /** A checksum of the stored bytes that the backend computed itself (S3's ETag, GCS's md5Hash). */
 export interface BackendChecksum {
-  /** `md5`: of the whole object; `md5-of-parts`: S3's multipart ETag over `parts` parts of `partSize` bytes. */
-  algorithm: 'md5' | 'md5-of-parts';
+  /**
+   * `md5`: of the whole object; `md5-of-parts`: S3's multipart ETag over `parts` parts of
+   * `partSize` bytes; `sha256`: the upload's `sha256`, which the backend checked the bytes it
+   * received against and accepted (S3's signed payload hash, on a server shown to refuse a mismatch).
+   */
+  algorithm: 'md5' | 'md5-of-parts' | 'sha256';
   /** Hex digest. */
   value: string;
   partSize?: number;

@@ -1,3 +1,4 @@
+import { createHash, randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -117,6 +118,10 @@ export class S3Provider implements StorageProvider {
   /** Bodies whose SHA-256 the caller has checked (UploadOptions.sha256): the payload hash to sign. */
   private readonly knownPayloadHashes = new WeakMap<object, string>();
   private closing = false;
+  /** Request bodies are signed (sign_payload): a body's SHA-256 is part of its signature. */
+  private readonly signsPayload: boolean;
+  /** Whether the server checks signed payload hashes (see serverChecksPayload); set once found. */
+  private payloadCheck: Promise<boolean> | undefined;
 
   constructor(config: S3ProviderConfig, ctx?: Partial<ProviderContext>) {
     this.name = ctx?.name ?? 's3';
@@ -155,7 +160,7 @@ export class S3Provider implements StorageProvider {
         httpsAgent: { keepAlive: true, maxSockets: 64 },
       },
     });
-    const signed = c.sign_payload ?? this.endpoint.startsWith('http:');
+    const signed = this.signsPayload = c.sign_payload ?? this.endpoint.startsWith('http:');
     // Before signing (finalizeRequest): the signer takes a payload hash it finds in the headers as
     // given. Unsigned, it is UNSIGNED-PAYLOAD; signed, a body whose SHA-256 the caller already
     // checked is signed with that (the gateway checks the body against it) rather than hashed again.
@@ -193,18 +198,48 @@ export class S3Provider implements StorageProvider {
       // Everything fits in one part: one PUT, with the metadata completed by the end of the content.
       // A body read in one chunk (a small file) is sent as it is, not copied.
       const body = head.length === 1 ? head[0]! : Buffer.concat(head, buffered);
-      if (opts.sha256 !== undefined && /^[0-9a-f]{64}$/.test(opts.sha256)) this.knownPayloadHashes.set(body, opts.sha256);
+      const sha256 = this.signsPayload && opts.sha256 !== undefined && /^[0-9a-f]{64}$/.test(opts.sha256) ? opts.sha256 : undefined;
+      if (sha256) this.knownPayloadHashes.set(body, sha256);
+      // Found beside the first such PUT, then known: whether the server's acceptance proves the hash.
+      const checking = sha256 ? this.serverChecksPayload().catch(() => false) : undefined;
       const { ETag: etag } = await this.send(`storing ${key}`, () => this.client.send(new PutObjectCommand({
         ...this.writeParams(objectKey, opts),
         Body: body,
         ContentLength: buffered,
       }), opts.signal ? { abortSignal: opts.signal } : {}));
-      checksum = checksumFromEtag(etag, this.config.part_size);
+      checksum = sha256 && (await checking) ? { algorithm: 'sha256', value: sha256 } : checksumFromEtag(etag, this.config.part_size);
     } else {
       checksum = await this.uploadMultipart(key, objectKey, head, source, opts);
     }
-    // An SSE-KMS object's ETag (or one a server makes its own way) is no digest of the bytes.
-    return { ...this.visibleUrl(key, opts.metadata), ...(checksum && this.capabilities.uploadChecksum ? { backendChecksum: checksum } : {}) };
+    // An SSE-KMS object's ETag (or one a server makes its own way) is no digest of the bytes; a
+    // checked payload hash is one whatever the encryption.
+    const reported = checksum && (checksum.algorithm === 'sha256' || this.capabilities.uploadChecksum) ? checksum : undefined;
+    return { ...this.visibleUrl(key, opts.metadata), ...(reported ? { backendChecksum: reported } : {}) };
+  }
+
+  /**
+   * Whether this server refuses a PUT whose body does not match its signed payload hash (AWS S3,
+   * Ceph RGW and MinIO do), so that accepting one proves the bytes it received have that SHA-256.
+   * Found once, by a PUT of a few bytes signed with the hash of others, under a key no artifact can
+   * have ("~"); a server that stores it anyway fails the check and the probe object is deleted. An
+   * inconclusive probe (the server unreachable) rejects, and is tried again at the next upload.
+   */
+  private serverChecksPayload(): Promise<boolean> {
+    this.payloadCheck ??= (async () => {
+      const key = `${this.config.prefix ? `${this.config.prefix}/` : ''}~boards-payload-check-${randomUUID()}`;
+      const body = Buffer.from('boards-storage payload check');
+      this.knownPayloadHashes.set(body, createHash('sha256').update('not the body').digest('hex'));
+      try {
+        await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: body.length }));
+      } catch (error) {
+        if (s3ErrorName(error) === 'XAmzContentSHA256Mismatch') return true;
+        throw error;
+      }
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })).catch(() => undefined);
+      return false;
+    })();
+    this.payloadCheck.catch(() => { this.payloadCheck = undefined; });
+    return this.payloadCheck;
   }
 
   async openDownload(key: string, range?: ByteRange): Promise<Readable> {

@@ -3,6 +3,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Counter } from 'prom-client';
 import { assertSafeKey } from '../keys.ts';
 import type { ArtifactReference } from '../manager/artifact-reference.ts';
+import { ArtifactRows } from './artifact-rows.ts';
 import { actingTenant } from './auth.ts';
 import type { Authenticator, Principal } from './auth.ts';
 import type { RouteContext } from './context.ts';
@@ -13,8 +14,9 @@ import { nextRequestId } from './request-log.ts';
 /**
  * `GET`/`HEAD /v1/artifacts/{key}` without a query, answered on the raw node:http objects (a raw
  * route, raw-routes.ts) when the answer is one of the common ones: a token verified moments ago
- * (the Authenticator's cache), an artifact of the caller's tenant, and a 200, 206, 304 or HEAD
- * from the small-object cache. Everything else goes on to the Fastify route unchanged (a token to
+ * (the Authenticator's cache), an artifact of the caller's tenant (its catalog reference kept
+ * while the catalog is unchanged, artifact-rows.ts), and a 200, 206, 304 or HEAD from the
+ * small-object cache. Everything else goes on to the Fastify route unchanged (a token to
  * verify, a missing or foreign artifact, bytes not in the cache, a 416, a query, a request body):
  * the route answers it, and fills the caches for the next request. The status, headers, body,
  * metrics and log line are the route's (sendArtifact in download.ts); the tests compare both.
@@ -45,6 +47,7 @@ export interface FastGetOptions {
  */
 export function fastArtifactGet(options: FastGetOptions): RawRoute | undefined {
   const { ctx, authenticator, log } = options;
+  const rows = new ArtifactRows(ctx.storage);
   const config = ctx.config;
   if (config.cors.origins.length > 0 || config.rateLimit.perAddress || config.rateLimit.perTenant || config.trustProxy !== false) return undefined;
   const metrics = ctx.metrics;
@@ -72,9 +75,30 @@ export function fastArtifactGet(options: FastGetOptions): RawRoute | undefined {
     if (!principal) return next();
     const tenantId = ownTenant(principal, key, headers['x-tenant-id']);
     if (tenantId === undefined) return next();
-    ctx.storage.getArtifact(key, { variants: false }).then((ref) => {
-      if (ref.tenantId !== tenantId || !answer(ref)) next();
-    }, next);
+    let found: ArtifactReference | Promise<ArtifactReference>;
+    try {
+      found = rows.lookup(key);
+    } catch {
+      return next();
+    }
+    if (found instanceof Promise) {
+      found.then((ref) => {
+        if (ref.tenantId !== tenantId || !answer(ref)) next();
+      }).catch((error: unknown) => {
+        if (res.headersSent) res.destroy(error as Error);
+        else next();
+      });
+    } else {
+      let answered: boolean;
+      try {
+        answered = found.tenantId === tenantId && answer(found);
+      } catch (error) {
+        // As a throw inside the promise above would be: the route answers while nothing is written.
+        if (res.headersSent) return void res.destroy(error as Error);
+        answered = false;
+      }
+      if (!answered) next();
+    }
 
     /** Answer from what is known now; false (nothing written) for anything the route must answer. */
     function answer(ref: ArtifactReference): boolean {

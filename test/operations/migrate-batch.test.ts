@@ -127,10 +127,17 @@ describe('a copy to S3 is signed with the SHA-256 the migration already checked'
     await assert.rejects(signed.upload('t/wrong.bin', once(bytes), options(other)), CorruptionError);
     assert.equal(await signed.exists('t/wrong.bin'), false);
     const stored = await signed.upload('t/right.bin', once(bytes), options(sha256));
-    assert.deepEqual(stored.backendChecksum, { algorithm: 'md5', value: createHash('md5').update(bytes).digest('hex') });
+    // The gateway was shown to refuse a mismatch (the provider's probe), so its acceptance is the checksum.
+    assert.deepEqual(stored.backendChecksum, { algorithm: 'sha256', value: sha256 });
     assert.deepEqual(await readAll(await signed.openDownload('t/right.bin')), bytes);
+    // Without a given hash, the ETag vouches for the bytes.
+    const plain = await signed.upload('t/plain.bin', once(bytes), { contentType: 'application/octet-stream', size: bytes.length, metadata: {} });
+    assert.deepEqual(plain.backendChecksum, { algorithm: 'md5', value: createHash('md5').update(bytes).digest('hex') });
     // Unsigned (sign_payload: false), nothing is sent for the gateway to check: the ETag is what vouches for the copy.
-    await unsigned.upload('t/unsigned.bin', once(bytes), options(other));
+    const unsignedCopy = await unsigned.upload('t/unsigned.bin', once(bytes), options(other));
     assert.equal(await unsigned.exists('t/unsigned.bin'), true);
+    assert.deepEqual(unsignedCopy.backendChecksum, { algorithm: 'md5', value: createHash('md5').update(bytes).digest('hex') });
+    // The probe left nothing in the bucket.
+    assert.deepEqual((await signed.list('')).items.map((i) => i.key).sort(), ['t/plain.bin', 't/right.bin', 't/unsigned.bin']);
   });
 });

@@ -2,7 +2,7 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -259,20 +259,28 @@ describe('migrate local <-> S3 (Ceph RGW)', { skip: s3SkipReason }, () => {
       const expected = await seed(storage, 5);
       const bad = [...expected.keys()][2]!;
       await writeFile(join(dir, 'files', bad), 'not the recorded bytes');
+      // Read whole (a small file): one byte more than recorded fails too, and so do changed bytes of the right length.
+      const longer = [...expected.keys()][3]!;
+      await writeFile(join(dir, 'files', longer), Buffer.concat([await readFile(join(dir, 'files', longer)), Buffer.from('x')]));
+      const changed = [...expected.keys()][4]!;
+      const flipped = await readFile(join(dir, 'files', changed));
+      flipped[flipped.length - 1]! ^= 1;
+      await writeFile(join(dir, 'files', changed), flipped);
+      const corrupt = [bad, longer, changed].sort();
       const dry = await storage.migrate({ from: 'local', to: 's3', dryRun: true });
       assert.deepEqual([dry.status, dry.counts.total], ['dry_run', 5]);
       assert.deepEqual(await keysOn(storage, 's3'), []);
       const report = await storage.migrate({ from: 'local', to: 's3', tenantId: 't1' });
       assert.equal(report.status, 'partial');
-      assert.deepEqual(report.counts, { total: 5, copied: 4, verified: 4, skipped: 0, failed: 1 });
-      assert.equal(report.failures[0]!.storageKey, bad);
-      assert.match(report.failures[0]!.reason, /SHA-256|bytes/);
-      assert.equal((await storage.getArtifact(bad)).storageProvider, 'local');
-      assert.deepEqual(await keysOn(storage, 's3'), [...expected.keys()].filter((k) => k !== bad).sort(), 'nothing of the corrupt one reached S3');
+      assert.deepEqual(report.counts, { total: 5, copied: 2, verified: 2, skipped: 0, failed: 3 });
+      assert.deepEqual(report.failures.map((f) => f.storageKey).sort(), corrupt);
+      for (const failure of report.failures) assert.match(failure.reason, /SHA-256|bytes/);
+      for (const key of corrupt) assert.equal((await storage.getArtifact(key)).storageProvider, 'local');
+      assert.deepEqual(await keysOn(storage, 's3'), [...expected.keys()].filter((k) => !corrupt.includes(k)).sort(), 'nothing of the corrupt ones reached S3');
       assert.equal((await migrationStatus(storage, report.id)).status, 'partial');
       const finalized = await finalizeMigration(storage, report.id);
       assert.equal(finalized.status, 'finalized');
-      assert.deepEqual(await storedFiles(join(dir, 'files')), [bad], 'only the unverified source stays');
+      assert.deepEqual(await storedFiles(join(dir, 'files')), corrupt, 'only the unverified sources stay');
     } finally {
       await storage.close();
     }
