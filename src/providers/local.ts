@@ -74,7 +74,7 @@ export class LocalProvider implements StorageProvider {
   /** Index writes that commit on their own: in a shared database, when no transaction of its owner's is open. */
   private readonly indexWrite: <T>(write: () => T) => Promise<T>;
   private readonly journal: LocalJournal;
-  /** New keys noted in the journal whose row is not written yet (nor their files removed). */
+  /** Keys noted in the journal whose store is not settled yet (row written, or files removed). */
   private readonly placing = new Set<string>();
   /** Uploads under way: one alone is made with synchronous calls (see SMALL_OBJECT_BYTES). */
   private uploadsInFlight = 0;
@@ -122,12 +122,13 @@ export class LocalProvider implements StorageProvider {
     // about half of one across folders here), and the rename makes the file whole at its key.
     const tempPath = target + TEMP_SUFFIX;
     const source = content[Symbol.asyncIterator]();
-    // A new key is noted in the journal before its first file is made, and gets its row, ready,
-    // once the file is in place: one commit, and a crash before it leaves files the next start
-    // removes. A key that has a row already (an object being replaced) is staged pending before
-    // the rename, so a crash never leaves the old row over new bytes, and a failed overwrite
-    // leaves the old object as it was. The temp file, made exclusively before the first byte is
-    // read, refuses a second upload of the key meanwhile; so does `placing`, until the row is written.
+    // The key is noted in the journal before its first file is made, so the next start removes
+    // what a crash leaves (its temp file; its file, while it has no row). A new key gets its row,
+    // ready, once the file is in place: one commit. A key that has a row already (an object being
+    // replaced) is staged pending before the rename, so a crash never leaves the old row over new
+    // bytes, and a failed overwrite leaves the old object as it was. The temp file, made
+    // exclusively before the first byte is read, refuses a second upload of the key meanwhile; so
+    // does `placing`, until the row is written.
     const alone = ++this.uploadsInFlight === 1;
     // With other uploads in flight, the folder is made on the threadpool while the key is checked here.
     const folderReady = alone ? undefined : this.prepareFolder(key, dirname(target));
@@ -141,11 +142,9 @@ export class LocalProvider implements StorageProvider {
       if (this.placing.has(key)) throw new StorageError(`local: ${key} is being stored by another upload`, { code: 'CONFLICT' });
       const replacing = this.index.state(key) !== undefined;
       if (replacing && opts.ifNotExists) throw new StorageError(`local: ${key} exists already or is being stored; it is not replaced`, { code: 'CONFLICT' });
-      if (!replacing) {
-        this.placing.add(key);
-        noted = true;
-        this.journal.note(key);
-      }
+      this.placing.add(key);
+      noted = true;
+      this.journal.note(key);
       const fd = folderReady ? await this.openTemp(key, tempPath, folderReady) : await this.openTempSync(key, tempPath);
       tempCreated = true;
       const file = fileOf(fd);
@@ -187,18 +186,15 @@ export class LocalProvider implements StorageProvider {
         if (closed.status === 'rejected') throw closed.reason;
       }
       const url = this.config.public_url_base ? { url: this.getPublicUrl(key) } : {};
-      if (noted && opts.commitWith !== undefined && opts.commitWith === this.index.connection) {
+      if (!replacing && opts.commitWith !== undefined && opts.commitWith === this.index.connection) {
         // The caller's transaction makes it visible (see UploadOptions.commitWith).
         settled = true;
         return { ...url, deferred: this.deferred(object, target) };
       }
-      if (noted) {
-        await this.indexWrite(() => this.index.insertReady(object));
-        this.settle(key);
-      } else {
-        await this.indexWrite(() => this.index.markReady(object));
-      }
+      if (replacing) await this.indexWrite(() => this.index.markReady(object));
+      else await this.indexWrite(() => this.index.insertReady(object));
       settled = true;
+      this.settle(key);
       return url;
     } catch (error) {
       await folderReady?.catch(() => undefined); // its failure, if any, is already `error`
@@ -246,7 +242,7 @@ export class LocalProvider implements StorageProvider {
     };
   }
 
-  /** A noted key has its row, or its files are gone: the journal line is no longer needed. */
+  /** A noted key has its row, or its files are gone: its journal line is no longer needed. */
   private settle(key: string): void {
     this.placing.delete(key);
     if (this.placing.size === 0) this.journal.settled();
@@ -443,7 +439,7 @@ export class LocalProvider implements StorageProvider {
 
   /**
    * Files of stores a crash interrupted: replacements staged in the index but never marked ready,
-   * and new keys noted in the journal that never got a row.
+   * and keys noted in the journal: their temp files, and their files while they have no row.
    */
   private async removeInterrupted(): Promise<void> {
     const removeFiles = async (path: string) => {
@@ -458,8 +454,11 @@ export class LocalProvider implements StorageProvider {
     const { keys, othersRunning } = this.journal.leftovers();
     for (const key of keys) {
       // A line a crash cut short, or not a key: nothing of it is removed.
-      if (!isSafeKey(key) || this.index.state(key) !== undefined) continue;
-      await removeFiles(this.pathOf(key));
+      if (!isSafeKey(key)) continue;
+      const path = this.pathOf(key);
+      // A replacement cut short leaves its temp file beside the object, whose row stays.
+      if (this.index.state(key) === undefined) await removeFiles(path);
+      else await rm(path + TEMP_SUFFIX, { force: true });
     }
     if (!othersRunning) this.journal.clear();
   }
