@@ -50,9 +50,9 @@ export interface FastGetOptions {
  */
 export function fastArtifactGet(options: FastGetOptions): { route: RawRoute; rows: ArtifactRows } | undefined {
   const { ctx, authenticator, log } = options;
-  const rows = new ArtifactRows(ctx.storage);
   const config = ctx.config;
   if (config.cors.origins.length > 0 || config.rateLimit.perAddress || config.rateLimit.perTenant || config.trustProxy !== false) return undefined;
+  const rows = new ArtifactRows(ctx.storage);
   const metrics = ctx.metrics;
   // Label lookups cost a hash per call: each (method, status) child is made once.
   const requestCounters = new Map<string, ReturnType<Counter['labels']>>();
