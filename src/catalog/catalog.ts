@@ -17,6 +17,7 @@ import { SqliteWrites } from './sqlite-writes.ts';
 import type { RecordEntry } from './sqlite-writes.ts';
 import { BackgroundCheckpointer } from '../sqlite/background-checkpoint.ts';
 import { createPrivateFile } from '../sqlite/private-file.ts';
+import type { SharedDatabase } from '../sqlite/shared-database.ts';
 import { TrashRecords } from './trash-records.ts';
 import { WebhookRecords } from '../webhooks/webhook-records.ts';
 import { LeaseRecords } from './lease-records.ts';
@@ -36,6 +37,12 @@ export type CatalogArtifact = Omit<ArtifactReference, 'storageUrl' | 'variants'>
 export interface RecordOptions {
   /** Other stores are under way: on SQLite, share one commit with them (group commit; see Catalog.joinBatch). */
   together?: boolean;
+  /**
+   * A write on the catalog's SQLite connection to run in the record's transaction (the local
+   * provider's row that makes the object visible; see UploadOptions.commitWith). Only where
+   * `sharedDatabase` is defined.
+   */
+  alsoRun?: () => void;
 }
 
 type PendingBatch = { entry: RecordEntry; resolve: (error: unknown) => void; reject: (error: unknown) => void }[];
@@ -90,6 +97,8 @@ export class Catalog {
   private batch: PendingBatch | undefined;
   /** SQLite in a file: WAL checkpoints run on a worker thread, not inside a store's commit. */
   private checkpointer: BackgroundCheckpointer | undefined;
+  /** SQLite in a file: the database others may keep tables in (see sharedDatabase). */
+  private shared: SharedDatabase | undefined;
   /** Deleted artifacts kept for `trash_retention` (see TrashRecords). */
   readonly trash: TrashRecords;
   /** Provider migrations: their runs and per-artifact state. */
@@ -172,13 +181,33 @@ export class Catalog {
       if (connection) {
         catalog.sqliteWrites = new SqliteWrites(connection);
         // A store's record commits about ten pages: about SQLite's 1000-page threshold per checkpoint.
-        if (path !== ':memory:') catalog.checkpointer = new BackgroundCheckpointer(path!, connection, { commitsPerCheckpoint: 100 });
+        if (path !== ':memory:') {
+          const owner = catalog;
+          owner.checkpointer = new BackgroundCheckpointer(path!, connection, { commitsPerCheckpoint: 100 });
+          owner.shared = {
+            path: path!, connection,
+            exclusively: async (write) => {
+              const result = await owner.onSqlite(write);
+              owner.checkpointer?.committed();
+              return result;
+            },
+          };
+        }
       }
     } catch (error) {
       await catalog?.closeConnection();
       throw new ConfigError(`database_url: the catalog could not be prepared (${(error as Error).message})`, { cause: error });
     }
     return catalog;
+  }
+
+  /**
+   * The catalog's SQLite file, for a provider to keep its index in, so that the row making an
+   * object visible commits with the object's record (RecordOptions.alsoRun). Undefined on
+   * PostgreSQL and in memory.
+   */
+  get sharedDatabase(): SharedDatabase | undefined {
+    return this.shared;
   }
 
   /** Record a stored artifact and its audit entry together, with its lineage links (see LineageRecords.rows). */
@@ -193,7 +222,7 @@ export class Catalog {
     const [audit] = auditRows([{ action, tenantId: artifact.tenantId, storageKey: artifact.storageKey, ...(actor ? { actor } : {}), details: { provider: artifact.storageProvider, size: artifact.size, sha256: artifact.sha256, ...(links.length ? { inputs: links.map((l) => l.input_key) } : {}) } }]);
     const sqliteWrites = this.sqliteWrites;
     if (sqliteWrites) {
-      const entry = { artifact: row, audit: audit!, copies, retirePendingUpload, variantJobs: jobs, links };
+      const entry: RecordEntry = { artifact: row, audit: audit!, copies, retirePendingUpload, variantJobs: jobs, links, ...(options.alsoRun ? { alsoRun: options.alsoRun } : {}) };
       if (options.together || this.batch) {
         const error = await this.joinBatch(entry);
         if (error !== undefined) await this.run('recording an artifact', () => Promise.reject(error));
@@ -203,6 +232,7 @@ export class Catalog {
       this.checkpointer?.committed();
       return;
     }
+    if (options.alsoRun) throw new StorageError('catalog: alsoRun needs the SQLite catalog\'s own connection');
     await this.run('recording an artifact', () => this.db.transaction().execute(async (tx) => {
       await tx.insertInto('artifacts').values(row).execute();
       if (copies.length) await tx.insertInto('copies').values(copies).execute();
@@ -597,6 +627,11 @@ export class Catalog {
 
   async ping(): Promise<void> {
     await this.run('reaching the catalog', () => sql`SELECT 1`.execute(this.db));
+  }
+
+  /** SQLite in a file: the file's path while the catalog's connection is open; undefined otherwise (PostgreSQL, in memory, closed). */
+  get sqliteFile(): string | undefined {
+    return this.sqlite?.isOpen ? (this.sqlite.location() ?? undefined) : undefined;
   }
 
   async close(): Promise<void> {

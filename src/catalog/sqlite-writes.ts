@@ -72,8 +72,9 @@ export class SqliteWrites {
     return outcomes;
   }
 
-  private insert({ artifact, audit, copies, retirePendingUpload, variantJobs, links }: RecordEntry): void {
+  private insert({ artifact, audit, copies, retirePendingUpload, variantJobs, links, alsoRun }: RecordEntry): void {
     this.insertArtifact.run(artifact);
+    alsoRun?.();
     for (const copy of copies) this.insertCopy.run(copy);
     for (const job of variantJobs) this.insertVariantJob.run(job);
     for (const link of links) this.insertLineage.run(link);
@@ -90,6 +91,8 @@ export interface RecordEntry {
   retirePendingUpload: boolean;
   variantJobs: VariantJobRow[];
   links: LineageRow[];
+  /** Another write on this connection that commits (or rolls back) with the record: the local provider's row that makes the object visible. */
+  alsoRun?: () => void;
 }
 
 /** Every column of a row type: the compiler refuses a list that misses one or names one too many. */

@@ -36,13 +36,15 @@ export async function createStorageManager(source?: string | CreateStorageManage
   parseGenerationConfig(config.generation);
   parseWebhooks(config.webhooks);
   const metrics = new MetricsRecorder();
-  const providers = await createProviders(config, metrics);
-  let catalog: Catalog;
+  // The catalog first: a SQLite catalog's database is offered to the providers for their indexes
+  // (the local provider's rows then commit with the catalog's records: one commit per store).
+  const catalog = await Catalog.open({ ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}), dataDir: config.dataDir });
+  let providers: Map<string, StorageProvider>;
   try {
-    catalog = await Catalog.open({ ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}), dataDir: config.dataDir });
+    providers = await createProviders(config, metrics, catalog);
   } catch (error) {
-    // The start-up error is the one to report; a provider that fails to close goes with the process.
-    await Promise.all([...providers.values()].map((p) => p.close?.().catch(() => undefined)));
+    // The start-up error is the one to report.
+    await catalog.close().catch(() => undefined);
     throw error;
   }
   const manager = new StorageManager(config, providers, catalog, metrics);
@@ -70,7 +72,8 @@ export async function createDevelopmentStorage(options: DevelopmentStorageOption
   return createStorageManager({ config: { data_dir: dataDir, default_provider: 'local', providers: { local: { type: 'local', config: { base_path: basePath } } } }, env: { ...env, BOARDS_STORAGE_LOCAL_BASE_PATH: basePath, BOARDS_STORAGE_DATA_DIR: dataDir } });
 }
 
-async function createProviders(config: StorageConfig, metrics: MetricsRecorder): Promise<Map<string, StorageProvider>> {
+async function createProviders(config: StorageConfig, metrics: MetricsRecorder, catalog: Catalog): Promise<Map<string, StorageProvider>> {
+  const database = catalog.sharedDatabase;
   const needsSecret = Object.values(config.providers).some((p) => signsOwnUrls(p.type) && !p.config.signing_secret);
   const signingSecret = config.signingSecret ?? (needsSecret ? await dataDirSecret(resolve(config.dataDir), 'signing.key') : undefined);
   const providers = new Map<string, StorageProvider>();
@@ -81,7 +84,7 @@ async function createProviders(config: StorageConfig, metrics: MetricsRecorder):
       try {
         // Self-signed URLs point at the service as configured, whoever signs them (CLI, library, serve).
         const providerConfig = signsOwnUrls(entry.type) && entry.config.serve_url_base === undefined ? { ...entry.config, serve_url_base: serviceBaseUrl(config.server) } : entry.config;
-        provider = await factory(providerConfig, { name, dataDir: resolve(config.dataDir), ...(signingSecret ? { signingSecret } : {}) });
+        provider = await factory(providerConfig, { name, dataDir: resolve(config.dataDir), ...(signingSecret ? { signingSecret } : {}), ...(database ? { database } : {}) });
       } catch (error) {
         if (error instanceof ConfigError) throw error;
         throw new ConfigError(`storage.providers.${name}: could not be created: ${(error as Error).message}`, { cause: error });

@@ -1,8 +1,9 @@
-import { close, closeSync, constants, createReadStream, fdatasync, fsync, linkSync, mkdirSync, open as fsOpenCallback, openSync, renameSync, unlinkSync, write, writeSync } from 'node:fs';
+import { close, closeSync, constants, createReadStream, existsSync, fdatasync, fsync, linkSync, mkdirSync, open as fsOpenCallback, openSync, readFileSync, renameSync, unlinkSync, write, writeFileSync, writeSync } from 'node:fs';
 import { access, copyFile, link, mkdir, open, realpath, rename, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { sqlite } from '../sqlite/node-sqlite.ts';
 import type { Readable } from 'node:stream';
 import { z } from 'zod/v3';
 import { ConfigError, fromFsError, isDiskFull, NotFoundError, SecurityError, StorageError } from '../errors.ts';
@@ -13,7 +14,9 @@ import { decodeCursor, encodeCursor, listLimit } from './list-cursor.ts';
 import { publicArtifactUrl, signedDownloadUrl, signedUpload } from './signed-url.ts';
 import { LocalIndex } from './local-index.ts';
 import type { IndexedObject } from './local-index.ts';
-import type { ByteRange, ListResult, ObjectMetadata, OpenFile, PresignedUpload, ProviderContext, StorageProvider, UploadOptions } from './provider.ts';
+import type { ByteRange, DeferredObject, ListResult, ObjectMetadata, OpenFile, PresignedUpload, ProviderContext, StorageProvider, UploadOptions, UploadResult } from './provider.ts';
+import { LocalJournal } from './local-journal.ts';
+import type { SharedDatabase } from '../sqlite/shared-database.ts';
 
 export const localProviderConfigSchema = z.object({
   base_path: z.string().min(1),
@@ -35,12 +38,16 @@ export type LocalProviderConfig = z.input<typeof localProviderConfigSchema>;
 /*
  * Layout under base_path: each object's bytes at its key; an upload in progress at `{key}~tmp`,
  * renamed into place when complete, so a file at a key path is always whole; metadata and
- * visibility in `~index.sqlite`; copies and health probes in `~tmp/`. "~" can never appear in a
+ * visibility in `~index.sqlite` or, joined to a SQLite catalog, in the catalog's database (named by
+ * `~index.location`); new keys being stored in `~journal`; copies and health probes in `~tmp/`. "~" can never appear in a
  * key, so none of these names can collide with an object.
  */
 const TEMP_DIR = '~tmp';
 const TEMP_SUFFIX = '~tmp';
 const INDEX_FILE = '~index.sqlite';
+/** Where the index is kept when it is not INDEX_FILE: `{ "database": path, "root": id }` (see openIndex). */
+const INDEX_LOCATION_FILE = '~index.location';
+const JOURNAL_FILE = '~journal';
 const READ_CHUNK = 1024 * 1024;
 const BACKGROUND_FLUSH_BYTES = 64 * 1024 * 1024;
 const VERIFIED_FOLDERS_MAX = 10_000;
@@ -64,22 +71,30 @@ export class LocalProvider implements StorageProvider {
   private readonly config: z.output<typeof localProviderConfigSchema>;
   private readonly secret: string | undefined;
   private readonly index: LocalIndex;
+  /** Index writes that commit on their own: in a shared database, when no transaction of its owner's is open. */
+  private readonly indexWrite: <T>(write: () => T) => Promise<T>;
+  private readonly journal: LocalJournal;
+  /** Keys noted in the journal whose store is not settled yet (row written, or files removed). */
+  private readonly placing = new Set<string>();
   /** Uploads under way: one alone is made with synchronous calls (see SMALL_OBJECT_BYTES). */
   private uploadsInFlight = 0;
   /** Folders already proven free of symbolic links (bounded); forgotten when this provider removes them. */
   private readonly verifiedFolders = new Set<string>();
 
-  private constructor(root: string, config: z.output<typeof localProviderConfigSchema>, secret: string | undefined, index: LocalIndex) {
+  private constructor(root: string, config: z.output<typeof localProviderConfigSchema>, secret: string | undefined, index: LocalIndex, shared: SharedDatabase | undefined) {
     this.root = root;
     this.temp = join(root, TEMP_DIR);
     this.config = config;
     this.secret = secret;
     this.index = index;
+    this.indexWrite = shared ? (write) => shared.exclusively(write) : async (write) => write();
+    this.journal = new LocalJournal(join(root, JOURNAL_FILE));
   }
 
   /**
    * Create the base directory if needed, prove it is writable, and remove what a crash left:
-   * half-written uploads in `~tmp/` and files whose store never completed.
+   * half-written uploads in `~tmp/` and files whose store never completed. With `ctx.database`
+   * (the SQLite catalog's), a new base keeps its index there (see openIndex).
    */
   static async open(config: LocalProviderConfig, ctx?: Partial<ProviderContext>): Promise<LocalProvider> {
     const parsed = parseProviderConfig(localProviderConfigSchema, config, ctx?.name ?? 'local');
@@ -92,7 +107,8 @@ export class LocalProvider implements StorageProvider {
       // Recursive: another process opening the same base at once may have made it already.
       await mkdir(join(root, TEMP_DIR), { recursive: true, mode: DIR_MODE });
       await access(join(root, TEMP_DIR), constants.W_OK);
-      provider = new LocalProvider(root, parsed, parsed.signing_secret ?? ctx?.signingSecret, new LocalIndex(join(root, INDEX_FILE), { durable: parsed.fsync }));
+      const { index, shared } = openIndex(root, parsed.fsync, ctx?.database);
+      provider = new LocalProvider(root, parsed, parsed.signing_secret ?? ctx?.signingSecret, index, shared);
     } catch (error) {
       throw new ConfigError(`storage.providers.${ctx?.name ?? 'local'}.config.base_path: cannot use "${parsed.base_path}" (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); it must be a writable directory on a local filesystem`, { cause: error });
     }
@@ -100,29 +116,35 @@ export class LocalProvider implements StorageProvider {
     return provider;
   }
 
-  async upload(key: string, content: AsyncIterable<Uint8Array>, opts: UploadOptions): Promise<{ url?: string }> {
+  async upload(key: string, content: AsyncIterable<Uint8Array>, opts: UploadOptions): Promise<UploadResult> {
     const target = this.pathOf(key);
     // The bytes go to `{target}~tmp` in the object's own folder (a rename within one folder costs
     // about half of one across folders here), and the rename makes the file whole at its key.
     const tempPath = target + TEMP_SUFFIX;
     const source = content[Symbol.asyncIterator]();
-    // A new key is staged before its first byte is read, so a crash at any point leaves a pending
-    // row naming both files to remove at the next start. A key that has a row already (an object
-    // being replaced, or another upload under way) keeps it until the rename, so a failed
-    // overwrite leaves the old object as it was. The temp file, made exclusively before the first
-    // byte is read, refuses a second upload of the key meanwhile.
+    // The key is noted in the journal before its first file is made, so the next start removes
+    // what a crash leaves (its temp file; its file, while it has no row). A new key gets its row,
+    // ready, once the file is in place: one commit. A key that has a row already (an object being
+    // replaced) is staged pending before the rename, so a crash never leaves the old row over new
+    // bytes, and a failed overwrite leaves the old object as it was. The temp file, made
+    // exclusively before the first byte is read, refuses a second upload of the key meanwhile; so
+    // does `placing`, until the row is written.
     const alone = ++this.uploadsInFlight === 1;
-    // With other uploads in flight, the folder is made on the threadpool while the key is staged here.
+    // With other uploads in flight, the folder is made on the threadpool while the key is checked here.
     const folderReady = alone ? undefined : this.prepareFolder(key, dirname(target));
-    folderReady?.catch(() => undefined); // awaited below; this only keeps an early failure from going unhandled meanwhile
+    folderReady?.catch(() => undefined); // awaited below; this only keeps an early failure from going unhandled
+    let noted = false;
     let staged = false;
     let tempCreated = false;
     let placed = false;
-    let ready = false;
+    let settled = false;
     try {
-      staged = this.index.stageNew({ key, size: 0, contentType: opts.contentType, lastModified: new Date().toISOString(), metadata: {} });
-      const replacing = !staged;
+      if (this.placing.has(key)) throw new StorageError(`local: ${key} is being stored by another upload`, { code: 'CONFLICT' });
+      const replacing = this.index.state(key) !== undefined;
       if (replacing && opts.ifNotExists) throw new StorageError(`local: ${key} exists already or is being stored; it is not replaced`, { code: 'CONFLICT' });
+      this.placing.add(key);
+      noted = true;
+      this.journal.note(key);
       const fd = folderReady ? await this.openTemp(key, tempPath, folderReady) : await this.openTempSync(key, tempPath);
       tempCreated = true;
       const file = fileOf(fd);
@@ -145,7 +167,7 @@ export class LocalProvider implements StorageProvider {
       }
       const object = { key, size, contentType: opts.contentType, lastModified: new Date().toISOString(), metadata: { ...opts.metadata } };
       if (replacing) {
-        this.index.stage(object);
+        await this.indexWrite(() => this.index.stage(object));
         staged = true;
       }
       // The object becomes visible only when it is closed and at its key. Without replacing: a
@@ -163,29 +185,67 @@ export class LocalProvider implements StorageProvider {
         placed = true;
         if (closed.status === 'rejected') throw closed.reason;
       }
-      this.index.markReady(object);
-      ready = true;
-      return this.config.public_url_base ? { url: this.getPublicUrl(key) } : {};
+      const url = this.config.public_url_base ? { url: this.getPublicUrl(key) } : {};
+      if (!replacing && opts.commitWith !== undefined && opts.commitWith === this.index.connection) {
+        // The caller's transaction makes it visible (see UploadOptions.commitWith).
+        settled = true;
+        return { ...url, deferred: this.deferred(object, target) };
+      }
+      if (replacing) await this.indexWrite(() => this.index.markReady(object));
+      else await this.indexWrite(() => this.index.insertReady(object));
+      settled = true;
+      this.settle(key);
+      return url;
     } catch (error) {
       await folderReady?.catch(() => undefined); // its failure, if any, is already `error`
       await source.return?.().catch(() => undefined); // the content's producer stops with the store
-      // A file a failed rm leaves is named by the pending index row, and removed at the next start.
-      // Files first: on a full disk they free the space the index needs to forget the key.
+      // A file a failed rm leaves is named by the journal or the pending index row, and removed at
+      // the next start. Files first: on a full disk they free the space the index needs to forget the key.
       // Only this upload's own temp file: another upload of the key may be writing its own there.
       if (tempCreated) await rm(tempPath, { force: true }).catch(() => undefined);
-      if (placed && !ready) await rm(target, { force: true }).catch(() => undefined);
+      if (placed && !settled) await rm(target, { force: true }).catch(() => undefined);
       if (staged) {
         try {
-          this.index.remove(key);
+          await this.indexWrite(() => this.index.remove(key));
         } catch {
           // Left pending: the next start removes it (and any file of it).
         }
       }
+      if (noted && !settled) this.settle(key);
       await this.removeEmptyParents(dirname(target));
       throw fromFsError(error, `local: storing ${key}`);
     } finally {
       this.uploadsInFlight--;
     }
+  }
+
+  /** A new key's object, in place and invisible until the caller's transaction runs `ready`. */
+  private deferred(object: IndexedObject, path: string): DeferredObject {
+    let done = false;
+    return {
+      ready: () => {
+        if (done) throw new StorageError(`local: ${object.key} was settled already`);
+        this.index.insertReady(object);
+        done = true;
+        this.settle(object.key);
+      },
+      abandon: async () => {
+        // After a `ready` whose transaction rolled back there is no row; after one that committed
+        // the caller deletes the object instead. Either way the file goes.
+        if (!done) this.settle(object.key);
+        done = true;
+        if (this.index.state(object.key) === undefined) {
+          await rm(path, { force: true });
+          await this.removeEmptyParents(dirname(path));
+        }
+      },
+    };
+  }
+
+  /** A noted key has its row, or its files are gone: its journal line is no longer needed. */
+  private settle(key: string): void {
+    this.placing.delete(key);
+    if (this.placing.size === 0) this.journal.settled();
   }
 
   async openDownload(key: string, range?: ByteRange): Promise<Readable> {
@@ -224,7 +284,7 @@ export class LocalProvider implements StorageProvider {
     };
     // The row goes first: the object is invisible from here on, even if removing the file fails.
     try {
-      this.index.remove(key);
+      await this.indexWrite(() => this.index.remove(key));
       await removeFile();
     } catch (error) {
       if (!isDiskFull(error)) throw fromFsError(error, `local: deleting ${key}`);
@@ -232,7 +292,7 @@ export class LocalProvider implements StorageProvider {
       // space, then the row (a failure between leaves a row whose delete can be retried).
       await removeFile();
       try {
-        this.index.remove(key);
+        await this.indexWrite(() => this.index.remove(key));
       } catch (again) {
         throw fromFsError(again, `local: deleting ${key}`);
       }
@@ -273,12 +333,12 @@ export class LocalProvider implements StorageProvider {
       await copyFile(source, tempPath);
       await this.prepareFolder(to, dirname(target));
       const copied = { ...object, key: to, lastModified: new Date().toISOString() };
-      this.index.stage(copied);
+      await this.indexWrite(() => this.index.stage(copied));
       staged = true;
       await rename(tempPath, target);
-      this.index.markReady(copied);
+      await this.indexWrite(() => this.index.markReady(copied));
     } catch (error) {
-      if (staged) this.index.remove(to);
+      if (staged) await this.indexWrite(() => this.index.remove(to));
       await rm(tempPath, { force: true });
       throw this.readError(error, from);
     }
@@ -298,6 +358,7 @@ export class LocalProvider implements StorageProvider {
   }
 
   async close(): Promise<void> {
+    this.journal.close();
     await this.index.close();
   }
 
@@ -376,15 +437,30 @@ export class LocalProvider implements StorageProvider {
     }
   }
 
-  /** Files of stores a crash interrupted: staged in the index but never marked ready. */
+  /**
+   * Files of stores a crash interrupted: replacements staged in the index but never marked ready,
+   * and keys noted in the journal: their temp files, and their files while they have no row.
+   */
   private async removeInterrupted(): Promise<void> {
-    for (const key of this.index.pendingKeys()) {
-      const path = this.pathOf(key);
+    const removeFiles = async (path: string) => {
       await rm(path + TEMP_SUFFIX, { force: true });
       await rm(path, { force: true });
-      this.index.remove(key);
       await this.removeEmptyParents(dirname(path));
+    };
+    for (const key of this.index.pendingKeys()) {
+      await removeFiles(this.pathOf(key));
+      await this.indexWrite(() => this.index.remove(key));
     }
+    const { keys, othersRunning } = this.journal.leftovers();
+    for (const key of keys) {
+      // A line a crash cut short, or not a key: nothing of it is removed.
+      if (!isSafeKey(key)) continue;
+      const path = this.pathOf(key);
+      // A replacement cut short leaves its temp file beside the object, whose row stays.
+      if (this.index.state(key) === undefined) await removeFiles(path);
+      else await rm(path + TEMP_SUFFIX, { force: true });
+    }
+    if (!othersRunning) this.journal.clear();
   }
 
   /** Open an object's file for reading: indexed, no symbolic link on its path, the range inside it. */
@@ -533,6 +609,54 @@ function writeAllSync(fd: number, chunks: Uint8Array[]): number {
     size += chunk.length;
   }
   return size;
+}
+
+/**
+ * The index of the base at `root`. A base whose index has a location (it was joined to a SQLite
+ * catalog) keeps it there: in the shared connection when `shared` is that database, else through
+ * a connection of its own (a provider opened alone, or with another catalog). A base with an index
+ * file keeps that. A new base joins `shared` when there is one, unless every commit must be
+ * flushed (`durable`; the catalog flushes at checkpoints only); else it gets an index file.
+ */
+function openIndex(root: string, durable: boolean, shared: SharedDatabase | undefined): { index: LocalIndex; shared?: SharedDatabase } {
+  const locationPath = join(root, INDEX_LOCATION_FILE);
+  let location = readIndexLocation(locationPath);
+  if (!location && shared && !durable && !existsSync(join(root, INDEX_FILE))) {
+    try {
+      writeFileSync(locationPath, JSON.stringify({ database: shared.path, root: randomBytes(8).toString('hex') }), { mode: FILE_MODE, flag: 'wx' });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error; // another process made it first: it is the one
+    }
+    location = readIndexLocation(locationPath);
+  }
+  if (!location) return { index: new LocalIndex(join(root, INDEX_FILE), { durable }) };
+  if (shared && location.database === shared.path) return { index: new LocalIndex({ connection: shared.connection, root: location.root }), shared };
+  if (!existsSync(location.database)) throw new Error(`its index is kept in ${location.database} (see ${INDEX_LOCATION_FILE}), which is missing`);
+  const connection = new sqlite.DatabaseSync(location.database);
+  connection.exec('PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;');
+  return { index: new LocalIndex({ connection, root: location.root, owned: true }) };
+}
+
+function isSafeKey(key: string): boolean {
+  try {
+    assertSafeKey(key);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function readIndexLocation(path: string): { database: string; root: string } | undefined {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  const parsed = JSON.parse(text) as { database?: unknown; root?: unknown };
+  if (typeof parsed.database !== 'string' || typeof parsed.root !== 'string') throw new Error(`${INDEX_LOCATION_FILE} is not an index location`);
+  return { database: parsed.database, root: parsed.root };
 }
 
 export async function createLocalProvider(config: Record<string, unknown>, ctx: ProviderContext): Promise<LocalProvider> {

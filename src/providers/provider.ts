@@ -1,5 +1,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
+import type { DatabaseSync } from 'node:sqlite';
+import type { SharedDatabase } from '../sqlite/shared-database.ts';
 
 /**
  * What a provider can do, declared up front so callers and tests branch on capability rather than
@@ -58,6 +60,21 @@ export interface UploadResult {
   url?: string;
   /** Present when the backend reported a checksum of what it stored (see capabilities.uploadChecksum). */
   backendChecksum?: BackendChecksum;
+  /**
+   * Present when the upload was given `commitWith` and took it: the object is in place but
+   * invisible until `ready` runs, inside a transaction of that connection (its commit makes the
+   * object visible; its rollback leaves it invisible). A caller that will not commit calls
+   * `abandon`, which removes it. A crash before the commit leaves nothing visible.
+   */
+  deferred?: DeferredObject;
+}
+
+/** An uploaded object whose visibility waits for the caller's commit (see UploadOptions.commitWith). */
+export interface DeferredObject {
+  /** Writes the row that makes the object visible; run it inside the caller's transaction. */
+  ready(): void;
+  /** Removes the object (its row, if `ready` ran in a transaction that rolled back, and its file). */
+  abandon(): Promise<void>;
 }
 
 export interface UploadOptions {
@@ -90,6 +107,13 @@ export interface UploadOptions {
    * instead of hashing the bytes again (S3 signs it as the payload hash).
    */
   sha256?: string;
+  /**
+   * The SQLite connection whose transaction the caller runs next to record this store (the
+   * catalog's). A provider whose index is kept in that same database may leave the object
+   * invisible and return `UploadResult.deferred`, so the object and its record become visible in
+   * one commit. Any other provider ignores it and makes the object visible before returning.
+   */
+  commitWith?: DatabaseSync;
 }
 
 export interface ByteRange {
@@ -190,6 +214,11 @@ export interface ProviderContext {
   signingSecret?: string;
   /** Where the service keeps its state (`./.boards-storage` by default). */
   dataDir: string;
+  /**
+   * A SQLite database (the catalog's) in which a provider may keep its own index, so that its
+   * rows can be written in the catalog's transactions (see UploadOptions.commitWith).
+   */
+  database?: SharedDatabase;
 }
 
 export type ProviderFactory = (config: Record<string, unknown>, ctx: ProviderContext) => StorageProvider | Promise<StorageProvider>;

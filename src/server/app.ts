@@ -176,7 +176,10 @@ export async function createServer(options: CreateServerOptions): Promise<Boards
   app.decorateRequest('principal', null);
   rawRoutes.watch(app);
   const fastGet = options.rawRoutes === false ? undefined : fastArtifactGet({ ctx, authenticator, log: app.log });
-  if (fastGet) rawRoutes.add(fastGet);
+  if (fastGet) {
+    ctx.rows = fastGet.rows;
+    rawRoutes.add(fastGet.route);
+  }
 
   // First, so that preflights are answered before any authentication.
   await registerCors(app, config.cors);

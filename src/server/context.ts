@@ -5,6 +5,7 @@ import type { ArtifactReference } from '../manager/artifact-reference.ts';
 import type { StorageManager } from '../manager/storage-manager.ts';
 import { actingTenant } from './auth.ts';
 import type { Principal } from './auth.ts';
+import type { ArtifactRows } from './artifact-rows.ts';
 import type { ContentCache } from './content-cache.ts';
 import { AuthenticationError } from './errors.ts';
 import type { ServerMetrics } from './metrics.ts';
@@ -32,6 +33,8 @@ export interface RouteContext {
   uploads: UploadSlots;
   /** The catalog and providers, checked in the background; /readyz answers from the latest check. */
   health: HealthMonitor;
+  /** Catalog references the raw GET path answers from (fast-get.ts); the route keeps the variants it finds there. Absent without that path. */
+  rows?: ArtifactRows;
   /** Whether this node runs the background work (absent: an app without background work, as buildApp makes). */
   leadership?: { status(): LeadershipStatus };
 }

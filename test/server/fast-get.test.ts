@@ -5,6 +5,7 @@ import { Agent, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import sharp from 'sharp';
 import { createStorageManager } from '../../src/manager/create.ts';
 import { createServer } from '../../src/server/app.ts';
 import type { BoardsStorageServer } from '../../src/server/app.ts';
@@ -22,7 +23,10 @@ import { tempDir } from '../helpers.ts';
 
 const dataDir = await tempDir('fast-get');
 const filesDir = join(dataDir, 'files');
-const storageConfig = { data_dir: dataDir, providers: { local: { type: 'local', config: { base_path: filesDir } } }, server: {}, auth: {} };
+const storageConfig = {
+  data_dir: dataDir, providers: { local: { type: 'local', config: { base_path: filesDir } } }, server: {}, auth: {},
+  media: { background_variants: false }, variants: { image: [{ name: 'thumb_32', width: 32, format: 'webp' }] },
+};
 const storage = await createStorageManager({ config: storageConfig as never, env: {} });
 const config = resolveServerConfig(storage.config, {});
 
@@ -200,6 +204,34 @@ describe('raw GET path: the same answers as the route', () => {
     assert.equal(typeof fastLine.responseTime, 'number');
     assert.match(String(fastLine.reqId), /^req-[0-9a-z]+$/);
     assert.equal(mine(fastLines).length, 2, 'one line per request');
+  });
+});
+
+describe('raw GET path: variants by name', () => {
+  it('answers ?variant= for a variant the route found, as the route does, until the catalog changes', async () => {
+    const png = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#3a6' } }).png().toBuffer();
+    const original = (await storage.storeArtifact({ artifactId: 'picture', artifactType: 'image', contentType: 'image/png', content: png, tenantId: 'alice' })).storageKey;
+    const path = `/v1/artifacts/${original}?variant=thumb_32`;
+    const auth = { authorization: alice };
+    // The first request makes the variant (the route); the next ones find it.
+    assert.equal((await get(fast.url, path, auth)).status, 200);
+    const made = await same(path, auth);
+    assert.equal(made.answer.status, 200);
+    assert.ok(made.answer.headers.includes('image/webp'));
+    assert.ok(made.raw, 'the raw path answered the made variant');
+    assert.ok((await same(path, auth, 'HEAD')).raw);
+    // Not for another tenant, nor with any other query.
+    const foreign = await same(path, { authorization: bob });
+    assert.equal(foreign.answer.status, 404);
+    assert.ok(!foreign.raw);
+    for (const other of [`${path}&download=t.webp`, `/v1/artifacts/${original}?variant=thumb_64`, `/v1/artifacts/${original}?variant=`]) {
+      const { raw } = await same(other, auth);
+      assert.ok(!raw, other);
+    }
+    // The original deleted (its variants with it): the next request is the route's 404.
+    await storage.deleteArtifact(original, undefined, { permanent: true });
+    const gone = await get(fast.url, path, auth);
+    assert.equal(gone.status, 404);
   });
 });
 

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, open, readdir, rm, rmdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { filesUnder } from '../helpers.ts';
+import { storedFiles } from '../helpers.ts';
 import { startTestServer } from './server-harness.ts';
 
 /**
@@ -63,7 +63,7 @@ describe('on a full disk', { skip }, async () => {
       stored.push((await res.json() as { storageKey: string }).storageKey);
     }
     const filler = await fill();
-    const objectsBefore = (await filesUnder(filesDir)).filter((f) => !f.startsWith('~index.sqlite'));
+    const objectsBefore = await storedFiles(filesDir);
     assert.deepEqual(objectsBefore, [...stored].sort());
 
     for (const size of [1024 * 1024, 10_000]) {
@@ -73,7 +73,7 @@ describe('on a full disk', { skip }, async () => {
       assert.equal(error.code, 'INSUFFICIENT_STORAGE');
       assert.match(error.message, /(disk is full|no space left)/);
       // Nothing behind: no temp file, no object, no record.
-      assert.deepEqual((await filesUnder(filesDir)).filter((f) => !f.startsWith('~index.sqlite')), objectsBefore);
+      assert.deepEqual(await storedFiles(filesDir), objectsBefore);
       assert.deepEqual((await server.storage.listArtifacts({ tenantId: 'alice' })).items.map((i) => i.storageKey).sort(), [...stored].sort());
     }
 
@@ -91,7 +91,7 @@ describe('on a full disk', { skip }, async () => {
       const res = await fetch(`${server.url}/v1/artifacts/${key}`, { method: 'DELETE', headers: alice });
       assert.equal(res.status, 204, `DELETE on a full disk: ${res.status} ${await res.text()}`);
     }
-    assert.deepEqual((await filesUnder(filesDir)).filter((f) => !f.startsWith('~index.sqlite')), []);
+    assert.deepEqual(await storedFiles(filesDir), []);
     assert.equal((await server.storage.listArtifacts({ tenantId: 'alice' })).items.length, 0);
     const again = await upload(randomBytes(1024 * 1024));
     assert.equal(again.status, 201, await again.clone().text());

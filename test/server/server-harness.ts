@@ -26,7 +26,7 @@ export interface TestServer {
   url: string;
   storage: StorageManager;
   dataDir: string;
-  /** The local provider's base: objects, `~tmp/`, `~index.sqlite`. */
+  /** The local provider's base: objects, `~tmp/`, its index (or where it is kept) and journal. */
   filesDir: string;
   jwtSecret: string;
   config: ServerConfig;

@@ -29,7 +29,14 @@ export function readArtifactRoute(app: FastifyInstance, ctx: RouteContext): void
       const key = keyParam(request);
       const wanted = requestedVariant(request.query);
       // A variant's key is in its original's folder, so the tenant check of the key covers it.
-      const ref = wanted ? await resolveVariant(ctx, reply, ownKey(request, key).key, wanted, request.principal?.subject) : await ownArtifact(ctx.storage, request, key, { variants: false });
+      let ref;
+      if (wanted) {
+        const originalKey = ownKey(request, key).key;
+        const begun = ctx.rows?.begin();
+        ref = await resolveVariant(ctx, reply, originalKey, wanted, request.principal?.subject);
+        // The raw GET path answers the next `?variant=` request for it from this (fast-get.ts).
+        if (begun !== undefined && 'variant' in wanted) ctx.rows!.keepVariant(begun, originalKey, wanted.variant, ref);
+      } else ref = await ownArtifact(ctx.storage, request, key, { variants: false });
       const download = request.query.download;
       const filename = download === undefined ? undefined : (download || ref.storageKey.slice(ref.storageKey.lastIndexOf('/') + 1));
       return sendArtifact(ctx, request, reply, ref, filename === undefined ? {} : { filename });
