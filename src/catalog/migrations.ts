@@ -328,6 +328,15 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0019_partial_original_index': {
+    // As 0017: an original (nearly every store) has no original_key, yet wrote a NULL entry, one
+    // more WAL page per store on SQLite. The queries that use it (`original_key = ?`, `IN (...)`)
+    // imply NOT NULL, so both planners still pick it; `original_key IS NULL` filters never used it.
+    async up(db: Kysely<unknown>) {
+      await db.schema.dropIndex('artifacts_original').execute();
+      await db.schema.createIndex('artifacts_original').on('artifacts').columns(['original_key']).where(sql.ref('original_key'), 'is not', null).execute();
+    },
+  },
 };
 
 export const catalogMigrations: MigrationProvider = {

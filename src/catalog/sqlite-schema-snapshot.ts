@@ -13,7 +13,8 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   '0015_nodes',
   '0016_corrupt_copies',
   '0017_partial_store_indexes',
-  '0018_pending_deletions'
+  '0018_pending_deletions',
+  '0019_partial_original_index'
 ];
 
 /** The schema they build on SQLite, statement by statement, in the order its objects were made. */
@@ -40,7 +41,6 @@ export const SQLITE_SCHEMA: readonly string[] = [
   "CREATE TABLE \"migration_items\" (\"run_id\" text not null, \"storage_key\" text not null, \"size\" bigint not null, \"state\" text not null, \"reason\" text, constraint \"migration_items_pk\" primary key (\"run_id\", \"storage_key\"))",
   "CREATE INDEX \"migration_items_state\" on \"migration_items\" (\"run_id\", \"state\", \"storage_key\")",
   "CREATE INDEX \"migration_items_key\" on \"migration_items\" (\"storage_key\")",
-  "CREATE INDEX \"artifacts_original\" on \"artifacts\" (\"original_key\")",
   "CREATE TABLE \"variant_jobs\" (\"storage_key\" text not null, \"name\" text not null, \"status\" text not null, \"attempts\" integer not null, \"next_attempt_at\" text not null, \"last_error\" text, constraint \"variant_jobs_pk\" primary key (\"storage_key\", \"name\"))",
   "CREATE INDEX \"variant_jobs_due\" on \"variant_jobs\" (\"status\", \"next_attempt_at\")",
   "CREATE TABLE \"webhook_state\" (\"id\" integer primary key, \"enabled\" integer not null)",
@@ -60,4 +60,5 @@ export const SQLITE_SCHEMA: readonly string[] = [
   "CREATE INDEX \"artifacts_expires\" on \"artifacts\" (\"expires_at\") where \"expires_at\" is not null",
   "CREATE INDEX \"artifacts_job\" on \"artifacts\" (\"job_id\") where \"job_id\" is not null",
   "CREATE TABLE \"pending_deletions\" (\"storage_key\" text not null, \"provider\" text not null, \"since\" text not null, constraint \"pending_deletions_pk\" primary key (\"storage_key\", \"provider\"))",
+  "CREATE INDEX \"artifacts_original\" on \"artifacts\" (\"original_key\") where \"original_key\" is not null",
 ];

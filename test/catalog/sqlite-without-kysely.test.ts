@@ -51,16 +51,11 @@ describe('SQLite catalog without Kysely', () => {
     // A database from before the last migration: the migrator runs it, and the schema ends the same.
     const last = built.migrations.at(-1)!;
     const older = new DatabaseSync(path);
-    older.exec('DROP TABLE pending_deletions');
+    older.exec('DROP INDEX artifacts_original; CREATE INDEX "artifacts_original" on "artifacts" ("original_key")');
     older.prepare('DELETE FROM kysely_migration WHERE name = ?').run(last);
     older.close();
-    assert.equal(last, '0018_pending_deletions', 'this test undoes the last migration by hand: update it with the new one');
-    const catalog = await Catalog.open({ dataDir });
-    try {
-      await catalog.deletions.due(new Date(), 10); // the table the migration makes
-    } finally {
-      await catalog.close();
-    }
+    assert.equal(last, '0019_partial_original_index', 'this test undoes the last migration by hand: update it with the new one');
+    await (await Catalog.open({ dataDir })).close();
     assert.deepEqual(schemaAt(path), built.schema);
     assert.deepEqual(ranMigrations(path), [...built.migrations].sort());
   });
