@@ -97,6 +97,7 @@ export class Catalog {
   private batch: PendingBatch | undefined;
   /** SQLite in a file: WAL checkpoints run on a worker thread, not inside a store's commit. */
   private checkpointer: BackgroundCheckpointer | undefined;
+  private readonly closeListeners: (() => void)[] = [];
   /** SQLite in a file: the database others may keep tables in (see sharedDatabase). */
   private shared: SharedDatabase | undefined;
   /** Deleted artifacts kept for `trash_retention` (see TrashRecords). */
@@ -634,10 +635,19 @@ export class Catalog {
     return this.sqlite?.isOpen ? (this.sqlite.location() ?? undefined) : undefined;
   }
 
+  /** Run `listener` once the catalog has closed its connections (whatever holds its files open lets go then). */
+  afterClose(listener: () => void): void {
+    this.closeListeners.push(listener);
+  }
+
   async close(): Promise<void> {
-    // The background checkpoints' connection closes first, so the last one tidies the WAL away.
-    await this.checkpointer?.close();
-    await this.closeConnection();
+    try {
+      // The background checkpoints' connection closes first, so the last one tidies the WAL away.
+      await this.checkpointer?.close();
+      await this.closeConnection();
+    } finally {
+      for (const listener of this.closeListeners.splice(0)) listener();
+    }
   }
 
   private async closeConnection(): Promise<void> {

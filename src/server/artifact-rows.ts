@@ -1,4 +1,4 @@
-import { openSync, readSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import type { ArtifactReference } from '../manager/artifact-reference.ts';
 import type { StorageManager } from '../manager/storage-manager.ts';
 
@@ -35,6 +35,8 @@ export class ArtifactRows {
     this.storage = storage;
     const file = storage.catalog.sqliteFile;
     this.watch = file === undefined ? undefined : WalIndexHeader.open(`${file}-shm`);
+    // Closed with the catalog's connection, not before (see WalIndexHeader): an open descriptor would keep its disk busy.
+    if (this.watch) storage.catalog.afterClose(() => this.watch?.close());
   }
 
   /** Whether references are kept at all (SQLite in WAL mode). */
@@ -97,12 +99,12 @@ function variantEntry(originalKey: string, name: string): string {
 }
 
 /**
- * SQLite's WAL-index header, read through a descriptor of its own. The descriptor stays open for
- * the life of the process: closing any descriptor of a file drops every POSIX lock the process
- * holds on it, and SQLite holds its shared-memory locks on this file.
+ * SQLite's WAL-index header, read through a descriptor of its own. The descriptor stays open
+ * while the catalog's connection is: closing any descriptor of a file drops every POSIX lock the
+ * process holds on it, and SQLite holds its shared-memory locks on this file.
  */
 class WalIndexHeader {
-  private readonly fd: number;
+  private fd: number;
   private readonly current = Buffer.alloc(HEADER_BYTES);
   private readonly last = Buffer.alloc(HEADER_BYTES);
 
@@ -124,6 +126,7 @@ class WalIndexHeader {
    * being written (its two copies differ) or not initialised counts as changed, every time.
    */
   changed(): boolean {
+    if (this.fd < 0) return true;
     const current = this.current;
     let read: number;
     try {
@@ -137,5 +140,12 @@ class WalIndexHeader {
     if (settled) current.copy(this.last);
     else this.last.fill(0);
     return true;
+  }
+
+  /** Once the catalog has closed; from then on nothing is proven unchanged (and the number is not read again, as another file may get it). */
+  close(): void {
+    if (this.fd < 0) return;
+    closeSync(this.fd);
+    this.fd = -1;
   }
 }
