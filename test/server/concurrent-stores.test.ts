@@ -1,11 +1,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import type { ClientRequest } from 'node:http';
-import { readdir } from 'node:fs/promises';
-import { join, relative } from 'node:path';
-import { eventually, startTestServer } from './server-harness.ts';
+import { eventually, objectFilesMatchCatalog, startTestServer } from './server-harness.ts';
 import { testDatabases } from '../catalog/databases.ts';
 
 /**
@@ -27,21 +27,7 @@ for (const database of testDatabases) {
   const alice = await server.as('alice');
   const { hostname, port } = new URL(server.url);
 
-  /** Object files on disk (retried: a listing can race a rename in flight) must be the catalog's keys. */
-  async function objects(): Promise<string[]> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const entries = await readdir(server.filesDir, { recursive: true, withFileTypes: true });
-        const files = entries.filter((e) => e.isFile()).map((e) => relative(server.filesDir, join(e.parentPath, e.name))).filter((f) => !f.startsWith('~')).sort();
-        const listed = (await server.storage.listArtifacts({ tenantId: 'alice', limit: 1000 })).items.map((i) => i.storageKey).sort();
-        assert.deepEqual(files, listed, 'the files on disk are the catalog\'s artifacts');
-        return files;
-      } catch (error) {
-        if (attempt >= 40) throw error;
-        await new Promise((r) => setTimeout(r, 25));
-      }
-    }
-  }
+  const objects = () => objectFilesMatchCatalog(server, 'alice', 40);
 
   /** A raw store on a connection of its own, its body's first half sent now; `finish` sends the rest (or cuts it). */
   function startStore(body: Buffer, id: string): { finish(cut?: boolean): void; answer: Promise<{ status: number; body: string } | undefined> } {

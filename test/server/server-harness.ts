@@ -1,6 +1,8 @@
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
-import { join } from 'node:path';
+import { readdir } from 'node:fs/promises';
+import assert from 'node:assert/strict';
+import { join, relative } from 'node:path';
 import { after } from 'node:test';
 import { createStorageManager } from '../../src/manager/create.ts';
 import type { StorageManager } from '../../src/manager/storage-manager.ts';
@@ -37,6 +39,25 @@ export interface TestServer {
   as(tenant: string): Promise<Record<string, string>>;
   /** Store through the library (fast set-up). */
   put(tenant: string, bytes: Uint8Array, contentType: string, extra?: { artifactType?: string; boardId?: string; visibility?: 'public' | 'private' }): Promise<ArtifactReference>;
+}
+
+/**
+ * The object files under the server's local base (its `~` bookkeeping aside), asserted to be
+ * exactly the tenant's artifacts in the catalog; retried, as a listing can race a rename in flight.
+ */
+export async function objectFilesMatchCatalog(server: TestServer, tenantId: string, attempts = 20): Promise<string[]> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const entries = await readdir(server.filesDir, { recursive: true, withFileTypes: true });
+      const files = entries.filter((e) => e.isFile()).map((e) => relative(server.filesDir, join(e.parentPath, e.name))).filter((f) => !f.startsWith('~')).sort();
+      const listed = (await server.storage.listArtifacts({ tenantId, limit: 1000 })).items.map((i) => i.storageKey).sort();
+      assert.deepEqual(files, listed, 'the files on disk are the catalog\'s artifacts');
+      return files;
+    } catch (error) {
+      if (attempt >= attempts) throw error;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
 }
 
 export async function startTestServer(options: { storage?: Partial<StorageConfigInput> | ((where: { url: string; dataDir: string }) => Partial<StorageConfigInput>); server?: Record<string, unknown>; auth?: Record<string, unknown>; logger?: CreateServerOptions['logger']; database?: TestDatabase } = {}): Promise<TestServer> {

@@ -1,10 +1,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
 import { media } from '../fixtures/media.ts';
-import { eventually, socketExchange, startTestServer } from './server-harness.ts';
+import { eventually, objectFilesMatchCatalog, socketExchange, startTestServer } from './server-harness.ts';
 import { testDatabases } from '../catalog/databases.ts';
 
 /** Uploads stream to the provider; every failure, wherever it happens, leaves nothing behind. */
@@ -18,21 +18,7 @@ for (const database of testDatabases) {
   const alice = await server.as('alice');
   const host = new URL(server.url).host;
 
-  /** Object files on disk (retried: a listing can race a rename in flight) and the catalog's keys must agree. */
-  async function objects(): Promise<string[]> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const entries = await readdir(server.filesDir, { recursive: true, withFileTypes: true });
-        const files = entries.filter((e) => e.isFile()).map((e) => relative(server.filesDir, join(e.parentPath, e.name))).filter((f) => !f.startsWith('~')).sort();
-        const listed = (await server.storage.listArtifacts({ tenantId: 'alice', limit: 1000 })).items.map((i) => i.storageKey).sort();
-        assert.deepEqual(files, listed, 'the files on disk are the catalog\'s artifacts');
-        return files;
-      } catch (error) {
-        if (attempt >= 20) throw error;
-        await new Promise((r) => setTimeout(r, 25));
-      }
-    }
-  }
+  const objects = () => objectFilesMatchCatalog(server, 'alice');
 
   async function tempFiles(): Promise<string[]> {
     return readdir(join(server.filesDir, '~tmp')).catch(() => []);
