@@ -23,8 +23,8 @@ export async function filesUnder(dir: string): Promise<string[]> {
 
 /** Files below a local provider's base other than its index: objects, and anything left in ~tmp. */
 export async function storedFiles(dir: string): Promise<string[]> {
-  // The local provider's own files at its base: its index (or where it is kept) and its journal.
-  return (await filesUnder(dir)).filter((f) => !f.startsWith('~index.') && f !== '~journal');
+  // The local provider's own files at its base: its index (or where it is kept) and its journals (one per process).
+  return (await filesUnder(dir)).filter((f) => !f.startsWith('~index.') && !/^~journal(\.\d+)?$/.test(f));
 }
 
 /** The CLI's entry point, for tests that spawn it themselves (e.g. a long-running `serve`). */

@@ -39,7 +39,7 @@ export type LocalProviderConfig = z.input<typeof localProviderConfigSchema>;
  * Layout under base_path: each object's bytes at its key; an upload in progress at `{key}~tmp`,
  * renamed into place when complete, so a file at a key path is always whole; metadata and
  * visibility in `~index.sqlite` or, joined to a SQLite catalog, in the catalog's database (named by
- * `~index.location`); new keys being stored in `~journal`; copies and health probes in `~tmp/`. "~" can never appear in a
+ * `~index.location`); new keys being stored in `~journal.{pid}`, one per process; copies and health probes in `~tmp/`. "~" can never appear in a
  * key, so none of these names can collide with an object.
  */
 const TEMP_DIR = '~tmp';
@@ -47,7 +47,6 @@ const TEMP_SUFFIX = '~tmp';
 const INDEX_FILE = '~index.sqlite';
 /** Where the index is kept when it is not INDEX_FILE: `{ "database": path, "root": id }` (see openIndex). */
 const INDEX_LOCATION_FILE = '~index.location';
-const JOURNAL_FILE = '~journal';
 const READ_CHUNK = 1024 * 1024;
 const BACKGROUND_FLUSH_BYTES = 64 * 1024 * 1024;
 const VERIFIED_FOLDERS_MAX = 10_000;
@@ -88,7 +87,7 @@ export class LocalProvider implements StorageProvider {
     this.secret = secret;
     this.index = index;
     this.indexWrite = shared ? (write) => shared.exclusively(write) : async (write) => write();
-    this.journal = new LocalJournal(join(root, JOURNAL_FILE));
+    this.journal = new LocalJournal(root);
   }
 
   /**
@@ -245,7 +244,7 @@ export class LocalProvider implements StorageProvider {
   /** A noted key has its row, or its files are gone: its journal line is no longer needed. */
   private settle(key: string): void {
     this.placing.delete(key);
-    if (this.placing.size === 0) this.journal.settled();
+    this.journal.done();
   }
 
   async openDownload(key: string, range?: ByteRange): Promise<Readable> {
@@ -451,7 +450,7 @@ export class LocalProvider implements StorageProvider {
       await removeFiles(this.pathOf(key));
       await this.indexWrite(() => this.index.remove(key));
     }
-    const { keys, othersRunning } = this.journal.leftovers();
+    const { keys, clear } = this.journal.leftovers();
     for (const key of keys) {
       // A line a crash cut short, or not a key: nothing of it is removed.
       if (!isSafeKey(key)) continue;
@@ -460,7 +459,7 @@ export class LocalProvider implements StorageProvider {
       if (this.index.state(key) === undefined) await removeFiles(path);
       else await rm(path + TEMP_SUFFIX, { force: true });
     }
-    if (!othersRunning) this.journal.clear();
+    clear();
   }
 
   /** Open an object's file for reading: indexed, no symbolic link on its path, the range inside it. */

@@ -16,8 +16,8 @@ describe('file modes on a real disk', () => {
     try {
       key = (await storage.storeArtifact({ artifactId: 'a', artifactType: 'image', contentType: 'image/png', content: media.png(3000), tenantId: 't', boardId: 'b' })).storageKey;
       const files = await filesUnder(dataDir);
-      // The index is kept in the catalog's database; the base names it, and keeps the journal of new keys.
-      assert.ok(files.includes('catalog.sqlite') && files.includes('files/~index.location') && files.includes('files/~journal') && files.includes(`files/${key}`), files.join(', '));
+      // The index is kept in the catalog's database; the base names it, and keeps this process's journal of new keys.
+      assert.ok(files.includes('catalog.sqlite') && files.includes('files/~index.location') && files.includes(`files/~journal.${process.pid}`) && files.includes(`files/${key}`), files.join(', '));
       for (const file of files) {
         assert.equal((await stat(join(dataDir, file))).mode & 0o777, 0o600, `${file} is not 0600`);
       }
