@@ -42,6 +42,8 @@ export interface BoardCopier {
   /** A verified read of a whole artifact, from any good copy. */
   openDownload(storageKey: string): Promise<Readable>;
   deleteArtifact(storageKey: string, providerName?: string, opts?: { actor?: string; permanent?: boolean }): Promise<boolean>;
+  /** Remove an object a failed copy made; a failed delete is queued for the expiry sweep. */
+  discardObject(storageKey: string, providerName: string): Promise<void>;
 }
 
 const PAGE = 100;
@@ -107,6 +109,7 @@ export async function copyBoard(storage: BoardCopier, boardId: string, options: 
         } catch (error) {
           // A source object missing or corrupt on its provider: stream it from a good copy (a mirror) instead.
           if (!(error instanceof NotFoundError || error instanceof CorruptionError)) throw error;
+          // Best effort and not queued: the streamed copy below goes to the same key, over whatever stays.
           await provider.delete(target.storageKey).catch(() => undefined);
         }
       }
@@ -120,7 +123,7 @@ export async function copyBoard(storage: BoardCopier, boardId: string, options: 
       await manager.catalog.record(target, options.actor, 'stored', mirrors);
       if (mirrors.length) tally.mirrored = true;
     } catch (error) {
-      await provider.delete(target.storageKey).catch(() => undefined);
+      await manager.discardObject(target.storageKey, name);
       throw error;
     }
     tally.bytes += source.size;

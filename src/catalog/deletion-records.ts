@@ -24,6 +24,23 @@ export class DeletionRecords extends CatalogRecords {
       .execute();
   }
 
+  /**
+   * Queue objects on their own, outside any record's removal: what a failed store or copy made and
+   * could not delete (see StorageManager.discardObject).
+   */
+  async add(objects: { storageKey: string; provider: string }[], now = new Date()): Promise<void> {
+    await this.run('queueing an object for deletion', () => DeletionRecords.queue(this.db, objects, now));
+  }
+
+  /**
+   * Take back the deletions queued for these keys on `provider`: an operation is about to put
+   * objects of its own there (a migration's copies), and discards them itself should it fail.
+   */
+  async takeBack(storageKeys: string[], provider: string): Promise<void> {
+    if (storageKeys.length === 0) return;
+    await this.run('taking back pending deletions', () => this.db.deleteFrom('pending_deletions').where('provider', '=', provider).where('storage_key', 'in', storageKeys).execute());
+  }
+
   /** Up to `limit` objects queued at or before `before`, in key order after `after`. */
   async due(before: Date, limit: number, after?: { storageKey: string; provider: string }): Promise<PendingDeletion[]> {
     let select = this.db.selectFrom('pending_deletions').select(['storage_key', 'provider', 'since']).where('since', '<=', before.toISOString());

@@ -140,6 +140,11 @@ export interface StorageMetrics {
   utilisation: { provider: string; tenantId: string; count: number; bytes: number }[];
   /** Corrupt copies found by verified reads and scrubs, and repairs, by provider. */
   integrity: IntegrityFigures;
+  /**
+   * Objects of failed stores and copies that could be neither deleted nor queued for the expiry
+   * sweep (the catalog refused too), by provider: `findOrphans` finds them.
+   */
+  orphansLeft: Record<string, number>;
 }
 
 /** A stored object's open file; `check`, when present, is to be fed every byte sent and asked at the end. */
@@ -231,6 +236,8 @@ export class StorageManager {
   private writesInFlight = 0;
 
   private readonly recorder: MetricsRecorder;
+  /** See StorageMetrics.orphansLeft. */
+  private readonly orphansLeft: Record<string, number> = {};
   private mirroring: Promise<void> | undefined;
   private mirrorAgain = false;
   /** The media, variants and transforms sections, parsed. */
@@ -372,11 +379,11 @@ export class StorageManager {
       providerName = uploaded.provider;
       const provider = this.provider(providerName);
       const { deferred } = uploaded;
-      // Compensating deletes are best effort: the failure that caused them is the error to report,
-      // and a failed delete is counted by the provider's metrics layer and the object left behind
-      // is reported (and removed with `fix`) by `findOrphans`. A deferred object is invisible: it is
-      // abandoned (a crash meanwhile leaves it to the provider's next start).
-      const discard = () => (deferred ? deferred.abandon() : provider.delete(storageKey)).catch(() => undefined);
+      // Compensating deletes never throw: the failure that caused them is the error to report, and
+      // an object whose delete fails is queued for the next expiry sweep (see discardObject). A
+      // deferred object is invisible: it is abandoned (a crash meanwhile leaves it to the
+      // provider's next start).
+      const discard = () => (deferred ? deferred.abandon().catch(() => undefined) : this.discardObject(storageKey, providerName));
       if (!digest) {
         await discard();
         throw new StorageError(`provider "${providerName}" returned before reading the whole content; nothing was kept`);
@@ -604,7 +611,9 @@ export class StorageManager {
         throw asStorageError(failure.error ?? error, `receiving ${storageKey}`);
       }
       if (!digest) {
-        await provider.delete(storageKey).catch(() => undefined); // best effort, as in storeArtifact
+        // Not queued for the sweep: the pending upload names the key until it expires (and its
+        // expiry removes whatever is there), and the same URL may put a good upload there meanwhile.
+        await provider.delete(storageKey).catch(() => undefined);
         throw new StorageError(`provider "${pending.provider}" returned before reading the whole upload; nothing was kept`);
       }
     } catch (error) {
@@ -647,8 +656,10 @@ export class StorageManager {
           const stream = await wrap(() => provider.openDownload(storageKey), `reading back ${storageKey}`);
           for await (const _ of validateContent(toByteStream(stream), { contentType: pending.content_type, maxSize: pending.max_size, ...(pending.exact_size === null ? {} : { declaredSize: pending.exact_size }) }, (d) => { digest = d; })) { /* the checks are the point */ }
         } catch (error) {
-          await provider.delete(storageKey).catch(() => undefined); // best effort, as in storeArtifact
+          // The pending upload goes first: then no URL can put anything at the key again, and the
+          // object, should its delete fail, is queued for the next sweep (see discardObject).
           await this.catalog.removePendingUpload(storageKey);
+          await this.discardObject(storageKey, pending.provider);
           throw asStorageError(error, `checking the upload ${storageKey}`);
         }
       } catch (error) {
@@ -662,9 +673,9 @@ export class StorageManager {
     try {
       await this.quotas.assertRoom(known.tenant_id, size);
     } catch (error) {
-      // Over quota with what landed: the object goes (best effort), as for any other failed check.
-      await this.provider(known.provider).delete(storageKey).catch(() => undefined);
+      // Over quota with what landed: the object goes, as for any other failed check (upload first, as above).
       await this.catalog.removePendingUpload(storageKey);
+      await this.discardObject(storageKey, known.provider);
       throw error;
     }
     const artifact: CatalogArtifact = {
@@ -941,6 +952,25 @@ export class StorageManager {
     })().finally(() => { this.variantPass = undefined; });
   }
 
+  /**
+   * @internal Remove an object that a failed store or copy made and no record names. Never throws: the
+   * failure that caused it is the error to report. When the delete fails (after the provider's
+   * retries), the object is queued in `pending_deletions` and the next expiry sweep removes it
+   * (unless a record names the key again by then); when the catalog refuses that too, it is
+   * counted in `metrics().orphansLeft` and left to `findOrphans`.
+   */
+  async discardObject(storageKey: string, providerName: string): Promise<void> {
+    try {
+      await this.provider(providerName).delete(storageKey);
+    } catch {
+      try {
+        await this.catalog.deletions.add([{ storageKey, provider: providerName }]);
+      } catch {
+        this.orphansLeft[providerName] = (this.orphansLeft[providerName] ?? 0) + 1;
+      }
+    }
+  }
+
   /** Add (or replace) a provider at run time; routing rules and `default_provider` may name it. */
   registerProvider(name: string, provider: StorageProvider): void {
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(name)) throw new ConfigError(`provider name "${name}" must be letters, digits, "_" and "-"`);
@@ -959,7 +989,7 @@ export class StorageManager {
    */
   async metrics(): Promise<StorageMetrics> {
     this.assertOpen();
-    return { providers: this.recorder.snapshot(), utilisation: await this.catalog.usageByProviderAndTenant(), integrity: this.integrity.snapshot() };
+    return { providers: this.recorder.snapshot(), utilisation: await this.catalog.usageByProviderAndTenant(), integrity: this.integrity.snapshot(), orphansLeft: { ...this.orphansLeft } };
   }
 
   /**

@@ -209,7 +209,7 @@ async function execute(storage: StorageManager, id: string, owner: string, actor
     const switching = new Set<Promise<void>>();
     // A catalog failure while recording a deferred outcome stops the run, as it would undeferred.
     let broken: { error: unknown } | undefined;
-    const work = workQueue(storage, id);
+    const work = workQueue(storage, id, target.name);
     const worker = async () => {
       for (;;) {
         if (broken) throw broken.error;
@@ -247,12 +247,16 @@ async function execute(storage: StorageManager, id: string, owner: string, actor
  * (undefined when it has none): one query per page, not one per artifact. The switch checks the
  * row again, so a record that changes meanwhile is not overwritten. Each page is marked `copying`
  * before any of it is copied, so after a kill, resume knows which destination keys may hold a copy.
+ * A deletion still queued for one of its keys on the destination (what an earlier run failed to
+ * delete) is taken back first: the object there is about to be this run's copy, which a sweep must
+ * not remove before the switch records it (a copy that fails is discarded again, see failOne).
  */
-async function* workQueue(storage: StorageManager, id: string): AsyncGenerator<{ key: string; artifact: CatalogArtifact | undefined }> {
+async function* workQueue(storage: StorageManager, id: string, target: string): AsyncGenerator<{ key: string; artifact: CatalogArtifact | undefined }> {
   const records = storage.catalog.migrations;
   for (let after = ''; ;) {
     const page = await records.items(id, ['pending', 'copying'], after, WORK_PAGE);
     await records.setItems(id, page.filter((i) => i.state === 'pending').map((i) => i.storage_key), 'copying');
+    await storage.catalog.deletions.takeBack(page.map((i) => i.storage_key), target);
     const artifacts = await storage.catalog.getMany(page.map((i) => i.storage_key));
     for (const item of page) yield { key: item.storage_key, artifact: artifacts.get(item.storage_key) };
     if (page.length < WORK_PAGE) return;
@@ -303,9 +307,9 @@ async function failOne(storage: StorageManager, id: string, key: string, target:
     await records.setItems(id, [key], 'failed', (error as Error).message);
     return 'failed';
   }
-  // A failed artifact leaves nothing on the destination (unless a row names it there). A copy the
-  // delete leaves behind is counted by the provider's metrics and reported by `findOrphans`.
-  if (now?.provider !== target.name) await target.provider.delete(key).catch(() => undefined);
+  // A failed artifact leaves nothing on the destination (unless a row names it there): a copy the
+  // delete leaves behind is queued for the next expiry sweep (see discardObject).
+  if (now?.provider !== target.name) await storage.discardObject(key, target.name);
   // Deleted while it was being copied (its source may have gone with it): not a failure.
   if (!now || now.trashed) {
     await records.setItems(id, [key], 'skipped', 'deleted during the migration');

@@ -1,8 +1,9 @@
-import { close, closeSync, constants, createReadStream, existsSync, fdatasync, fsync, linkSync, mkdirSync, open as fsOpenCallback, openSync, readFileSync, renameSync, unlinkSync, write, writeFileSync, writeSync } from 'node:fs';
+import { close, closeSync, constants, createReadStream, existsSync, fdatasync, fsync, fsyncSync, linkSync, mkdirSync, open as fsOpenCallback, openSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, write, writeFileSync, writeSync } from 'node:fs';
 import { access, copyFile, link, mkdir, open, realpath, rename, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { randomBytes, randomUUID } from 'node:crypto';
+import type { DatabaseSync } from 'node:sqlite';
 import { sqlite } from '../sqlite/node-sqlite.ts';
 import type { Readable } from 'node:stream';
 import { z } from 'zod/v3';
@@ -109,6 +110,8 @@ export class LocalProvider implements StorageProvider {
       const { index, shared } = openIndex(root, parsed.fsync, ctx?.database);
       provider = new LocalProvider(root, parsed, parsed.signing_secret ?? ctx?.signingSecret, index, shared);
     } catch (error) {
+      // An index that cannot be found says what to do itself.
+      if (error instanceof ConfigError) throw new ConfigError(`storage.providers.${ctx?.name ?? 'local'}.config.base_path: "${parsed.base_path}": ${error.message}`, { cause: error });
       throw new ConfigError(`storage.providers.${ctx?.name ?? 'local'}.config.base_path: cannot use "${parsed.base_path}" (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); it must be a writable directory on a local filesystem`, { cause: error });
     }
     await provider.removeInterrupted();
@@ -616,6 +619,12 @@ function writeAllSync(fd: number, chunks: Uint8Array[]): number {
  * a connection of its own (a provider opened alone, or with another catalog). A base with an index
  * file keeps that. A new base joins `shared` when there is one, unless every commit must be
  * flushed (`durable`; the catalog flushes at checkpoints only); else it gets an index file.
+ *
+ * A location names the catalog's file by its path, which changes when an operator moves or copies
+ * the data directory. `shared` at another path that holds rows of this base is the same catalog,
+ * moved or copied: the base adopts it (the one the service is configured with wins over a copy
+ * left at the old path) and the location is rewritten to name it. So is a base with no objects
+ * yet whose named file is gone: it has nothing to lose.
  */
 function openIndex(root: string, durable: boolean, shared: SharedDatabase | undefined): { index: LocalIndex; shared?: SharedDatabase } {
   const locationPath = join(root, INDEX_LOCATION_FILE);
@@ -629,11 +638,56 @@ function openIndex(root: string, durable: boolean, shared: SharedDatabase | unde
     location = readIndexLocation(locationPath);
   }
   if (!location) return { index: new LocalIndex(join(root, INDEX_FILE), { durable }) };
+  if (shared && location.database !== shared.path
+    && (holdsIndexOf(shared.connection, location.root) || (!existsSync(location.database) && !holdsObjects(root)))) {
+    location = { database: shared.path, root: location.root };
+    writeIndexLocation(root, location);
+  }
   if (shared && location.database === shared.path) return { index: new LocalIndex({ connection: shared.connection, root: location.root }), shared };
-  if (!existsSync(location.database)) throw new Error(`its index is kept in ${location.database} (see ${INDEX_LOCATION_FILE}), which is missing`);
+  if (!existsSync(location.database)) {
+    const inUse = shared ? `, and the catalog in use (${shared.path}) holds none of it` : '';
+    throw new ConfigError(`its index is kept in ${location.database} (named by ${INDEX_LOCATION_FILE}), which is missing${inUse}: point data_dir (or database_url) at the catalog that holds this base's index, or restore ${location.database}`);
+  }
   const connection = new sqlite.DatabaseSync(location.database);
   connection.exec('PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;');
   return { index: new LocalIndex({ connection, root: location.root, owned: true }) };
+}
+
+/** Whether the database has index rows (LocalIndex's `local_objects`) of the base with this root id. */
+function holdsIndexOf(connection: DatabaseSync, root: string): boolean {
+  if (connection.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'local_objects'").get() === undefined) return false;
+  return connection.prepare('SELECT 1 FROM local_objects WHERE root = ? LIMIT 1').get(root) !== undefined;
+}
+
+/** Whether the base has anything besides its own `~` files: a folder or file of an object. */
+function holdsObjects(root: string): boolean {
+  return readdirSync(root).some((name) => !name.startsWith('~'));
+}
+
+/** Replace the location atomically: a temp file beside it, flushed, renamed over it, the folder flushed. */
+function writeIndexLocation(root: string, location: { database: string; root: string }): void {
+  const target = join(root, INDEX_LOCATION_FILE);
+  // Unique per process: several opening the base at once each write their own (the same text).
+  const temp = `${target}~${randomBytes(4).toString('hex')}`;
+  try {
+    const fd = openSync(temp, 'wx', FILE_MODE);
+    try {
+      writeFileSync(fd, JSON.stringify(location));
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temp, target);
+  } catch (error) {
+    rmSync(temp, { force: true });
+    throw error;
+  }
+  const folder = openSync(root, 'r');
+  try {
+    fsyncSync(folder);
+  } finally {
+    closeSync(folder);
+  }
 }
 
 function isSafeKey(key: string): boolean {

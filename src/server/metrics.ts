@@ -50,14 +50,16 @@ export class ServerMetrics {
     const repairs = gauge('boards_storage_repairs', 'copies restored from a good copy since start, by provider', ['provider']);
     const repairFailures = gauge('boards_storage_repair_failures', 'repairs that found no good copy since start, by provider', ['provider']);
     const auditFailures = gauge('boards_storage_integrity_audit_failures', 'corruptions or repairs the audit log could not record since start, by provider', ['provider']);
+    const orphansLeft = gauge('boards_storage_orphans_left', 'objects of failed stores and copies since start that could be neither deleted nor queued for the expiry sweep, by provider (findOrphans finds them)', ['provider']);
     const states: Record<string, number> = { closed: 0, 'half-open': 1, open: 2, isolated: 3 };
     const fill = async () => {
       const figures = await storage.metrics();
-      for (const g of [operations, errors, bytes, latency, retries, breaker, stored, artifacts, corruptions, repairs, repairFailures, auditFailures] as Gauge<string>[]) g.reset();
+      for (const g of [operations, errors, bytes, latency, retries, breaker, stored, artifacts, corruptions, repairs, repairFailures, auditFailures, orphansLeft] as Gauge<string>[]) g.reset();
       for (const [provider, n] of Object.entries(figures.integrity.corruptions)) corruptions.set({ provider }, n);
       for (const [provider, n] of Object.entries(figures.integrity.repairs)) repairs.set({ provider }, n);
       for (const [provider, n] of Object.entries(figures.integrity.repairFailures)) repairFailures.set({ provider }, n);
       for (const [provider, n] of Object.entries(figures.integrity.auditFailures)) auditFailures.set({ provider }, n);
+      for (const [provider, n] of Object.entries(figures.orphansLeft)) orphansLeft.set({ provider }, n);
       for (const [provider, p] of Object.entries(figures.providers)) {
         retries.set({ provider }, p.retries);
         if (p.breaker) breaker.set({ provider }, states[p.breaker] ?? 0);

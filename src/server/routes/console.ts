@@ -5,7 +5,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { errorBody } from '../errors.ts';
 
 /**
- * The web console at /console: the single-page app under console/, built by Vite into
+ * The web console at /console: the single-page app under console/, built by esbuild into
  * dist/console (scripts/build-console.ts). Only the files of the build are served, looked up by their exact
  * URL path, so no request path is ever joined onto the disk path. Hashed assets are immutable;
  * index.html is revalidated on every load, and a rebuild (a new index.html) is picked up at once.
@@ -79,7 +79,7 @@ function sendFile(reply: FastifyReply, file: string, isPage: boolean): FastifyRe
     reply.header('referrer-policy', 'no-referrer');
     reply.header('x-frame-options', 'DENY');
   } else {
-    // Vite names every asset by its content hash: a changed file is a new URL.
+    // The build names every asset by its content hash: a changed file is a new URL.
     reply.header('cache-control', file.includes(`${sep}assets${sep}`) ? 'public, max-age=31536000, immutable' : 'no-cache');
   }
   return reply.send(createReadStream(file));
