@@ -38,10 +38,10 @@ export class LocalJournal {
   /**
    * What crashed stores left: the keys noted by processes no longer running, or by this pid in an
    * earlier life. Call `clear` once their files are dealt with: it removes the journals read.
+   * `live`: keys noted by processes still running, whose stores may be under way.
    */
-  leftovers(): { keys: string[]; clear: () => void } {
-    // Another provider of this process on the same base: this pid's lines are its, and live.
-    if (this.own.users > 1) return { keys: [], clear: () => undefined };
+  leftovers(): { keys: string[]; live: Set<string>; clear: () => void } {
+    const live = new Set<string>();
     const keys: string[] = [];
     const done: string[] = [];
     let sharedInUse = false;
@@ -51,22 +51,31 @@ export class LocalJournal {
           const space = line.indexOf(' ');
           if (space < 1) continue;
           const pid = Number(line.slice(0, space));
-          if (pid !== process.pid && isRunning(pid)) sharedInUse = true;
-          else keys.push(line.slice(space + 1));
+          if (pid !== process.pid && isRunning(pid)) {
+            sharedInUse = true;
+            live.add(line.slice(space + 1));
+          } else keys.push(line.slice(space + 1));
         }
         if (!sharedInUse) done.push(name);
       } else if (name.startsWith(FILE_PREFIX)) {
         const pid = Number(name.slice(FILE_PREFIX.length));
-        if (!Number.isSafeInteger(pid) || pid <= 0 || (pid !== process.pid && isRunning(pid))) continue;
+        if (!Number.isSafeInteger(pid) || pid <= 0) continue;
+        // Another provider of this process on the same base: this pid's lines are its, and live.
+        const running = pid === process.pid ? this.own.users > 1 : isRunning(pid);
+        if (running) {
+          for (const key of readLines(join(this.root, name))) live.add(key);
+          continue;
+        }
         keys.push(...readLines(join(this.root, name)));
         if (pid !== process.pid) done.push(name);
       }
     }
     return {
       keys,
+      live,
       clear: () => {
         for (const name of done) rmSync(join(this.root, name), { force: true });
-        this.empty();
+        if (this.own.users === 1) this.empty();
       },
     };
   }

@@ -440,8 +440,9 @@ export class LocalProvider implements StorageProvider {
   }
 
   /**
-   * Files of stores a crash interrupted: replacements staged in the index but never marked ready,
-   * and keys noted in the journal: their temp files, and their files while they have no row.
+   * Files of stores a crash interrupted: replacements staged in the index but never marked ready
+   * (unless a process still running noted the key), and keys noted in the journals of processes no
+   * longer running: their temp files, and their files while they have no row.
    */
   private async removeInterrupted(): Promise<void> {
     const removeFiles = async (path: string) => {
@@ -449,11 +450,13 @@ export class LocalProvider implements StorageProvider {
       await rm(path, { force: true });
       await this.removeEmptyParents(dirname(path));
     };
+    const { keys, live, clear } = this.journal.leftovers();
     for (const key of this.index.pendingKeys()) {
+      // Staged by a process still running (noted in its journal): its replacement may be under way.
+      if (live.has(key)) continue;
       await removeFiles(this.pathOf(key));
       await this.indexWrite(() => this.index.remove(key));
     }
-    const { keys, clear } = this.journal.leftovers();
     for (const key of keys) {
       // A line a crash cut short, or not a key: nothing of it is removed.
       if (!isSafeKey(key)) continue;

@@ -3,8 +3,9 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { LocalProvider } from '../../src/providers/local.ts';
 import { chunksOf, readAll } from '../contract/provider-contract.ts';
 import { storedFiles, tempDir } from '../helpers.ts';
@@ -64,5 +65,39 @@ describe('local provider: the journal of new keys, with several processes on one
     }
     assert.equal(existsSync(join(base, `~journal.${process.pid}`)), false, 'closed with nothing in flight, a process leaves no journal');
   });
-});
 
+  it('a replacement staged by a process still running is left alone at another\'s start, and cleared once that process is gone', async () => {
+    const base = join(await tempDir('journal-staged'), 'files');
+    const key = 't/staged/obj_20260101000000_00000000/original.bin';
+    const first = await LocalProvider.open({ base_path: base });
+    await first.upload(key, chunksOf(Buffer.from('the object as stored'), 1), { contentType: 'text/plain', metadata: {} });
+    await first.close();
+    // What a process replacing the object leaves while it runs: the key noted in its journal, the
+    // row staged pending (the new bytes are renamed into place next).
+    const other = spawn(process.execPath, ['-e', 'setInterval(() => undefined, 60_000)'], { stdio: 'ignore' });
+    try {
+      await writeFile(join(base, `~journal.${other.pid}`), `${key}\n`);
+      const index = new DatabaseSync(join(base, '~index.sqlite'));
+      index.prepare('UPDATE objects SET ready = 0 WHERE key = ?').run(key);
+      index.close();
+      const meanwhile = await LocalProvider.open({ base_path: base });
+      await meanwhile.close();
+      assert.ok(existsSync(join(base, key)), 'the running process\'s object is not removed');
+      const after = new DatabaseSync(join(base, '~index.sqlite'));
+      const row = after.prepare('SELECT ready FROM objects WHERE key = ?').get(key);
+      after.close();
+      assert.deepEqual({ ...row }, { ready: 0 }, 'its staged row is left for it to finish');
+    } finally {
+      await kill(other);
+    }
+    // That process died mid-replacement: the next start removes the object and its staged row.
+    const next = await LocalProvider.open({ base_path: base });
+    try {
+      assert.equal(existsSync(join(base, key)), false);
+      assert.equal(await next.exists(key), false);
+      assert.equal(existsSync(join(base, `~journal.${other.pid}`)), false);
+    } finally {
+      await next.close();
+    }
+  });
+});
