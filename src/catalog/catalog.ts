@@ -35,7 +35,7 @@ export type { AuditAction, PendingUploadRow, UploadState } from './tables.ts';
 export type CatalogArtifact = Omit<ArtifactReference, 'storageUrl' | 'variants'> & { jobId?: string; generationId?: string; expiresAt?: string };
 
 export interface RecordOptions {
-  /** Other stores are under way: on SQLite, share one commit with them (group commit; see Catalog.joinBatch). */
+  /** On SQLite, share one commit with the records that arrive in this turn of the event loop (group commit; see Catalog.joinBatch). */
   together?: boolean;
   /**
    * A write on the catalog's SQLite connection to run in the record's transaction (the local
@@ -245,10 +245,10 @@ export class Catalog {
   }
 
   /**
-   * Group commit on SQLite: records that arrive while other stores are under way wait for the end
-   * of this turn of the event loop, and all of them go in one transaction, each in a savepoint of
-   * its own. Every store still returns only after its record is committed, but concurrent stores
-   * share one commit and the index pages they all touch, where each wrote about 14 WAL pages alone.
+   * Group commit on SQLite: records wait for the end of this turn of the event loop, and all that
+   * arrive meanwhile go in one transaction (SqliteWrites.recordAll: one refused is retried apart
+   * from the others). Every store still returns only after its record is committed, but concurrent
+   * stores share one commit and the index pages they all touch, where each wrote about 14 WAL pages alone.
    * Resolves with the entry's own error, if any; rejects when the transaction failed as a whole.
    */
   private joinBatch(entry: RecordEntry): Promise<unknown> {

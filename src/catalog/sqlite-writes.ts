@@ -42,34 +42,36 @@ export class SqliteWrites {
   }
 
   /**
-   * Several stores' records in one transaction (group commit): each all or nothing in a savepoint
-   * of its own, so one that fails (a key recorded already) leaves the others to commit. Returns
-   * each entry's error, or undefined for one recorded; throws when the commit itself fails.
+   * Several stores' records in one transaction (group commit). Returns each entry's error, or
+   * undefined for one recorded. The batch is tried whole first, with no savepoints: a savepoint
+   * makes SQLite keep a statement journal, a temp file opened and written on every commit (one
+   * store's pages spill past its 64 KiB in memory). Should any entry fail (a key recorded already),
+   * the batch is rolled back and each entry recorded in a transaction of its own, so one failure
+   * leaves the others to commit. An entry's `alsoRun` may so run twice, the first time rolled back.
+   * Throws when the commit itself fails.
    */
   recordAll(entries: RecordEntry[]): unknown[] {
-    const outcomes: unknown[] = [];
     this.sqlite.exec('BEGIN IMMEDIATE');
+    let inserted = false;
     try {
-      for (const entry of entries) {
-        this.sqlite.exec('SAVEPOINT store');
-        try {
-          this.insert(entry);
-          this.sqlite.exec('RELEASE store');
-          outcomes.push(undefined);
-        } catch (error) {
-          // Some failures (a full disk, I/O) roll the whole transaction back: then none is recorded.
-          if (!this.sqlite.isTransaction) throw error;
-          this.sqlite.exec('ROLLBACK TO store');
-          this.sqlite.exec('RELEASE store');
-          outcomes.push(error);
-        }
-      }
+      for (const entry of entries) this.insert(entry);
+      inserted = true;
       this.sqlite.exec('COMMIT');
+      return entries.map(() => undefined);
     } catch (error) {
       if (this.sqlite.isTransaction) this.sqlite.exec('ROLLBACK');
-      throw error;
+      // The commit itself failed (a full disk, I/O): every entry fails with it, as one would alone.
+      if (inserted) throw error;
+      if (entries.length === 1) return [error];
     }
-    return outcomes;
+    return entries.map((entry) => {
+      try {
+        this.record(entry);
+        return undefined;
+      } catch (error) {
+        return error;
+      }
+    });
   }
 
   private insert({ artifact, audit, copies, retirePendingUpload, variantJobs, links, alsoRun }: RecordEntry): void {

@@ -234,6 +234,14 @@ export class StorageManager {
   private closed = false;
   /** Stores under way (write()): their catalog records share commits when there are several. */
   private writesInFlight = 0;
+  /**
+   * @internal Every store's record waits for the end of the event loop's turn to share its commit
+   * (group commit), even with no other store under way. The HTTP service sets it: there each store
+   * runs to its record before the next request's bytes are read, so concurrent clients' stores
+   * hardly ever overlap in flight; waiting lets those read in the same turn join. A program storing
+   * one artifact after another would only pay the wait.
+   */
+  shareCommits = false;
 
   private readonly recorder: MetricsRecorder;
   /** See StorageMetrics.orphansLeft. */
@@ -405,9 +413,9 @@ export class StorageManager {
         // The real size, now known: a stream of unknown length is held to the quota too.
         await this.quotas.assertRoom(record.tenantId, digest.size);
         const links = LineageRecords.rows(record.tenantId, { storageKey, artifactId: record.artifactId, artifactType: record.artifactType }, input.inputs ?? [], record.createdAt);
-        // With other stores under way, this one's record shares their commit (group commit).
-        // A deferred object becomes visible in the record's own transaction.
-        await this.catalog.record(artifact, input.actor, 'stored', this.config.providers[providerName]?.mirrors ?? [], presets, links, { together: this.writesInFlight > 1, ...(deferred ? { alsoRun: () => deferred.ready() } : {}) });
+        // With other stores under way (or shareCommits), this one's record shares their commit
+        // (group commit). A deferred object becomes visible in the record's own transaction.
+        await this.catalog.record(artifact, input.actor, 'stored', this.config.providers[providerName]?.mirrors ?? [], presets, links, { together: this.shareCommits || this.writesInFlight > 1, ...(deferred ? { alsoRun: () => deferred.ready() } : {}) });
       } catch (error) {
         // Never leave an object the catalog does not know (best effort, as above).
         await discard();

@@ -223,19 +223,23 @@ export class LocalProvider implements StorageProvider {
 
   /** A new key's object, in place and invisible until the caller's transaction runs `ready`. */
   private deferred(object: IndexedObject, path: string): DeferredObject {
-    let done = false;
+    let settled = false;
+    let abandoned = false;
     return {
+      // Again after a transaction that rolled back (a group commit retried entry by entry): the
+      // row is written anew; a second `ready` in one transaction fails on the row the first wrote.
       ready: () => {
-        if (done) throw new StorageError(`local: ${object.key} was settled already`);
+        if (abandoned) throw new StorageError(`local: ${object.key} was abandoned`);
         this.index.insertReady(object);
-        done = true;
-        this.settle(object.key);
+        if (!settled) this.settle(object.key);
+        settled = true;
       },
       abandon: async () => {
         // After a `ready` whose transaction rolled back there is no row; after one that committed
         // the caller deletes the object instead. Either way the file goes.
-        if (!done) this.settle(object.key);
-        done = true;
+        if (!settled) this.settle(object.key);
+        settled = true;
+        abandoned = true;
         if (this.index.state(object.key) === undefined) {
           await rm(path, { force: true });
           await this.removeEmptyParents(dirname(path));

@@ -71,7 +71,10 @@ export interface UploadResult {
 
 /** An uploaded object whose visibility waits for the caller's commit (see UploadOptions.commitWith). */
 export interface DeferredObject {
-  /** Writes the row that makes the object visible; run it inside the caller's transaction. */
+  /**
+   * Writes the row that makes the object visible; run it inside the caller's transaction. May run
+   * again after that transaction rolled back (a group commit retried entry by entry).
+   */
   ready(): void;
   /** Removes the object (its row, if `ready` ran in a transaction that rolled back, and its file). */
   abandon(): Promise<void>;

@@ -97,6 +97,8 @@ export function redactUrl(url: string): string {
  */
 export async function createServer(options: CreateServerOptions): Promise<BoardsStorageServer> {
   const { storage } = options;
+  // Concurrent clients' stores share catalog commits (see StorageManager.shareCommits).
+  storage.shareCommits = true;
   const config = options.config ?? resolveServerConfig(storage.config);
   const jwt = await resolveJwtSecret(config.auth, storage.config.dataDir);
   const authenticator = new Authenticator(config.auth, jwt.secret);

@@ -43,6 +43,19 @@ describe('local provider with its index in a shared database', () => {
     assert.equal(await provider.exists('t/b/dropped.bin'), false);
     await dropped.deferred!.abandon();
     assert.deepEqual(await storedFiles(base), ['t/a/kept.bin']);
+    assert.throws(() => dropped.deferred!.ready(), /abandoned/, 'an abandoned object cannot be made visible');
+
+    // A group commit retried entry by entry: `ready` runs again after its first transaction rolled back.
+    const retried = await provider.upload('t/d/retried.bin', chunksOf(Buffer.from('retried'), 2), { contentType: 'application/octet-stream', metadata: {}, commitWith: shared.connection });
+    shared.connection.exec('BEGIN IMMEDIATE');
+    retried.deferred!.ready();
+    shared.connection.exec('ROLLBACK');
+    shared.connection.exec('BEGIN IMMEDIATE');
+    retried.deferred!.ready();
+    assert.throws(() => retried.deferred!.ready(), /UNIQUE|constraint/i, 'twice in one transaction is refused');
+    shared.connection.exec('COMMIT');
+    assert.equal(String(await readAll(await provider.openDownload('t/d/retried.bin'))), 'retried');
+    assert.deepEqual(await storedFiles(base), ['t/a/kept.bin', 't/d/retried.bin']);
 
     // Without commitWith (or with another connection) the object is visible on return, as alone.
     const other = new DatabaseSync(':memory:');
