@@ -33,6 +33,15 @@ function indexedKeys(catalogPath: string, root: string): string[] {
   }
 }
 
+/** `{dir}/old` as a data directory with its base in `files/` holding two artifacts (storeTwo), closed. */
+async function seededDataDir(dir: string): Promise<{ oldDir: string; stored: { key: string; bytes: Buffer }[]; root: string }> {
+  const oldDir = join(dir, 'old');
+  const first = await openStorage(oldDir, join(oldDir, 'files'));
+  const stored = await storeTwo(first);
+  await first.close();
+  return { oldDir, stored, root: (await locationOf(join(oldDir, 'files'))).root };
+}
+
 /** One small artifact and one past the provider's small-object path (256 KiB), as stored. */
 async function storeTwo(storage: StorageManager): Promise<{ key: string; bytes: Buffer }[]> {
   const stored = [];
@@ -46,11 +55,7 @@ async function storeTwo(storage: StorageManager): Promise<{ key: string; bytes: 
 describe('local base whose catalog moved (~index.location)', () => {
   it('data_dir renamed: the base adopts the catalog it is opened with, reads back byte-identical, and its location names the new file', async () => {
     const dir = await tempDir('location-moved');
-    const oldDir = join(dir, 'old');
-    const first = await openStorage(oldDir, join(oldDir, 'files'));
-    const stored = await storeTwo(first);
-    await first.close();
-    const { root } = await locationOf(join(oldDir, 'files'));
+    const { oldDir, stored, root } = await seededDataDir(dir);
 
     const newDir = join(dir, 'new');
     await rename(oldDir, newDir);
@@ -70,11 +75,7 @@ describe('local base whose catalog moved (~index.location)', () => {
 
   it('data_dir copied, the old copy left behind: the catalog the service is configured with wins, and the stale copy is left untouched', async () => {
     const dir = await tempDir('location-copied');
-    const oldDir = join(dir, 'old');
-    const first = await openStorage(oldDir, join(oldDir, 'files'));
-    const stored = await storeTwo(first);
-    await first.close();
-    const { root } = await locationOf(join(oldDir, 'files'));
+    const { oldDir, stored, root } = await seededDataDir(dir);
 
     const newDir = join(dir, 'new');
     await cp(oldDir, newDir, { recursive: true });
